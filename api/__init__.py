@@ -1,0 +1,1 @@
+"""FastAPI service (arrives with the API issue)."""

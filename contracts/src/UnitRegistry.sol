@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {RegistryBase} from "./base/RegistryBase.sol";
+import {IUnitRegistry} from "./interfaces/IUnitRegistry.sol";
+import {IAdministration} from "./interfaces/IAdministration.sol";
+import {RequestHashing} from "./libraries/RequestHashing.sol";
+import {
+    AccountKind,
+    ApprovalPolicy,
+    UnitState,
+    TransferStatus,
+    Account,
+    UnitBlock,
+    Issuance,
+    Transfer,
+    Label,
+    Range,
+    InitiateTransferRequest,
+    TransferDecisionRequest,
+    CancelRequest,
+    SetLabelRequest
+} from "./libraries/RegistryTypes.sol";
+
+/// @title UnitRegistry
+/// @notice The registry's address: the ledger core (transfers, cancellation, labels, views) and the
+/// router to its modules (administration and issuance), which all share this contract's storage.
+/// @dev Split by concern to stay under the 24,576-byte code size limit that production chains
+/// enforce. The unit-moving hot path lives here, so transfers pay no routing cost.
+contract UnitRegistry is RegistryBase, IUnitRegistry {
+    using RequestHashing for *;
+
+    /// @param code Registry code that prefixes account ids, e.g. "AU".
+    /// @param admin Receives DEFAULT_ADMIN_ROLE (role management) and REGISTRY_ADMIN_ROLE.
+    /// @param administration The AdministrationModule deployment.
+    constructor(bytes8 code, address admin, address administration) {
+        _registryCode = code;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(REGISTRY_ADMIN_ROLE, admin);
+        _counters = Counters({nextAccountId: 1_000_001, nextSerial: 1, nextIssuanceId: 1, nextOperationId: 1});
+        bytes4[6] memory selectors = [
+            IAdministration.openAccount.selector,
+            IAdministration.setRepresentative.selector,
+            IAdministration.setAccountStatus.selector,
+            IAdministration.registerProject.selector,
+            IAdministration.defineLabel.selector,
+            IAdministration.issue.selector
+        ];
+        for (uint256 i; i < selectors.length; ++i) {
+            _modules[selectors[i]] = administration;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Units
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IUnitRegistry
+    function initiateTransfer(
+        InitiateTransferRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external onlyRole(RELAYER_ROLE) returns (uint64 transferId) {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        bool single = _checkTransferParties(request);
+        transferId = _counters.nextOperationId++;
+        Move memory move = Move({
+            fromAccount: request.fromAccount,
+            fromState: UnitState.Held,
+            fromLock: 0,
+            toAccount: single ? request.toAccount : request.fromAccount,
+            toState: single ? UnitState.Held : UnitState.Pending,
+            toLock: single ? 0 : transferId
+        });
+        uint64 quantity = _moveRanges(request.ranges, blockStarts, move);
+        emit TransferInitiated(transferId, request.fromAccount, request.toAccount, request.signer, quantity);
+        if (single) {
+            emit TransferCompleted(transferId, request.signer);
+        } else {
+            _transfers[transferId] = Transfer({
+                fromAccount: request.fromAccount,
+                toAccount: request.toAccount,
+                quantity: quantity,
+                status: TransferStatus.Pending,
+                initiator: request.signer
+            });
+        }
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function approveTransfer(
+        TransferDecisionRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external onlyRole(RELAYER_ROLE) {
+        _verify(
+            request.hash(RequestHashing.APPROVE_TRANSFER_TYPEHASH),
+            request.signer,
+            request.nonce,
+            request.deadline,
+            signature
+        );
+        Transfer storage transfer = _pendingTransfer(request.transferId);
+        uint64 from = transfer.fromAccount;
+        uint64 to = transfer.toAccount;
+        _requireOpen(from);
+        _requireRight(from, request.signer, _RIGHT_APPROVE);
+        if (request.signer == transfer.initiator) revert ApproverIsInitiator(request.transferId, request.signer);
+        _requireOpen(to);
+
+        transfer.status = TransferStatus.Completed;
+        _settlePending(request.transferId, transfer, blockStarts, to);
+        emit TransferCompleted(request.transferId, request.signer);
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function rescindTransfer(
+        TransferDecisionRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external onlyRole(RELAYER_ROLE) {
+        _verify(
+            request.hash(RequestHashing.RESCIND_TRANSFER_TYPEHASH),
+            request.signer,
+            request.nonce,
+            request.deadline,
+            signature
+        );
+        Transfer storage transfer = _pendingTransfer(request.transferId);
+        uint64 from = transfer.fromAccount;
+        _requireOpen(from);
+        _requireRight(from, request.signer, _RIGHT_APPOINTED);
+
+        transfer.status = TransferStatus.Rescinded;
+        _settlePending(request.transferId, transfer, blockStarts, from);
+        emit TransferRescinded(request.transferId, request.signer);
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function cancel(CancelRequest calldata request, bytes calldata signature, uint64[] calldata blockStarts)
+        external
+        onlyRole(RELAYER_ROLE)
+        returns (uint64 cancellationId)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        uint64 accountId = request.accountId;
+        _requireOpen(accountId);
+        _requireRight(accountId, request.signer, _RIGHT_INITIATE);
+
+        cancellationId = _counters.nextOperationId++;
+        Move memory move = Move({
+            fromAccount: accountId,
+            fromState: UnitState.Held,
+            fromLock: 0,
+            toAccount: accountId,
+            toState: UnitState.Cancelled,
+            toLock: cancellationId
+        });
+        _emitCancelled(request, cancellationId, _moveRanges(request.ranges, blockStarts, move));
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function setLabel(SetLabelRequest calldata request, bytes calldata signature, uint64[] calldata blockStarts)
+        external
+        onlyRole(RELAYER_ROLE)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        _requireLabelAuthority(uint256(1) << request.labelId, request.signer);
+        Range[] calldata ranges = request.ranges;
+        _checkRangeCount(ranges.length, blockStarts.length);
+        for (uint256 i; i < ranges.length; ++i) {
+            _labelRange(blockStarts[i], ranges[i].start, ranges[i].end, request.labelId, request.applied);
+        }
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function batch(bytes[] calldata calls)
+        external
+        onlyRole(RELAYER_ROLE)
+        returns (bool[] memory ok, bytes[] memory results)
+    {
+        ok = new bool[](calls.length);
+        results = new bytes[](calls.length);
+        for (uint256 i; i < calls.length; ++i) {
+            // NOTE: delegatecall to this contract keeps msg.sender (the relayer), so each call passes
+            // the same role check it would pass on its own; a revert undoes only that call.
+            (ok[i], results[i]) = address(this).delegatecall(calls[i]);
+            if (!ok[i]) emit BatchItemFailed(i, results[i]);
+        }
+    }
+
+    /// @notice Routes calls of module functions to their module, which runs on this contract's storage.
+    fallback() external {
+        address module = _modules[msg.sig];
+        if (module == address(0)) revert UnknownFunction(msg.sig);
+        assembly ("memory-safe") {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), module, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IUnitRegistry
+    function registryCode() external view returns (bytes8) {
+        return _registryCode;
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function getAccount(uint64 accountId) external view returns (Account memory) {
+        return _accounts[accountId];
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function representativeRights(uint64 accountId, address representative) external view returns (uint8) {
+        return _rights[accountId][representative];
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function getBlock(uint64 start) external view returns (UnitBlock memory unitBlock, uint256 labels) {
+        return (_blocks[start], _blockLabels[start]);
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function getIssuance(uint64 issuanceId) external view returns (Issuance memory) {
+        return _issuances[issuanceId];
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function getTransfer(uint64 transferId) external view returns (Transfer memory) {
+        return _transfers[transferId];
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function isProjectRegistered(bytes32 projectId) external view returns (bool) {
+        return _projects[projectId];
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function getLabel(uint8 labelId) external view returns (Label memory) {
+        return _labels[labelId];
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function counters()
+        external
+        view
+        returns (uint64 nextAccountId, uint64 nextSerial, uint64 nextIssuanceId, uint64 nextOperationId, uint16 labelCount)
+    {
+        Counters memory c = _counters;
+        return (c.nextAccountId, c.nextSerial, c.nextIssuanceId, c.nextOperationId, _labelCount);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Internal
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev Checks both accounts and the initiator's right; returns whether the source account's policy
+    /// is `single`.
+    function _checkTransferParties(InitiateTransferRequest calldata request) private view returns (bool single) {
+        uint64 from = request.fromAccount;
+        uint64 to = request.toAccount;
+        Account storage source = _requireOpen(from);
+        _requireRight(from, request.signer, _RIGHT_INITIATE);
+        if (from == to) revert SameAccount(from);
+        AccountKind kind = _requireOpen(to).kind;
+        if (kind == AccountKind.Cancellation || kind == AccountKind.OmgeCancellation) {
+            revert AccountCannotReceive(to, kind);
+        }
+        return source.approvalPolicy == ApprovalPolicy.Single;
+    }
+
+    function _pendingTransfer(uint64 transferId) private view returns (Transfer storage transfer) {
+        transfer = _transfers[transferId];
+        if (transfer.status == TransferStatus.None) revert TransferNotFound(transferId);
+        if (transfer.status != TransferStatus.Pending) revert TransferNotPending(transferId);
+    }
+
+    /// @dev Returns pending transfer blocks to `toAccount` as Held; they must add up to the transfer.
+    function _settlePending(uint64 transferId, Transfer storage transfer, uint64[] calldata blockStarts, uint64 to)
+        private
+    {
+        if (blockStarts.length == 0 || blockStarts.length > MAX_RANGES) {
+            revert InvalidRangeCount(blockStarts.length, MAX_RANGES);
+        }
+        Move memory move = Move({
+            fromAccount: transfer.fromAccount,
+            fromState: UnitState.Pending,
+            fromLock: transferId,
+            toAccount: to,
+            toState: UnitState.Held,
+            toLock: 0
+        });
+        uint64 moved;
+        for (uint256 i; i < blockStarts.length; ++i) {
+            uint64 start = blockStarts[i];
+            moved += _moveRange(start, start, _blocks[start].end, move);
+        }
+        if (moved != transfer.quantity) revert TransferQuantityMismatch(transferId, transfer.quantity, moved);
+    }
+
+    /// @dev A function of its own so that the event's strings do not overflow the caller's stack.
+    function _emitCancelled(CancelRequest calldata request, uint64 cancellationId, uint64 quantity) private {
+        emit UnitsCancelled(
+            cancellationId, request.accountId, request.purpose, quantity, request.beneficiary, request.reason
+        );
+    }
+
+    /// @dev Isolates `[start, end]` in the block at `hint` and sets or clears one label bit on it.
+    function _labelRange(uint64 hint, uint64 start, uint64 end, uint8 labelId, bool applied) private {
+        UnitBlock memory b = _loadBlock(hint, start, end);
+        if (b.state == UnitState.Cancelled) revert UnitsAlreadyCancelled(start, end);
+        _split(hint, b, start, end);
+        uint256 bit = uint256(1) << labelId;
+        uint256 labels = _blockLabels[start];
+        _blockLabels[start] = applied ? labels | bit : labels & ~bit;
+        emit LabelChanged(start, end, labelId, applied);
+    }
+}

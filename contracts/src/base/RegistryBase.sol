@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {NoncesKeyed} from "@openzeppelin/contracts/utils/NoncesKeyed.sol";
+
+import {IRegistryBase} from "../interfaces/IRegistryBase.sol";
+import {UnitState, Account, AccountStatus, UnitBlock, Issuance, Transfer, Label, Period, Range} from
+    "../libraries/RegistryTypes.sol";
+
+/// @title RegistryBase
+/// @notice Storage layout, roles and the checks every path shares, for the registry core and its modules.
+/// @dev The core (UnitRegistry) and every module inherit this contract, so that a module executed by
+/// delegatecall from the core sees the core's storage under the same layout. New state is appended at
+/// the end, never inserted. Blocks are keyed by their first serial; operating on a sub-range splits the
+/// block into at most three, so gas never depends on the number of units in a block. Blocks are never
+/// merged: merging would need a neighbour search, and the mirror can present adjacent blocks together.
+abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKeyed {
+    bytes32 public constant REGISTRY_ADMIN_ROLE = keccak256("REGISTRY_ADMIN_ROLE");
+    bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
+    bytes32 public constant LABEL_AUTHORITY_ROLE = keccak256("LABEL_AUTHORITY_ROLE");
+    bytes32 public constant RELAYER_ROLE = keccak256("RELAYER_ROLE");
+
+    /// @notice Serials stay below 2^63 so that they fit a signed 64-bit SQL column.
+    uint64 public constant MAX_SERIAL = uint64(type(int64).max);
+    /// @notice Ranges per request; bounds the gas of one request.
+    uint256 public constant MAX_RANGES = 256;
+
+    uint8 internal constant _RIGHT_APPOINTED = 1;
+    uint8 internal constant _RIGHT_INITIATE = 2;
+    uint8 internal constant _RIGHT_APPROVE = 4;
+
+    /// @dev Sequences packed in one slot so that an operation pays for one counter write.
+    struct Counters {
+        uint64 nextAccountId;
+        uint64 nextSerial;
+        uint64 nextIssuanceId;
+        uint64 nextOperationId;
+    }
+
+    /// @dev What a unit-moving operation expects of each block and what it turns it into.
+    struct Move {
+        uint64 fromAccount;
+        UnitState fromState;
+        uint64 fromLock;
+        uint64 toAccount;
+        UnitState toState;
+        uint64 toLock;
+    }
+
+    bytes8 internal _registryCode;
+    uint16 internal _labelCount;
+    Counters internal _counters;
+
+    mapping(uint64 accountId => Account) internal _accounts;
+    mapping(uint64 accountId => mapping(address representative => uint8 rights)) internal _rights;
+    mapping(bytes32 projectId => bool) internal _projects;
+    mapping(bytes32 projectUnitType => Period[]) internal _periods;
+    mapping(uint64 issuanceId => Issuance) internal _issuances;
+    mapping(uint64 start => UnitBlock) internal _blocks;
+    mapping(uint64 start => uint256 bitmap) internal _blockLabels;
+    mapping(uint64 transferId => Transfer) internal _transfers;
+    mapping(uint8 labelId => Label) internal _labels;
+    mapping(bytes4 selector => address module) internal _modules;
+
+    // NOTE: EIP712 keeps the domain in immutables of each contract's own code. A module running by
+    // delegatecall sees address(this) != its cached address and rebuilds the domain for the core's
+    // address, so every request is signed for the one UnitRegistry domain.
+    constructor() EIP712("UnitRegistry", "1") {}
+
+    /// @dev Checks deadline, signature (OpenZeppelin ECDSA rejects malleable high-s signatures) and
+    /// nonce, in that order, then records the request as executed.
+    function _verify(bytes32 structHash, address signer, uint256 nonce, uint256 deadline, bytes calldata signature)
+        internal
+    {
+        if (block.timestamp > deadline) revert DeadlineExpired(deadline, block.timestamp);
+        bytes32 digest = _hashTypedDataV4(structHash);
+        address recovered = ECDSA.recoverCalldata(digest, signature);
+        if (recovered != signer) revert InvalidSigner(signer, recovered);
+        _useCheckedNonce(signer, nonce);
+        emit RequestExecuted(signer, nonce, digest);
+    }
+
+    function _requireRole(bytes32 role, address signer) internal view {
+        if (!hasRole(role, signer)) revert MissingRole(signer, role);
+    }
+
+    function _requireRight(uint64 accountId, address signer, uint8 right) internal view {
+        uint8 rights = _rights[accountId][signer];
+        if (rights == 0) revert NotRepresentative(accountId, signer);
+        if (rights & right != right) {
+            if (right == _RIGHT_INITIATE) revert CannotInitiate(accountId, signer);
+            revert CannotApprove(accountId, signer);
+        }
+    }
+
+    function _requireLabelAuthority(uint256 labels, address signer) internal view {
+        for (uint256 id; labels != 0; ++id) {
+            if (labels & 1 != 0) {
+                Label storage label = _labels[uint8(id)];
+                if (label.authority == address(0)) revert LabelNotFound(uint8(id));
+                if (label.authority != signer) revert NotLabelAuthority(uint8(id), signer);
+            }
+            labels >>= 1;
+        }
+    }
+
+    function _existingAccount(uint64 accountId) internal view returns (Account storage account) {
+        account = _accounts[accountId];
+        if (account.status == AccountStatus.None) revert AccountNotFound(accountId);
+    }
+
+    function _requireOpen(uint64 accountId) internal view returns (Account storage account) {
+        account = _existingAccount(accountId);
+        AccountStatus status = account.status;
+        if (status == AccountStatus.Suspended) revert AccountSuspended(accountId);
+        if (status == AccountStatus.Closed) revert AccountClosed(accountId);
+    }
+
+    function _checkRangeCount(uint256 ranges, uint256 hints) internal pure {
+        if (ranges == 0 || ranges > MAX_RANGES) revert InvalidRangeCount(ranges, MAX_RANGES);
+        if (ranges != hints) revert BlockHintsMismatch(ranges, hints);
+    }
+
+    /// @dev Moves every range per `move` and returns the total quantity.
+    function _moveRanges(Range[] calldata ranges, uint64[] calldata blockStarts, Move memory move)
+        internal
+        returns (uint64 quantity)
+    {
+        _checkRangeCount(ranges.length, blockStarts.length);
+        for (uint256 i; i < ranges.length; ++i) {
+            quantity += _moveRange(blockStarts[i], ranges[i].start, ranges[i].end, move);
+        }
+    }
+
+    /// @dev Checks that `[start, end]` lies in the block at `hint` with the expected holder, state and
+    /// lock, isolates it as a block of its own and rewrites it per `move`. Returns its quantity.
+    function _moveRange(uint64 hint, uint64 start, uint64 end, Move memory move) internal returns (uint64) {
+        UnitBlock memory b = _loadBlock(hint, start, end);
+        if (b.state != move.fromState || b.lockId != move.fromLock) {
+            if (b.state == UnitState.Cancelled) revert UnitsAlreadyCancelled(start, end);
+            revert UnitsLocked(start, end, b.state, b.lockId);
+        }
+        if (b.account != move.fromAccount) revert UnitsNotHeld(move.fromAccount, start, end);
+
+        b.account = move.toAccount;
+        b.state = move.toState;
+        b.lockId = uint56(move.toLock);
+        _split(hint, b, start, end);
+        emit BlockChanged(start, end, move.toAccount, move.toState, move.toLock);
+        // Cannot underflow: _loadBlock checked start <= end.
+        unchecked {
+            return end - start + 1;
+        }
+    }
+
+    /// @dev Loads the block at `hint` and checks that `[start, end]` is a valid range inside it.
+    function _loadBlock(uint64 hint, uint64 start, uint64 end) internal view returns (UnitBlock memory b) {
+        if (start == 0 || start > end) revert InvalidRange(start, end);
+        if (end > MAX_SERIAL) revert SerialOutOfBounds(end);
+        b = _blocks[hint];
+        if (b.state == UnitState.None) revert BlockNotFound(hint);
+        if (start < hint || end > b.end) revert RangeNotInBlock(hint, b.end, start, end);
+    }
+
+    /// @dev Writes `b` (already updated by the caller, `b.end` still the old block end) as the block
+    /// `[start, end]`, and keeps the parts of the old block before and after it as blocks with the old
+    /// values and labels. At most three slot writes plus label copies: O(1) in the number of units.
+    function _split(uint64 hint, UnitBlock memory b, uint64 start, uint64 end) internal {
+        uint64 blockEnd = b.end;
+        if (start == hint && end == blockEnd) {
+            _blocks[start] = b;
+            return;
+        }
+        UnitBlock storage old = _blocks[hint];
+        uint256 labels = _blockLabels[hint];
+        if (end < blockEnd) {
+            UnitBlock memory tail = old;
+            _blocks[end + 1] = tail;
+            if (labels != 0) _blockLabels[end + 1] = labels;
+        }
+        if (start > hint) {
+            old.end = start - 1;
+            if (labels != 0) _blockLabels[start] = labels;
+        }
+        b.end = end;
+        _blocks[start] = b;
+    }
+
+    function _emitLabels(uint64 start, uint64 end, uint256 labels) internal {
+        for (uint256 id; labels != 0; ++id) {
+            if (labels & 1 != 0) emit LabelChanged(start, end, uint8(id), true);
+            labels >>= 1;
+        }
+    }
+}

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {RegistryBase} from "../base/RegistryBase.sol";
+import {IAdministration} from "../interfaces/IAdministration.sol";
+import {RequestHashing} from "../libraries/RequestHashing.sol";
+import {
+    AccountKind,
+    AccountStatus,
+    UnitState,
+    Account,
+    UnitBlock,
+    Issuance,
+    Label,
+    Period,
+    Representative,
+    OpenAccountRequest,
+    SetRepresentativeRequest,
+    SetAccountStatusRequest,
+    RegisterProjectRequest,
+    DefineLabelRequest,
+    IssueRequest
+} from "../libraries/RegistryTypes.sol";
+
+/// @title AdministrationModule
+/// @notice Accounts, representatives, projects, label definitions and issuance.
+/// @dev Runs only by delegatecall from UnitRegistry, on the registry's storage. Called directly it works
+/// on its own empty storage, where nobody holds a role, so it can do nothing.
+contract AdministrationModule is RegistryBase, IAdministration {
+    using RequestHashing for *;
+
+    /// @inheritdoc IAdministration
+    function openAccount(OpenAccountRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+        returns (uint64 accountId)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        _requireRole(REGISTRY_ADMIN_ROLE, request.signer);
+        if (request.kind == AccountKind.None) revert InvalidAccountKind(request.kind);
+
+        accountId = _counters.nextAccountId++;
+        address primary;
+        uint256 primaries;
+        Representative[] calldata reps = request.representatives;
+        for (uint256 i; i < reps.length; ++i) {
+            Representative calldata r = reps[i];
+            if (r.addr == address(0) || _rights[accountId][r.addr] != 0) revert InvalidRepresentative(r.addr);
+            _rights[accountId][r.addr] = _encodeRights(r);
+            if (r.primary) {
+                primary = r.addr;
+                ++primaries;
+            }
+        }
+        if (primaries != 1) revert PrimaryRepresentativeRequired(primaries);
+        _accounts[accountId] = Account({
+            kind: request.kind,
+            status: AccountStatus.Open,
+            approvalPolicy: request.approvalPolicy,
+            party: request.party,
+            primaryRepresentative: primary
+        });
+        emit AccountOpened(accountId, request.kind, request.approvalPolicy, request.party, request.holderName);
+        for (uint256 i; i < reps.length; ++i) {
+            emit RepresentativeSet(accountId, reps[i].addr, reps[i].primary, reps[i].canInitiate, reps[i].canApprove);
+        }
+    }
+
+    /// @inheritdoc IAdministration
+    function setRepresentative(SetRepresentativeRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        _requireRole(REGISTRY_ADMIN_ROLE, request.signer);
+        Account storage account = _existingAccount(request.accountId);
+        if (account.status == AccountStatus.Closed) revert AccountClosed(request.accountId);
+
+        Representative calldata r = request.representative;
+        if (r.addr == address(0)) revert InvalidRepresentative(r.addr);
+        bool isPrimary = account.primaryRepresentative == r.addr;
+        uint8 rights = _encodeRights(r);
+        if (isPrimary && !r.primary) revert CannotRemovePrimary(request.accountId, r.addr);
+        if (!r.canInitiate && !r.canApprove && !r.primary) rights = 0;
+        _rights[request.accountId][r.addr] = rights;
+        if (r.primary && !isPrimary) {
+            address previous = account.primaryRepresentative;
+            account.primaryRepresentative = r.addr;
+            uint8 previousRights = _rights[request.accountId][previous];
+            emit RepresentativeSet(
+                request.accountId,
+                previous,
+                false,
+                previousRights & _RIGHT_INITIATE != 0,
+                previousRights & _RIGHT_APPROVE != 0
+            );
+        }
+        emit RepresentativeSet(request.accountId, r.addr, r.primary, r.canInitiate, r.canApprove);
+    }
+
+    /// @inheritdoc IAdministration
+    function setAccountStatus(SetAccountStatusRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        _requireRole(REGISTRY_ADMIN_ROLE, request.signer);
+        Account storage account = _existingAccount(request.accountId);
+        AccountStatus from = account.status;
+        AccountStatus to = request.status;
+        if (from == AccountStatus.Closed || to == AccountStatus.None || from == to) {
+            revert InvalidStatusChange(request.accountId, from, to);
+        }
+        account.status = to;
+        emit AccountStatusChanged(request.accountId, to);
+    }
+
+    /// @inheritdoc IAdministration
+    function registerProject(RegisterProjectRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        if (!hasRole(ISSUER_ROLE, request.signer)) _requireRole(REGISTRY_ADMIN_ROLE, request.signer);
+        if (request.projectId == bytes32(0) || _projects[request.projectId]) {
+            revert ProjectAlreadyRegistered(request.projectId);
+        }
+        _projects[request.projectId] = true;
+        emit ProjectRegistered(request.projectId, request.name, request.methodology, request.country);
+    }
+
+    /// @inheritdoc IAdministration
+    function defineLabel(DefineLabelRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+        returns (uint8 labelId)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        _requireRole(REGISTRY_ADMIN_ROLE, request.signer);
+        _requireRole(LABEL_AUTHORITY_ROLE, request.authority);
+        uint16 count = _labelCount;
+        if (count > type(uint8).max || request.name == bytes32(0)) revert InvalidLabel(request.name);
+        labelId = uint8(count);
+        _labelCount = count + 1;
+        _labels[labelId] = Label({name: request.name, authority: request.authority});
+        emit LabelDefined(labelId, request.name, request.authority);
+    }
+
+    /// @inheritdoc IAdministration
+    function issue(IssueRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+        returns (uint64 issuanceId, uint64 start, uint64 end)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        _requireRole(ISSUER_ROLE, request.signer);
+        if (!_projects[request.projectId]) revert ProjectNotFound(request.projectId);
+        _requireOpen(request.toAccount);
+        _guardDoubleIssuance(request.projectId, request.unitType, request.monitoringStart, request.monitoringEnd);
+        _requireLabelAuthority(request.labels, request.signer);
+
+        uint64 quantity = request.quantity;
+        if (quantity == 0) revert InvalidQuantity(quantity);
+        Counters memory c = _counters;
+        start = c.nextSerial;
+        // A quantity that would reach MAX_SERIAL is refused before the addition can overflow.
+        if (quantity > MAX_SERIAL - start) revert SerialSpaceExhausted(start, quantity);
+        end = start + quantity - 1;
+        issuanceId = c.nextIssuanceId;
+        _counters.nextSerial = end + 1;
+        _counters.nextIssuanceId = issuanceId + 1;
+
+        _issuances[issuanceId] = Issuance({
+            projectId: request.projectId,
+            unitType: request.unitType,
+            start: start,
+            end: end,
+            monitoringStart: request.monitoringStart,
+            monitoringEnd: request.monitoringEnd,
+            vintage: request.vintage,
+            originRegistry: request.originRegistry == bytes8(0) ? _registryCode : request.originRegistry
+        });
+        _blocks[start] = UnitBlock({
+            end: end, account: request.toAccount, issuance: issuanceId, lockId: 0, state: UnitState.Held
+        });
+        emit UnitsIssued(
+            issuanceId,
+            request.projectId,
+            request.toAccount,
+            request.unitType,
+            request.vintage,
+            request.monitoringStart,
+            request.monitoringEnd,
+            _issuances[issuanceId].originRegistry,
+            start,
+            end
+        );
+        emit BlockChanged(start, end, request.toAccount, UnitState.Held, 0);
+        if (request.labels != 0) {
+            _blockLabels[start] = request.labels;
+            _emitLabels(start, end, request.labels);
+        }
+    }
+
+
+    function _encodeRights(Representative calldata r) private pure returns (uint8) {
+        return _RIGHT_APPOINTED | (r.canInitiate ? _RIGHT_INITIATE : 0) | (r.canApprove ? _RIGHT_APPROVE : 0);
+    }
+
+    function _guardDoubleIssuance(bytes32 projectId, bytes32 unitType, uint64 start, uint64 end) private {
+        if (start > end) revert InvalidMonitoringPeriod(start, end);
+        Period[] storage periods = _periods[keccak256(abi.encode(projectId, unitType))];
+        // NOTE: a linear scan. Issuances per project and unit type number in the tens over a project's
+        // life, only issuers can add to the list, and an exact check beats a cheaper "strictly after the
+        // last period" rule that would refuse legitimate out-of-order issuances.
+        for (uint256 i; i < periods.length; ++i) {
+            Period memory p = periods[i];
+            if (start <= p.end && p.start <= end) revert MonitoringPeriodOverlap(projectId, unitType, p.start, p.end);
+        }
+        periods.push(Period({start: start, end: end}));
+    }
+}

@@ -1,0 +1,1 @@
+"""Chain events -> SQL mirror (arrives with the indexer issue)."""
