@@ -184,8 +184,17 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         for (uint256 i; i < calls.length; ++i) {
             // NOTE: delegatecall to this contract keeps msg.sender (the relayer), so each call passes
             // the same role check it would pass on its own; a revert undoes only that call.
+            uint256 gasBefore = gasleft();
             (ok[i], results[i]) = address(this).delegatecall(calls[i]);
-            if (!ok[i]) emit BatchItemFailed(i, results[i]);
+            if (!ok[i]) {
+                // NOTE: a call that ran out of gas leaves only what EIP-150 withholds: 1/64 per
+                // call frame, so about 1/32 through the module router's second delegatecall.
+                // Reporting that as the request's failure would drop a valid request and let
+                // eth_estimateGas settle on too little gas; revert the whole batch instead. Real
+                // request failures revert at a check, having used a small share of the gas.
+                if (gasleft() < gasBefore / 16) revert BatchOutOfGas(i);
+                emit BatchItemFailed(i, results[i]);
+            }
         }
     }
 
@@ -299,7 +308,10 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         uint64 moved;
         for (uint256 i; i < blockStarts.length; ++i) {
             uint64 start = blockStarts[i];
-            moved += _moveRange(start, start, _blocks[start].end, move);
+            uint64 end = _blocks[start].end;
+            // A hint that starts no block has end 0; name it, rather than report the range [start, 0].
+            if (end == 0) revert BlockNotFound(start);
+            moved += _moveRange(start, start, end, move);
         }
         if (moved != transfer.quantity) revert TransferQuantityMismatch(transferId, transfer.quantity, moved);
     }

@@ -141,6 +141,9 @@ interface IRegistryBase {
     /// @notice A label was applied to (or removed from) the serial range `[start, end]`.
     event LabelChanged(uint64 indexed start, uint64 end, uint8 indexed labelId, bool applied);
 
+    /// @notice A call in a batch ran out of gas; the whole batch reverts so no request is dropped.
+    error BatchOutOfGas(uint256 index);
+
     /// @notice No module implements the called function.
     error UnknownFunction(bytes4 selector);
 }

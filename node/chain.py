@@ -1,0 +1,175 @@
+"""JSON-RPC chain client. Product code paths use only standard `eth_*` methods."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, cast
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+from web3.providers.rpc import HTTPProvider
+from web3.types import FilterParams, LogReceipt, TxReceipt
+
+from node.errors import ChainError
+
+__all__ = ["ChainClient"]
+
+
+class ChainClient:
+    """Talk to one EVM JSON-RPC endpoint over a reused HTTP session."""
+
+    def __init__(self, rpc_url: str, timeout: float = 30.0, max_log_range: int = 10_000) -> None:
+        self.rpc_url = rpc_url
+        self._session = requests.Session()
+        provider = HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, session=self._session)
+        self.w3 = Web3(provider)
+        self._chain_id: int | None = None
+        # Adaptive eth_getLogs window: shrinks when a provider refuses a range, grows back slowly.
+        self.max_log_range = max_log_range
+        self._log_range = max_log_range
+
+    @property
+    def chain_id(self) -> int:
+        """Return the chain id (cached: it never changes for an endpoint)."""
+        if self._chain_id is None:
+            self._chain_id = self._call(lambda: self.w3.eth.chain_id)
+        return self._chain_id
+
+    def block_number(self) -> int:
+        """Return the latest block number."""
+        return int(self._call(lambda: self.w3.eth.block_number))
+
+    def is_reachable(self) -> bool:
+        """Return True when the endpoint answers eth_blockNumber."""
+        try:
+            self.block_number()
+        except ChainError:
+            return False
+        return True
+
+    def code_at(self, address: str) -> bytes:
+        """Return the runtime code at an address (empty when nothing is deployed there)."""
+        return bytes(self._call(lambda: self.w3.eth.get_code(Web3.to_checksum_address(address))))
+
+    def get_block(self, number: int | str) -> dict[str, Any]:
+        """Return a block header (without transactions)."""
+        return dict(self._call(lambda: self.w3.eth.get_block(number)))  # type: ignore[arg-type]
+
+    def wait_for_receipt(self, tx_hash: bytes | str, timeout: float = 120.0) -> TxReceipt:
+        """Wait until a transaction is mined and return its receipt."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                pass
+            except requests.RequestException as exc:
+                raise ChainError(f"Lost the chain node at {self.rpc_url}: {exc}") from exc
+            if time.monotonic() > deadline:
+                raise ChainError(
+                    f"Transaction {as_hex(tx_hash)} was not mined within {timeout:.0f}s; "
+                    "check that the chain is producing blocks."
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def iter_logs(
+        self, address: str, from_block: int, to_block: int, topics: list[Any] | None = None
+    ) -> Iterator[list[LogReceipt]]:
+        """Yield the contract's logs in `[from_block, to_block]`, one chunk per eth_getLogs call.
+
+        The window halves when a provider refuses a range (many cap eth_getLogs by blocks or
+        results) and doubles again after successes, up to `max_log_range`.
+        """
+        start = from_block
+        while start <= to_block:
+            end = min(to_block, start + self._log_range - 1)
+            params: FilterParams = {
+                "address": Web3.to_checksum_address(address),
+                "fromBlock": start,
+                "toBlock": end,
+            }
+            if topics:
+                params["topics"] = topics
+            try:
+                logs = self.w3.eth.get_logs(params)
+            except Exception as exc:
+                if self._log_range > 1 and _is_range_limit(exc):
+                    self._log_range = max(1, self._log_range // 2)
+                    continue
+                raise ChainError(f"eth_getLogs failed for blocks {start}-{end}: {exc}") from exc
+            yield list(logs)
+            start = end + 1
+            self._log_range = min(self.max_log_range, self._log_range * 2)
+
+    def gas_price(self) -> int:
+        """Return the node's gas price; permissioned networks often run at zero."""
+        return int(self._call(lambda: self.w3.eth.gas_price))
+
+    def transact(
+        self,
+        account: LocalAccount,
+        data: bytes | str,
+        to: str | None = None,
+        gas: int | None = None,
+        timeout: float = 120.0,
+    ) -> TxReceipt:
+        """Sign and send one transaction from `account`, wait for it, and fail on a revert.
+
+        For one-off operator transactions (deploy, role grants); the relayer has its own pipelined
+        sender with nonce management.
+        """
+        tx: dict[str, Any] = {
+            "from": account.address,
+            "data": data,
+            "nonce": self._call(
+                lambda: self.w3.eth.get_transaction_count(account.address, "pending")
+            ),
+            "chainId": self.chain_id,
+            "gasPrice": self.gas_price(),
+            "value": 0,
+        }
+        if to is not None:
+            tx["to"] = Web3.to_checksum_address(to)
+        if gas is None:
+            try:
+                gas = int(self.w3.eth.estimate_gas(tx)) * 6 // 5  # type: ignore[arg-type]
+            except Exception as exc:
+                raise ChainError(f"Transaction would fail: {exc}") from exc
+        tx["gas"] = gas
+        signed = account.sign_transaction(tx)
+        tx_hash = self._call(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        receipt = self.wait_for_receipt(tx_hash, timeout)
+        if receipt["status"] != 1:
+            raise ChainError(f"Transaction {Web3.to_hex(tx_hash)} reverted.")
+        return receipt
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except requests.RequestException as exc:
+            raise ChainError(
+                f"Cannot reach the chain node at {self.rpc_url} ({exc.__class__.__name__}); "
+                "start it with `registry up` or pass --rpc-url."
+            ) from exc
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+
+def _is_range_limit(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("range", "too many", "limit", "exceed", "response size", "10000")
+    )
+
+
+def as_hex(value: bytes | str) -> str:
+    """Return a 0x-prefixed hex string."""
+    return cast(str, Web3.to_hex(value)) if isinstance(value, bytes) else value

@@ -1,0 +1,360 @@
+"""The registry contract's signing contract: EIP-712 types, typed data, and call arguments.
+
+The type definitions here mirror `contracts/src/libraries/RequestHashing.sol` field for field; the
+integration tests prove the two agree, because a mismatch makes every signature fail on-chain.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+
+__all__ = [
+    "OPERATIONS",
+    "REQUEST_TYPES",
+    "AccountKind",
+    "AccountStatus",
+    "ApprovalPolicy",
+    "CancellationPurpose",
+    "Operation",
+    "SignedRequest",
+    "TransferStatus",
+    "UnitState",
+    "bytes8_text",
+    "bytes32_text",
+    "format_account_id",
+    "parse_account_id",
+    "request_digest",
+    "sign_typed_data",
+    "text_bytes8",
+    "text_bytes32",
+    "typed_data",
+]
+
+
+class AccountKind(enum.IntEnum):
+    """Account kinds, as in `RegistryTypes.sol`."""
+
+    NONE = 0
+    HOLDING = 1
+    CUSTODIAL = 2
+    PENDING = 3
+    CANCELLATION = 4
+    OMGE_CANCELLATION = 5
+    SHARE_OF_PROCEEDS = 6
+
+
+class AccountStatus(enum.IntEnum):
+    """Account statuses, as in `RegistryTypes.sol`."""
+
+    NONE = 0
+    OPEN = 1
+    SUSPENDED = 2
+    CLOSED = 3
+
+
+class ApprovalPolicy(enum.IntEnum):
+    """Transfer approval policies, as in `RegistryTypes.sol`."""
+
+    TWO_PERSON = 0
+    SINGLE = 1
+
+
+class UnitState(enum.IntEnum):
+    """Unit block states, as in `RegistryTypes.sol`."""
+
+    NONE = 0
+    HELD = 1
+    PENDING = 2
+    RESERVED = 3
+    ESCROWED = 4
+    ASSOCIATED = 5
+    CANCELLED = 6
+
+
+class CancellationPurpose(enum.IntEnum):
+    """Cancellation purposes, as in `RegistryTypes.sol`."""
+
+    VOLUNTARY = 0
+    NDC_USE = 1
+    OMGE = 2
+    OIMP = 3
+
+
+class TransferStatus(enum.IntEnum):
+    """Transfer statuses, as in `RegistryTypes.sol`."""
+
+    NONE = 0
+    PENDING = 1
+    COMPLETED = 2
+    RESCINDED = 3
+
+
+def _fields(spec: str) -> list[dict[str, str]]:
+    return [
+        {"name": name, "type": typ}
+        for typ, name in (part.strip().split(" ") for part in spec.split(","))
+    ]
+
+
+_RANGE = _fields("uint64 start, uint64 end")
+_REPRESENTATIVE = _fields("address addr, bool primary, bool canInitiate, bool canApprove")
+_TAIL = "uint256 nonce, uint256 deadline"
+
+# primaryType -> its fields, in the order of the Solidity structs and type strings.
+REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
+    "OpenAccount": _fields(
+        "address signer, uint8 kind, string holderName, bytes8 party, uint8 approvalPolicy, "
+        f"Representative[] representatives, {_TAIL}"
+    ),
+    "SetRepresentative": _fields(
+        f"address signer, uint64 accountId, Representative representative, {_TAIL}"
+    ),
+    "SetAccountStatus": _fields(f"address signer, uint64 accountId, uint8 status, {_TAIL}"),
+    "RegisterProject": _fields(
+        "address signer, bytes32 projectId, string name, string methodology, bytes8 country, "
+        f"{_TAIL}"
+    ),
+    "DefineLabel": _fields(f"address signer, bytes32 name, address authority, {_TAIL}"),
+    "Issue": _fields(
+        "address signer, bytes32 projectId, bytes32 unitType, uint16 vintage, "
+        "uint64 monitoringStart, uint64 monitoringEnd, bytes8 originRegistry, uint64 quantity, "
+        f"uint64 toAccount, uint256 labels, {_TAIL}"
+    ),
+    "InitiateTransfer": _fields(
+        f"address signer, uint64 fromAccount, uint64 toAccount, Range[] ranges, {_TAIL}"
+    ),
+    "ApproveTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+    "RescindTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+    "Cancel": _fields(
+        "address signer, uint64 accountId, Range[] ranges, uint8 purpose, string beneficiary, "
+        f"string reason, {_TAIL}"
+    ),
+    "SetLabel": _fields(f"address signer, uint8 labelId, bool applied, Range[] ranges, {_TAIL}"),
+}
+
+_AUXILIARY = {"Range": _RANGE, "Representative": _REPRESENTATIVE}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """How a signed request reaches the contract: function name and whether it takes block hints."""
+
+    function: str
+    takes_block_hints: bool
+
+
+OPERATIONS: dict[str, Operation] = {
+    "OpenAccount": Operation("openAccount", False),
+    "SetRepresentative": Operation("setRepresentative", False),
+    "SetAccountStatus": Operation("setAccountStatus", False),
+    "RegisterProject": Operation("registerProject", False),
+    "DefineLabel": Operation("defineLabel", False),
+    "Issue": Operation("issue", False),
+    "InitiateTransfer": Operation("initiateTransfer", True),
+    "ApproveTransfer": Operation("approveTransfer", True),
+    "RescindTransfer": Operation("rescindTransfer", True),
+    "Cancel": Operation("cancel", True),
+    "SetLabel": Operation("setLabel", True),
+}
+
+
+def typed_data(
+    primary_type: str, message: dict[str, Any], chain_id: int, verifying_contract: str
+) -> dict[str, Any]:
+    """Return the full EIP-712 typed data of a request for the registry's domain."""
+    if primary_type not in REQUEST_TYPES:
+        raise ValueError(
+            f"unknown request type {primary_type!r}; expected one of {list(REQUEST_TYPES)}"
+        )
+    types: dict[str, Any] = {
+        "EIP712Domain": _fields(
+            "string name, string version, uint256 chainId, address verifyingContract"
+        ),
+        primary_type: REQUEST_TYPES[primary_type],
+    }
+    for field in REQUEST_TYPES[primary_type]:
+        base = field["type"].removesuffix("[]")
+        if base in _AUXILIARY:
+            types[base] = _AUXILIARY[base]
+    return {
+        "types": types,
+        "primaryType": primary_type,
+        "domain": {
+            "name": "UnitRegistry",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": verifying_contract,
+        },
+        "message": message,
+    }
+
+
+def sign_typed_data(account: LocalAccount, data: dict[str, Any]) -> bytes:
+    """Sign typed data with an eth-account key and return the 65-byte signature."""
+    signed = account.sign_message(encode_typed_data(full_message=data))
+    return bytes(signed.signature)
+
+
+def request_digest(data: dict[str, Any]) -> bytes:
+    """Return the EIP-712 digest of typed data, the id the contract logs in RequestExecuted."""
+    signable = encode_typed_data(full_message=data)
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def recover_signer(data: dict[str, Any], signature: bytes) -> str:
+    """Return the address that signed typed data."""
+    return str(Account.recover_message(encode_typed_data(full_message=data), signature=signature))
+
+
+def _as_tuple(fields: list[dict[str, str]], value: dict[str, Any]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for field in fields:
+        typ, item = field["type"], value[field["name"]]
+        base = typ.removesuffix("[]")
+        if base in _AUXILIARY:
+            if typ.endswith("[]"):
+                out.append([_as_tuple(_AUXILIARY[base], v) for v in item])
+            else:
+                out.append(_as_tuple(_AUXILIARY[base], item))
+        elif typ.startswith("bytes") and isinstance(item, str):
+            out.append(bytes.fromhex(item.removeprefix("0x")))
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request signed by its signer, ready for the relayer."""
+
+    typed_data: dict[str, Any]
+    signature: bytes
+    block_hints: tuple[int, ...] = ()
+
+    @property
+    def primary_type(self) -> str:
+        """Return the request's EIP-712 primary type, e.g. "InitiateTransfer"."""
+        return str(self.typed_data["primaryType"])
+
+    @property
+    def digest(self) -> bytes:
+        """Return the EIP-712 digest that identifies the request on-chain."""
+        return request_digest(self.typed_data)
+
+    @property
+    def signer(self) -> str:
+        """Return the address named as the request's signer."""
+        return str(self.typed_data["message"]["signer"])
+
+    @property
+    def nonce(self) -> int:
+        """Return the request's signer nonce."""
+        return int(self.typed_data["message"]["nonce"])
+
+    def call_args(self) -> tuple[str, list[Any]]:
+        """Return the contract function name and its arguments."""
+        operation = OPERATIONS[self.primary_type]
+        request = _as_tuple(REQUEST_TYPES[self.primary_type], self.typed_data["message"])
+        args: list[Any] = [request, self.signature]
+        if operation.takes_block_hints:
+            args.append(list(self.block_hints))
+        return operation.function, args
+
+
+def text_bytes32(text: str) -> bytes:
+    """Encode a short ASCII identifier (project id, unit type, label) as right-padded bytes32."""
+    raw = text.encode("ascii")
+    if not raw or len(raw) > 32:
+        raise ValueError(f"identifier must be 1 to 32 ASCII characters, got {text!r}")
+    return raw.ljust(32, b"\0")
+
+
+def text_bytes8(text: str) -> bytes:
+    """Encode a registry or Party code as right-padded bytes8."""
+    raw = text.encode("ascii")
+    if len(raw) > 8:
+        raise ValueError(f"code must be at most 8 ASCII characters, got {text!r}")
+    return raw.ljust(8, b"\0")
+
+
+def bytes32_text(value: bytes) -> str:
+    """Decode a right-padded bytes32 identifier."""
+    return bytes(value).rstrip(b"\0").decode("ascii", errors="replace")
+
+
+bytes8_text = bytes32_text
+
+
+def format_account_id(registry_code: str, account_id: int) -> str:
+    """Format an on-chain account number as the public id, e.g. AU-1000001."""
+    return f"{registry_code}-{account_id}"
+
+
+def parse_account_id(text: str) -> tuple[str, int]:
+    """Split a public account id such as AU-1000001 into registry code and number."""
+    code, sep, number = text.partition("-")
+    if not sep or not code.isalpha() or not number.isdigit():
+        raise ValueError(f"account id must look like AU-1000001, got {text!r}")
+    return code, int(number)
+
+
+@dataclass(frozen=True)
+class DecodedError:
+    """A contract custom error decoded from revert data."""
+
+    name: str
+    args: dict[str, Any]
+
+    def __str__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        return f"{self.name}({inner})"
+
+
+class ErrorDecoder:
+    """Decode revert data into the contract's custom errors, via a precomputed selector map."""
+
+    def __init__(self, abi: list[dict[str, Any]]) -> None:
+        self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for item in abi:
+            if item["type"] != "error":
+                continue
+            types = [_abi_type(i) for i in item["inputs"]]
+            selector = keccak(f"{item['name']}({','.join(types)})".encode())[:4]
+            self._errors[selector] = (item["name"], [i["name"] for i in item["inputs"]], types)
+        # Solidity's built-in Error(string) and Panic(uint256).
+        self._errors[bytes.fromhex("08c379a0")] = ("Error", ["message"], ["string"])
+        self._errors[bytes.fromhex("4e487b71")] = ("Panic", ["code"], ["uint256"])
+
+    def decode(self, data: bytes) -> DecodedError:
+        """Return the decoded error, or `UnknownRevert` with the raw data."""
+        from eth_abi.abi import decode as abi_decode
+
+        if len(data) < 4 or data[:4] not in self._errors:
+            return DecodedError("UnknownRevert", {"data": "0x" + data.hex()})
+        name, names, types = self._errors[data[:4]]
+        try:
+            values = abi_decode(types, data[4:])
+        except Exception:  # malformed revert data is reported, never raised
+            return DecodedError("UnknownRevert", {"data": "0x" + data.hex()})
+        return DecodedError(name, {n: _plain(v) for n, v in zip(names, values, strict=True)})
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    typ = str(param["type"])
+    if typ.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){typ.removeprefix('tuple')}"
+    return typ
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value

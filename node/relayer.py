@@ -1,0 +1,296 @@
+"""Relay signed requests to the registry from an operator key.
+
+The relayer owns the operator account's transaction nonces, so any number of threads may submit
+at once. It packs the requests waiting at a given moment into one `batch` call: the contract runs
+each one in isolation (a failing request reverts alone and is reported by `BatchItemFailed`), so a
+batch never fails as a whole and the relayer learns every request's fate from one receipt.
+Sending does not wait for receipts: a second thread collects them, so transactions pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.types import TxReceipt
+
+from node.chain import ChainClient
+from node.contracts import DecodedError, ErrorDecoder, SignedRequest
+from node.errors import ChainError, RelayError
+from node.ledger import DecodedEvent, EventDecoder
+
+__all__ = ["RelayOutcome", "Relayer"]
+
+log = logging.getLogger(__name__)
+
+# Gas the batch wrapper adds per item on top of the item's own cost, and a fixed margin: the state
+# can change between estimate and inclusion when other batches land first.
+_BATCH_OVERHEAD_PER_ITEM = 8_000
+_GAS_MARGIN = 50_000
+
+
+@dataclass
+class RelayOutcome:
+    """What became of one signed request."""
+
+    request: SignedRequest
+    tx_hash: str
+    block_number: int
+    ok: bool
+    error: DecodedError | None = None
+    events: list[DecodedEvent] = field(default_factory=list)
+
+    def event(self, name: str) -> DecodedEvent:
+        """Return the request's first event of a name."""
+        for event in self.events:
+            if event.name == name:
+                return event
+        raise KeyError(
+            f"request emitted no {name} event; it emitted {[e.name for e in self.events]}"
+        )
+
+
+@dataclass
+class _Item:
+    request: SignedRequest
+    future: Future[RelayOutcome]
+
+
+class Relayer:
+    """Submit signed requests from one operator key, batching and pipelining them."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        registry_address: str,
+        abi: list[dict[str, Any]],
+        account: LocalAccount,
+        max_batch: int = 64,
+        linger: float = 0.002,
+        receipt_timeout: float = 120.0,
+    ) -> None:
+        self.client = client
+        self.account = account
+        self.max_batch = max_batch
+        self.linger = linger
+        self.receipt_timeout = receipt_timeout
+        self._contract = client.w3.eth.contract(
+            address=Web3.to_checksum_address(registry_address), abi=abi
+        )
+        self._errors = ErrorDecoder(abi)
+        self._events = EventDecoder(abi)
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._inflight: queue.Queue[tuple[str, list[_Item]] | None] = queue.Queue()
+        self._nonce: int | None = None
+        self._nonce_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Relayer:
+        """Start the sender and receipt threads."""
+        if self._running:
+            return self
+        self._running = True
+        self._threads = [
+            threading.Thread(target=self._send_loop, name="relayer-send", daemon=True),
+            threading.Thread(target=self._receipt_loop, name="relayer-receipts", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Finish queued work and stop the threads."""
+        if not self._running:
+            return
+        self._queue.put(None)
+        self._threads[0].join()
+        self._inflight.put(None)
+        self._threads[1].join()
+        self._running = False
+
+    def __enter__(self) -> Relayer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- submitting --------------------------------------------------------------------------
+
+    def submit(self, request: SignedRequest) -> Future[RelayOutcome]:
+        """Queue a signed request; the future resolves once its transaction is mined."""
+        if not self._running:
+            raise RelayError("The relayer is not running; call start() first.")
+        future: Future[RelayOutcome] = Future()
+        self._queue.put(_Item(request, future))
+        return future
+
+    def relay(self, request: SignedRequest, timeout: float | None = None) -> RelayOutcome:
+        """Submit a request and wait for its outcome."""
+        return self.submit(request).result(timeout or self.receipt_timeout + 30)
+
+    def simulate(self, request: SignedRequest) -> DecodedError | None:
+        """Dry-run a request with eth_call; return the error it would revert with, if any."""
+        function, args = request.call_args()
+        data = self._contract.encode_abi(function, args=args)
+        try:
+            self.client.w3.eth.call(
+                {"from": self.account.address, "to": self._contract.address, "data": data}
+            )
+        except Exception as exc:  # web3 raises several types; all carry the revert data if any
+            revert = _revert_data(exc)
+            if revert is None:
+                raise ChainError(f"eth_call failed: {exc}") from exc
+            return self._errors.decode(revert)
+        return None
+
+    # -- sender ------------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            items = [first]
+            deadline = time.monotonic() + self.linger
+            while len(items) < self.max_batch:
+                timeout = deadline - time.monotonic()
+                try:
+                    item = (
+                        self._queue.get(timeout=max(timeout, 0))
+                        if timeout > 0
+                        else self._queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                items.append(item)
+            try:
+                tx_hash = self._send_batch(items)
+            except Exception as exc:
+                error = exc if isinstance(exc, RelayError) else RelayError(f"Could not send: {exc}")
+                for item in items:
+                    item.future.set_exception(error)
+                continue
+            self._inflight.put((tx_hash, items))
+
+    def _send_batch(self, items: list[_Item]) -> str:
+        calls = []
+        for item in items:
+            function, args = item.request.call_args()
+            calls.append(bytes.fromhex(self._contract.encode_abi(function, args=args)[2:]))
+        data = self._contract.encode_abi("batch", args=[calls])
+        tx: dict[str, Any] = {
+            "from": self.account.address,
+            "to": self._contract.address,
+            "data": data,
+            "chainId": self.client.chain_id,
+            "gasPrice": self.client.gas_price(),
+            "value": 0,
+        }
+        estimate = int(self.client.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+        tx["gas"] = estimate + _BATCH_OVERHEAD_PER_ITEM * len(items) + _GAS_MARGIN
+        for attempt in range(3):
+            with self._nonce_lock:
+                if self._nonce is None:
+                    self._nonce = self.client.w3.eth.get_transaction_count(
+                        self.account.address, "pending"
+                    )
+                tx["nonce"] = self._nonce
+                signed = self.account.sign_transaction(tx)
+                try:
+                    tx_hash = self.client.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Exception as exc:
+                    text = str(exc).lower()
+                    if "nonce" in text and attempt < 2:
+                        # Another sender used this key, or the chain rolled back: resynchronise.
+                        self._nonce = None
+                        continue
+                    if "already known" in text:
+                        tx_hash = signed.hash
+                    else:
+                        raise
+                self._nonce += 1
+                return str(Web3.to_hex(tx_hash))
+        raise RelayError("Could not find a usable transaction nonce for the relayer account.")
+
+    # -- receipts ----------------------------------------------------------------------------
+
+    def _receipt_loop(self) -> None:
+        while True:
+            entry = self._inflight.get()
+            if entry is None:
+                return
+            tx_hash, items = entry
+            try:
+                receipt = self.client.wait_for_receipt(tx_hash, self.receipt_timeout)
+                outcomes = self._outcomes(tx_hash, receipt, items)
+            except Exception as exc:
+                with self._nonce_lock:
+                    self._nonce = None  # a lost transaction leaves a nonce gap: resynchronise
+                error = RelayError(f"Transaction {tx_hash} has no usable receipt: {exc}")
+                for item in items:
+                    item.future.set_exception(error)
+                continue
+            for item, outcome in zip(items, outcomes, strict=True):
+                item.future.set_result(outcome)
+
+    def _outcomes(self, tx_hash: str, receipt: TxReceipt, items: list[_Item]) -> list[RelayOutcome]:
+        block = int(receipt["blockNumber"])
+        if receipt["status"] != 1:
+            raise RelayError(f"Batch transaction {tx_hash} reverted as a whole (out of gas?).")
+        events = list(self._events.decode_all(receipt["logs"]))
+        failed: dict[int, DecodedError] = {}
+        for event in events:
+            if event.name == "BatchItemFailed":
+                failed[event.args["index"]] = self._errors.decode(
+                    bytes.fromhex(event.args["reason"][2:])
+                )
+        # Each applied request's events start with its RequestExecuted and run to the next one.
+        by_digest: dict[str, list[DecodedEvent]] = {}
+        current: list[DecodedEvent] | None = None
+        for event in events:
+            if event.name == "RequestExecuted":
+                current = by_digest.setdefault(event.args["digest"], [])
+            elif event.name == "BatchItemFailed":
+                current = None
+                continue
+            if current is not None:
+                current.append(event)
+        outcomes = []
+        for index, item in enumerate(items):
+            if index in failed:
+                outcomes.append(RelayOutcome(item.request, tx_hash, block, False, failed[index]))
+                continue
+            digest = "0x" + item.request.digest.hex()
+            outcomes.append(
+                RelayOutcome(item.request, tx_hash, block, True, None, by_digest.get(digest, []))
+            )
+        return outcomes
+
+
+def _revert_data(exc: Exception) -> bytes | None:
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(data, bytes):
+        return data
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, str) and arg.startswith("0x") and len(arg) >= 10:
+            try:
+                return bytes.fromhex(arg[2:])
+            except ValueError:
+                continue
+    return None
