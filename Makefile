@@ -1,0 +1,53 @@
+# Every command a developer runs. `make run` and `make test` are the two README commands; each
+# installs what it needs first (a virtualenv from PyPI, chain and compiler binaries from npm).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+# CI runs the longer fuzz and invariant campaigns of foundry.toml's `ci` profile.
+FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
+export FOUNDRY_PROFILE
+
+.PHONY: setup run test test-contracts test-python lint fmt bench gas clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	$(BIN)/registry up
+
+test: test-contracts test-python
+
+test-contracts: setup
+	$(FORGE) test
+
+test-python: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check node indexer api tests scripts
+	$(BIN)/ruff format --check node indexer api tests scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(FORGE) fmt --check
+
+fmt: setup
+	$(BIN)/ruff check --fix node indexer api tests scripts
+	$(BIN)/ruff format node indexer api tests scripts
+	$(FORGE) fmt
+
+# Gas table of the README: registry operations against an OpenZeppelin ERC-20 in one forge run.
+bench gas: setup
+	$(FORGE) test --match-path 'contracts/test/gas/**' -vv
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

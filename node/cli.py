@@ -1,0 +1,276 @@
+"""The `registry` command: run a node, deploy contracts, manage keys, generate network configs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from eth_account.signers.local import LocalAccount
+from rich.console import Console
+from rich.table import Table
+
+from node.chain import ChainClient
+from node.deploy import Deployment, deploy, grant_roles
+from node.devchain import DevChain
+from node.errors import ConfigError, RegistryError
+from node.keys import DEV_KEYS_WARNING, Keystore, dev_accounts, write_dev_accounts
+from node.qbft import write_network
+from node.settings import NodeSettings, load_settings
+
+app = typer.Typer(
+    name="registry",
+    help="Permissioned, blockchain-backed registry node for carbon and environmental units.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(
+    help="Operator keys: encrypted keystores and the dev keys.", no_args_is_help=True
+)
+node_app = typer.Typer(
+    help="Chain engine configuration for production networks.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(node_app, name="node")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="REGISTRY_DATA_DIR", help="Node data directory."),
+]
+ChainPort = Annotated[
+    int | None,
+    typer.Option("--chain-port", envvar="REGISTRY_CHAIN_PORT", help="Port of the embedded chain."),
+]
+RpcUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--rpc-url", envvar="REGISTRY_RPC_URL", help="Use this JSON-RPC endpoint, start no chain."
+    ),
+]
+ApiPort = Annotated[
+    int | None,
+    typer.Option("--api-port", envvar="REGISTRY_API_PORT", help="Port of the HTTP API."),
+]
+
+# Dev roles granted on a dev chain, by registry role name.
+_DEV_ROLE_GRANTS = {
+    "issuer": ["issuer"],
+    "label_authority": ["label_authority"],
+    "relayer": ["relayer"],
+}
+
+
+def _settings(data_dir: Path | None, chain_port: int | None, rpc_url: str | None) -> NodeSettings:
+    return load_settings(data_dir=data_dir, chain_port=chain_port, rpc_url=rpc_url)
+
+
+def _fail(exc: RegistryError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=1)
+
+
+def _deploy_dev(settings: NodeSettings, client: ChainClient) -> tuple[Deployment, bool]:
+    keys = dev_accounts()
+    deployment, fresh = deploy(
+        client,
+        keys["deployer"],
+        keys["registry_admin"].address,
+        settings.registry_code,
+        settings.deployments_dir,
+    )
+    grants = {
+        role: [keys[name].address for name in names] for role, names in _DEV_ROLE_GRANTS.items()
+    }
+    deployment = grant_roles(
+        client, keys["registry_admin"], deployment, settings.deployments_dir, grants
+    )
+    return deployment, fresh
+
+
+def _print_deployment(deployment: Deployment, fresh: bool, rpc_url: str) -> None:
+    table = Table(title="Registry node", show_header=False)
+    table.add_row("chain", f"{rpc_url} (chain id {deployment.chain_id})")
+    table.add_row("registry code", deployment.registry_code)
+    for name, address in deployment.contracts.items():
+        table.add_row(name, address)
+    table.add_row("deployed", "now" if fresh else f"earlier, at block {deployment.deploy_block}")
+    console.print(table)
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    chain_port: ChainPort = None,
+    rpc_url: RpcUrl = None,
+    api_port: ApiPort = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Leave the node running in the background and return.")
+    ] = False,
+) -> None:
+    """Start the node on the embedded default: chain, contracts (deployed if needed)."""
+    del api_port  # NOTE: the API joins `up` with its own issue; the flag is accepted already.
+    try:
+        settings = _settings(data_dir, chain_port, rpc_url)
+        chain: DevChain | None = None
+        if settings.uses_dev_chain:
+            chain = DevChain.from_settings(settings).start()
+            accounts_file = settings.dev_accounts_path
+            write_dev_accounts(accounts_file)
+            err.print(f"[bold yellow]{DEV_KEYS_WARNING}[/]")
+            err.print(f"[yellow]Dev keys written to {accounts_file}[/]")
+        client = ChainClient(settings.chain_rpc_url)
+        if chain is not None:
+            deployment, fresh = _deploy_dev(settings, client)
+        else:
+            from node.deploy import load_manifest
+
+            deployment, fresh = load_manifest(settings.deployments_dir, client.chain_id), False
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    _print_deployment(deployment, fresh, settings.chain_rpc_url)
+    console.print(f"JSON-RPC: {settings.chain_rpc_url}")
+    console.print(f"Manifest: {settings.deployments_dir / f'{deployment.chain_id}.json'}")
+    if detach or chain is None:
+        if chain is not None:
+            console.print("Chain left running; stop it with `registry down`.")
+        return
+    console.print("Node running. Press Ctrl-C to stop (chain state is kept in the data dir).")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            if not chain.is_healthy():
+                err.print("[bold red]The chain stopped unexpectedly; see[/] " + str(chain.log_path))
+                raise typer.Exit(code=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        chain.stop()
+        console.print("Stopped.")
+
+
+@app.command()
+def down(data_dir: DataDir = None, chain_port: ChainPort = None) -> None:
+    """Stop the embedded chain of a data directory (its state is kept)."""
+    try:
+        settings = _settings(data_dir, chain_port, None)
+        DevChain.from_settings(settings).stop()
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    console.print("Stopped.")
+
+
+@app.command("deploy")
+def deploy_command(
+    data_dir: DataDir = None,
+    chain_port: ChainPort = None,
+    rpc_url: RpcUrl = None,
+    deployer: Annotated[
+        str | None,
+        typer.Option(help="Keystore name of the deploying key (external chains)."),
+    ] = None,
+    admin: Annotated[
+        str | None,
+        typer.Option(help="Address that becomes registry administrator (external chains)."),
+    ] = None,
+) -> None:
+    """Deploy the contracts unless a live deployment is recorded for the chain."""
+    try:
+        settings = _settings(data_dir, chain_port, rpc_url)
+        client = ChainClient(settings.chain_rpc_url)
+        if settings.uses_dev_chain:
+            DevChain.from_settings(settings).start()
+            deployment, fresh = _deploy_dev(settings, client)
+        else:
+            if deployer is None or admin is None:
+                raise ConfigError(
+                    "An external chain needs --deployer (a keystore name, see `registry keys`) "
+                    "and --admin (the registry administrator's address)."
+                )
+            account = _unlock(settings, deployer)
+            deployment, fresh = deploy(
+                client, account, admin, settings.registry_code, settings.deployments_dir
+            )
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    _print_deployment(deployment, fresh, settings.chain_rpc_url)
+
+
+def _unlock(settings: NodeSettings, name: str) -> LocalAccount:
+    password = os.environ.get("REGISTRY_KEYSTORE_PASSWORD") or typer.prompt(
+        f"Password for keystore {name!r}", hide_input=True
+    )
+    return Keystore(settings.keystore_dir).load(name, password)
+
+
+@keys_app.command("create")
+def keys_create(name: str, data_dir: DataDir = None) -> None:
+    """Create an encrypted operator key (password from REGISTRY_KEYSTORE_PASSWORD or a prompt)."""
+    try:
+        settings = _settings(data_dir, None, None)
+        password = os.environ.get("REGISTRY_KEYSTORE_PASSWORD") or typer.prompt(
+            "New keystore password", hide_input=True, confirmation_prompt=True
+        )
+        address = Keystore(settings.keystore_dir).create(name, password)
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{name}: {address}")
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """List the operator keystores of a data directory."""
+    try:
+        settings = _settings(data_dir, None, None)
+        entries = Keystore(settings.keystore_dir).list()
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    for name, address in entries:
+        console.print(f"{name}\t{address}")
+
+
+@keys_app.command("dev")
+def keys_dev(data_dir: DataDir = None) -> None:
+    """Write the well-known dev keys file (dev-accounts.json) and print the addresses."""
+    try:
+        settings = _settings(data_dir, None, None)
+        data = write_dev_accounts(settings.dev_accounts_path)
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    err.print(f"[bold yellow]{DEV_KEYS_WARNING}[/]")
+    for role, entry in data.items():
+        console.print(f"{role}\t{entry['address']}")
+
+
+@node_app.command("qbft-config")
+def qbft_config(
+    out: Annotated[Path, typer.Option(help="Directory to write the network into.")],
+    validators: Annotated[int, typer.Option(min=1, help="Number of validators.")] = 4,
+    chain_id: Annotated[int, typer.Option(help="Chain id of the network.")] = 1337,
+    host: Annotated[str, typer.Option(help="Host the validators' enode URLs name.")] = "127.0.0.1",
+    account: Annotated[
+        list[str] | None, typer.Option(help="Address to allow (operator, relayer); repeatable.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing network.")] = False,
+) -> None:
+    """Generate a Besu QBFT network: genesis, validator keys and permission allowlists."""
+    try:
+        summary = write_network(
+            out, validators, chain_id, host=host, accounts=account or (), overwrite=overwrite
+        )
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    console.print(f"QBFT network for chain {chain_id} with {validators} validators in {out}")
+    for entry in summary.get("validators", []):
+        console.print(f"  {entry.get('address', '')}")
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()
