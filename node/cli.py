@@ -84,8 +84,9 @@ def _deploy_dev(settings: NodeSettings, client: ChainClient) -> tuple[Deployment
         settings.registry_code,
         settings.deployments_dir,
     )
-    grants = {
-        role: [keys[name].address for name in names] for role, names in _DEV_ROLE_GRANTS.items()
+    grants: dict[str, list[str]] = {
+        role: [str(keys[name].address) for name in names]
+        for role, names in _DEV_ROLE_GRANTS.items()
     }
     deployment = grant_roles(
         client, keys["registry_admin"], deployment, settings.deployments_dir, grants
