@@ -105,7 +105,9 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         uint64 to = transfer.toAccount;
         _requireOpen(from);
         _requireRight(from, request.signer, _RIGHT_APPROVE);
-        if (request.signer == transfer.initiator) revert ApproverIsInitiator(request.transferId, request.signer);
+        if (request.signer == transfer.initiator) {
+            revert ApproverIsInitiator(request.transferId, request.signer);
+        }
         _requireOpen(to);
 
         transfer.status = TransferStatus.Completed;
@@ -160,10 +162,11 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
     }
 
     /// @inheritdoc IUnitRegistry
-    function setLabel(SetLabelRequest calldata request, bytes calldata signature, uint64[] calldata blockStarts)
-        external
-        onlyRole(RELAYER_ROLE)
-    {
+    function setLabel(
+        SetLabelRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external onlyRole(RELAYER_ROLE) {
         _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
         _requireLabelAuthority(uint256(1) << request.labelId, request.signer);
         Range[] calldata ranges = request.ranges;
@@ -259,7 +262,13 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
     function counters()
         external
         view
-        returns (uint64 nextAccountId, uint64 nextSerial, uint64 nextIssuanceId, uint64 nextOperationId, uint16 labelCount)
+        returns (
+            uint64 nextAccountId,
+            uint64 nextSerial,
+            uint64 nextIssuanceId,
+            uint64 nextOperationId,
+            uint16 labelCount
+        )
     {
         Counters memory c = _counters;
         return (c.nextAccountId, c.nextSerial, c.nextIssuanceId, c.nextOperationId, _labelCount);
@@ -271,7 +280,11 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
 
     /// @dev Checks both accounts and the initiator's right; returns whether the source account's policy
     /// is `single`.
-    function _checkTransferParties(InitiateTransferRequest calldata request) private view returns (bool single) {
+    function _checkTransferParties(InitiateTransferRequest calldata request)
+        private
+        view
+        returns (bool single)
+    {
         uint64 from = request.fromAccount;
         uint64 to = request.toAccount;
         Account storage source = _requireOpen(from);
@@ -291,9 +304,12 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
     }
 
     /// @dev Returns pending transfer blocks to `toAccount` as Held; they must add up to the transfer.
-    function _settlePending(uint64 transferId, Transfer storage transfer, uint64[] calldata blockStarts, uint64 to)
-        private
-    {
+    function _settlePending(
+        uint64 transferId,
+        Transfer storage transfer,
+        uint64[] calldata blockStarts,
+        uint64 to
+    ) private {
         if (blockStarts.length == 0 || blockStarts.length > MAX_RANGES) {
             revert InvalidRangeCount(blockStarts.length, MAX_RANGES);
         }
@@ -313,7 +329,9 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             if (end == 0) revert BlockNotFound(start);
             moved += _moveRange(start, start, end, move);
         }
-        if (moved != transfer.quantity) revert TransferQuantityMismatch(transferId, transfer.quantity, moved);
+        if (moved != transfer.quantity) {
+            revert TransferQuantityMismatch(transferId, transfer.quantity, moved);
+        }
     }
 
     /// @dev A function of its own so that the event's strings do not overflow the caller's stack.

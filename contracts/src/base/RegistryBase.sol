@@ -7,8 +7,17 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {NoncesKeyed} from "@openzeppelin/contracts/utils/NoncesKeyed.sol";
 
 import {IRegistryBase} from "../interfaces/IRegistryBase.sol";
-import {UnitState, Account, AccountStatus, UnitBlock, Issuance, Transfer, Label, Period, Range} from
-    "../libraries/RegistryTypes.sol";
+import {
+    UnitState,
+    Account,
+    AccountStatus,
+    UnitBlock,
+    Issuance,
+    Transfer,
+    Label,
+    Period,
+    Range
+} from "../libraries/RegistryTypes.sol";
 
 /// @title RegistryBase
 /// @notice Storage layout, roles and the checks every path shares, for the registry core and its modules.
@@ -72,9 +81,13 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
 
     /// @dev Checks deadline, signature (OpenZeppelin ECDSA rejects malleable high-s signatures) and
     /// nonce, in that order, then records the request as executed.
-    function _verify(bytes32 structHash, address signer, uint256 nonce, uint256 deadline, bytes calldata signature)
-        internal
-    {
+    function _verify(
+        bytes32 structHash,
+        address signer,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) internal {
         if (block.timestamp > deadline) revert DeadlineExpired(deadline, block.timestamp);
         bytes32 digest = _hashTypedDataV4(structHash);
         address recovered = ECDSA.recoverCalldata(digest, signature);

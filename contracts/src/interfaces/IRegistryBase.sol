@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {AccountKind, AccountStatus, ApprovalPolicy, UnitState, CancellationPurpose} from "../libraries/RegistryTypes.sol";
+import {
+    AccountKind,
+    AccountStatus,
+    ApprovalPolicy,
+    UnitState,
+    CancellationPurpose
+} from "../libraries/RegistryTypes.sol";
 
 /// @title IRegistryBase
 /// @notice Errors and events shared by the registry core and its modules. Every error is named after
@@ -75,7 +81,9 @@ interface IRegistryBase {
     /// @notice The monitoring period ends before it starts.
     error InvalidMonitoringPeriod(uint64 start, uint64 end);
     /// @notice The monitoring period overlaps an earlier issuance of the same project and unit type.
-    error MonitoringPeriodOverlap(bytes32 projectId, bytes32 unitType, uint64 existingStart, uint64 existingEnd);
+    error MonitoringPeriodOverlap(
+        bytes32 projectId, bytes32 unitType, uint64 existingStart, uint64 existingEnd
+    );
     /// @notice The transfer id is unknown.
     error TransferNotFound(uint64 transferId);
     /// @notice The transfer is no longer awaiting approval.
@@ -98,11 +106,19 @@ interface IRegistryBase {
     /// @notice A call in a relayer batch reverted; the other calls still applied.
     event BatchItemFailed(uint256 index, bytes reason);
     event AccountOpened(
-        uint64 indexed accountId, AccountKind kind, ApprovalPolicy approvalPolicy, bytes8 party, string holderName
+        uint64 indexed accountId,
+        AccountKind kind,
+        ApprovalPolicy approvalPolicy,
+        bytes8 party,
+        string holderName
     );
     /// @notice A representative was appointed, changed, or (all flags false) removed.
     event RepresentativeSet(
-        uint64 indexed accountId, address indexed representative, bool primary, bool canInitiate, bool canApprove
+        uint64 indexed accountId,
+        address indexed representative,
+        bool primary,
+        bool canInitiate,
+        bool canApprove
     );
     event AccountStatusChanged(uint64 indexed accountId, AccountStatus status);
     event ProjectRegistered(bytes32 indexed projectId, string name, string methodology, bytes8 country);
@@ -120,7 +136,11 @@ interface IRegistryBase {
         uint64 end
     );
     event TransferInitiated(
-        uint64 indexed transferId, uint64 indexed fromAccount, uint64 indexed toAccount, address initiator, uint64 quantity
+        uint64 indexed transferId,
+        uint64 indexed fromAccount,
+        uint64 indexed toAccount,
+        address initiator,
+        uint64 quantity
     );
     /// @notice The transfer's units arrived in the destination account. Under the `single` policy the
     /// approver is the initiator.
@@ -137,7 +157,9 @@ interface IRegistryBase {
     /// @notice The serial range `[start, end]` now belongs to `accountId` in `state`, locked by `lockId`
     /// (a transfer or cancellation id; 0 when Held). Emitted for every range any operation touches, so
     /// that a mirror can track blocks from this one event.
-    event BlockChanged(uint64 indexed start, uint64 end, uint64 indexed accountId, UnitState state, uint64 lockId);
+    event BlockChanged(
+        uint64 indexed start, uint64 end, uint64 indexed accountId, UnitState state, uint64 lockId
+    );
     /// @notice A label was applied to (or removed from) the serial range `[start, end]`.
     event LabelChanged(uint64 indexed start, uint64 end, uint8 indexed labelId, bool applied);
 

@@ -65,8 +65,11 @@ interface IUnitRegistry is IRegistryBase {
 
     /// @notice Applies or removes a label on serial ranges, whoever holds them.
     /// @dev Requirements: signer is the label's authority; no range is cancelled.
-    function setLabel(SetLabelRequest calldata request, bytes calldata signature, uint64[] calldata blockStarts)
-        external;
+    function setLabel(
+        SetLabelRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external;
 
     /// @notice Executes several calls to this contract in one transaction. A failing call emits
     /// BatchItemFailed and does not undo the others.
@@ -100,5 +103,11 @@ interface IUnitRegistry is IRegistryBase {
     function counters()
         external
         view
-        returns (uint64 nextAccountId, uint64 nextSerial, uint64 nextIssuanceId, uint64 nextOperationId, uint16 labelCount);
+        returns (
+            uint64 nextAccountId,
+            uint64 nextSerial,
+            uint64 nextIssuanceId,
+            uint64 nextOperationId,
+            uint16 labelCount
+        );
 }

@@ -50,8 +50,9 @@ library RequestHashing {
     bytes32 internal constant REGISTER_PROJECT_TYPEHASH = keccak256(
         "RegisterProject(address signer,bytes32 projectId,string name,string methodology,bytes8 country,uint256 nonce,uint256 deadline)"
     );
-    bytes32 internal constant DEFINE_LABEL_TYPEHASH =
-        keccak256("DefineLabel(address signer,bytes32 name,address authority,uint256 nonce,uint256 deadline)");
+    bytes32 internal constant DEFINE_LABEL_TYPEHASH = keccak256(
+        "DefineLabel(address signer,bytes32 name,address authority,uint256 nonce,uint256 deadline)"
+    );
     bytes32 internal constant ISSUE_TYPEHASH = keccak256(
         abi.encodePacked(
             "Issue(address signer,bytes32 projectId,bytes32 unitType,uint16 vintage,uint64 monitoringStart,",
@@ -123,7 +124,9 @@ library RequestHashing {
     }
 
     function hash(SetAccountStatusRequest calldata r) internal pure returns (bytes32) {
-        return keccak256(abi.encode(SET_ACCOUNT_STATUS_TYPEHASH, r.signer, r.accountId, r.status, r.nonce, r.deadline));
+        return keccak256(
+            abi.encode(SET_ACCOUNT_STATUS_TYPEHASH, r.signer, r.accountId, r.status, r.nonce, r.deadline)
+        );
     }
 
     function hash(RegisterProjectRequest calldata r) internal pure returns (bytes32) {
@@ -136,7 +139,8 @@ library RequestHashing {
     }
 
     function hash(DefineLabelRequest calldata r) internal pure returns (bytes32) {
-        return keccak256(abi.encode(DEFINE_LABEL_TYPEHASH, r.signer, r.name, r.authority, r.nonce, r.deadline));
+        return
+            keccak256(abi.encode(DEFINE_LABEL_TYPEHASH, r.signer, r.name, r.authority, r.nonce, r.deadline));
     }
 
     function hash(IssueRequest calldata r) internal pure returns (bytes32) {

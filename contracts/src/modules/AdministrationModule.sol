@@ -45,7 +45,9 @@ contract AdministrationModule is RegistryBase, IAdministration {
         Representative[] calldata reps = request.representatives;
         for (uint256 i; i < reps.length; ++i) {
             Representative calldata r = reps[i];
-            if (r.addr == address(0) || _rights[accountId][r.addr] != 0) revert InvalidRepresentative(r.addr);
+            if (r.addr == address(0) || _rights[accountId][r.addr] != 0) {
+                revert InvalidRepresentative(r.addr);
+            }
             _rights[accountId][r.addr] = _encodeRights(r);
             if (r.primary) {
                 primary = r.addr;
@@ -62,7 +64,9 @@ contract AdministrationModule is RegistryBase, IAdministration {
         });
         emit AccountOpened(accountId, request.kind, request.approvalPolicy, request.party, request.holderName);
         for (uint256 i; i < reps.length; ++i) {
-            emit RepresentativeSet(accountId, reps[i].addr, reps[i].primary, reps[i].canInitiate, reps[i].canApprove);
+            emit RepresentativeSet(
+                accountId, reps[i].addr, reps[i].primary, reps[i].canInitiate, reps[i].canApprove
+            );
         }
     }
 
@@ -156,7 +160,9 @@ contract AdministrationModule is RegistryBase, IAdministration {
         _requireRole(ISSUER_ROLE, request.signer);
         if (!_projects[request.projectId]) revert ProjectNotFound(request.projectId);
         _requireOpen(request.toAccount);
-        _guardDoubleIssuance(request.projectId, request.unitType, request.monitoringStart, request.monitoringEnd);
+        _guardDoubleIssuance(
+            request.projectId, request.unitType, request.monitoringStart, request.monitoringEnd
+        );
         _requireLabelAuthority(request.labels, request.signer);
 
         uint64 quantity = request.quantity;
@@ -202,7 +208,6 @@ contract AdministrationModule is RegistryBase, IAdministration {
         }
     }
 
-
     function _encodeRights(Representative calldata r) private pure returns (uint8) {
         return _RIGHT_APPOINTED | (r.canInitiate ? _RIGHT_INITIATE : 0) | (r.canApprove ? _RIGHT_APPROVE : 0);
     }
@@ -215,7 +220,9 @@ contract AdministrationModule is RegistryBase, IAdministration {
         // last period" rule that would refuse legitimate out-of-order issuances.
         for (uint256 i; i < periods.length; ++i) {
             Period memory p = periods[i];
-            if (start <= p.end && p.start <= end) revert MonitoringPeriodOverlap(projectId, unitType, p.start, p.end);
+            if (start <= p.end && p.start <= end) {
+                revert MonitoringPeriodOverlap(projectId, unitType, p.start, p.end);
+            }
         }
         periods.push(Period({start: start, end: end}));
     }
