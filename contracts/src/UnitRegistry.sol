@@ -290,10 +290,7 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         Account storage source = _requireOpen(from);
         _requireRight(from, request.signer, _RIGHT_INITIATE);
         if (from == to) revert SameAccount(from);
-        AccountKind kind = _requireOpen(to).kind;
-        if (kind == AccountKind.Cancellation || kind == AccountKind.OmgeCancellation) {
-            revert AccountCannotReceive(to, kind);
-        }
+        _requireCanReceive(to);
         return source.approvalPolicy == ApprovalPolicy.Single;
     }
 

@@ -8,6 +8,7 @@ import {NoncesKeyed} from "@openzeppelin/contracts/utils/NoncesKeyed.sol";
 
 import {IRegistryBase} from "../interfaces/IRegistryBase.sol";
 import {
+    AccountKind,
     UnitState,
     Account,
     AccountStatus,
@@ -109,14 +110,25 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
         }
     }
 
+    /// @dev The signer must own every label in the bitmap and still hold LABEL_AUTHORITY_ROLE, so that
+    /// revoking the role stops an authority at once without redefining its labels.
     function _requireLabelAuthority(uint256 labels, address signer) internal view {
-        for (uint256 id; labels != 0; ++id) {
-            if (labels & 1 != 0) {
+        if (labels == 0) return;
+        for (uint256 id; labels >> id != 0; ++id) {
+            if ((labels >> id) & 1 != 0) {
                 Label storage label = _labels[uint8(id)];
                 if (label.authority == address(0)) revert LabelNotFound(uint8(id));
                 if (label.authority != signer) revert NotLabelAuthority(uint8(id), signer);
             }
-            labels >>= 1;
+        }
+        _requireRole(LABEL_AUTHORITY_ROLE, signer);
+    }
+
+    /// @dev Units reach cancellation accounts only by being cancelled, never by issuance or transfer.
+    function _requireCanReceive(uint64 accountId) internal view {
+        AccountKind kind = _requireOpen(accountId).kind;
+        if (kind == AccountKind.Cancellation || kind == AccountKind.OmgeCancellation) {
+            revert AccountCannotReceive(accountId, kind);
         }
     }
 

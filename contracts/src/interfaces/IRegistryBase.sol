@@ -38,7 +38,7 @@ interface IRegistryBase {
     error InvalidStatusChange(uint64 accountId, AccountStatus from, AccountStatus to);
     /// @notice A new account needs at least one representative and exactly one primary.
     error PrimaryRepresentativeRequired(uint256 primaries);
-    /// @notice A representative address is zero or listed twice.
+    /// @notice A representative address is zero, listed twice, or given no right at all.
     error InvalidRepresentative(address representative);
     /// @notice The primary representative can be replaced by appointing another primary, not removed.
     error CannotRemovePrimary(uint64 accountId, address representative);

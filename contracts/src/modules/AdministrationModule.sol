@@ -45,9 +45,7 @@ contract AdministrationModule is RegistryBase, IAdministration {
         Representative[] calldata reps = request.representatives;
         for (uint256 i; i < reps.length; ++i) {
             Representative calldata r = reps[i];
-            if (r.addr == address(0) || _rights[accountId][r.addr] != 0) {
-                revert InvalidRepresentative(r.addr);
-            }
+            _checkNewRepresentative(accountId, r);
             _rights[accountId][r.addr] = _encodeRights(r);
             if (r.primary) {
                 primary = r.addr;
@@ -159,7 +157,7 @@ contract AdministrationModule is RegistryBase, IAdministration {
         _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
         _requireRole(ISSUER_ROLE, request.signer);
         if (!_projects[request.projectId]) revert ProjectNotFound(request.projectId);
-        _requireOpen(request.toAccount);
+        _requireCanReceive(request.toAccount);
         _guardDoubleIssuance(
             request.projectId, request.unitType, request.monitoringStart, request.monitoringEnd
         );
@@ -205,6 +203,15 @@ contract AdministrationModule is RegistryBase, IAdministration {
         if (request.labels != 0) {
             _blockLabels[start] = request.labels;
             _emitLabels(start, end, request.labels);
+        }
+    }
+
+    /// @dev A representative with no right and no primary role would mean a removal in
+    /// setRepresentative; refusing it here keeps "all flags false" meaning one thing.
+    function _checkNewRepresentative(uint64 accountId, Representative calldata r) private view {
+        bool noRole = !r.primary && !r.canInitiate && !r.canApprove;
+        if (r.addr == address(0) || noRole || _rights[accountId][r.addr] != 0) {
+            revert InvalidRepresentative(r.addr);
         }
     }
 
