@@ -72,7 +72,8 @@ interface IRegistryBase {
     error UnitsAlreadyCancelled(uint64 start, uint64 end);
     /// @notice The quantity is zero.
     error InvalidQuantity(uint64 quantity);
-    /// @notice Issuing this quantity would take serials to 2^63 or beyond.
+    /// @notice Issuing this quantity would leave no next serial below 2^63 - 1 (the last issuable
+    /// serial is 2^63 - 2, so that the next-serial counter also fits a signed 64-bit column).
     error SerialSpaceExhausted(uint64 nextSerial, uint64 quantity);
     /// @notice The project is not registered.
     error ProjectNotFound(bytes32 projectId);
