@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -272,6 +273,13 @@ def qbft_config(
         console.print(f"  {entry.get('address', '')}")
 
 
+def _load_plugins() -> None:
+    """Mount the sub-commands other packages contribute (entry point group `registry.commands`)."""
+    for entry in entry_points(group="registry.commands"):
+        entry.load()(app)
+
+
 def main() -> None:
-    """Run the CLI."""
+    """Run the CLI with every installed package's sub-commands."""
+    _load_plugins()
     app()

@@ -38,14 +38,22 @@ class EventDecoder:
     contract-event machinery, which is far slower per log)."""
 
     def __init__(self, abi: list[dict[str, Any]]) -> None:
-        self._events: dict[bytes, tuple[str, list[tuple[str, str]], list[tuple[str, str]]]] = {}
+        self._events: dict[
+            bytes, tuple[str, list[tuple[str, str]], list[tuple[str, str, bool]]]
+        ] = {}
         for item in abi:
             if item["type"] != "event":
                 continue
             types = ",".join(i["type"] for i in item["inputs"])
             topic = keccak(text=f"{item['name']}({types})")
             indexed = [(i["name"], i["type"]) for i in item["inputs"] if i["indexed"]]
-            plain = [(i["name"], i["type"]) for i in item["inputs"] if not i["indexed"]]
+            # Strings are decoded as bytes and then leniently as UTF-8: a relayed request may carry
+            # invalid UTF-8, and one such event must not stop every reader of the chain.
+            plain = [
+                (i["name"], "bytes" if i["type"] == "string" else i["type"], i["type"] == "string")
+                for i in item["inputs"]
+                if not i["indexed"]
+            ]
             self._events[topic] = (item["name"], indexed, plain)
 
     def topic(self, name: str) -> bytes:
@@ -67,9 +75,9 @@ class EventDecoder:
         args: dict[str, Any] = {}
         for (arg, typ), topic in zip(indexed, topics[1:], strict=False):
             args[arg] = _plain(typ, abi_decode([typ], bytes(topic))[0])
-        values = abi_decode([t for _, t in plain], bytes(log["data"]))
-        for (arg, typ), value in zip(plain, values, strict=True):
-            args[arg] = _plain(typ, value)
+        values = abi_decode([t for _, t, _ in plain], bytes(log["data"]))
+        for (arg, typ, is_text), value in zip(plain, values, strict=True):
+            args[arg] = value.decode("utf-8", errors="replace") if is_text else _plain(typ, value)
         return DecodedEvent(
             name=name,
             args=args,

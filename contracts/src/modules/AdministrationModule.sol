@@ -89,6 +89,8 @@ contract AdministrationModule is RegistryBase, IAdministration {
             address previous = account.primaryRepresentative;
             account.primaryRepresentative = r.addr;
             uint8 previousRights = _rights[request.accountId][previous];
+            // A demoted primary with no right left is removed, as the event's all-false flags say.
+            if (previousRights == _RIGHT_APPOINTED) _rights[request.accountId][previous] = 0;
             emit RepresentativeSet(
                 request.accountId,
                 previous,

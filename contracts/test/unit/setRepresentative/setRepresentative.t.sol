@@ -203,6 +203,15 @@ contract SetRepresentativeTest is UnitTest {
         );
     }
 
+    function test_WhenRightlessPrimaryDemoted_IsRemoved() public {
+        setRepresentative(seller, rep(ar1, true, false, false));
+        (SetRepresentativeRequest memory req, bytes memory s) = _prepare(seller, rep(ar2, true, true, true));
+        vm.expectEmit();
+        emit IRegistryBase.RepresentativeSet(seller, ar1, false, false, false);
+        submitSetRepresentative(req, s);
+        assertEq(registry.representativeRights(seller, ar1), 0, "removed, as the event says");
+    }
+
     function test_WhenOutsiderPromotedToPrimary_Appoints() public {
         setRepresentative(seller, rep(ar3, true, false, false));
         assertEq(registry.getAccount(seller).primaryRepresentative, ar3, "primary");

@@ -1,0 +1,570 @@
+"""`registry audit` (R3): recompute the registry from the chain alone; compare with the mirror.
+
+The chain side reads nothing but eth_getLogs and contract view calls: events are replayed into
+`node.ledger.BlockIndex` (the reference block semantics) and into plain dictionaries by a small
+interpreter of its own here, which shares no code with the mirror's writer. View calls at the
+audited block (counters, getBlock, getAccount) spot-check the replay against contract storage.
+The mirror side is read with plain SQL, holdings and totals as aggregates, the way readers will
+query them. Both sides become a `LedgerSnapshot`; any difference is reported.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+from web3 import Web3
+from web3.exceptions import BlockNotFound
+
+from indexer.models import (
+    Account,
+    Cancellation,
+    Checkpoint,
+    Event,
+    Issuance,
+    Label,
+    Project,
+    Representative,
+    Transfer,
+    UnitBlock,
+    enum_text,
+    sql_text,
+    table_of,
+)
+from node.chain import ChainClient
+from node.contracts import (
+    AccountKind,
+    AccountStatus,
+    ApprovalPolicy,
+    CancellationPurpose,
+    UnitState,
+    bytes32_text,
+)
+from node.deploy import Deployment
+from node.ledger import BlockIndex, DecodedEvent, EventDecoder
+
+__all__ = [
+    "AuditReport",
+    "Difference",
+    "LedgerSnapshot",
+    "audit",
+    "compare",
+    "print_report",
+    "read_mirror",
+    "recompute_from_chain",
+]
+
+# First account number the contract assigns (UnitRegistry constructor).
+_FIRST_ACCOUNT_ID = 1_000_001
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One value on which the chain and the mirror (or the replay and a view call) disagree."""
+
+    section: str
+    key: str
+    chain: str
+    mirror: str
+
+
+@dataclass
+class LedgerSnapshot:
+    """The registry's state and history at one block, in the mirror's representation."""
+
+    blocks: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    accounts: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    representatives: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)
+    projects: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    issuances: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    labels: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    transfers: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    cancellations: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    holdings: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    events: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+
+    SECTIONS = (
+        "totals",
+        "holdings",
+        "accounts",
+        "representatives",
+        "projects",
+        "issuances",
+        "labels",
+        "transfers",
+        "cancellations",
+        "blocks",
+        "events",
+    )
+
+
+@dataclass
+class AuditReport:
+    """The outcome of an audit at one block."""
+
+    block_number: int
+    block_hash: str
+    differences: list[Difference]
+    compared: dict[str, int]
+    spot_checks: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return True when nothing differs."""
+        return not self.differences
+
+
+# -- chain side ------------------------------------------------------------------------------
+
+
+def _text(value: str) -> str:
+    return sql_text(bytes32_text(bytes.fromhex(value.removeprefix("0x"))))
+
+
+class _Replay:
+    """A reference interpreter of registry events, independent of the mirror's writer."""
+
+    def __init__(self) -> None:
+        self.snapshot = LedgerSnapshot()
+        self.index = BlockIndex()
+        self._tx = ""
+
+    def apply(self, event: DecodedEvent) -> None:
+        s, a = self.snapshot, event.args
+        s.events[(event.block_number, event.log_index)] = (event.tx_hash, event.name)
+        self.index.apply(event)
+        name = event.name
+        if name == "AccountOpened":
+            s.accounts[a["accountId"]] = (
+                enum_text(AccountKind(a["kind"])),
+                enum_text(AccountStatus.OPEN),
+                enum_text(ApprovalPolicy(a["approvalPolicy"])),
+                _text(a["party"]),
+                sql_text(a["holderName"]),
+                "",
+            )
+        elif name == "RepresentativeSet":
+            key = (a["accountId"], a["representative"])
+            if a["primary"] or a["canInitiate"] or a["canApprove"]:
+                s.representatives[key] = (a["primary"], a["canInitiate"], a["canApprove"])
+            else:
+                s.representatives.pop(key, None)
+            if a["primary"]:
+                s.accounts[a["accountId"]] = (*s.accounts[a["accountId"]][:5], a["representative"])
+        elif name == "AccountStatusChanged":
+            account = s.accounts[a["accountId"]]
+            status = enum_text(AccountStatus(a["status"]))
+            s.accounts[a["accountId"]] = (account[0], status, *account[2:])
+        elif name == "ProjectRegistered":
+            s.projects[_text(a["projectId"])] = (
+                sql_text(a["name"]),
+                sql_text(a["methodology"]),
+                _text(a["country"]),
+            )
+        elif name == "LabelDefined":
+            s.labels[a["labelId"]] = (_text(a["name"]), a["authority"])
+        elif name == "UnitsIssued":
+            s.issuances[a["issuanceId"]] = (
+                _text(a["projectId"]),
+                _text(a["unitType"]),
+                a["vintage"],
+                a["monitoringStart"],
+                a["monitoringEnd"],
+                _text(a["originRegistry"]),
+                a["start"],
+                a["end"],
+                a["end"] - a["start"] + 1,
+                a["accountId"],
+            )
+        elif name == "TransferInitiated":
+            s.transfers[a["transferId"]] = (
+                a["fromAccount"],
+                a["toAccount"],
+                a["quantity"],
+                "pending",
+                a["initiator"],
+                None,
+                None,
+            )
+        elif name == "TransferCompleted":
+            t = s.transfers[a["transferId"]]
+            s.transfers[a["transferId"]] = (*t[:3], "completed", t[4], a["approver"], t[6])
+        elif name == "TransferRescinded":
+            t = s.transfers[a["transferId"]]
+            s.transfers[a["transferId"]] = (*t[:3], "rescinded", t[4], t[5], a["representative"])
+        elif name == "UnitsCancelled":
+            s.cancellations[a["cancellationId"]] = (
+                a["accountId"],
+                enum_text(CancellationPurpose(a["purpose"])),
+                a["quantity"],
+                sql_text(a["beneficiary"]),
+                sql_text(a["reason"]),
+            )
+
+    def finish(self) -> LedgerSnapshot:
+        s = self.snapshot
+        units: Counter[str] = Counter()
+        holdings: Counter[tuple[Any, ...]] = Counter()
+        for b in self.index.blocks():
+            state = enum_text(b.state)
+            s.blocks[b.start] = (b.end, b.account, state, b.lock_id, b.issuance, b.labels)
+            issuance = s.issuances[b.issuance]
+            holdings[(b.account, state, issuance[1], issuance[2], issuance[0])] += b.quantity
+            units[state] += b.quantity
+        s.holdings = dict(holdings)
+        s.totals = _totals(
+            s,
+            issued=sum(i[8] for i in s.issuances.values()),
+            units=units,
+            transfers=Counter(t[3] for t in s.transfers.values()),
+            cancelled=_sum_by((c[1], c[2]) for c in s.cancellations.values()),
+            events=len(s.events),
+        )
+        return s
+
+
+def _sum_by(pairs: Iterable[tuple[str, int]]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for key, quantity in pairs:
+        out[key] += quantity
+    return out
+
+
+def _totals(
+    s: LedgerSnapshot,
+    *,
+    issued: int,
+    units: Counter[str],
+    transfers: Counter[str],
+    cancelled: Counter[str],
+    events: int,
+) -> dict[str, int]:
+    totals = {
+        "accounts": len(s.accounts),
+        "projects": len(s.projects),
+        "issuances": len(s.issuances),
+        "labels": len(s.labels),
+        "units issued": issued,
+        "events": events,
+    }
+    totals.update({f"units {state}": n for state, n in units.items() if n})
+    totals.update({f"transfers {status}": n for status, n in transfers.items() if n})
+    totals.update({f"units cancelled for {purpose}": n for purpose, n in cancelled.items() if n})
+    return totals
+
+
+def recompute_from_chain(
+    client: ChainClient, deployment: Deployment, decoder: EventDecoder, block_number: int
+) -> tuple[LedgerSnapshot, BlockIndex]:
+    """Replay every registry event up to `block_number` from eth_getLogs alone."""
+    replay = _Replay()
+    for logs in client.iter_logs(deployment.registry, deployment.deploy_block, block_number):
+        for event in sorted(decoder.decode_all(logs), key=lambda e: (e.block_number, e.log_index)):
+            replay.apply(event)
+    return replay.finish(), replay.index
+
+
+# -- mirror side -----------------------------------------------------------------------------
+
+
+def read_mirror(engine: Engine) -> LedgerSnapshot:
+    """Read the mirror's tables into a snapshot; holdings and totals come from SQL aggregates."""
+    s = LedgerSnapshot()
+    blocks, issuances = table_of(UnitBlock), table_of(Issuance)
+    accounts, reps = table_of(Account), table_of(Representative)
+    transfers, cancellations = table_of(Transfer), table_of(Cancellation)
+    events = table_of(Event)
+    with engine.connect() as conn:
+        for r in conn.execute(select(blocks)):
+            s.blocks[r.start] = (r.end, r.account_id, r.state, r.lock_id, r.issuance_id, r.labels)
+        for r in conn.execute(select(accounts)):
+            s.accounts[r.id] = (
+                r.kind,
+                r.status,
+                r.approval_policy,
+                r.party,
+                r.holder_name,
+                r.primary_representative,
+            )
+        for r in conn.execute(select(reps)):
+            s.representatives[(r.account_id, r.address)] = (
+                r.is_primary,
+                r.can_initiate,
+                r.can_approve,
+            )
+        for r in conn.execute(select(table_of(Project))):
+            s.projects[r.id] = (r.name, r.methodology, r.country)
+        for r in conn.execute(select(issuances)):
+            s.issuances[r.id] = (
+                r.project_id,
+                r.unit_type,
+                r.vintage,
+                r.monitoring_start,
+                r.monitoring_end,
+                r.origin_registry,
+                r.start,
+                r.end,
+                r.quantity,
+                r.account_id,
+            )
+        for r in conn.execute(select(table_of(Label))):
+            s.labels[r.id] = (r.name, r.authority)
+        for r in conn.execute(select(transfers)):
+            s.transfers[r.id] = (
+                r.from_account,
+                r.to_account,
+                r.quantity,
+                r.status,
+                r.initiator,
+                r.approver,
+                r.rescinded_by,
+            )
+        for r in conn.execute(select(cancellations)):
+            s.cancellations[r.id] = (r.account_id, r.purpose, r.quantity, r.beneficiary, r.reason)
+        for r in conn.execute(
+            select(events.c.block_number, events.c.log_index, events.c.tx_hash, events.c.name)
+        ):
+            s.events[(r.block_number, r.log_index)] = (r.tx_hash, r.name)
+
+        quantity = func.sum(blocks.c.end - blocks.c.start + 1)
+        held = (
+            select(
+                blocks.c.account_id,
+                blocks.c.state,
+                issuances.c.unit_type,
+                issuances.c.vintage,
+                issuances.c.project_id,
+                quantity,
+            )
+            .join(issuances, issuances.c.id == blocks.c.issuance_id)
+            .group_by(
+                blocks.c.account_id,
+                blocks.c.state,
+                issuances.c.unit_type,
+                issuances.c.vintage,
+                issuances.c.project_id,
+            )
+        )
+        s.holdings = {tuple(r[:5]): int(r[5]) for r in conn.execute(held)}
+        units = Counter(
+            {
+                r.state: int(r[1])
+                for r in conn.execute(select(blocks.c.state, quantity).group_by(blocks.c.state))
+            }
+        )
+        by_status = Counter(
+            {
+                r.status: int(r[1])
+                for r in conn.execute(
+                    select(transfers.c.status, func.count()).group_by(transfers.c.status)
+                )
+            }
+        )
+        cancelled = Counter(
+            {
+                r.purpose: int(r[1])
+                for r in conn.execute(
+                    select(cancellations.c.purpose, func.sum(cancellations.c.quantity)).group_by(
+                        cancellations.c.purpose
+                    )
+                )
+            }
+        )
+        issued = conn.execute(select(func.coalesce(func.sum(issuances.c.quantity), 0))).scalar()
+        event_count = conn.execute(select(func.count()).select_from(events)).scalar()
+    s.totals = _totals(
+        s,
+        issued=int(issued or 0),
+        units=units,
+        transfers=by_status,
+        cancelled=cancelled,
+        events=int(event_count or 0),
+    )
+    return s
+
+
+# -- comparison ------------------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    return "(missing)" if value is None else repr(value)
+
+
+def compare(chain: LedgerSnapshot, mirror: LedgerSnapshot) -> list[Difference]:
+    """Return every key on which the two snapshots differ, section by section."""
+    out: list[Difference] = []
+    for section in LedgerSnapshot.SECTIONS:
+        left: dict[Any, Any] = getattr(chain, section)
+        right: dict[Any, Any] = getattr(mirror, section)
+        for key in sorted(left.keys() | right.keys(), key=repr):
+            a, b = left.get(key), right.get(key)
+            if a != b:
+                out.append(Difference(section, _key(key), _show(a), _show(b)))
+    return out
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, tuple):
+        return " / ".join(str(part) for part in key)
+    return str(key)
+
+
+# -- view spot checks ------------------------------------------------------------------------
+
+
+def _spot_check(
+    client: ChainClient,
+    deployment: Deployment,
+    abi: list[dict[str, Any]],
+    snapshot: LedgerSnapshot,
+    block_number: int,
+    samples: int,
+    seed: int | None,
+) -> tuple[list[Difference], int]:
+    """Compare the replay with contract storage through view calls at the audited block."""
+    contract = client.w3.eth.contract(
+        address=Web3.to_checksum_address(deployment.registry), abi=abi
+    )
+    at = block_number
+    out: list[Difference] = []
+    checks = 0
+
+    def check(key: str, replayed: Any, viewed: Any) -> None:
+        nonlocal checks
+        checks += 1
+        if replayed != viewed:
+            # NOTE: here "chain" is the event replay and "mirror" is contract storage.
+            out.append(Difference("view", key, _show(replayed), _show(viewed)))
+
+    counters = contract.functions.counters().call(block_identifier=at)
+    next_account, next_serial, next_issuance, next_operation, label_count = counters
+    totals = snapshot.totals
+    check("counters: accounts", totals["accounts"], next_account - _FIRST_ACCOUNT_ID)
+    check("counters: units issued", totals["units issued"], next_serial - 1)
+    check("counters: issuances", totals["issuances"], next_issuance - 1)
+    check(
+        "counters: operations",
+        len(snapshot.transfers) + len(snapshot.cancellations),
+        next_operation - 1,
+    )
+    check("counters: labels", totals["labels"], label_count)
+
+    rng = random.Random(seed)
+    starts = sorted(snapshot.blocks)
+    picked = set(rng.sample(starts, min(samples, len(starts))))
+    if starts:
+        picked.update((starts[0], starts[-1]))
+    states = {enum_text(state): int(state) for state in UnitState}
+    for start in sorted(picked):
+        end, account, state, lock_id, issuance, labels = snapshot.blocks[start]
+        stored, stored_labels = contract.functions.getBlock(start).call(
+            block_identifier=block_number
+        )
+        check(
+            f"getBlock({start})",
+            (end, account, issuance, lock_id, states[state], labels),
+            (stored[0], stored[1], stored[2], stored[3], stored[4], stored_labels),
+        )
+    kinds = {enum_text(k): int(k) for k in AccountKind}
+    statuses = {enum_text(k): int(k) for k in AccountStatus}
+    policies = {enum_text(k): int(k) for k in ApprovalPolicy}
+    ids = sorted(snapshot.accounts)
+    for account_id in sorted(rng.sample(ids, min(samples, len(ids)))):
+        kind, status, policy, party, _, primary = snapshot.accounts[account_id]
+        stored = contract.functions.getAccount(account_id).call(block_identifier=at)
+        check(
+            f"getAccount({account_id})",
+            (kinds[kind], statuses[status], policies[policy], party, primary),
+            (stored[0], stored[1], stored[2], sql_text(bytes32_text(stored[3])), stored[4]),
+        )
+    return out, checks
+
+
+# -- the audit -------------------------------------------------------------------------------
+
+
+def audit(
+    engine: Engine,
+    client: ChainClient,
+    deployment: Deployment,
+    abi: list[dict[str, Any]],
+    *,
+    spot_checks: int = 64,
+    seed: int | None = None,
+) -> AuditReport:
+    """Audit the mirror at its checkpoint block against the chain alone."""
+    checkpoint_table = table_of(Checkpoint)
+    with engine.connect() as conn:
+        checkpoint = conn.execute(select(checkpoint_table)).first()
+    if checkpoint is None:
+        return AuditReport(
+            block_number=deployment.deploy_block - 1,
+            block_hash="",
+            differences=[Difference("checkpoint", "mirror", "a deployed registry", "empty mirror")],
+            compared={},
+            spot_checks=0,
+            notes=["The mirror has never been synced; run `registry sync` first."],
+        )
+    number, stored_hash = int(checkpoint.block_number), str(checkpoint.block_hash)
+    differences: list[Difference] = []
+    notes: list[str] = []
+    try:
+        chain_hash = "0x" + bytes(client.get_block(number)["hash"]).hex()
+    except BlockNotFound:
+        chain_hash = "(no such block)"
+    if chain_hash != stored_hash:
+        differences.append(
+            Difference("checkpoint", f"block {number} hash", chain_hash, stored_hash)
+        )
+        notes.append(
+            "The mirror's checkpoint block is not on the chain any more (a reorg the indexer has "
+            "not processed yet): run `registry sync`, then audit again."
+        )
+
+    chain, _ = recompute_from_chain(client, deployment, EventDecoder(abi), number)
+    mirror = read_mirror(engine)
+    differences.extend(compare(chain, mirror))
+    checks = 0
+    if spot_checks > 0:
+        try:
+            view_differences, checks = _spot_check(
+                client, deployment, abi, chain, number, spot_checks, seed
+            )
+        except Exception as exc:  # e.g. a pruned node without state at that block
+            notes.append(f"View spot checks skipped: the node cannot serve block {number}: {exc}")
+        else:
+            differences.extend(view_differences)
+    compared = {section: len(getattr(chain, section)) for section in LedgerSnapshot.SECTIONS}
+    return AuditReport(number, stored_hash, differences, compared, checks, notes)
+
+
+def print_report(report: AuditReport, console: Console, limit: int = 50) -> None:
+    """Print an audit report: what was compared and every difference (up to `limit`)."""
+    compared = ", ".join(f"{n} {section}" for section, n in report.compared.items())
+    console.print(f"Audit at block {report.block_number} ({report.block_hash})")
+    console.print(f"Compared: {compared}; {report.spot_checks} view spot checks.")
+    for note in report.notes:
+        console.print(f"[yellow]{note}[/]")
+    if report.ok:
+        console.print("[bold green]The mirror equals the chain.[/]")
+        return
+    table = Table(title=f"{len(report.differences)} differences")
+    for column in ("section", "key", "chain", "mirror"):
+        table.add_column(column, overflow="fold")
+    for d in report.differences[:limit]:
+        table.add_row(d.section, d.key, d.chain, d.mirror)
+    console.print(table)
+    if len(report.differences) > limit:
+        console.print(f"... and {len(report.differences) - limit} more.")
+    console.print(
+        "[bold red]The mirror differs from the chain.[/] Rebuild it from an empty database "
+        "(the chain is the source of truth)."
+    )

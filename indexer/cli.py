@@ -1,0 +1,172 @@
+"""`registry sync` and `registry audit`: a typer sub-app the node's console script mounts.
+
+`node` must never import `indexer`, so this module is wired into the `registry` command from
+outside the node package (see `register`).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from indexer.audit import audit, print_report
+from indexer.db import create_engine, database_url, upgrade_database
+from indexer.sync import Indexer, load_abi
+from node.chain import ChainClient
+from node.deploy import load_manifest
+from node.errors import RegistryError
+from node.settings import NodeSettings, load_settings
+
+__all__ = ["app", "audit_command", "register", "sync_command"]
+
+app = typer.Typer(
+    help="The SQL mirror: sync it from the chain, audit it against the chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="REGISTRY_DATA_DIR", help="Node data directory."),
+]
+ChainPort = Annotated[
+    int | None,
+    typer.Option("--chain-port", envvar="REGISTRY_CHAIN_PORT", help="Port of the embedded chain."),
+]
+RpcUrl = Annotated[
+    str | None,
+    typer.Option("--rpc-url", envvar="REGISTRY_RPC_URL", help="JSON-RPC endpoint of the chain."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="REGISTRY_DATABASE_URL",
+        help="SQLAlchemy URL of the mirror; SQLite in the data dir when unset.",
+    ),
+]
+
+
+def _settings(**values: Any) -> NodeSettings:
+    return load_settings(**values)
+
+
+def sync_command(settings: NodeSettings, *, once: bool = False, poll_interval: float = 1.0) -> int:
+    """Bring the mirror up to date (once, or following the chain until SIGTERM / Ctrl-C)."""
+    try:
+        engine = create_engine(database_url(settings))
+        upgrade_database(engine)
+        indexer = Indexer.from_settings(settings, engine, console=err)
+        if once:
+            result = indexer.sync_once()
+            console.print(
+                f"Indexed blocks {result.start_block + 1}-{result.end_block}: "
+                f"{result.events} events; lag {result.lag} blocks."
+            )
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        console.print(f"Indexing {indexer.deployment.registry}; Ctrl-C to stop.")
+        try:
+            indexer.run_forever(poll_interval, stop)
+        except KeyboardInterrupt:
+            stop.set()
+        return 0
+    except (RegistryError, SQLAlchemyError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return 1
+
+
+def audit_command(settings: NodeSettings, *, spot_checks: int = 64, seed: int | None = None) -> int:
+    """Audit the mirror against the chain; return 0 when they agree and 1 otherwise."""
+    try:
+        engine = create_engine(database_url(settings))
+        client = ChainClient(settings.chain_rpc_url)
+        deployment = load_manifest(settings.deployments_dir, client.chain_id)
+        report = audit(
+            engine,
+            client,
+            deployment,
+            load_abi(settings.deployments_dir),
+            spot_checks=spot_checks,
+            seed=seed,
+        )
+    except SQLAlchemyError as exc:
+        err.print(
+            f"[bold red]error:[/] cannot read the mirror ({exc.__class__.__name__}: {exc}); "
+            "create it with `registry sync`."
+        )
+        return 1
+    except RegistryError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return 1
+    print_report(report, console)
+    return 0 if report.ok else 1
+
+
+@app.command("sync")
+def sync(
+    data_dir: DataDir = None,
+    chain_port: ChainPort = None,
+    rpc_url: RpcUrl = None,
+    database: DatabaseUrl = None,
+    once: Annotated[bool, typer.Option("--once", help="Catch up once, then exit.")] = False,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between polls for new blocks.")
+    ] = 1.0,
+    finality_depth: Annotated[
+        int | None,
+        typer.Option(
+            envvar="REGISTRY_FINALITY_DEPTH", min=0, help="Blocks behind the head to stay."
+        ),
+    ] = None,
+) -> None:
+    """Index the registry's events into the SQL mirror."""
+    try:
+        settings = _settings(
+            data_dir=data_dir,
+            chain_port=chain_port,
+            rpc_url=rpc_url,
+            database_url=database,
+            finality_depth=finality_depth,
+        )
+    except RegistryError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    raise typer.Exit(sync_command(settings, once=once, poll_interval=poll_interval))
+
+
+@app.command("audit")
+def audit_cli(
+    data_dir: DataDir = None,
+    chain_port: ChainPort = None,
+    rpc_url: RpcUrl = None,
+    database: DatabaseUrl = None,
+    spot_checks: Annotated[
+        int, typer.Option(min=0, help="Blocks and accounts to check with contract view calls.")
+    ] = 64,
+    seed: Annotated[int | None, typer.Option(help="Seed for choosing the spot checks.")] = None,
+) -> None:
+    """Recompute holdings and register totals from the chain alone and compare with the mirror."""
+    try:
+        settings = _settings(
+            data_dir=data_dir, chain_port=chain_port, rpc_url=rpc_url, database_url=database
+        )
+    except RegistryError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    raise typer.Exit(audit_command(settings, spot_checks=spot_checks, seed=seed))
+
+
+def register(root: typer.Typer) -> None:
+    """Add `sync` and `audit` as top-level commands of another typer app (e.g. `registry`)."""
+    root.command("sync")(sync)
+    root.command("audit")(audit_cli)

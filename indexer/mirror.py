@@ -1,0 +1,615 @@
+"""Apply decoded registry events to the SQL mirror, in bulk, inside the caller's transaction.
+
+Events are applied in chain order to in-memory buffers and written table by table at the end of
+each `apply` call: a few multi-row statements per batch instead of several per event. Unit blocks
+are loaded once per batch (the blocks containing every serial the batch touches), split in memory
+exactly as the contract splits them, and written back as inserts and updates.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, select, text, tuple_
+
+from indexer.errors import MirrorInconsistentError
+from indexer.models import (
+    Account,
+    Cancellation,
+    Event,
+    ExecutedRequest,
+    Issuance,
+    Label,
+    LabelChange,
+    OperationRange,
+    Project,
+    Representative,
+    Transfer,
+    UnitBlock,
+    enum_text,
+    sql_text,
+    table_of,
+)
+from node.contracts import (
+    AccountKind,
+    AccountStatus,
+    ApprovalPolicy,
+    CancellationPurpose,
+    UnitState,
+    bytes32_text,
+)
+from node.ledger import DecodedEvent
+
+__all__ = [
+    "DERIVED_TABLES",
+    "MirrorWriter",
+    "hex_text",
+    "rebuild_derived",
+    "stored_events",
+]
+
+
+_ACCOUNTS = table_of(Account)
+_REPRESENTATIVES = table_of(Representative)
+_PROJECTS = table_of(Project)
+_ISSUANCES = table_of(Issuance)
+_LABELS = table_of(Label)
+_UNIT_BLOCKS = table_of(UnitBlock)
+_TRANSFERS = table_of(Transfer)
+_CANCELLATIONS = table_of(Cancellation)
+_OPERATION_RANGES = table_of(OperationRange)
+_LABEL_CHANGES = table_of(LabelChange)
+_EXECUTED_REQUESTS = table_of(ExecutedRequest)
+_EVENTS = table_of(Event)
+
+# Every table that is a function of the raw events alone, i.e. what a rebuild recomputes.
+DERIVED_TABLES: tuple[Table, ...] = (
+    _ACCOUNTS,
+    _REPRESENTATIVES,
+    _PROJECTS,
+    _ISSUANCES,
+    _LABELS,
+    _UNIT_BLOCKS,
+    _TRANSFERS,
+    _CANCELLATIONS,
+    _OPERATION_RANGES,
+    _LABEL_CHANGES,
+    _EXECUTED_REQUESTS,
+)
+
+# Serials per prefetch query: well under SQLite's bound-parameter limit.
+_PREFETCH_CHUNK = 1000
+
+
+def hex_text(value: str) -> str:
+    """Decode a right-padded bytes32/bytes8 identifier given as 0x-hex into mirror text."""
+    return sql_text(bytes32_text(bytes.fromhex(value.removeprefix("0x"))))
+
+
+def _clean(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: sql_text(v) if isinstance(v, str) else v for k, v in args.items()}
+
+
+# -- buffered rows ---------------------------------------------------------------------------
+
+
+class _Rows:
+    """Pending inserts, partial updates and deletes of one table, keyed by primary key."""
+
+    def __init__(self, table: Table, key: tuple[str, ...]) -> None:
+        self.table = table
+        self.key = key
+        self.inserts: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.updates: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.deletes: set[tuple[Any, ...]] = set()
+
+    def insert(self, row: dict[str, Any]) -> None:
+        """Queue a row that does not exist yet."""
+        self.inserts[tuple(row[k] for k in self.key)] = row
+
+    def update(self, pk: tuple[Any, ...], **values: Any) -> None:
+        """Queue new values for some columns of a row, inserted in this batch or earlier."""
+        if pk in self.inserts:
+            self.inserts[pk].update(values)
+        else:
+            self.updates.setdefault(pk, {}).update(values)
+
+    def replace(self, pk: tuple[Any, ...], row: dict[str, Any] | None) -> None:
+        """Queue a row that replaces whatever row has this key (None: just delete it)."""
+        self.deletes.add(pk)
+        self.updates.pop(pk, None)
+        if row is None:
+            self.inserts.pop(pk, None)
+        else:
+            self.inserts[pk] = row
+
+    def flush(self, conn: Connection) -> None:
+        """Write the queued changes: deletes, then inserts, then updates."""
+        t = self.table
+        where = and_(*(t.c[k] == bindparam(f"k_{k}") for k in self.key))
+        if self.deletes:
+            conn.execute(
+                t.delete().where(where),
+                [{f"k_{k}": v for k, v in zip(self.key, pk, strict=True)} for pk in self.deletes],
+            )
+        if self.inserts:
+            conn.execute(t.insert(), list(self.inserts.values()))
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for pk, values in self.updates.items():
+            params = {f"k_{k}": v for k, v in zip(self.key, pk, strict=True)}
+            params.update({f"v_{c}": v for c, v in values.items()})
+            by_columns[tuple(sorted(values))].append(params)
+        for columns, rows in by_columns.items():
+            statement = t.update().where(where).values({c: bindparam(f"v_{c}") for c in columns})
+            conn.execute(statement, rows)
+        self.inserts.clear()
+        self.updates.clear()
+        self.deletes.clear()
+
+
+# -- unit blocks -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Block:
+    start: int
+    end: int
+    account_id: int
+    state: str
+    lock_id: int
+    issuance_id: int
+    labels: int
+
+    def values(self) -> tuple[int, str, int, int, int, int]:
+        return (self.end, self.state, self.account_id, self.lock_id, self.issuance_id, self.labels)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "account_id": self.account_id,
+            "state": self.state,
+            "lock_id": self.lock_id,
+            "issuance_id": self.issuance_id,
+            "labels": self.labels,
+        }
+
+    def copy_from(self, start: int) -> _Block:
+        return _Block(
+            start,
+            self.end,
+            self.account_id,
+            self.state,
+            self.lock_id,
+            self.issuance_id,
+            self.labels,
+        )
+
+
+_STATE_TEXT = {state: enum_text(state) for state in UnitState}
+_BLOCK_COLUMNS = ("start", "end", "account_id", "state", "lock_id", "issuance_id", "labels")
+
+
+class _BlockSet:
+    """The unit blocks one batch touches, split in memory as the contract splits them."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._blocks: dict[int, _Block] = {}
+        self._original: dict[int, tuple[int, str, int, int, int, int]] = {}
+
+    def prefetch(self, conn: Connection, serials: Iterable[int]) -> None:
+        """Load the stored block containing each serial (one indexed lookup per serial)."""
+        wanted = sorted({s for s in serials if not self._holds(s)})
+        for i in range(0, len(wanted), _PREFETCH_CHUNK):
+            chunk = wanted[i : i + _PREFETCH_CHUNK]
+            values = ", ".join(f"(CAST(:s{j} AS BIGINT))" for j in range(len(chunk)))
+            # NOTE: "the block with the greatest start <= s" is an index seek per serial on both
+            # databases; `start <= s AND end >= s` would scan every block below s.
+            statement = text(
+                f"WITH v(s) AS (VALUES {values}) "
+                'SELECT start, "end", account_id, state, lock_id, issuance_id, labels '
+                "FROM unit_blocks WHERE start IN (SELECT (SELECT u.start FROM unit_blocks u "
+                "WHERE u.start <= v.s ORDER BY u.start DESC LIMIT 1) FROM v)"
+            ).columns(*(_UNIT_BLOCKS.c[name] for name in _BLOCK_COLUMNS))
+            rows = conn.execute(statement, {f"s{j}": s for j, s in enumerate(chunk)})
+            for row in rows:
+                if row.start in self._blocks:
+                    continue
+                block = _Block(
+                    row.start,
+                    row.end,
+                    row.account_id,
+                    row.state,
+                    row.lock_id,
+                    row.issuance_id,
+                    row.labels,
+                )
+                self._add(block)
+                self._original[block.start] = block.values()
+
+    def issue(self, start: int, end: int, account_id: int, issuance_id: int) -> None:
+        """Add a newly issued block."""
+        self._add(_Block(start, end, account_id, _STATE_TEXT[UnitState.HELD], 0, issuance_id, 0))
+
+    def change(self, start: int, end: int, account_id: int, state: int, lock_id: int) -> None:
+        """Give `[start, end]` a new holder, state and lock, splitting its block."""
+        block = self._isolate(start, end)
+        block.account_id = account_id
+        block.state = _STATE_TEXT[UnitState(state)]
+        block.lock_id = lock_id
+
+    def label(self, start: int, end: int, label_id: int, applied: bool) -> None:
+        """Set or clear one label bit on `[start, end]`, splitting its block."""
+        block = self._isolate(start, end)
+        bit = 1 << label_id
+        block.labels = block.labels | bit if applied else block.labels & ~bit
+
+    def flush(self, conn: Connection) -> None:
+        """Insert new blocks and update changed ones, then forget the batch's blocks."""
+        inserts = [b.row() for s, b in self._blocks.items() if s not in self._original]
+        updates = [
+            {f"v_{k}": v for k, v in b.row().items()}
+            for s, b in self._blocks.items()
+            if s in self._original and b.values() != self._original[s]
+        ]
+        if inserts:
+            conn.execute(_UNIT_BLOCKS.insert(), inserts)
+        if updates:
+            c = _UNIT_BLOCKS.c
+            statement = (
+                _UNIT_BLOCKS.update()
+                .where(c.start == bindparam("v_start"))
+                .values({name: bindparam(f"v_{name}") for name in _BLOCK_COLUMNS[1:]})
+            )
+            conn.execute(statement, updates)
+        self._starts.clear()
+        self._blocks.clear()
+        self._original.clear()
+
+    def _holds(self, serial: int) -> bool:
+        i = bisect.bisect_right(self._starts, serial) - 1
+        return i >= 0 and self._blocks[self._starts[i]].end >= serial
+
+    def _add(self, block: _Block) -> None:
+        bisect.insort(self._starts, block.start)
+        self._blocks[block.start] = block
+
+    def _isolate(self, start: int, end: int) -> _Block:
+        i = bisect.bisect_right(self._starts, start) - 1
+        block = self._blocks[self._starts[i]] if i >= 0 else None
+        if block is None or block.end < end or block.start > start:
+            raise MirrorInconsistentError(
+                f"no stored unit block holds serials [{start}, {end}]; the mirror does not match "
+                "the chain. Run `registry audit`, then rebuild the mirror from an empty database."
+            )
+        if block.start < start:
+            tail = block.copy_from(start)
+            block.end = start - 1
+            self._add(tail)
+            block = tail
+        if end < block.end:
+            after = block.copy_from(end + 1)
+            block.end = end
+            self._add(after)
+        return block
+
+
+# -- the writer ------------------------------------------------------------------------------
+
+
+class MirrorWriter:
+    """Apply events to the mirror tables over one connection, inside the caller's transaction.
+
+    One writer may apply several consecutive chunks of events (a rebuild does); it remembers the
+    current request's ranges across chunks, because one transaction's events may straddle them.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._accounts = _Rows(_ACCOUNTS, ("id",))
+        self._representatives = _Rows(_REPRESENTATIVES, ("account_id", "address"))
+        self._projects = _Rows(_PROJECTS, ("id",))
+        self._issuances = _Rows(_ISSUANCES, ("id",))
+        self._labels = _Rows(_LABELS, ("id",))
+        self._transfers = _Rows(_TRANSFERS, ("id",))
+        self._cancellations = _Rows(_CANCELLATIONS, ("id",))
+        self._operation_ranges = _Rows(_OPERATION_RANGES, ("operation_id", "start"))
+        self._label_changes = _Rows(_LABEL_CHANGES, ("block_number", "log_index"))
+        self._executed = _Rows(_EXECUTED_REQUESTS, ("digest",))
+        self._blocks = _BlockSet()
+        # Ranges moved by the request being applied: a request's events start with its
+        # RequestExecuted, and its unit-moving event follows the BlockChanged events it caused.
+        self._tx_hash = ""
+        self._ranges: list[tuple[int, int]] = []
+
+    def apply(self, events: Sequence[DecodedEvent], *, record_raw: bool = True) -> None:
+        """Apply events in chain order and write the results; `record_raw` also stores them."""
+        if record_raw and events:
+            self.conn.execute(
+                _EVENTS.insert(),
+                [
+                    {
+                        "block_number": e.block_number,
+                        "log_index": e.log_index,
+                        "tx_hash": e.tx_hash,
+                        "block_hash": e.block_hash,
+                        "name": e.name,
+                        "data": _clean(e.args),
+                    }
+                    for e in events
+                ],
+            )
+        self._blocks.prefetch(
+            self.conn,
+            (e.args["start"] for e in events if e.name in ("BlockChanged", "LabelChanged")),
+        )
+        for event in events:
+            if event.tx_hash != self._tx_hash:
+                self._tx_hash = event.tx_hash
+                self._ranges = []
+            handler = _HANDLERS.get(event.name)
+            if handler is not None:
+                handler(self, event)
+        for rows in (
+            self._accounts,
+            self._representatives,
+            self._projects,
+            self._issuances,
+            self._labels,
+            self._transfers,
+            self._cancellations,
+            self._operation_ranges,
+            self._label_changes,
+            self._executed,
+        ):
+            rows.flush(self.conn)
+        self._blocks.flush(self.conn)
+
+    # -- handlers, one per event name -------------------------------------------------------
+
+    def _request_executed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._ranges = []
+        self._executed.insert(
+            {
+                "digest": a["digest"],
+                "signer": a["signer"],
+                "nonce": a["nonce"],
+                "block_number": e.block_number,
+                "log_index": e.log_index,
+                "tx_hash": e.tx_hash,
+            }
+        )
+
+    def _batch_item_failed(self, e: DecodedEvent) -> None:
+        self._ranges = []
+
+    def _account_opened(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._accounts.insert(
+            {
+                "id": a["accountId"],
+                "kind": enum_text(AccountKind(a["kind"])),
+                "status": enum_text(AccountStatus.OPEN),
+                "approval_policy": enum_text(ApprovalPolicy(a["approvalPolicy"])),
+                "party": hex_text(a["party"]),
+                "holder_name": sql_text(a["holderName"]),
+                # Set by the RepresentativeSet(primary) event that follows in the same request.
+                "primary_representative": "",
+                "opened_block": e.block_number,
+                "opened_tx_hash": e.tx_hash,
+            }
+        )
+
+    def _representative_set(self, e: DecodedEvent) -> None:
+        a = e.args
+        pk = (a["accountId"], a["representative"])
+        # NOTE: the event documents "all flags false" as a removal, so the row goes.
+        removed = not (a["primary"] or a["canInitiate"] or a["canApprove"])
+        row = None
+        if not removed:
+            row = {
+                "account_id": a["accountId"],
+                "address": a["representative"],
+                "is_primary": a["primary"],
+                "can_initiate": a["canInitiate"],
+                "can_approve": a["canApprove"],
+                "updated_block": e.block_number,
+            }
+        self._representatives.replace(pk, row)
+        if a["primary"]:
+            self._accounts.update((a["accountId"],), primary_representative=a["representative"])
+
+    def _account_status_changed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._accounts.update((a["accountId"],), status=enum_text(AccountStatus(a["status"])))
+
+    def _project_registered(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._projects.insert(
+            {
+                "id": hex_text(a["projectId"]),
+                "name": sql_text(a["name"]),
+                "methodology": sql_text(a["methodology"]),
+                "country": hex_text(a["country"]),
+                "registered_block": e.block_number,
+                "tx_hash": e.tx_hash,
+            }
+        )
+
+    def _label_defined(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._labels.insert(
+            {
+                "id": a["labelId"],
+                "name": hex_text(a["name"]),
+                "authority": a["authority"],
+                "defined_block": e.block_number,
+                "tx_hash": e.tx_hash,
+            }
+        )
+
+    def _units_issued(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._issuances.insert(
+            {
+                "id": a["issuanceId"],
+                "project_id": hex_text(a["projectId"]),
+                "unit_type": hex_text(a["unitType"]),
+                "vintage": a["vintage"],
+                "monitoring_start": a["monitoringStart"],
+                "monitoring_end": a["monitoringEnd"],
+                "origin_registry": hex_text(a["originRegistry"]),
+                "start": a["start"],
+                "end": a["end"],
+                "quantity": a["end"] - a["start"] + 1,
+                "account_id": a["accountId"],
+                "block_number": e.block_number,
+                "tx_hash": e.tx_hash,
+            }
+        )
+        self._blocks.issue(a["start"], a["end"], a["accountId"], a["issuanceId"])
+
+    def _block_changed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._blocks.change(a["start"], a["end"], a["accountId"], a["state"], a["lockId"])
+        self._ranges.append((a["start"], a["end"]))
+
+    def _label_changed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._blocks.label(a["start"], a["end"], a["labelId"], a["applied"])
+        self._label_changes.insert(
+            {
+                "block_number": e.block_number,
+                "log_index": e.log_index,
+                "tx_hash": e.tx_hash,
+                "start": a["start"],
+                "end": a["end"],
+                "label_id": a["labelId"],
+                "applied": a["applied"],
+            }
+        )
+
+    def _record_ranges(self, operation_id: int) -> None:
+        for start, end in self._ranges:
+            self._operation_ranges.insert(
+                {"operation_id": operation_id, "start": start, "end": end}
+            )
+
+    def _transfer_initiated(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._transfers.insert(
+            {
+                "id": a["transferId"],
+                "from_account": a["fromAccount"],
+                "to_account": a["toAccount"],
+                "quantity": a["quantity"],
+                "status": "pending",
+                "initiator": a["initiator"],
+                "approver": None,
+                "rescinded_by": None,
+                "initiated_block": e.block_number,
+                "initiated_tx_hash": e.tx_hash,
+                "decided_block": None,
+                "decided_tx_hash": None,
+            }
+        )
+        self._record_ranges(a["transferId"])
+
+    def _transfer_completed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._transfers.update(
+            (a["transferId"],),
+            status="completed",
+            approver=a["approver"],
+            decided_block=e.block_number,
+            decided_tx_hash=e.tx_hash,
+        )
+
+    def _transfer_rescinded(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._transfers.update(
+            (a["transferId"],),
+            status="rescinded",
+            rescinded_by=a["representative"],
+            decided_block=e.block_number,
+            decided_tx_hash=e.tx_hash,
+        )
+
+    def _units_cancelled(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._cancellations.insert(
+            {
+                "id": a["cancellationId"],
+                "account_id": a["accountId"],
+                "purpose": enum_text(CancellationPurpose(a["purpose"])),
+                "quantity": a["quantity"],
+                "beneficiary": sql_text(a["beneficiary"]),
+                "reason": sql_text(a["reason"]),
+                "block_number": e.block_number,
+                "tx_hash": e.tx_hash,
+            }
+        )
+        self._record_ranges(a["cancellationId"])
+
+
+_HANDLERS = {
+    "RequestExecuted": MirrorWriter._request_executed,
+    "BatchItemFailed": MirrorWriter._batch_item_failed,
+    "AccountOpened": MirrorWriter._account_opened,
+    "RepresentativeSet": MirrorWriter._representative_set,
+    "AccountStatusChanged": MirrorWriter._account_status_changed,
+    "ProjectRegistered": MirrorWriter._project_registered,
+    "LabelDefined": MirrorWriter._label_defined,
+    "UnitsIssued": MirrorWriter._units_issued,
+    "BlockChanged": MirrorWriter._block_changed,
+    "LabelChanged": MirrorWriter._label_changed,
+    "TransferInitiated": MirrorWriter._transfer_initiated,
+    "TransferCompleted": MirrorWriter._transfer_completed,
+    "TransferRescinded": MirrorWriter._transfer_rescinded,
+    "UnitsCancelled": MirrorWriter._units_cancelled,
+}
+
+
+def stored_events(conn: Connection, chunk: int = 20_000) -> Iterator[list[DecodedEvent]]:
+    """Yield the stored raw events in chain order, in chunks, as decoded events."""
+    c = _EVENTS.c
+    after = (-1, -1)
+    while True:
+        rows = conn.execute(
+            select(c.block_number, c.log_index, c.tx_hash, c.block_hash, c.name, c.data)
+            .where(tuple_(c.block_number, c.log_index) > tuple_(*after))
+            .order_by(c.block_number, c.log_index)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        yield [
+            DecodedEvent(
+                name=r.name,
+                args=dict(r.data),
+                block_number=r.block_number,
+                block_hash=r.block_hash,
+                log_index=r.log_index,
+                tx_hash=r.tx_hash,
+            )
+            for r in rows
+        ]
+        after = (rows[-1].block_number, rows[-1].log_index)
+
+
+def rebuild_derived(conn: Connection) -> int:
+    """Recompute every derived table from the stored raw events; return the events replayed."""
+    for table in DERIVED_TABLES:
+        conn.execute(table.delete())
+    writer = MirrorWriter(conn)
+    replayed = 0
+    for events in stored_events(conn):
+        writer.apply(events, record_raw=False)
+        replayed += len(events)
+    return replayed

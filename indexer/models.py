@@ -1,0 +1,420 @@
+"""SQL mirror tables: the registry's state and history as the chain's events define them.
+
+Only `table=True` classes are tables. The `...Base` classes hold the fields a reader sees, so the
+API can derive its `...Public` schemas from them without touching the table definitions.
+
+Conventions:
+- Serials, account ids, issuance ids and operation ids are BIGINT: the contract keeps serials below
+  2^63 and the counters never get near it, so signed 64-bit columns hold them exactly.
+- Enums are stored as their lower-case names (`held`, `two_person`, `ndc_use`), the words the HTTP
+  API uses, so a row reads the same in SQL, JSON and CSV.
+- There are no foreign keys: the chain already enforces referential integrity, and the mirror is
+  written in bulk per batch, table by table, where constraint checks would only cost time.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "Account",
+    "AccountBase",
+    "BlockHash",
+    "Cancellation",
+    "CancellationBase",
+    "Checkpoint",
+    "Event",
+    "EventBase",
+    "ExecutedRequest",
+    "Issuance",
+    "IssuanceBase",
+    "Label",
+    "LabelBase",
+    "LabelChange",
+    "OperationRange",
+    "Project",
+    "ProjectBase",
+    "Representative",
+    "RepresentativeBase",
+    "Transfer",
+    "TransferBase",
+    "Uint256",
+    "UnitBlock",
+    "UnitBlockBase",
+    "enum_text",
+    "sql_text",
+    "table_of",
+]
+
+_ADDRESS = 42  # 0x + 20 bytes hex
+_HASH = 66  # 0x + 32 bytes hex
+
+
+class Uint256(TypeDecorator[int]):
+    """Store an unsigned 256-bit integer exactly: NUMERIC(78,0) on PostgreSQL, text on SQLite.
+
+    NOTE: SQLite integers are 64-bit and a NUMERIC-affinity column silently turns anything larger
+    into an 8-byte float, losing bits of a label bitmap. Decimal text keeps every bit, reads the
+    same as PostgreSQL's NUMERIC, and bitmaps are tested in Python anyway. 78 digits hold 2^256 - 1.
+    """
+
+    impl = Numeric(78, 0)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Return NUMERIC(78,0), or VARCHAR(78) on SQLite."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(78))
+        return dialect.type_descriptor(Numeric(78, 0, asdecimal=True))
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        """Convert a Python int to the column's representation."""
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return str(int(value))
+        return Decimal(int(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        """Convert a stored value back to a Python int."""
+        if value is None:
+            return None
+        return int(value)
+
+
+def _json_type() -> TypeEngine[Any]:
+    # JSONB on PostgreSQL so the event feed can be filtered on its data; plain JSON text elsewhere.
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+def _id_column() -> Any:
+    """Return a chain-assigned BIGINT primary key (never a database sequence)."""
+    return Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """Return the Core table of a table model, for bulk statements that skip the ORM."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def enum_text(value: enum.IntEnum) -> str:
+    """Return the stored name of a contract enum value, e.g. UnitState.HELD -> "held"."""
+    return value.name.lower()
+
+
+def sql_text(value: str) -> str:
+    """Return free text as the mirror stores it: PostgreSQL text cannot hold NUL characters.
+
+    NOTE: holder names, beneficiaries and reasons are signed by users and may contain U+0000;
+    replacing it (with U+FFFD) on both databases keeps the mirror identical everywhere and stops
+    one request from halting the indexer on PostgreSQL. The audit applies the same rule.
+    """
+    return value.replace("\x00", "\ufffd")
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+class AccountBase(SQLModel):
+    """What a reader sees of an account."""
+
+    kind: str = Field(sa_type=String(32))
+    status: str = Field(sa_type=String(16))
+    approval_policy: str = Field(sa_type=String(16))
+    party: str = Field(sa_type=String(8))
+    holder_name: str
+    primary_representative: str = Field(sa_type=String(_ADDRESS))
+
+
+class Account(AccountBase, table=True):
+    """An account, keyed by its on-chain number (formatted as e.g. AU-1000001 by the API)."""
+
+    __tablename__ = "accounts"
+
+    id: int = _id_column()
+    opened_block: int = Field(sa_type=BigInteger)
+    opened_tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class RepresentativeBase(SQLModel):
+    """What a reader sees of an authorised representative."""
+
+    is_primary: bool
+    can_initiate: bool
+    can_approve: bool
+
+
+class Representative(RepresentativeBase, table=True):
+    """An authorised representative of an account; removed representatives have no row."""
+
+    __tablename__ = "representatives"
+
+    account_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    address: str = Field(primary_key=True, sa_type=String(_ADDRESS), index=True)
+    updated_block: int = Field(sa_type=BigInteger)
+
+
+# -- projects, issuances and labels ----------------------------------------------------------
+
+
+class ProjectBase(SQLModel):
+    """What the public project register shows."""
+
+    name: str
+    methodology: str
+    country: str = Field(sa_type=String(8))
+
+
+class Project(ProjectBase, table=True):
+    """A registered project, keyed by its identifier (bytes32 on-chain, text here)."""
+
+    __tablename__ = "projects"
+
+    id: str = Field(primary_key=True, sa_type=String(32))
+    registered_block: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class IssuanceBase(SQLModel):
+    """What the public issuance register shows."""
+
+    project_id: str = Field(sa_type=String(32), index=True)
+    unit_type: str = Field(sa_type=String(32))
+    vintage: int
+    monitoring_start: int = Field(sa_type=BigInteger)  # unix seconds, as signed
+    monitoring_end: int = Field(sa_type=BigInteger)
+    origin_registry: str = Field(sa_type=String(8))
+    start: int = Field(sa_type=BigInteger)
+    end: int = Field(sa_type=BigInteger)
+    quantity: int = Field(sa_type=BigInteger)
+
+
+class Issuance(IssuanceBase, table=True):
+    """An issuance: one serial range of one project, unit type and vintage."""
+
+    __tablename__ = "issuances"
+
+    id: int = _id_column()
+    account_id: int = Field(sa_type=BigInteger)  # the account issued into
+    block_number: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class LabelBase(SQLModel):
+    """What the public label register shows."""
+
+    name: str = Field(sa_type=String(32))
+    authority: str = Field(sa_type=String(_ADDRESS))
+
+
+class Label(LabelBase, table=True):
+    """A label definition; its id is the bit it occupies in block label bitmaps."""
+
+    __tablename__ = "labels"
+
+    id: int = Field(
+        primary_key=True, sa_type=SmallInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    defined_block: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+# -- unit blocks -----------------------------------------------------------------------------
+
+
+class UnitBlockBase(SQLModel):
+    """What a reader sees of a unit block."""
+
+    end: int = Field(sa_type=BigInteger)
+    account_id: int = Field(sa_type=BigInteger)
+    state: str = Field(sa_type=String(16))
+    lock_id: int = Field(sa_type=BigInteger)  # transfer or cancellation id; 0 when held
+    issuance_id: int = Field(sa_type=BigInteger, index=True)
+    labels: int = Field(sa_type=Uint256)  # bit i set = label i applies
+
+
+class UnitBlock(UnitBlockBase, table=True):
+    """A current unit block `[start, end]`, exactly as the contract holds it (never merged)."""
+
+    __tablename__ = "unit_blocks"
+    __table_args__ = (
+        Index("ix_unit_blocks_account_state", "account_id", "state"),
+        Index("ix_unit_blocks_state_lock", "state", "lock_id"),
+    )
+
+    start: int = _id_column()
+
+
+# -- transaction history ---------------------------------------------------------------------
+
+
+class TransferBase(SQLModel):
+    """What a reader sees of a transfer."""
+
+    from_account: int = Field(sa_type=BigInteger, index=True)
+    to_account: int = Field(sa_type=BigInteger, index=True)
+    quantity: int = Field(sa_type=BigInteger)
+    status: str = Field(sa_type=String(16))  # pending, completed, rescinded
+    initiator: str = Field(sa_type=String(_ADDRESS))
+    approver: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    rescinded_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+
+
+class Transfer(TransferBase, table=True):
+    """A transfer with its initiate step and its approve or rescind step."""
+
+    __tablename__ = "transfers"
+
+    id: int = _id_column()
+    initiated_block: int = Field(sa_type=BigInteger)
+    initiated_tx_hash: str = Field(sa_type=String(_HASH))
+    # Where the transfer was approved or rescinded; equal to the initiation under `single`.
+    decided_block: int | None = Field(default=None, sa_type=BigInteger)
+    decided_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
+
+
+class CancellationBase(SQLModel):
+    """What a reader sees of a cancellation."""
+
+    account_id: int = Field(sa_type=BigInteger, index=True)
+    purpose: str = Field(sa_type=String(16))
+    quantity: int = Field(sa_type=BigInteger)
+    beneficiary: str
+    reason: str
+
+
+class Cancellation(CancellationBase, table=True):
+    """A cancellation; its blocks stay in the account in state `cancelled` (decision D3)."""
+
+    __tablename__ = "cancellations"
+
+    id: int = _id_column()
+    block_number: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class OperationRange(SQLModel, table=True):
+    """A serial range a transfer or cancellation named (both share one on-chain id sequence)."""
+
+    __tablename__ = "operation_ranges"
+
+    operation_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    start: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    end: int = Field(sa_type=BigInteger)
+
+
+class LabelChange(SQLModel, table=True):
+    """A label applied to or removed from a serial range (at issuance, or by its authority)."""
+
+    __tablename__ = "label_changes"
+
+    block_number: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    log_index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    tx_hash: str = Field(sa_type=String(_HASH))
+    start: int = Field(sa_type=BigInteger, index=True)
+    end: int = Field(sa_type=BigInteger)
+    label_id: int = Field(sa_type=SmallInteger)
+    applied: bool
+
+
+class ExecutedRequest(SQLModel, table=True):
+    """A signed request the contract applied, by EIP-712 digest: how a write becomes `indexed`."""
+
+    __tablename__ = "executed_requests"
+
+    digest: str = Field(primary_key=True, sa_type=String(_HASH))
+    signer: str = Field(sa_type=String(_ADDRESS), index=True)
+    nonce: int = Field(sa_type=Uint256)  # keyed nonces carry a 192-bit lane in the high bits
+    block_number: int = Field(sa_type=BigInteger)
+    log_index: int
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+# -- raw events and sync bookkeeping ---------------------------------------------------------
+
+
+class EventBase(SQLModel):
+    """What the public event feed shows of an event."""
+
+    block_number: int = Field(sa_type=BigInteger)
+    log_index: int
+    tx_hash: str = Field(sa_type=String(_HASH), index=True)
+    name: str = Field(sa_type=String(64), index=True)
+    data: dict[str, Any] = Field(sa_type=_json_type())
+
+
+class Event(EventBase, table=True):
+    """Every registry event, in chain order: the public feed and the source of every rebuild.
+
+    `id` only ever grows, also across a reorg (SQLite AUTOINCREMENT, a PostgreSQL sequence), so a
+    feed cursor never lands on a reused id; replacement events after a reorg get new ids.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("block_number", "log_index", name="uq_events_block_log"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(
+        default=None,
+        primary_key=True,
+        # INTEGER on SQLite: only an INTEGER PRIMARY KEY is a rowid alias that can autoincrement.
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        sa_column_kwargs={"autoincrement": True},
+    )
+    block_hash: str = Field(sa_type=String(_HASH))
+
+
+class BlockHash(SQLModel, table=True):
+    """The hash (and time) of an indexed block: every block with events and every batch end.
+
+    These are what reorg detection compares against the chain to find the common ancestor.
+    """
+
+    __tablename__ = "block_hashes"
+
+    number: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    hash: str = Field(sa_type=String(_HASH))
+    timestamp: int = Field(sa_type=BigInteger)
+
+
+class Checkpoint(SQLModel, table=True):
+    """The one row saying which chain, which registry and up to which block the mirror holds."""
+
+    __tablename__ = "checkpoint"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    chain_id: int = Field(sa_type=BigInteger)
+    registry_address: str = Field(sa_type=String(_ADDRESS))
+    block_number: int = Field(sa_type=BigInteger)
+    block_hash: str = Field(sa_type=String(_HASH))
