@@ -117,10 +117,13 @@ abstract contract RegistryFixture is Assertions {
     // ---------------------------------------------------------------------------------------------
 
     function digestOf(bytes32 structHash) internal view returns (bytes32) {
-        (, string memory name, string memory version, uint256 chainId, address verifying,,) = registry.eip712Domain();
+        (, string memory name, string memory version, uint256 chainId, address verifying,,) =
+            registry.eip712Domain();
         bytes32 domain = keccak256(
             abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256(
+                    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+                ),
                 keccak256(bytes(name)),
                 keccak256(bytes(version)),
                 chainId,
@@ -173,9 +176,14 @@ abstract contract RegistryFixture is Assertions {
         return RequestHashing.hash(r);
     }
 
-    function hashTransferDecision(TransferDecisionRequest calldata r, bool isApproval) external pure returns (bytes32) {
+    function hashTransferDecision(TransferDecisionRequest calldata r, bool isApproval)
+        external
+        pure
+        returns (bytes32)
+    {
         return RequestHashing.hash(
-            r, isApproval ? RequestHashing.APPROVE_TRANSFER_TYPEHASH : RequestHashing.RESCIND_TRANSFER_TYPEHASH
+            r,
+            isApproval ? RequestHashing.APPROVE_TRANSFER_TYPEHASH : RequestHashing.RESCIND_TRANSFER_TYPEHASH
         );
     }
 
@@ -262,7 +270,11 @@ abstract contract RegistryFixture is Assertions {
         });
     }
 
-    function decisionRequest(address signer, uint64 transferId) internal view returns (TransferDecisionRequest memory) {
+    function decisionRequest(address signer, uint64 transferId)
+        internal
+        view
+        returns (TransferDecisionRequest memory)
+    {
         return TransferDecisionRequest({
             signer: signer, transferId: transferId, nonce: nextNonce(signer), deadline: deadline()
         });
@@ -393,7 +405,11 @@ abstract contract RegistryFixture is Assertions {
 
     function defineLabel(bytes32 name) internal returns (uint8) {
         DefineLabelRequest memory r = DefineLabelRequest({
-            signer: adminAddr, name: name, authority: labeller, nonce: nextNonce(adminAddr), deadline: deadline()
+            signer: adminAddr,
+            name: name,
+            authority: labeller,
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
         });
         bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashDefineLabel(r)));
         vm.prank(relayer);
@@ -409,7 +425,11 @@ abstract contract RegistryFixture is Assertions {
 
     function setStatus(uint64 accountId, AccountStatus status) internal {
         SetAccountStatusRequest memory r = SetAccountStatusRequest({
-            signer: adminAddr, accountId: accountId, status: status, nonce: nextNonce(adminAddr), deadline: deadline()
+            signer: adminAddr,
+            accountId: accountId,
+            status: status,
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
         });
         bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashSetAccountStatus(r)));
         vm.prank(relayer);

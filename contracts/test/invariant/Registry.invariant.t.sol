@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {LedgerAssertions} from "../utils/LedgerAssertions.sol";
+import {RegistryHandler} from "./handlers/RegistryHandler.sol";
+import {
+    UnitState,
+    UnitBlock,
+    Issuance,
+    Transfer,
+    TransferStatus
+} from "../../src/libraries/RegistryTypes.sol";
+
+/// @notice The ledger invariants of ARCHITECTURE.md, checked after every call of random sequences of
+/// signed requests (see README.md in this folder for each invariant in plain words).
+/// @dev forge-std's StdInvariant is not available (npm carries forge-std 1.1.2), so the target
+/// functions forge looks for are declared here as plain public functions.
+contract RegistryInvariantTest is LedgerAssertions {
+    /// @dev The shape forge expects from targetSelectors().
+    struct FuzzSelector {
+        address addr;
+        bytes4[] selectors;
+    }
+
+    RegistryHandler internal handler;
+
+    function setUp() public {
+        handler = new RegistryHandler();
+        handler.initialize();
+        registry = handler.getRegistry();
+    }
+
+    function targetContracts() public view returns (address[] memory targets) {
+        targets = new address[](1);
+        targets[0] = address(handler);
+    }
+
+    function targetSelectors() public view returns (FuzzSelector[] memory targets) {
+        targets = new FuzzSelector[](1);
+        targets[0] = FuzzSelector({addr: address(handler), selectors: handler.selectors()});
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Invariants
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev Every issuance is partitioned by its blocks, the blocks are exactly those the handler
+    /// predicted, and issuances follow each other in the serial space from serial 1.
+    function invariant_partition() public view {
+        (, uint64 nextSerial, uint64 nextIssuanceId,,) = registry.counters();
+        assertEq(handler.issuanceIds().length, nextIssuanceId - 1, "ghost knows every issuance");
+        uint64 expectedStart = 1;
+        for (uint64 id = 1; id < nextIssuanceId; ++id) {
+            Issuance memory issuance = registry.getIssuance(id);
+            assertEq(issuance.start, expectedStart, "issuances are consecutive");
+            expectedStart = issuance.end + 1;
+
+            uint64[] memory starts = walkIssuance(id);
+            assertEq(starts.length, handler.issuanceBlockStarts(id).length, "block count = ghost block count");
+            for (uint256 i; i < starts.length; ++i) {
+                assertTrue(
+                    handler.isGhostBlockStart(starts[i], id), "block start the handler did not predict"
+                );
+            }
+        }
+        assertEq(expectedStart, nextSerial, "issuances end at the last serial issued");
+    }
+
+    /// @dev held + pending + reserved + escrowed + associated + cancelled = issued, in total and per
+    /// account and state against the handler's books.
+    function invariant_conservation() public view {
+        uint64[] memory accounts = handler.accountIds();
+        uint256[STATE_COUNT][] memory perAccount = new uint256[STATE_COUNT][](accounts.length);
+        uint256[STATE_COUNT] memory total;
+        (,, uint64 nextIssuanceId,,) = registry.counters();
+        for (uint64 id = 1; id < nextIssuanceId; ++id) {
+            uint64[] memory starts = walkIssuance(id);
+            for (uint256 i; i < starts.length; ++i) {
+                UnitBlock memory b = blockAt(starts[i]);
+                uint256 quantity = uint256(b.end) - starts[i] + 1;
+                total[uint8(b.state)] += quantity;
+                perAccount[_accountIndex(accounts, b.account)][uint8(b.state)] += quantity;
+            }
+        }
+        uint256 sum = total[uint8(UnitState.Held)] + total[uint8(UnitState.Pending)]
+            + total[uint8(UnitState.Reserved)] + total[uint8(UnitState.Escrowed)]
+            + total[uint8(UnitState.Associated)] + total[uint8(UnitState.Cancelled)];
+        assertEq(total[uint8(UnitState.None)], 0, "no units in state None");
+        assertEq(sum, handler.ghost_totalIssued(), "held + pending + ... + cancelled = issued");
+        (, uint64 nextSerial,,,) = registry.counters();
+        assertEq(sum, nextSerial - 1, "units = serials issued");
+        for (uint256 a; a < accounts.length; ++a) {
+            for (uint256 st = 1; st < STATE_COUNT; ++st) {
+                assertEq(
+                    perAccount[a][st],
+                    handler.units(accounts[a], UnitState(st)),
+                    "units per account and state"
+                );
+            }
+        }
+    }
+
+    /// @dev Every range cancelled so far is still one Cancelled block with the account, lock and labels
+    /// it had when it was cancelled.
+    function invariant_cancelledUnitsNeverMove() public view {
+        RegistryHandler.CancelledRange[] memory cancelled = handler.cancelledRanges();
+        for (uint256 i; i < cancelled.length; ++i) {
+            (UnitBlock memory b, uint256 labels) = registry.getBlock(cancelled[i].start);
+            assertEq(b.end, cancelled[i].end, "cancelled: end");
+            assertEq(b.account, cancelled[i].account, "cancelled: account");
+            assertEq(uint256(b.state), uint256(UnitState.Cancelled), "cancelled: state");
+            assertEq(
+                uint256(cancelled[i].state), uint256(UnitState.Cancelled), "cancelled: fingerprint state"
+            );
+            assertEq(b.lockId, cancelled[i].lockId, "cancelled: lockId");
+            assertEq(labels, cancelled[i].labels, "cancelled: labels");
+        }
+    }
+
+    /// @dev Each pending transfer's blocks are Pending in the source account, locked by the transfer,
+    /// and add up to its quantity; no other unit is Pending.
+    function invariant_pendingTransfersLocked() public view {
+        uint64[] memory ids = handler.pendingTransferIds();
+        uint256 pendingTotal;
+        for (uint256 t; t < ids.length; ++t) {
+            RegistryHandler.PendingTransfer memory pending = handler.pendingTransfer(ids[t]);
+            Transfer memory transfer = registry.getTransfer(ids[t]);
+            assertEq(uint256(transfer.status), uint256(TransferStatus.Pending), "pending: status");
+            assertEq(transfer.quantity, pending.quantity, "pending: quantity");
+            uint256 sum;
+            for (uint256 i; i < pending.blockStarts.length; ++i) {
+                UnitBlock memory b = blockAt(pending.blockStarts[i]);
+                assertEq(uint256(b.state), uint256(UnitState.Pending), "pending: block state");
+                assertEq(b.lockId, ids[t], "pending: block lockId");
+                assertEq(b.account, transfer.fromAccount, "pending: block account");
+                sum += uint256(b.end) - pending.blockStarts[i] + 1;
+            }
+            assertEq(sum, transfer.quantity, "pending: blocks add up to the quantity");
+            pendingTotal += sum;
+        }
+        uint256 onChain;
+        (,, uint64 nextIssuanceId,,) = registry.counters();
+        for (uint64 id = 1; id < nextIssuanceId; ++id) {
+            uint64[] memory starts = walkIssuance(id);
+            for (uint256 i; i < starts.length; ++i) {
+                UnitBlock memory b = blockAt(starts[i]);
+                if (b.state == UnitState.Pending) onChain += uint256(b.end) - starts[i] + 1;
+            }
+        }
+        assertEq(onChain, pendingTotal, "no pending units outside a pending transfer");
+    }
+
+    /// @dev The blocks rebuilt from BlockChanged and LabelChanged events alone equal the chain's blocks:
+    /// same starts, ends, holders, states, locks and labels.
+    function invariant_mirrorFromEventsMatchesChain() public view {
+        assertEq(handler.ghost_mirrorErrors(), 0, "mirror: event for a range in no block");
+        uint256 blocks;
+        (,, uint64 nextIssuanceId,,) = registry.counters();
+        for (uint64 id = 1; id < nextIssuanceId; ++id) {
+            uint64[] memory starts = walkIssuance(id);
+            blocks += starts.length;
+            for (uint256 i; i < starts.length; ++i) {
+                (UnitBlock memory b, uint256 labels) = registry.getBlock(starts[i]);
+                RegistryHandler.MirrorBlock memory m = handler.mirrorBlock(starts[i]);
+                assertEq(m.end, b.end, "mirror: end");
+                assertEq(m.account, b.account, "mirror: account");
+                assertEq(uint256(m.state), uint256(b.state), "mirror: state");
+                assertEq(m.lockId, b.lockId, "mirror: lockId");
+                assertEq(m.labels, labels, "mirror: labels");
+            }
+        }
+        assertEq(handler.mirrorBlockCount(), blocks, "mirror: block count");
+    }
+
+    /// @dev Every request had the outcome the handler predicted (success or the exact custom error),
+    /// and the handler's bookkeeping never contradicted itself.
+    function invariant_requestsBehaveAsPredicted() public view {
+        if (handler.ghost_unexpectedOutcomes() != 0) {
+            (bytes32 operation, bool ok, bytes memory ret, bytes memory expected) =
+                abi.decode(handler.ghost_lastUnexpected(), (bytes32, bool, bytes, bytes));
+            revert UnexpectedOutcome(operation, ok, ret, expected);
+        }
+        assertEq(handler.ghost_bookkeepingErrors(), 0, "handler bookkeeping");
+    }
+
+    error UnexpectedOutcome(bytes32 operation, bool succeeded, bytes returned, bytes expectedError);
+
+    function _accountIndex(uint64[] memory accounts, uint64 accountId) internal pure returns (uint256) {
+        for (uint256 i; i < accounts.length; ++i) {
+            if (accounts[i] == accountId) return i;
+        }
+        revert("block held by an account the handler does not know");
+    }
+}
