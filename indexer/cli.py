@@ -17,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.audit import audit, print_report
 from indexer.db import create_engine, database_url, upgrade_database
-from indexer.sync import Indexer, load_abi
+from indexer.sync import Indexer
 from node.chain import ChainClient
-from node.deploy import load_manifest
+from node.deploy import load_abi, load_manifest
 from node.errors import RegistryError
 from node.settings import NodeSettings, load_settings
 

@@ -18,14 +18,12 @@ events skip the recomputation entirely.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -46,12 +44,12 @@ from indexer.errors import CheckpointConflictError, IndexerError, WrongMirrorErr
 from indexer.mirror import MirrorWriter, rebuild_derived
 from indexer.models import BlockHash, Checkpoint, Event, table_of
 from node.chain import ChainClient
-from node.deploy import Deployment, load_manifest
+from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import ChainError
 from node.ledger import DecodedEvent, EventDecoder
 from node.settings import NodeSettings
 
-__all__ = ["PROGRESS_THRESHOLD_BLOCKS", "Indexer", "SyncResult", "load_abi"]
+__all__ = ["PROGRESS_THRESHOLD_BLOCKS", "Indexer", "SyncResult"]
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +61,6 @@ _EVENTS = table_of(Event)
 PROGRESS_THRESHOLD_BLOCKS = 5_000
 # Consecutive times a batch may find the chain changed under it before sync_once gives up.
 _MAX_RETRIES = 10
-
-
-def load_abi(deployments_dir: Path) -> list[dict[str, Any]]:
-    """Return the registry ABI that `registry deploy` wrote next to the deployment manifest."""
-    path = deployments_dir / "UnitRegistry.abi.json"
-    if not path.exists():
-        raise IndexerError(
-            f"No registry ABI at {path}; run `registry deploy` (it writes the ABI next to the "
-            "deployment manifest)."
-        )
-    abi: list[dict[str, Any]] = json.loads(path.read_text())
-    return abi
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from node.compile import Artifact, artifacts_fingerprint, compile_contracts, reg
 from node.contracts import text_bytes8
 from node.errors import DeploymentError
 
-__all__ = ["ROLE_NAMES", "Deployment", "deploy", "grant_roles", "load_manifest", "manifest_path"]
+__all__ = [
+    "ROLE_NAMES",
+    "Deployment",
+    "abi_path",
+    "deploy",
+    "grant_roles",
+    "load_abi",
+    "load_manifest",
+    "manifest_path",
+]
 
 # Registry roles by the names operators use; values are the contract's role ids.
 ROLE_NAMES: dict[str, bytes] = {
@@ -66,15 +75,34 @@ def load_manifest(deployments_dir: Path, chain_id: int) -> Deployment:
     return Deployment(**json.loads(path.read_text()))
 
 
-def _write_manifest(deployments_dir: Path, deployment: Deployment) -> None:
+def abi_path(deployments_dir: Path) -> Path:
+    """Return the file holding the ABI reachable at the deployed UnitRegistry address."""
+    return deployments_dir / "UnitRegistry.abi.json"
+
+
+def load_abi(deployments_dir: Path) -> list[dict[str, Any]]:
+    """Return the registry ABI that `registry deploy` wrote next to the deployment manifest."""
+    path = abi_path(deployments_dir)
+    if not path.exists():
+        raise DeploymentError(
+            f"No registry ABI at {path}; run `registry deploy` (it writes the ABI next to the "
+            "deployment manifest)."
+        )
+    abi: list[dict[str, Any]] = json.loads(path.read_text())
+    return abi
+
+
+def _write_manifest(
+    deployments_dir: Path, deployment: Deployment, abi: list[dict[str, Any]] | None = None
+) -> None:
     deployments_dir.mkdir(parents=True, exist_ok=True)
     path = manifest_path(deployments_dir, deployment.chain_id)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(deployment.to_json())
     tmp.replace(path)
-    # The ABI travels with the manifest so that readers (indexer, API) never need the sources.
-    abi_path = deployments_dir / "UnitRegistry.abi.json"
-    abi_path.write_text(json.dumps(registry_abi(compile_contracts()), indent=1))
+    if abi is not None:
+        # The ABI travels with the manifest so that readers (indexer, API) never need the sources.
+        abi_path(deployments_dir).write_text(json.dumps(abi, indent=1))
 
 
 def _is_live(client: ChainClient, deployment: Deployment) -> bool:
@@ -126,7 +154,7 @@ def deploy(
         admin=Web3.to_checksum_address(admin),
         roles={"registry_admin": [Web3.to_checksum_address(admin)]},
     )
-    _write_manifest(deployments_dir, deployment)
+    _write_manifest(deployments_dir, deployment, registry_abi(artifacts))
     return deployment, True
 
 
@@ -150,7 +178,7 @@ def grant_roles(
 ) -> Deployment:
     """Grant registry roles (by name) to addresses, skipping grants already in place."""
     contract = client.w3.eth.contract(
-        address=Web3.to_checksum_address(deployment.registry), abi=_role_abi()
+        address=Web3.to_checksum_address(deployment.registry), abi=load_abi(deployments_dir)
     )
     for role_name, addresses in roles.items():
         if role_name not in ROLE_NAMES:
@@ -168,22 +196,3 @@ def grant_roles(
                 holders.append(checksum)
     _write_manifest(deployments_dir, deployment)
     return deployment
-
-
-def _role_abi() -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "name": "hasRole",
-            "stateMutability": "view",
-            "inputs": [{"name": "role", "type": "bytes32"}, {"name": "account", "type": "address"}],
-            "outputs": [{"name": "", "type": "bool"}],
-        },
-        {
-            "type": "function",
-            "name": "grantRole",
-            "stateMutability": "nonpayable",
-            "inputs": [{"name": "role", "type": "bytes32"}, {"name": "account", "type": "address"}],
-            "outputs": [],
-        },
-    ]
