@@ -5,13 +5,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
 
 from node.chain import ChainClient
-from node.compile import compile_contracts, registry_abi
-from node.deploy import Deployment, deploy, grant_roles
+from node.deploy import Deployment, deploy, grant_roles, load_abi
 from node.devchain import DevChain, find_anvil
 from node.errors import DevChainError
 from node.keys import dev_accounts
@@ -57,6 +60,15 @@ class Registry:
     signer: RequestSigner
     keys: dict[str, LocalAccount]
     decoder: EventDecoder
+    deployments_dir: Path
+    abi: list[dict[str, Any]]
+
+    @property
+    def contract(self) -> Contract:
+        """Return the registry as a web3 contract with the full ABI (core plus modules)."""
+        return self.client.w3.eth.contract(
+            address=Web3.to_checksum_address(self.deployment.registry), abi=self.abi
+        )
 
     def blocks(self) -> BlockIndex:
         """Replay every event since deployment into a fresh block index."""
@@ -69,6 +81,37 @@ class Registry:
         return index
 
 
+def deploy_registry(rpc_url: str, keys: dict[str, LocalAccount], deployments: Path) -> Registry:
+    """Deploy a registry on a chain, grant the dev roles and start a relayer."""
+    client = ChainClient(rpc_url)
+    deployment, _ = deploy(
+        client, keys["deployer"], keys["registry_admin"].address, "AU", deployments
+    )
+    grant_roles(
+        client,
+        keys["registry_admin"],
+        deployment,
+        deployments,
+        {
+            "issuer": [keys["issuer"].address],
+            "label_authority": [keys["label_authority"].address],
+            "relayer": [keys["relayer"].address],
+        },
+    )
+    # The ABI written at deployment, not a fresh compile: sources may change while the suite runs.
+    abi = load_abi(deployments)
+    return Registry(
+        client=client,
+        deployment=deployment,
+        relayer=Relayer(client, deployment.registry, abi, keys["relayer"]).start(),
+        signer=RequestSigner(client, deployment.registry),
+        keys=keys,
+        decoder=EventDecoder(abi),
+        deployments_dir=deployments,
+        abi=abi,
+    )
+
+
 @pytest.fixture(scope="session")
 def registry(
     session_chain: DevChain,
@@ -76,33 +119,11 @@ def registry(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Registry]:
     """Deploy the registry on the session chain, grant roles and run a relayer."""
-    client = ChainClient(session_chain.rpc_url)
-    deployments = tmp_path_factory.mktemp("deployments")
-    deployment, _ = deploy(
-        client, dev_keys["deployer"], dev_keys["registry_admin"].address, "AU", deployments
+    deployed = deploy_registry(
+        session_chain.rpc_url, dev_keys, tmp_path_factory.mktemp("deployments")
     )
-    grant_roles(
-        client,
-        dev_keys["registry_admin"],
-        deployment,
-        deployments,
-        {
-            "issuer": [dev_keys["issuer"].address],
-            "label_authority": [dev_keys["label_authority"].address],
-            "relayer": [dev_keys["relayer"].address],
-        },
-    )
-    abi = registry_abi(compile_contracts())
-    relayer = Relayer(client, deployment.registry, abi, dev_keys["relayer"]).start()
     try:
-        yield Registry(
-            client=client,
-            deployment=deployment,
-            relayer=relayer,
-            signer=RequestSigner(client, deployment.registry),
-            keys=dev_keys,
-            decoder=EventDecoder(abi),
-        )
+        yield deployed
     finally:
-        relayer.stop()
-        client.close()
+        deployed.relayer.stop()
+        deployed.client.close()

@@ -54,10 +54,7 @@ def issue(
 ) -> tuple[int, int]:
     """Issue units for a fresh monitoring year; returns the serial range."""
     keys, signer = registry.keys, registry.signer
-    contract = registry.client.w3.eth.contract(
-        address=registry.deployment.registry, abi=[_is_project_abi()]
-    )
-    if not contract.functions.isProjectRegistered(
+    if not registry.contract.functions.isProjectRegistered(
         Web3.to_bytes(text=project).ljust(32, b"\0")
     ).call():
         relay_ok(
@@ -73,16 +70,6 @@ def issue(
     )
     event = outcome.event("UnitsIssued")
     return int(event.args["start"]), int(event.args["end"])
-
-
-def _is_project_abi() -> dict[str, Any]:
-    return {
-        "type": "function",
-        "name": "isProjectRegistered",
-        "stateMutability": "view",
-        "inputs": [{"name": "projectId", "type": "bytes32"}],
-        "outputs": [{"name": "", "type": "bool"}],
-    }
 
 
 @pytest.fixture
@@ -349,10 +336,7 @@ def test_non_relayer_cannot_submit(registry: Registry, parties: dict[str, Any]) 
         keys["ar_1"], seller, buyer, [(start, start)], registry.blocks()
     )
     function, args = request.call_args()
-    contract = registry.client.w3.eth.contract(
-        address=registry.deployment.registry, abi=registry.relayer._contract.abi
-    )
-    data = contract.encode_abi(function, args=args)
+    data = registry.contract.encode_abi(function, args=args)
     with pytest.raises(Exception, match="0xe2517d3f"):  # AccessControlUnauthorizedAccount
         registry.client.w3.eth.call(
             {"from": keys["ar_1"].address, "to": registry.deployment.registry, "data": data}

@@ -16,18 +16,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from indexer.db import create_engine, upgrade_database
 from indexer.sync import Indexer
-from node.chain import ChainClient
-from node.compile import compile_contracts, registry_abi
-from node.deploy import deploy, grant_roles
-from node.ledger import EventDecoder
 from node.relayer import Relayer
-from node.signing import RequestSigner
 from tests.conftest import Registry
 
 POSTGRES_URL = os.environ.get(
@@ -89,52 +83,14 @@ def engine(database_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-def abi_of(registry: Registry) -> list[dict[str, Any]]:
-    """Return the ABI the registry's relayer encodes with.
-
-    NOTE: not `registry_abi(compile_contracts())` again: the sources may change while the suite
-    runs (contract work in the same checkout), and the mirror must decode what was deployed.
-    """
-    abi: list[dict[str, Any]] = registry.relayer._contract.abi
-    return abi
-
-
 def make_indexer(engine: Engine, registry: Registry, **kwargs: Any) -> Indexer:
     """Return an indexer of `registry` writing to `engine`."""
-    return Indexer(engine, registry.client, registry.deployment, abi_of(registry), **kwargs)
-
-
-def deploy_registry(rpc_url: str, keys: dict[str, LocalAccount], deployments: Path) -> Registry:
-    """Deploy a registry of its own on a chain, grant the dev roles and start a relayer."""
-    client = ChainClient(rpc_url)
-    deployment, _ = deploy(
-        client, keys["deployer"], keys["registry_admin"].address, "AU", deployments
-    )
-    grant_roles(
-        client,
-        keys["registry_admin"],
-        deployment,
-        deployments,
-        {
-            "issuer": [keys["issuer"].address],
-            "label_authority": [keys["label_authority"].address],
-            "relayer": [keys["relayer"].address],
-        },
-    )
-    abi = registry_abi(compile_contracts())
-    return Registry(
-        client=client,
-        deployment=deployment,
-        relayer=Relayer(client, deployment.registry, abi, keys["relayer"]).start(),
-        signer=RequestSigner(client, deployment.registry),
-        keys=keys,
-        decoder=EventDecoder(abi),
-    )
+    return Indexer(engine, registry.client, registry.deployment, registry.abi, **kwargs)
 
 
 def restart_relayer(registry: Registry) -> None:
     """Replace the relayer: after a rollback its cached operator nonce is ahead of the chain."""
-    abi = abi_of(registry)
+    abi = registry.abi
     registry.relayer.stop()
     registry.relayer = Relayer(
         registry.client, registry.deployment.registry, abi, registry.keys["relayer"]

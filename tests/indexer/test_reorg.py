@@ -15,8 +15,8 @@ from sqlalchemy import Engine, select
 from indexer.models import Account, Cancellation, Transfer, table_of
 from node.contracts import ApprovalPolicy
 from node.devchain import DevChain
-from tests.conftest import Registry
-from tests.indexer.conftest import deploy_registry, make_indexer, restart_relayer
+from tests.conftest import Registry, deploy_registry
+from tests.indexer.conftest import make_indexer, restart_relayer
 from tests.indexer.script import LedgerScript, rep
 from tests.indexer.test_sync import assert_mirror_equals_chain
 

@@ -29,7 +29,7 @@ from indexer.models import (
 )
 from node.settings import NodeSettings
 from tests.conftest import Registry
-from tests.indexer.conftest import abi_of, make_indexer
+from tests.indexer.conftest import make_indexer
 from tests.indexer.script import LedgerScript, run_full_scenario
 
 pytestmark = pytest.mark.chain
@@ -46,7 +46,7 @@ def chain_event_count(registry: Registry, up_to: int) -> int:
 
 
 def assert_mirror_equals_chain(engine: Engine, registry: Registry) -> None:
-    report = audit(engine, registry.client, registry.deployment, abi_of(registry), seed=7)
+    report = audit(engine, registry.client, registry.deployment, registry.abi, seed=7)
     assert report.ok, "\n".join(
         f"{d.section} {d.key}: chain={d.chain} mirror={d.mirror}" for d in report.differences
     )
@@ -230,7 +230,7 @@ def test_audit_finds_a_tampered_mirror(
         conn.execute(blocks.update().where(blocks.c.start == victim.start).values(account_id=999))
         last = conn.execute(select(func.max(events.c.id))).scalar()
         conn.execute(events.delete().where(events.c.id == last))
-    report = audit(engine, registry.client, registry.deployment, abi_of(registry), seed=1)
+    report = audit(engine, registry.client, registry.deployment, registry.abi, seed=1)
     sections = {d.section for d in report.differences}
     assert {"blocks", "holdings", "events", "totals"} <= sections
     assert f"{victim.start}" in {d.key for d in report.differences if d.section == "blocks"}
@@ -245,7 +245,7 @@ def test_cli_commands_sync_and_audit(
     deployments.mkdir(parents=True)
     deployment = registry.deployment
     (deployments / f"{deployment.chain_id}.json").write_text(deployment.to_json())
-    (deployments / "UnitRegistry.abi.json").write_text(json.dumps(abi_of(registry)))
+    (deployments / "UnitRegistry.abi.json").write_text(json.dumps(registry.abi))
     settings = NodeSettings(
         data_dir=data_dir, rpc_url=registry.client.rpc_url, database_url=database_url
     )
