@@ -42,14 +42,6 @@ class ChainClient:
         """Return the latest block number."""
         return int(self._call(lambda: self.w3.eth.block_number))
 
-    def is_reachable(self) -> bool:
-        """Return True when the endpoint answers eth_blockNumber."""
-        try:
-            self.block_number()
-        except ChainError:
-            return False
-        return True
-
     def code_at(self, address: str) -> bytes:
         """Return the runtime code at an address (empty when nothing is deployed there)."""
         return bytes(self._call(lambda: self.w3.eth.get_code(Web3.to_checksum_address(address))))

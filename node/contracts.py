@@ -10,9 +10,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 __all__ = [
@@ -26,10 +26,7 @@ __all__ = [
     "SignedRequest",
     "TransferStatus",
     "UnitState",
-    "bytes8_text",
     "bytes32_text",
-    "format_account_id",
-    "parse_account_id",
     "request_digest",
     "sign_typed_data",
     "text_bytes8",
@@ -208,11 +205,6 @@ def request_digest(data: dict[str, Any]) -> bytes:
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
-def recover_signer(data: dict[str, Any], signature: bytes) -> str:
-    """Return the address that signed typed data."""
-    return str(Account.recover_message(encode_typed_data(full_message=data), signature=signature))
-
-
 def _as_tuple(fields: list[dict[str, str]], value: dict[str, Any]) -> tuple[Any, ...]:
     out: list[Any] = []
     for field in fields:
@@ -289,22 +281,6 @@ def bytes32_text(value: bytes) -> str:
     return bytes(value).rstrip(b"\0").decode("ascii", errors="replace")
 
 
-bytes8_text = bytes32_text
-
-
-def format_account_id(registry_code: str, account_id: int) -> str:
-    """Format an on-chain account number as the public id, e.g. AU-1000001."""
-    return f"{registry_code}-{account_id}"
-
-
-def parse_account_id(text: str) -> tuple[str, int]:
-    """Split a public account id such as AU-1000001 into registry code and number."""
-    code, sep, number = text.partition("-")
-    if not sep or not code.isalpha() or not number.isdigit():
-        raise ValueError(f"account id must look like AU-1000001, got {text!r}")
-    return code, int(number)
-
-
 @dataclass(frozen=True)
 class DecodedError:
     """A contract custom error decoded from revert data."""
@@ -343,7 +319,9 @@ class ErrorDecoder:
             values = abi_decode(types, data[4:])
         except Exception:  # malformed revert data is reported, never raised
             return DecodedError("UnknownRevert", {"data": "0x" + data.hex()})
-        return DecodedError(name, {n: _plain(v) for n, v in zip(names, values, strict=True)})
+        return DecodedError(
+            name, {n: _plain(t, v) for n, t, v in zip(names, types, values, strict=True)}
+        )
 
 
 def _abi_type(param: dict[str, Any]) -> str:
@@ -354,7 +332,10 @@ def _abi_type(param: dict[str, Any]) -> str:
     return typ
 
 
-def _plain(value: Any) -> Any:
+def _plain(typ: str, value: Any) -> Any:
+    """Return a decoded value as events carry it too: checksummed addresses, hex bytes."""
+    if typ == "address":
+        return to_checksum_address(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return value

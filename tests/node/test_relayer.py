@@ -12,13 +12,13 @@ from node.relayer import RelayOutcome
 from tests.conftest import Registry
 
 
-def test_concurrent_signers_all_land_exactly_once(registry: Registry, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_signers_all_land_exactly_once(registry: Registry) -> None:
     issuers: list[LocalAccount] = [Account.create() for _ in range(10)]
     grant_roles(
         registry.client,
         registry.keys["registry_admin"],
         registry.deployment,
-        tmp_path_factory.mktemp("grants"),
+        registry.deployments_dir,
         {"issuer": [a.address for a in issuers]},
     )
     per_signer = 5
@@ -67,3 +67,15 @@ def test_a_failing_request_does_not_sink_its_batch(registry: Registry) -> None:
     assert first.ok
     assert not second.ok and second.error is not None
     assert second.error.name == "ProjectAlreadyRegistered"
+
+
+def test_simulate_decodes_the_error_a_request_would_revert_with(registry: Registry) -> None:
+    issuer = registry.keys["issuer"]
+    fine = registry.signer.register_project(issuer, "SIMULATED-1", "P", "M", "AU")
+    assert registry.relayer.simulate(fine) is None
+    stranger = Account.create()
+    refused = registry.signer.register_project(stranger, "SIMULATED-2", "P", "M", "AU")
+    error = registry.relayer.simulate(refused)
+    assert error is not None and error.name == "MissingRole"
+    assert error.args["signer"] == stranger.address
+    assert registry.signer.next_nonce(issuer.address) == fine.nonce, "a simulation changes nothing"
