@@ -1,1 +1,1 @@
-"""FastAPI service (arrives with the API issue)."""
+"""The registry's HTTP API: signed writes through a durable journal, and reads from the mirror."""

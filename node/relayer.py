@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,7 @@ class RelayOutcome:
 class _Item:
     request: SignedRequest
     future: Future[RelayOutcome]
+    on_sent: Callable[[str], None] | None = None
 
 
 class Relayer:
@@ -126,12 +128,18 @@ class Relayer:
 
     # -- submitting --------------------------------------------------------------------------
 
-    def submit(self, request: SignedRequest) -> Future[RelayOutcome]:
-        """Queue a signed request; the future resolves once its transaction is mined."""
+    def submit(
+        self, request: SignedRequest, on_sent: Callable[[str], None] | None = None
+    ) -> Future[RelayOutcome]:
+        """Queue a signed request; the future resolves once its transaction is mined.
+
+        `on_sent` is called with the transaction hash as soon as the transaction is sent, before
+        it is mined, so a caller can record where its request went.
+        """
         if not self._running:
             raise RelayError("The relayer is not running; call start() first.")
         future: Future[RelayOutcome] = Future()
-        self._queue.put(_Item(request, future))
+        self._queue.put(_Item(request, future, on_sent))
         return future
 
     def relay(self, request: SignedRequest, timeout: float | None = None) -> RelayOutcome:
@@ -184,6 +192,12 @@ class Relayer:
                 for item in items:
                     item.future.set_exception(error)
                 continue
+            for item in items:
+                if item.on_sent is not None:
+                    try:
+                        item.on_sent(tx_hash)
+                    except Exception:  # a caller's bookkeeping must not stop the relayer
+                        log.exception("on_sent callback failed for %s", tx_hash)
             self._inflight.put((tx_hash, items))
 
     def _send_batch(self, items: list[_Item]) -> str:

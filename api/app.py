@@ -1,0 +1,117 @@
+"""Build the FastAPI application: routes, problem+json error handling, metrics, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import metrics
+from api.problems import Problem
+from api.routes import ROUTERS
+from api.services import Services
+
+__all__ = ["PROBLEM_JSON", "create_app"]
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_DESCRIPTION = """\
+ANREU-style registry API. Reads come from the SQL mirror of the chain and report `as_of_block`;
+writes are EIP-712 requests signed by authorised representatives, journaled, relayed and verified
+again on-chain. Errors are RFC 9457 problems with a stable `code`.
+"""
+
+
+def _problem_response(problem: Problem, request: Request) -> JSONResponse:
+    return JSONResponse(
+        problem.body(instance=request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers or None,
+    )
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        errors.append({"location": location, "message": str(error.get("msg", ""))})
+    first = errors[0] if errors else {"location": "body", "message": "invalid"}
+    return f"{first['location']}: {first['message']}", errors
+
+
+def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
+    """Return the API application over built services; `run_workers` starts the relaying."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if run_workers and services.relayer is not None:
+            from api.journal import JournalWorker
+
+            services.relayer.start()
+            worker = JournalWorker(services).start()
+            app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if services.relayer is not None:
+                services.relayer.stop()
+
+    app = FastAPI(
+        title="Unit registry API",
+        version="1",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.worker = None
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return _problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, errors = _validation_detail(exc)
+        code = (
+            "MALFORMED_JSON"
+            if any(e.get("type") == "json_invalid" for e in exc.errors())
+            else "INVALID_REQUEST"
+        )
+        problem = Problem(
+            422 if code == "INVALID_REQUEST" else 400, code, detail, extra={"errors": errors}
+        )
+        return _problem_response(problem, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        problem = Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+        return _problem_response(problem, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error serving %s %s", request.method, request.url.path)
+        problem = Problem(
+            500, "INTERNAL_ERROR", "The registry could not serve this request; it was logged."
+        )
+        return _problem_response(problem, request)
+
+    metrics.instrument(app, services)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
+    return app

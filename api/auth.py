@@ -1,0 +1,136 @@
+"""Bearer sessions from SIWE, and what each caller may read.
+
+A caller's scope is computed per request from on-chain roles (registry administrator, issuer)
+and the mirror's representatives table, so an appointment or a removal takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from api.config import ApiSettings
+from api.models import Session as BearerSession
+from api.models import SiweNonce
+from api.problems import Problem
+from api.siwe import SiweError, parse_siwe, recover_siwe_signer
+from indexer.models import Representative
+
+__all__ = ["Caller", "issue_nonce", "resolve_token", "sign_in"]
+
+# Clock skew tolerated between a wallet and the server for Issued At / Not Before.
+_SKEW_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated reader and what it may see."""
+
+    address: str
+    is_admin: bool = False
+    accounts: frozenset[int] = field(default_factory=frozenset)  # accounts it represents
+
+    def may_read(self, account_id: int) -> bool:
+        """Return whether the caller may read an account's private data."""
+        return self.is_admin or account_id in self.accounts
+
+
+def issue_nonce(session: Session, settings: ApiSettings) -> str:
+    """Create a single-use SIWE nonce."""
+    nonce = secrets.token_hex(16)
+    now = time.time()
+    session.exec(delete(SiweNonce).where(SiweNonce.expires_at < now))  # type: ignore[call-overload]
+    session.add(SiweNonce(nonce=nonce, expires_at=now + settings.siwe_nonce_ttl_seconds))
+    session.commit()
+    return nonce
+
+
+def _siwe_failure(detail: str, code: str = "SIWE_INVALID") -> Problem:
+    return Problem(401, code, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def sign_in(
+    session: Session, settings: ApiSettings, chain_id: int, message: str, signature: str
+) -> tuple[str, float, str]:
+    """Check a signed SIWE message; return (bearer token, expiry as unix time, address)."""
+    try:
+        parsed = parse_siwe(message)
+        signer = recover_siwe_signer(message, signature)
+    except SiweError as exc:
+        raise _siwe_failure(f"The SIWE message or signature is invalid: {exc}.") from exc
+    now = time.time()
+    if parsed.domain != settings.siwe_domain:
+        raise _siwe_failure(
+            f"The message is for domain {parsed.domain!r}; sign one for {settings.siwe_domain!r}.",
+            "SIWE_WRONG_DOMAIN",
+        )
+    if parsed.chain_id != chain_id:
+        raise _siwe_failure(
+            f"The message names chain {parsed.chain_id}; this registry runs on chain {chain_id}.",
+            "SIWE_WRONG_CHAIN",
+        )
+    if signer != parsed.address:
+        raise _siwe_failure(
+            f"The signature is by {signer}, not by the message's address {parsed.address}.",
+            "INVALID_SIGNATURE",
+        )
+    if parsed.expiration_time is not None and parsed.expiration_time.timestamp() <= now:
+        raise _siwe_failure("The SIWE message has expired; sign a new one.", "SIWE_EXPIRED")
+    if parsed.not_before is not None and parsed.not_before.timestamp() > now + _SKEW_SECONDS:
+        raise _siwe_failure("The SIWE message is not valid yet (Not Before).", "SIWE_NOT_YET_VALID")
+    if parsed.issued_at.timestamp() > now + _SKEW_SECONDS:
+        raise _siwe_failure("The SIWE message is issued in the future.", "SIWE_NOT_YET_VALID")
+    # Using the nonce deletes it, so a message is accepted once; rowcount says if it was there.
+    used = session.exec(  # type: ignore[call-overload]
+        delete(SiweNonce).where(SiweNonce.nonce == parsed.nonce, SiweNonce.expires_at >= now)
+    )
+    if used.rowcount != 1:
+        session.rollback()
+        raise _siwe_failure(
+            "The SIWE nonce is unknown, expired or already used; ask POST /v1/auth/siwe/nonce "
+            "for a new one.",
+            "SIWE_NONCE_INVALID",
+        )
+    expires = now + settings.token_ttl_seconds
+    if parsed.expiration_time is not None:
+        expires = min(expires, parsed.expiration_time.timestamp())
+    token = secrets.token_urlsafe(32)
+    session.add(BearerSession(token_hash=_hash(token), address=parsed.address, expires_at=expires))
+    session.commit()
+    return token, expires, parsed.address
+
+
+def resolve_token(session: Session, token: str) -> str:
+    """Return the address a bearer token was issued to; raise a 401 problem if it is not valid."""
+    row = session.get(BearerSession, _hash(token))
+    if row is None or row.expires_at <= time.time():
+        raise Problem(
+            401,
+            "UNAUTHENTICATED",
+            "The bearer token is unknown or expired; sign in again with SIWE.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return row.address
+
+
+def represented_accounts(session: Session, address: str) -> frozenset[int]:
+    """Return the accounts an address is an authorised representative of, per the mirror."""
+    rows = session.exec(  # type: ignore[call-overload]
+        select(Representative.account_id).where(Representative.address == address)
+    )
+    return frozenset(int(r[0]) for r in rows)
+
+
+def iso(timestamp: float) -> str:
+    """Return a unix time as an RFC 3339 UTC string."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,55 @@
+"""API settings, read from `REGISTRY_*` environment variables beside the node's own."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from node.settings import NodeSettings
+
+__all__ = ["ApiSettings"]
+
+
+class ApiSettings(NodeSettings):
+    """Configure the HTTP API on top of the node settings it shares (data dir, chain, database)."""
+
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_")
+
+    api_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the HTTP API.")
+    api_domain: str | None = Field(
+        default=None,
+        description="Host (and port) SIWE messages must name; defaults to host:port of the API.",
+    )
+    token_ttl_seconds: int = Field(
+        default=3600, ge=60, description="Lifetime of a SIWE bearer token."
+    )
+    siwe_nonce_ttl_seconds: int = Field(
+        default=600, ge=10, description="How long a SIWE nonce may wait for its signature."
+    )
+    request_deadline_seconds: int = Field(
+        default=3600, ge=60, description="Deadline `prepare` gives a request, from now."
+    )
+    wait_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest a `wait=indexed` or `min_block` read blocks."
+    )
+    rate_limit_per_second: float = Field(
+        default=50.0, gt=0, description="Sustained writes per second allowed to one signer."
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="Writes one signer may send at once before throttling."
+    )
+    relayer_key: str = Field(
+        default="relayer",
+        description="Role in dev-accounts.json (dev chain) or keystore name of the relayer key.",
+    )
+
+    @property
+    def siwe_domain(self) -> str:
+        """Return the domain SIWE messages must carry."""
+        return self.api_domain or f"{self.api_host}:{self.api_port}"
+
+    @property
+    def api_url(self) -> str:
+        """Return the base URL the API serves."""
+        return f"http://{self.api_host}:{self.api_port}"

@@ -1,0 +1,87 @@
+"""Dependencies routes declare with `Annotated` aliases: the session, the services, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from api.auth import Caller, represented_accounts, resolve_token
+from api.problems import Problem
+from api.services import Services
+
+__all__ = [
+    "CurrentCaller",
+    "ServicesDep",
+    "SessionDep",
+    "account_number",
+    "format_account",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/auth/siwe/verify.")
+
+
+def get_services(request: Request) -> Services:
+    """Return the process's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    """Yield a database session for one request."""
+    with Session(services.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_caller(
+    services: ServicesDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """Return the authenticated caller and its read scope; 401 without a valid token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(
+            401,
+            "UNAUTHENTICATED",
+            "This read needs `Authorization: Bearer <token>`; sign in with SIWE first.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    address = resolve_token(session, credentials.credentials)
+    return Caller(
+        address=address,
+        is_admin=services.chain.has_role("registry_admin", address),
+        accounts=represented_accounts(session, address),
+    )
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+def format_account(registry_code: str, number: int) -> str:
+    """Return an account id as the API writes it, e.g. AU-1000001."""
+    return f"{registry_code}-{number}"
+
+
+def account_number(registry_code: str, account_id: str) -> int:
+    """Parse an account id such as AU-1000001; raise a 422 problem if it is malformed."""
+    prefix, _, number = account_id.partition("-")
+    if prefix != registry_code or not number.isdecimal() or not number.isascii():
+        raise Problem(
+            422,
+            "INVALID_ACCOUNT_ID",
+            f"{account_id!r} is not an account id of this registry; expected e.g. "
+            f"{registry_code}-1000001.",
+        )
+    value = int(number)
+    if not 0 < value < 2**64:
+        raise Problem(422, "INVALID_ACCOUNT_ID", f"{account_id!r} is out of range.")
+    return value

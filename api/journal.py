@@ -1,0 +1,325 @@
+"""The request journal's worker: relay accepted requests and follow each one to `indexed`.
+
+Every state lives in the `api_requests` table, never only in memory, so any restart resumes:
+
+- `accepted`: journaled, waiting for the relayer. The worker computes fresh block hints from the
+  mirror (they are unsigned, decision D1) and hands the request to `node`'s relayer.
+- `submitted`: handed to the relayer; `tx_hash` is set once the transaction is sent. A process
+  that dies here loses only its in-memory futures: at start-up such requests go back to
+  `accepted` and are sent again, which is safe because the contract refuses a used nonce.
+- `confirmed`: applied in a mined block (`block_number`). It becomes `indexed` when the mirror
+  holds its `RequestExecuted`. If the mirror has indexed past that block without it, the block
+  was rolled back (a reorg, a dev chain restarted from an older state): the request is sent again.
+- `indexed` goes back to `confirmed` when the mirror itself rolls back below its block.
+- `failed`: the contract refused it, with the decoded error.
+
+A resent request that finds its nonce used was applied by an earlier attempt whose outcome was
+lost; it is marked `confirmed` and settles to `indexed` (found in the mirror) or to `failed`
+with NONCE_USED (another request used the nonce).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from api.chainview import split_nonce
+from api.mirrorq import approval_hints, executed_requests, range_hints, request_events
+from api.models import JournalEntry, RequestStatus
+from api.problems import HINT_ERRORS, contract_problem
+from api.results import result_from_events
+from api.services import Services
+from node.contracts import DecodedError, SignedRequest
+from node.relayer import RelayOutcome
+
+__all__ = ["JournalWorker", "signed_request"]
+
+log = logging.getLogger(__name__)
+
+_JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
+_NONCE_MARKER = "nonce_used_on_resend"
+_MAX_HINT_RETRIES = 3
+_DISPATCH_LIMIT = 256
+
+
+def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
+    """Return a journal row as a SignedRequest with the given block hints."""
+    return SignedRequest(entry.typed_data, bytes.fromhex(entry.signature[2:]), tuple(hints))
+
+
+class JournalWorker:
+    """Move journaled requests through their statuses; one per API process."""
+
+    def __init__(self, services: Services, interval: float = 0.02) -> None:
+        if services.relayer is None:
+            raise ValueError("the journal worker needs services with a relayer")
+        self.services = services
+        self.relayer = services.relayer
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._done: queue.Queue[tuple[str, Future[RelayOutcome]]] = queue.Queue()
+        self._retry_after: dict[str, float] = {}  # request id -> not before (unix time)
+        self._after_block: dict[str, int] = {}  # request id -> mirror block to wait for
+        self._thread = threading.Thread(target=self._run, name="journal-worker", daemon=True)
+        self._last_checkpoint: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> JournalWorker:
+        """Recover what a previous process left in flight, then start relaying."""
+        with self.services.engine.begin() as conn:
+            conn.execute(
+                update(_JOURNAL)
+                .where(_JOURNAL.c.status == RequestStatus.SUBMITTED)
+                .values(status=RequestStatus.ACCEPTED, updated_at=time.time())
+            )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the worker thread (requests in flight stay journaled)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        """Ask the worker to look at the journal now (a request was just accepted)."""
+        self._wake.set()
+
+    # -- loop --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._settle_outcomes()
+                self._dispatch()
+                self._reconcile()
+            except Exception:  # a database or chain outage: log, back off, carry on
+                log.exception("journal worker step failed; retrying")
+                self._stop.wait(1.0)
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def _dispatch(self) -> None:
+        now = time.time()
+        indexed = self.services.indexed_block() if self._after_block else -1
+        with self.services.engine.begin() as conn:
+            rows = conn.execute(
+                select(_JOURNAL)
+                .where(_JOURNAL.c.status == RequestStatus.ACCEPTED)
+                .order_by(_JOURNAL.c.seq)
+                .limit(_DISPATCH_LIMIT)
+            ).all()
+            batch = []
+            for row in rows:
+                if self._retry_after.get(row.request_id, 0) > now:
+                    continue
+                if self._after_block.get(row.request_id, -1) > indexed:
+                    continue
+                hints = self._hints(conn, row)
+                claimed = conn.execute(
+                    update(_JOURNAL)
+                    .where(
+                        _JOURNAL.c.request_id == row.request_id,
+                        _JOURNAL.c.status == RequestStatus.ACCEPTED,
+                    )
+                    .values(
+                        status=RequestStatus.SUBMITTED,
+                        block_hints=hints,
+                        attempts=row.attempts + 1,
+                        updated_at=now,
+                    )
+                ).rowcount
+                if claimed == 1:
+                    batch.append((row, hints))
+        for row, hints in batch:
+            self._retry_after.pop(row.request_id, None)
+            self._after_block.pop(row.request_id, None)
+            request_id = row.request_id
+            future = self.relayer.submit(
+                signed_request(row, hints),
+                on_sent=lambda tx, rid=request_id: self._record_sent(rid, tx),
+            )
+            future.add_done_callback(lambda f, rid=request_id: self._finished(rid, f))
+
+    def _hints(self, conn: Connection, row: Any) -> list[int]:
+        message = row.typed_data["message"]
+        if row.primary_type in ("ApproveTransfer", "RescindTransfer"):
+            return approval_hints(conn, int(message["transferId"]))
+        if "ranges" in message:
+            return range_hints(conn, [(int(r["start"]), int(r["end"])) for r in message["ranges"]])
+        return []
+
+    def _record_sent(self, request_id: str, tx_hash: str) -> None:
+        with self.services.engine.begin() as conn:
+            conn.execute(
+                update(_JOURNAL)
+                .where(
+                    _JOURNAL.c.request_id == request_id,
+                    _JOURNAL.c.status == RequestStatus.SUBMITTED,
+                )
+                .values(tx_hash=tx_hash, updated_at=time.time())
+            )
+
+    def _finished(self, request_id: str, future: Future[RelayOutcome]) -> None:
+        self._done.put((request_id, future))
+        self._wake.set()
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def _settle_outcomes(self) -> None:
+        while True:
+            try:
+                request_id, future = self._done.get_nowait()
+            except queue.Empty:
+                return
+            with self.services.engine.begin() as conn:
+                row = conn.execute(
+                    select(_JOURNAL).where(_JOURNAL.c.request_id == request_id)
+                ).first()
+                if row is None or row.status != RequestStatus.SUBMITTED:
+                    continue
+                exc = future.exception()
+                if exc is not None:
+                    # Not sent, or no receipt (the chain went away): try again shortly.
+                    log.warning("request %s not relayed (%s); will resend", request_id, exc)
+                    self._retry_after[request_id] = time.time() + min(0.5 * row.attempts, 5.0)
+                    self._set(conn, request_id, status=RequestStatus.ACCEPTED)
+                    continue
+                self._apply_outcome(conn, row, future.result())
+
+    def _apply_outcome(self, conn: Connection, row: Any, outcome: RelayOutcome) -> None:
+        common = {"tx_hash": outcome.tx_hash, "block_number": outcome.block_number}
+        if outcome.ok:
+            events = [(e.name, e.args) for e in outcome.events]
+            result = result_from_events(self.services.registry_code, row.primary_type, events)
+            self._set(
+                conn,
+                row.request_id,
+                status=RequestStatus.CONFIRMED,
+                result=result,
+                error=None,
+                **common,
+            )
+            return
+        error = outcome.error or DecodedError("UnknownRevert", {})
+        if error.name == "InvalidAccountNonce":
+            current = int(error.args.get("currentNonce", 0))
+            _key, sequence = split_nonce(int(row.nonce))
+            _ckey, current_seq = split_nonce(current)
+            if current_seq > sequence and row.attempts > 1:
+                # An earlier attempt of this very request may have used the nonce: settle it by
+                # looking for its execution in the mirror.
+                self._set(
+                    conn,
+                    row.request_id,
+                    status=RequestStatus.CONFIRMED,
+                    error={"marker": _NONCE_MARKER},
+                    **common,
+                )
+                return
+            if current_seq < sequence and self._earlier_in_lane(conn, row):
+                self._retry_after[row.request_id] = time.time() + 0.2
+                self._set(conn, row.request_id, status=RequestStatus.ACCEPTED)
+                return
+        if error.name in HINT_ERRORS and row.attempts < _MAX_HINT_RETRIES:
+            # Stale hints: resend once the mirror has the block that made them stale.
+            self._after_block[row.request_id] = outcome.block_number
+            self._set(conn, row.request_id, status=RequestStatus.ACCEPTED)
+            return
+        problem = contract_problem(error)
+        self._set(conn, row.request_id, status=RequestStatus.FAILED, error=problem.body(), **common)
+
+    def _earlier_in_lane(self, conn: Connection, row: Any) -> bool:
+        key, sequence = split_nonce(int(row.nonce))
+        rows = conn.execute(
+            select(_JOURNAL.c.nonce).where(
+                _JOURNAL.c.signer == row.signer,
+                _JOURNAL.c.status.in_(RequestStatus.OPEN),
+                _JOURNAL.c.request_id != row.request_id,
+            )
+        )
+        return any(
+            split_nonce(int(n))[0] == key and split_nonce(int(n))[1] < sequence for (n,) in rows
+        )
+
+    # -- reconciliation with the mirror --------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        checkpoint = self.services.indexed_block()
+        with self.services.engine.begin() as conn:
+            if self._last_checkpoint is None or checkpoint < self._last_checkpoint:
+                # The mirror rolled back (or this process just started): anything indexed above
+                # the checkpoint is no longer known to be on the chain.
+                conn.execute(
+                    update(_JOURNAL)
+                    .where(
+                        _JOURNAL.c.status == RequestStatus.INDEXED,
+                        _JOURNAL.c.block_number > checkpoint,
+                    )
+                    .values(status=RequestStatus.CONFIRMED, updated_at=time.time())
+                )
+            self._last_checkpoint = checkpoint
+            rows = conn.execute(
+                select(_JOURNAL)
+                .where(_JOURNAL.c.status == RequestStatus.CONFIRMED)
+                .order_by(_JOURNAL.c.seq)
+                .limit(4 * _DISPATCH_LIMIT)
+            ).all()
+            if not rows:
+                return
+            executed = executed_requests(conn, [r.request_id for r in rows])
+            for row in rows:
+                found = executed.get(row.request_id)
+                if found is not None:
+                    result = row.result
+                    if result is None or row.error is not None:
+                        events = request_events(conn, found.tx_hash, found.log_index)
+                        result = result_from_events(
+                            self.services.registry_code, row.primary_type, events
+                        )
+                    self._set(
+                        conn,
+                        row.request_id,
+                        status=RequestStatus.INDEXED,
+                        result=result,
+                        error=None,
+                        tx_hash=found.tx_hash,
+                        block_number=found.block_number,
+                    )
+                elif row.block_number is not None and checkpoint >= row.block_number:
+                    if row.error is not None and row.error.get("marker") == _NONCE_MARKER:
+                        problem = contract_problem(
+                            DecodedError("InvalidAccountNonce", {"account": row.signer})
+                        )
+                        self._set(
+                            conn, row.request_id, status=RequestStatus.FAILED, error=problem.body()
+                        )
+                    else:
+                        log.warning(
+                            "request %s vanished from block %s; resending",
+                            row.request_id,
+                            row.block_number,
+                        )
+                        self._set(
+                            conn,
+                            row.request_id,
+                            status=RequestStatus.ACCEPTED,
+                            tx_hash=None,
+                            block_number=None,
+                            result=None,
+                        )
+
+    def _set(self, conn: Connection, request_id: str, **values: Any) -> None:
+        conn.execute(
+            update(_JOURNAL)
+            .where(_JOURNAL.c.request_id == request_id)
+            .values(updated_at=time.time(), **values)
+        )

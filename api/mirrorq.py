@@ -1,0 +1,70 @@
+"""Queries of the SQL mirror that the write path needs: block hints, executions, request events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from indexer.models import Event, ExecutedRequest, UnitBlock, table_of
+
+__all__ = [
+    "approval_hints",
+    "executed_requests",
+    "range_hints",
+    "request_events",
+]
+
+_BLOCKS = table_of(UnitBlock)
+_EXECUTED = table_of(ExecutedRequest)
+_EVENTS = table_of(Event)
+
+
+def range_hints(conn: Connection, ranges: Iterable[tuple[int, int]]) -> list[int]:
+    """Return, per range, the start of the mirror block holding its first serial (0 if none)."""
+    hints = []
+    for start, _end in ranges:
+        found = conn.execute(
+            select(_BLOCKS.c.start)
+            .where(_BLOCKS.c.start <= start)
+            .order_by(_BLOCKS.c.start.desc())
+            .limit(1)
+        ).scalar()
+        hints.append(int(found) if found is not None else 0)
+    return hints
+
+
+def approval_hints(conn: Connection, transfer_id: int) -> list[int]:
+    """Return the starts of the blocks a pending transfer locks, in serial order."""
+    rows = conn.execute(
+        select(_BLOCKS.c.start)
+        .where(_BLOCKS.c.state == "pending", _BLOCKS.c.lock_id == transfer_id)
+        .order_by(_BLOCKS.c.start)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def executed_requests(conn: Connection, digests: list[str]) -> dict[str, Any]:
+    """Return the mirror's execution rows (block, log index, tx) of the given request digests."""
+    if not digests:
+        return {}
+    rows = conn.execute(select(_EXECUTED).where(_EXECUTED.c.digest.in_(digests)))
+    return {row.digest: row for row in rows}
+
+
+def request_events(
+    conn: Connection, tx_hash: str, log_index: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return the events one request emitted: from its RequestExecuted to the next request's."""
+    rows = conn.execute(
+        select(_EVENTS.c.name, _EVENTS.c.data)
+        .where(_EVENTS.c.tx_hash == tx_hash, _EVENTS.c.log_index >= log_index)
+        .order_by(_EVENTS.c.log_index)
+    )
+    events: list[tuple[str, dict[str, Any]]] = []
+    for name, data in rows:
+        if events and name in ("RequestExecuted", "BatchItemFailed"):
+            break
+        events.append((str(name), dict(data)))
+    return events

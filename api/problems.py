@@ -1,0 +1,129 @@
+"""RFC 9457 problems with stable codes, and the mapping of contract custom errors onto them.
+
+Domain code raises `Problem`; only the exception handlers in `api.app` turn it into HTTP. A code
+is a promise to integrators: it never changes meaning once published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.contracts import DecodedError
+
+__all__ = [
+    "CONTRACT_ERROR_CODES",
+    "HINT_ERRORS",
+    "Problem",
+    "contract_problem",
+]
+
+_TYPE_BASE = "https://registry.example/problems/"
+
+
+@dataclass
+class Problem(Exception):
+    """Raised when a request cannot be served; becomes `application/problem+json` at the edge."""
+
+    status: int
+    code: str
+    detail: str
+    title: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail)
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        """Return the problem document."""
+        document: dict[str, Any] = {
+            "type": _TYPE_BASE + self.code.lower().replace("_", "-"),
+            "title": self.title or self.code.replace("_", " ").capitalize(),
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if instance:
+            document["instance"] = instance
+        document.update(self.extra)
+        return document
+
+
+# Contract custom error -> (stable code, HTTP status). Several checks share a code where an
+# integrator would act the same way on each (any missing right is NOT_AUTHORISED).
+CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
+    "DeadlineExpired": ("DEADLINE_EXPIRED", 422),
+    "InvalidSigner": ("INVALID_SIGNATURE", 422),
+    "ECDSAInvalidSignature": ("INVALID_SIGNATURE", 422),
+    "ECDSAInvalidSignatureLength": ("INVALID_SIGNATURE", 422),
+    "ECDSAInvalidSignatureS": ("INVALID_SIGNATURE", 422),
+    "InvalidAccountNonce": ("NONCE_USED", 409),
+    "MissingRole": ("NOT_AUTHORISED", 403),
+    "AccessControlUnauthorizedAccount": ("NOT_AUTHORISED", 403),
+    "NotRepresentative": ("NOT_AUTHORISED", 403),
+    "CannotInitiate": ("NOT_AUTHORISED", 403),
+    "CannotApprove": ("NOT_AUTHORISED", 403),
+    "NotLabelAuthority": ("NOT_AUTHORISED", 403),
+    "ApproverIsInitiator": ("APPROVER_IS_INITIATOR", 403),
+    "AccountNotFound": ("ACCOUNT_NOT_FOUND", 404),
+    "AccountSuspended": ("ACCOUNT_SUSPENDED", 409),
+    "AccountClosed": ("ACCOUNT_CLOSED", 409),
+    "AccountCannotReceive": ("ACCOUNT_CANNOT_RECEIVE", 409),
+    "InvalidAccountKind": ("INVALID_ACCOUNT_KIND", 422),
+    "InvalidStatusChange": ("INVALID_STATUS_CHANGE", 409),
+    "PrimaryRepresentativeRequired": ("PRIMARY_REPRESENTATIVE_REQUIRED", 422),
+    "InvalidRepresentative": ("INVALID_REPRESENTATIVE", 422),
+    "CannotRemovePrimary": ("CANNOT_REMOVE_PRIMARY", 409),
+    "SameAccount": ("SAME_ACCOUNT", 422),
+    "InvalidRange": ("INVALID_RANGE", 422),
+    "SerialOutOfBounds": ("INVALID_RANGE", 422),
+    "InvalidRangeCount": ("TOO_MANY_RANGES", 422),
+    "BlockHintsMismatch": ("UNITS_NOT_HELD", 409),
+    "BlockNotFound": ("UNITS_NOT_HELD", 409),
+    "RangeNotInBlock": ("UNITS_NOT_HELD", 409),
+    "TransferQuantityMismatch": ("UNITS_NOT_HELD", 409),
+    "UnitsNotHeld": ("UNITS_NOT_HELD", 409),
+    "UnitsLocked": ("UNITS_LOCKED", 409),
+    "UnitsAlreadyCancelled": ("UNITS_CANCELLED", 409),
+    "InvalidQuantity": ("INVALID_QUANTITY", 422),
+    "SerialSpaceExhausted": ("SERIAL_SPACE_EXHAUSTED", 409),
+    "ProjectNotFound": ("PROJECT_NOT_FOUND", 404),
+    "ProjectAlreadyRegistered": ("PROJECT_EXISTS", 409),
+    "InvalidMonitoringPeriod": ("INVALID_MONITORING_PERIOD", 422),
+    "MonitoringPeriodOverlap": ("DOUBLE_ISSUANCE", 409),
+    "TransferNotFound": ("TRANSFER_NOT_FOUND", 404),
+    "TransferNotPending": ("TRANSFER_NOT_PENDING", 409),
+    "LabelNotFound": ("LABEL_NOT_FOUND", 404),
+    "InvalidLabel": ("INVALID_LABEL", 422),
+    "BatchOutOfGas": ("RELAY_OUT_OF_GAS", 503),
+}
+
+# Errors that only say the unsigned block hints were stale: the relayer recomputes them from the
+# mirror and sends the request again before reporting UNITS_NOT_HELD (decision D1).
+HINT_ERRORS = frozenset(
+    {"BlockHintsMismatch", "BlockNotFound", "RangeNotInBlock", "TransferQuantityMismatch"}
+)
+
+
+def contract_problem(error: DecodedError) -> Problem:
+    """Return the problem a decoded contract revert stands for, keeping its arguments."""
+    code, status = CONTRACT_ERROR_CODES.get(error.name, ("CHAIN_REVERTED", 409))
+    return Problem(
+        status,
+        code,
+        f"The registry contract refused the request: {error}.",
+        extra={"contract_error": {"name": error.name, "args": _jsonable(error.args)}},
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+        return str(value)  # JSON numbers lose precision beyond 2^53
+    return value

@@ -1,0 +1,11 @@
+"""One module per resource; `ROUTERS` is what the app mounts under /v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import auth, discovery
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: list[APIRouter] = [discovery.router, auth.router]

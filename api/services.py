@@ -1,0 +1,92 @@
+"""The API's runtime: settings, database, chain, deployment, relayer and journal worker."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import Engine, select
+
+from api.chainview import ChainView
+from api.config import ApiSettings
+from api.db import upgrade_database
+from indexer.db import create_engine, database_url
+from indexer.models import Checkpoint, table_of
+from node.chain import ChainClient
+from node.contracts import ErrorDecoder
+from node.deploy import Deployment, load_abi, load_manifest
+from node.errors import ConfigError
+from node.keys import Keystore, load_dev_accounts
+from node.relayer import Relayer
+
+__all__ = ["Services", "load_relayer_key"]
+
+_CHECKPOINT = table_of(Checkpoint)
+
+
+@dataclass
+class Services:
+    """Everything a route needs, built once per process."""
+
+    settings: ApiSettings
+    engine: Engine
+    client: ChainClient
+    deployment: Deployment
+    abi: list[dict[str, Any]]
+    chain: ChainView
+    errors: ErrorDecoder
+    relayer: Relayer | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: ApiSettings, relayer_key: LocalAccount | None = None
+    ) -> Services:
+        """Connect to the chain and database a node's settings name, migrating the database."""
+        client = ChainClient(settings.chain_rpc_url)
+        deployment = load_manifest(settings.deployments_dir, client.chain_id)
+        abi = load_abi(settings.deployments_dir)
+        engine = create_engine(database_url(settings))
+        upgrade_database(engine)
+        relayer = None
+        if relayer_key is not None:
+            relayer = Relayer(client, deployment.registry, abi, relayer_key)
+        return cls(
+            settings=settings,
+            engine=engine,
+            client=client,
+            deployment=deployment,
+            abi=abi,
+            chain=ChainView(client, deployment.registry, abi),
+            errors=ErrorDecoder(abi),
+            relayer=relayer,
+        )
+
+    @property
+    def registry_code(self) -> str:
+        """Return the registry code account ids are prefixed with, e.g. "AU"."""
+        return self.deployment.registry_code
+
+    def indexed_block(self) -> int:
+        """Return the last block the mirror has indexed (-1 before the first sync)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(_CHECKPOINT.c.block_number).where(_CHECKPOINT.c.id == 1)
+            ).scalar()
+        return -1 if value is None else int(value)
+
+
+def load_relayer_key(settings: ApiSettings) -> LocalAccount:
+    """Return the relayer's key: the dev key on the dev chain, else an unlocked keystore."""
+    if settings.uses_dev_chain and settings.dev_accounts_path.exists():
+        accounts = load_dev_accounts(settings.dev_accounts_path)
+        if settings.relayer_key in accounts:
+            return accounts[settings.relayer_key]
+    password = os.environ.get("REGISTRY_KEYSTORE_PASSWORD")
+    if password is None:
+        raise ConfigError(
+            "The API needs the relayer key: set REGISTRY_KEYSTORE_PASSWORD to unlock keystore "
+            f"{settings.relayer_key!r} in {settings.keystore_dir}."
+        )
+    return Keystore(settings.keystore_dir).load(settings.relayer_key, password)

@@ -1,0 +1,43 @@
+"""Discovery, health, OpenAPI and metrics over HTTP."""
+
+from __future__ import annotations
+
+from tests.api.conftest import ApiNode
+
+
+def test_chain_names_the_domain_requests_are_signed_for(node: ApiNode) -> None:
+    body = node.client.get("/v1/chain").json()
+    deployment = node.services.deployment
+    assert body["chain_id"] == deployment.chain_id
+    assert body["registry_code"] == "AU"
+    assert body["contracts"]["UnitRegistry"] == deployment.registry
+    assert body["eip712_domain"] == {
+        "name": "UnitRegistry",
+        "version": "1",
+        "chainId": deployment.chain_id,
+        "verifyingContract": deployment.registry,
+    }
+
+
+def test_health_reports_chain_and_mirror_blocks(node: ApiNode) -> None:
+    head = node.registry.client.block_number()
+    node.wait_indexed(head)
+    body = node.client.get("/v1/health").json()
+    assert body["status"] == "ok"
+    assert body["chain_block"] >= head
+    assert body["indexed_block"] >= head
+
+
+def test_unknown_path_is_a_problem(node: ApiNode) -> None:
+    response = node.client.get("/v1/nowhere")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_openapi_and_metrics_are_served(node: ApiNode) -> None:
+    assert node.client.get("/openapi.json").json()["info"]["title"] == "Unit registry API"
+    node.client.get("/v1/health")
+    metrics = node.client.get("/metrics").text
+    assert "registry_api_request_seconds_bucket" in metrics
+    assert "registry_indexer_lag_blocks" in metrics
