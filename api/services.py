@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from api.chainview import ChainView
 from api.config import ApiSettings
 from api.db import upgrade_database
+from api.ratelimit import RateLimiter
 from indexer.db import create_engine, database_url
 from indexer.models import Checkpoint, table_of
 from node.chain import ChainClient
@@ -38,6 +39,7 @@ class Services:
     chain: ChainView
     errors: ErrorDecoder
     relayer: Relayer | None = None
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
 
     @classmethod
     def from_settings(
@@ -61,6 +63,7 @@ class Services:
             chain=ChainView(client, deployment.registry, abi),
             errors=ErrorDecoder(abi),
             relayer=relayer,
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
 
     @property

@@ -16,6 +16,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 __all__ = [
+    "AUXILIARY_TYPES",
     "OPERATIONS",
     "REQUEST_TYPES",
     "AccountKind",
@@ -136,7 +137,12 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
     "SetLabel": _fields(f"address signer, uint8 labelId, bool applied, Range[] ranges, {_TAIL}"),
 }
 
-_AUXILIARY = {"Range": _RANGE, "Representative": _REPRESENTATIVE}
+# Struct types requests embed, by name.
+AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
+    "Range": _RANGE,
+    "Representative": _REPRESENTATIVE,
+}
+_AUXILIARY = AUXILIARY_TYPES
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import auth, discovery
+from api.routes import auth, discovery, requests, writes
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = [discovery.router, auth.router]
+ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]

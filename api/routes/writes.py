@@ -1,0 +1,594 @@
+"""Signed writes, each in two calls: `POST .../prepare` with an intent, then `POST ...` signed.
+
+Paths and intent fields follow API.md's write table (stable); representative and status
+changes, label definitions and label changes follow the same pattern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from api.deps import ServicesDep
+from api.intents import (
+    KINDS,
+    POLICIES,
+    PURPOSES,
+    STATUSES,
+    Resolver,
+    bytes8_hex,
+    bytes32_hex,
+    day_end,
+    day_start,
+)
+from api.problems import Problem
+from api.routes.requests import resource
+from api.schemas import (
+    AccountIntent,
+    ApproveIntent,
+    CancellationIntent,
+    DefineLabelIntent,
+    IssuanceIntent,
+    LabelChangeIntent,
+    PreparedRequest,
+    ProjectIntent,
+    RequestAccepted,
+    RequestResource,
+    SetRepresentativeIntent,
+    SetStatusIntent,
+    SignedSubmission,
+    TransferIntent,
+)
+from api.services import Services
+from api.writes import accept, resolver, wait_for_request
+
+router = APIRouter(tags=["writes"])
+
+Wait = Annotated[
+    Literal["indexed"] | None,
+    Query(description="`indexed`: answer once the request is indexed or failed (bounded)."),
+]
+TransferId = Annotated[int, Path(ge=1, le=2**64 - 1)]
+AccountPath = Annotated[str, Path(max_length=32, examples=["AU-1000001"])]
+LabelPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+
+
+def _prepare(services: Services, build: Callable[[Resolver], dict[str, Any]]) -> PreparedRequest:
+    with services.engine.connect() as conn:
+        return PreparedRequest(typed_data=build(resolver(services, conn)))
+
+
+def _submit(
+    request: Request,
+    response: Response,
+    services: Services,
+    operation: str,
+    body: SignedSubmission,
+    wait: str | None,
+    path: dict[str, str] | None = None,
+) -> RequestAccepted | RequestResource:
+    row, fresh = accept(services, operation, body.typed_data, body.signature, path)
+    worker = request.app.state.worker
+    if fresh and worker is not None:
+        worker.wake()
+    if wait == "indexed":
+        row = wait_for_request(services, row.request_id, services.settings.wait_timeout_seconds)
+        if row.status in ("indexed", "failed"):
+            response.status_code = 200
+            return resource(row)
+    response.status_code = 202
+    return RequestAccepted(request_id=row.request_id, status=row.status)
+
+
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": RequestResource, "description": "With `wait=indexed`: the final request."},
+    202: {"model": RequestAccepted, "description": "Journaled; follow GET /v1/requests/{id}."},
+}
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+@router.post("/admin/accounts/prepare", response_model=PreparedRequest, tags=["admin"])
+def prepare_account(intent: AccountIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare opening an account (registry administrator)."""
+    if not any(rep.primary for rep in intent.representatives):
+        raise Problem(
+            422, "PRIMARY_REPRESENTATIVE_REQUIRED", "Name exactly one primary representative."
+        )
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin")
+        return r.typed(
+            "OpenAccount",
+            intent.signer,
+            {
+                "kind": KINDS[intent.kind],
+                "holderName": intent.holder_name,
+                "party": bytes8_hex(intent.party or ""),
+                "approvalPolicy": POLICIES[intent.approval_policy],
+                "representatives": [
+                    {
+                        "addr": rep.address,
+                        "primary": rep.primary,
+                        "canInitiate": rep.can_initiate,
+                        "canApprove": rep.can_approve,
+                    }
+                    for rep in intent.representatives
+                ],
+            },
+        )
+
+    return _prepare(services, build)
+
+
+@router.post("/admin/accounts", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+def submit_account(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed OpenAccount request."""
+    return _submit(request, response, services, "admin/accounts", body, wait)
+
+
+@router.post(
+    "/admin/accounts/{account_id}/representatives/prepare",
+    response_model=PreparedRequest,
+    tags=["admin"],
+)
+def prepare_representative(
+    account_id: AccountPath, intent: SetRepresentativeIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare appointing, changing or removing an authorised representative."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin")
+        account = r.account(account_id, must_be_open=False)
+        return r.typed(
+            "SetRepresentative",
+            intent.signer,
+            {
+                "accountId": account.id,
+                "representative": {
+                    "addr": intent.address,
+                    "primary": intent.primary,
+                    "canInitiate": intent.can_initiate,
+                    "canApprove": intent.can_approve,
+                },
+            },
+        )
+
+    return _prepare(services, build)
+
+
+@router.post(
+    "/admin/accounts/{account_id}/representatives",
+    responses=_WRITE_RESPONSES,
+    status_code=202,
+    tags=["admin"],
+)
+def submit_representative(
+    account_id: AccountPath,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed SetRepresentative request."""
+    return _submit(
+        request,
+        response,
+        services,
+        "admin/accounts/representatives",
+        body,
+        wait,
+        {"account_id": account_id},
+    )
+
+
+@router.post(
+    "/admin/accounts/{account_id}/status/prepare", response_model=PreparedRequest, tags=["admin"]
+)
+def prepare_status(
+    account_id: AccountPath, intent: SetStatusIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare suspending, reopening or closing an account."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin")
+        account = r.account(account_id, must_be_open=False)
+        return r.typed(
+            "SetAccountStatus",
+            intent.signer,
+            {"accountId": account.id, "status": STATUSES[intent.status]},
+        )
+
+    return _prepare(services, build)
+
+
+@router.post(
+    "/admin/accounts/{account_id}/status",
+    responses=_WRITE_RESPONSES,
+    status_code=202,
+    tags=["admin"],
+)
+def submit_status(
+    account_id: AccountPath,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed SetAccountStatus request."""
+    return _submit(
+        request,
+        response,
+        services,
+        "admin/accounts/status",
+        body,
+        wait,
+        {"account_id": account_id},
+    )
+
+
+# -- projects, labels, issuances ------------------------------------------------------------
+
+
+@router.post("/admin/projects/prepare", response_model=PreparedRequest, tags=["admin"])
+def prepare_project(intent: ProjectIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare registering a project (administrator or issuer)."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin", "issuer")
+        return r.typed(
+            "RegisterProject",
+            intent.signer,
+            {
+                "projectId": bytes32_hex(intent.project_id),
+                "name": intent.name,
+                "methodology": intent.methodology,
+                "country": bytes8_hex(intent.country),
+            },
+        )
+
+    return _prepare(services, build)
+
+
+@router.post("/admin/projects", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+def submit_project(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed RegisterProject request."""
+    return _submit(request, response, services, "admin/projects", body, wait)
+
+
+@router.post("/admin/labels/prepare", response_model=PreparedRequest, tags=["admin"])
+def prepare_label(intent: DefineLabelIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare defining an eligibility label and its authority."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin")
+        return r.typed(
+            "DefineLabel",
+            intent.signer,
+            {"name": bytes32_hex(intent.name), "authority": intent.authority},
+        )
+
+    return _prepare(services, build)
+
+
+@router.post("/admin/labels", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+def submit_label(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed DefineLabel request."""
+    return _submit(request, response, services, "admin/labels", body, wait)
+
+
+@router.post("/admin/issuances/prepare", response_model=PreparedRequest, tags=["admin"])
+def prepare_issuance(intent: IssuanceIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare issuing units into an account (issuer)."""
+    if intent.monitoring_period_end < intent.monitoring_period_start:
+        raise Problem(
+            422, "INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts."
+        )
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "issuer")
+        account = r.account(intent.to_account)
+        labels = 0
+        for name in intent.labels:
+            labels |= 1 << r.label_id(name)
+        return r.typed(
+            "Issue",
+            intent.signer,
+            {
+                "projectId": bytes32_hex(intent.project_id),
+                "unitType": bytes32_hex(intent.unit_type),
+                "vintage": intent.vintage,
+                "monitoringStart": day_start(intent.monitoring_period_start),
+                "monitoringEnd": day_end(intent.monitoring_period_end),
+                "originRegistry": bytes8_hex(intent.origin_registry or ""),
+                "quantity": intent.quantity,
+                "toAccount": account.id,
+                "labels": labels,
+            },
+        )
+
+    return _prepare(services, build)
+
+
+@router.post("/admin/issuances", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+def submit_issuance(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed Issue request."""
+    return _submit(request, response, services, "admin/issuances", body, wait)
+
+
+# -- transfers --------------------------------------------------------------------------------
+
+
+@router.post("/transfers/prepare", response_model=PreparedRequest, tags=["transfers"])
+def prepare_transfer(intent: TransferIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare a transfer: a quantity (oldest vintage first) or explicit ranges."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        source = r.account(intent.from_account)
+        target = r.account(intent.to_account)
+        if source.id == target.id:
+            raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
+        r.require_right(source, intent.signer, "initiate")
+        return r.typed(
+            "InitiateTransfer",
+            intent.signer,
+            {
+                "fromAccount": source.id,
+                "toAccount": target.id,
+                "ranges": r.units(source, intent.quantity, intent.filters, intent.ranges),
+            },
+        )
+
+    return _prepare(services, build)
+
+
+@router.post("/transfers", responses=_WRITE_RESPONSES, status_code=202, tags=["transfers"])
+def submit_transfer(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed InitiateTransfer request."""
+    return _submit(request, response, services, "transfers", body, wait)
+
+
+def _prepare_decision(
+    services: Services, transfer_id: int, intent: ApproveIntent, approve: bool
+) -> PreparedRequest:
+    def build(r: Resolver) -> dict[str, Any]:
+        transfer = r.transfer(transfer_id)
+        account = r.account(f"{r.registry_code}-{transfer.from_account}", must_be_open=False)
+        r.require_right(account, intent.signer, "approve" if approve else "appointed")
+        if approve and transfer.initiator == intent.signer:
+            raise Problem(
+                403,
+                "APPROVER_IS_INITIATOR",
+                "Under two-person approval, another representative must approve.",
+            )
+        return r.typed(
+            "ApproveTransfer" if approve else "RescindTransfer",
+            intent.signer,
+            {"transferId": transfer_id},
+        )
+
+    return _prepare(services, build)
+
+
+@router.post(
+    "/transfers/{transfer_id}/approve/prepare", response_model=PreparedRequest, tags=["transfers"]
+)
+def prepare_approve(
+    transfer_id: TransferId, intent: ApproveIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare approving a pending transfer (an AR who may approve, not the initiator)."""
+    return _prepare_decision(services, transfer_id, intent, approve=True)
+
+
+@router.post(
+    "/transfers/{transfer_id}/approve",
+    responses=_WRITE_RESPONSES,
+    status_code=202,
+    tags=["transfers"],
+)
+def submit_approve(
+    transfer_id: TransferId,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed ApproveTransfer request."""
+    return _submit(
+        request,
+        response,
+        services,
+        "transfers/approve",
+        body,
+        wait,
+        {"transfer_id": str(transfer_id)},
+    )
+
+
+@router.post(
+    "/transfers/{transfer_id}/rescind/prepare", response_model=PreparedRequest, tags=["transfers"]
+)
+def prepare_rescind(
+    transfer_id: TransferId, intent: ApproveIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare rescinding a pending transfer (any AR of the sending account)."""
+    return _prepare_decision(services, transfer_id, intent, approve=False)
+
+
+@router.post(
+    "/transfers/{transfer_id}/rescind",
+    responses=_WRITE_RESPONSES,
+    status_code=202,
+    tags=["transfers"],
+)
+def submit_rescind(
+    transfer_id: TransferId,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed RescindTransfer request."""
+    return _submit(
+        request,
+        response,
+        services,
+        "transfers/rescind",
+        body,
+        wait,
+        {"transfer_id": str(transfer_id)},
+    )
+
+
+# -- cancellations and labels -----------------------------------------------------------------
+
+
+@router.post("/cancellations/prepare", response_model=PreparedRequest, tags=["cancellations"])
+def prepare_cancellation(intent: CancellationIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare cancelling units, voluntarily or for a purpose."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        account = r.account(intent.account_id)
+        r.require_right(account, intent.signer, "initiate")
+        return r.typed(
+            "Cancel",
+            intent.signer,
+            {
+                "accountId": account.id,
+                "ranges": r.units(account, intent.quantity, intent.filters, intent.ranges),
+                "purpose": PURPOSES[intent.purpose],
+                "beneficiary": intent.beneficiary,
+                "reason": intent.reason,
+            },
+        )
+
+    return _prepare(services, build)
+
+
+@router.post("/cancellations", responses=_WRITE_RESPONSES, status_code=202, tags=["cancellations"])
+def submit_cancellation(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed Cancel request."""
+    return _submit(request, response, services, "cancellations", body, wait)
+
+
+def _prepare_label_change(
+    services: Services, label: str, intent: LabelChangeIntent, applied: bool
+) -> PreparedRequest:
+    def build(r: Resolver) -> dict[str, Any]:
+        label_id = r.label_id(label)
+        r.require_role(intent.signer, "label_authority")
+        if intent.ranges is not None:
+            ranges = [{"start": x.start, "end": x.end} for x in intent.ranges]
+        else:
+            if intent.account_id is None:
+                raise Problem(422, "INVALID_REQUEST", "`quantity` needs an `account_id`.")
+            account = r.account(intent.account_id, must_be_open=False)
+            ranges = r.units(account, intent.quantity, intent.filters, None)
+        return r.typed(
+            "SetLabel",
+            intent.signer,
+            {"labelId": label_id, "applied": applied, "ranges": ranges},
+        )
+
+    return _prepare(services, build)
+
+
+@router.post("/labels/{label}/apply/prepare", response_model=PreparedRequest, tags=["labels"])
+def prepare_apply_label(
+    label: LabelPath, intent: LabelChangeIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare applying a label to units (the label's authority)."""
+    return _prepare_label_change(services, label, intent, applied=True)
+
+
+@router.post("/labels/{label}/apply", responses=_WRITE_RESPONSES, status_code=202, tags=["labels"])
+def submit_apply_label(
+    label: LabelPath,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed SetLabel request that applies a label."""
+    return _submit(
+        request,
+        response,
+        services,
+        "labels/apply",
+        body,
+        wait,
+        {"label": label, "applied": "true"},
+    )
+
+
+@router.post("/labels/{label}/remove/prepare", response_model=PreparedRequest, tags=["labels"])
+def prepare_remove_label(
+    label: LabelPath, intent: LabelChangeIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare removing a label from units (the label's authority)."""
+    return _prepare_label_change(services, label, intent, applied=False)
+
+
+@router.post("/labels/{label}/remove", responses=_WRITE_RESPONSES, status_code=202, tags=["labels"])
+def submit_remove_label(
+    label: LabelPath,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed SetLabel request that removes a label."""
+    return _submit(
+        request,
+        response,
+        services,
+        "labels/remove",
+        body,
+        wait,
+        {"label": label, "applied": "false"},
+    )

@@ -1,0 +1,252 @@
+"""Request and response bodies of the write API: intents, signed submissions, request resources.
+
+Intents use strict types (a quantity is a JSON integer, never "5" or 5.0) and bounded text, so
+bad input is refused at the edge with a specific problem instead of reaching the chain.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "MAX_RANGES",
+    "MAX_SERIAL",
+    "AccountIntent",
+    "ApproveIntent",
+    "CancellationIntent",
+    "DefineLabelIntent",
+    "IssuanceIntent",
+    "LabelChangeIntent",
+    "PreparedRequest",
+    "ProjectIntent",
+    "RepresentativeIn",
+    "RequestAccepted",
+    "RequestResource",
+    "SerialRange",
+    "SetRepresentativeIntent",
+    "SetStatusIntent",
+    "SignedSubmission",
+    "TransferIntent",
+    "UnitFilters",
+]
+
+MAX_SERIAL = 2**63 - 1
+MAX_RANGES = 256
+
+
+def _clean_text(value: str) -> str:
+    """Refuse text the ledger should not hold: control characters, lone surrogates."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc" or category == "Cs":
+            raise ValueError(
+                "text may not contain control characters or lone surrogates "
+                f"(found U+{ord(char):04X})"
+            )
+    return value
+
+
+def _address(value: str) -> str:
+    if not (len(value) == 42 and value[:2] in ("0x", "0X")):
+        raise ValueError("an address is 0x followed by 40 hex digits")
+    try:
+        int(value[2:], 16)
+    except ValueError as exc:
+        raise ValueError("an address is 0x followed by 40 hex digits") from exc
+    from eth_utils.address import to_checksum_address
+
+    return str(to_checksum_address(value))
+
+
+Text = Annotated[str, Field(max_length=200), AfterValidator(_clean_text)]
+ShortCode = Annotated[str, Field(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9_-]+$")]
+Identifier = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+Address = Annotated[str, AfterValidator(_address), Field(examples=["0x" + "ab" * 20])]
+AccountId = Annotated[str, Field(max_length=32, examples=["AU-1000001"])]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_SERIAL)]
+Serial = Annotated[int, Field(strict=True, ge=1, le=MAX_SERIAL)]
+
+
+class _Intent(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SerialRange(_Intent):
+    """An inclusive serial range; its quantity is end - start + 1."""
+
+    start: Serial
+    end: Serial
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SerialRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class UnitFilters(_Intent):
+    """Which units a quantity may be taken from."""
+
+    unit_type: Identifier | None = None
+    vintage: Annotated[int, Field(strict=True, ge=1900, le=9999)] | None = None
+    project_id: Identifier | None = None
+    label: Identifier | None = None
+
+
+class _SignerIntent(_Intent):
+    signer: Address = Field(description="Address that will sign the request.")
+
+
+class _UnitsIntent(_SignerIntent):
+    """Units named either by quantity (+ filters) or by explicit ranges."""
+
+    quantity: Quantity | None = None
+    filters: UnitFilters | None = None
+    ranges: Annotated[list[SerialRange], Field(min_length=1, max_length=MAX_RANGES)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> _UnitsIntent:
+        if (self.quantity is None) == (self.ranges is None):
+            raise ValueError("give either `quantity` (with optional `filters`) or `ranges`")
+        if self.ranges is not None and self.filters is not None:
+            raise ValueError("`filters` apply to `quantity`, not to explicit `ranges`")
+        return self
+
+
+class RepresentativeIn(_Intent):
+    """An authorised representative and its rights."""
+
+    address: Address
+    primary: bool = False
+    can_initiate: bool = True
+    can_approve: bool = True
+
+
+AccountKindName = Literal[
+    "holding", "custodial", "pending", "cancellation", "omge_cancellation", "share_of_proceeds"
+]
+
+
+class AccountIntent(_SignerIntent):
+    """Open an account (registry administrator)."""
+
+    holder_name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+    kind: AccountKindName = "holding"
+    party: ShortCode | None = None
+    representatives: Annotated[list[RepresentativeIn], Field(min_length=1, max_length=16)]
+    approval_policy: Literal["two_person", "single"] = "two_person"
+
+
+class SetRepresentativeIntent(_SignerIntent):
+    """Appoint, change or remove (all rights false) an authorised representative."""
+
+    address: Address
+    primary: bool = False
+    can_initiate: bool = False
+    can_approve: bool = False
+
+
+class SetStatusIntent(_SignerIntent):
+    """Suspend, reopen or close an account."""
+
+    status: Literal["open", "suspended", "closed"]
+
+
+class ProjectIntent(_SignerIntent):
+    """Register a project."""
+
+    project_id: Identifier
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+    methodology: Text = ""
+    country: ShortCode
+
+
+class DefineLabelIntent(_SignerIntent):
+    """Define an eligibility label and the address that may apply it."""
+
+    name: Identifier
+    authority: Address
+
+
+class IssuanceIntent(_SignerIntent):
+    """Issue units of a project's monitoring period into an account (issuer)."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # ISO dates arrive as JSON strings
+
+    project_id: Identifier
+    unit_type: Identifier
+    vintage: Annotated[int, Field(strict=True, ge=1900, le=9999)]
+    monitoring_period_start: date
+    monitoring_period_end: date
+    quantity: Quantity
+    to_account: AccountId
+    labels: Annotated[list[Identifier], Field(max_length=256)] = []
+    origin_registry: ShortCode | None = None
+
+
+class TransferIntent(_UnitsIntent):
+    """Initiate a transfer from an account (AR who may initiate)."""
+
+    from_account: AccountId
+    to_account: AccountId
+
+
+class ApproveIntent(_SignerIntent):
+    """Approve or rescind a pending transfer."""
+
+
+class CancellationIntent(_UnitsIntent):
+    """Cancel units voluntarily or for a purpose (AR of the account)."""
+
+    account_id: AccountId
+    purpose: Literal["voluntary", "ndc_use", "omge", "oimp"] = "voluntary"
+    beneficiary: Text = ""
+    reason: Text = ""
+
+
+class LabelChangeIntent(_UnitsIntent):
+    """Apply a label to, or remove it from, units (the label's authority)."""
+
+    account_id: AccountId | None = Field(
+        default=None, description="Account to take `quantity` from; not needed with `ranges`."
+    )
+
+
+class PreparedRequest(BaseModel):
+    """EIP-712 typed data to sign, fully resolved."""
+
+    typed_data: dict[str, Any]
+
+
+class SignedSubmission(BaseModel):
+    """Typed data from `prepare`, and the signer's signature over it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    typed_data: dict[str, Any]
+    signature: Annotated[str, Field(max_length=200, examples=["0x" + "ab" * 65])]
+
+
+class RequestAccepted(BaseModel):
+    """A journaled request."""
+
+    request_id: str
+    status: str
+
+
+class RequestResource(BaseModel):
+    """A request and what became of it."""
+
+    request_id: str
+    operation: str
+    signer: str
+    status: Literal["accepted", "submitted", "confirmed", "indexed", "failed"]
+    tx_hash: str | None
+    block_number: int | None
+    error: dict[str, Any] | None
+    result: dict[str, Any] | None
+    accepted_at: str

@@ -1,0 +1,404 @@
+"""Signed writes: build typed data from intents (prepare) and journal signed requests (submit).
+
+Submit checks, in order, and changes nothing when one fails: the typed data is exactly the
+registry's (types, domain), the values fit their types, the signature is the named signer's, the
+deadline is ahead; a request already journaled is answered with its first request id; then the
+nonce is unused and the mirror shows the signer may do it. Only then is it journaled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils.address import to_checksum_address
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
+from api.chainview import split_nonce
+from api.intents import Resolver
+from api.models import JournalEntry, RequestStatus
+from api.problems import Problem
+from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange
+from api.services import Services
+from node.contracts import AUXILIARY_TYPES, REQUEST_TYPES, request_digest, typed_data
+
+__all__ = ["OPERATION_TYPES", "accept", "resolver", "wait_for_request"]
+
+_JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
+
+# Operation path -> the EIP-712 primary type it accepts.
+OPERATION_TYPES: dict[str, str] = {
+    "admin/accounts": "OpenAccount",
+    "admin/accounts/representatives": "SetRepresentative",
+    "admin/accounts/status": "SetAccountStatus",
+    "admin/projects": "RegisterProject",
+    "admin/labels": "DefineLabel",
+    "admin/issuances": "Issue",
+    "transfers": "InitiateTransfer",
+    "transfers/approve": "ApproveTransfer",
+    "transfers/rescind": "RescindTransfer",
+    "cancellations": "Cancel",
+    "labels/apply": "SetLabel",
+    "labels/remove": "SetLabel",
+}
+
+
+def resolver(services: Services, conn: Connection) -> Resolver:
+    """Return a resolver over the mirror for this deployment."""
+    deployment = services.deployment
+    return Resolver(
+        conn,
+        services.chain,
+        deployment.chain_id,
+        deployment.registry,
+        deployment.registry_code,
+        services.settings.request_deadline_seconds,
+    )
+
+
+# -- canonical typed data ----------------------------------------------------------------------
+
+
+def _bad(detail: str) -> Problem:
+    return Problem(422, "INVALID_TYPED_DATA", detail)
+
+
+def _normalize(typ: str, value: Any, path: str) -> Any:
+    """Return a message value in canonical form, or raise INVALID_TYPED_DATA naming its path."""
+    if typ.endswith("[]"):
+        if not isinstance(value, list):
+            raise _bad(f"{path} must be an array")
+        if len(value) > MAX_RANGES:
+            raise _bad(f"{path} has {len(value)} items; at most {MAX_RANGES}")
+        return [_normalize(typ[:-2], item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if typ in AUXILIARY_TYPES:
+        return _normalize_struct(AUXILIARY_TYPES[typ], value, path)
+    if typ.startswith("uint"):
+        bits = int(typ[4:])
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise _bad(f"{path} must be an integer")
+        if isinstance(value, str):
+            if not value.isascii() or not value.isdecimal():
+                raise _bad(f"{path} must be a decimal integer")
+            value = int(value)
+        if not 0 <= value < 2**bits:
+            raise _bad(f"{path} does not fit {typ}")
+        return value
+    if typ == "address":
+        if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x"):
+            raise _bad(f"{path} must be a 0x-prefixed 20-byte address")
+        try:
+            return to_checksum_address(value)
+        except ValueError as exc:
+            raise _bad(f"{path} must be a 0x-prefixed 20-byte address") from exc
+    if typ == "bool":
+        if not isinstance(value, bool):
+            raise _bad(f"{path} must be true or false")
+        return value
+    if typ == "string":
+        if not isinstance(value, str):
+            raise _bad(f"{path} must be a string")
+        if len(value) > 200 or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise _bad(f"{path} must be at most 200 characters without control characters")
+        return value
+    if typ.startswith("bytes"):
+        size = int(typ[5:])
+        if not isinstance(value, str) or not value.startswith("0x") or len(value) != 2 + 2 * size:
+            raise _bad(f"{path} must be 0x followed by {2 * size} hex digits")
+        try:
+            bytes.fromhex(value[2:])
+        except ValueError as exc:
+            raise _bad(f"{path} must be hex") from exc
+        return value.lower()
+    raise _bad(f"{path} has an unsupported type {typ}")
+
+
+def _normalize_struct(fields: list[dict[str, str]], value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad(f"{path} must be an object")
+    names = [f["name"] for f in fields]
+    if set(value) != set(names):
+        missing = sorted(set(names) - set(value))
+        extra = sorted(set(value) - set(names))
+        raise _bad(f"{path} fields differ from the type: missing {missing}, unexpected {extra}")
+    return {
+        f["name"]: _normalize(f["type"], value[f["name"]], f"{path}.{f['name']}") for f in fields
+    }
+
+
+def canonical(services: Services, primary_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Return the registry's own typed data for a submission, or raise naming what differs."""
+    if not isinstance(data, dict) or data.get("primaryType") != primary_type:
+        raise _bad(f"this operation takes a {primary_type} request")
+    deployment = services.deployment
+    ours = typed_data(
+        primary_type,
+        {f["name"]: None for f in REQUEST_TYPES[primary_type]},
+        deployment.chain_id,
+        deployment.registry,
+    )
+    domain = data.get("domain")
+    if not isinstance(domain, dict) or {
+        **domain,
+        "verifyingContract": str(domain.get("verifyingContract", "")).lower(),
+    } != {**ours["domain"], "verifyingContract": deployment.registry.lower()}:
+        raise Problem(
+            422,
+            "WRONG_DOMAIN",
+            "The typed data is for another EIP-712 domain; sign for the domain in GET /v1/chain.",
+            extra={"expected_domain": ours["domain"]},
+        )
+    if data.get("types") != ours["types"]:
+        raise _bad(f"the types are not the registry's {primary_type} types; use prepare")
+    message = _normalize_struct(REQUEST_TYPES[primary_type], data.get("message"), "message")
+    return {**ours, "message": message}
+
+
+# -- submit ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A submission that passed the stateless checks."""
+
+    data: dict[str, Any]
+    signature: bytes
+    digest: str
+    signer: str
+
+
+def _check_signature(data: dict[str, Any], signature: str) -> Checked:
+    try:
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError as exc:
+        raise Problem(422, "INVALID_SIGNATURE", "The signature is not hex.") from exc
+    if len(raw) != 65:
+        raise Problem(422, "INVALID_SIGNATURE", f"A signature has 65 bytes, not {len(raw)}.")
+    try:
+        recovered = Account.recover_message(encode_typed_data(full_message=data), signature=raw)
+    except Exception as exc:  # eth-keys raises several types for invalid r, s or v
+        raise Problem(
+            422, "INVALID_SIGNATURE", f"The signature cannot be verified: {exc}."
+        ) from exc
+    signer = data["message"]["signer"]
+    if recovered != signer:
+        raise Problem(
+            422,
+            "INVALID_SIGNATURE",
+            f"The signature is by {recovered}, not by the request's signer {signer}; or the "
+            "typed data changed after signing.",
+        )
+    return Checked(data, raw, "0x" + request_digest(data).hex(), signer)
+
+
+Precheck = Callable[[Resolver, dict[str, Any], dict[str, str]], None]
+
+
+def _ranges(message: dict[str, Any]) -> list[SerialRange]:
+    ranges = []
+    for item in message["ranges"]:
+        if not 1 <= item["start"] <= item["end"] <= MAX_SERIAL:
+            raise Problem(422, "INVALID_RANGE", f"Range {item['start']}-{item['end']} is invalid.")
+        ranges.append(SerialRange(start=item["start"], end=item["end"]))
+    if not ranges:
+        raise Problem(422, "INVALID_RANGE", "The request names no ranges.")
+    return ranges
+
+
+def _pre_admin(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    r.require_role(m["signer"], "registry_admin")
+
+
+def _pre_project(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    r.require_role(m["signer"], "registry_admin", "issuer")
+
+
+def _pre_issue(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    r.require_role(m["signer"], "issuer")
+    r.account(f"{r.registry_code}-{m['toAccount']}")
+
+
+def _pre_transfer(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    account = r.account(f"{r.registry_code}-{m['fromAccount']}")
+    r.require_right(account, m["signer"], "initiate")
+    r.check_ranges(account, _ranges(m))
+
+
+def _pre_decide(right: str) -> Precheck:
+    def check(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+        if "transfer_id" in p and int(p["transfer_id"]) != m["transferId"]:
+            raise _bad("message.transferId differs from the transfer in the path")
+        transfer = r.transfer(m["transferId"])
+        account = r.account(f"{r.registry_code}-{transfer.from_account}")
+        r.require_right(account, m["signer"], right)
+
+    return check
+
+
+def _pre_cancel(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    r.require_right(account, m["signer"], "initiate")
+    r.check_ranges(account, _ranges(m))
+
+
+def _pre_label(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+    if "applied" in p and (p["applied"] == "true") != m["applied"]:
+        raise _bad("message.applied does not match the operation (apply or remove)")
+    if "label" in p and r.label_id(p["label"]) != m["labelId"]:
+        raise _bad("message.labelId differs from the label in the path")
+    r.require_role(m["signer"], "label_authority")
+    _ranges(m)
+
+
+def _pre_account_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+    if "account_id" in p:
+        from api.deps import account_number
+
+        if account_number(r.registry_code, p["account_id"]) != m["accountId"]:
+            raise _bad("message.accountId differs from the account in the path")
+    _pre_admin(r, m, p)
+
+
+PRECHECKS: dict[str, Precheck] = {
+    "OpenAccount": _pre_admin,
+    "SetRepresentative": _pre_account_path,
+    "SetAccountStatus": _pre_account_path,
+    "DefineLabel": _pre_admin,
+    "RegisterProject": _pre_project,
+    "Issue": _pre_issue,
+    "InitiateTransfer": _pre_transfer,
+    "ApproveTransfer": _pre_decide("approve"),
+    "RescindTransfer": _pre_decide("appointed"),
+    "Cancel": _pre_cancel,
+    "SetLabel": _pre_label,
+}
+
+
+def _existing(conn: Connection, request_id: str) -> Any:
+    return conn.execute(select(_JOURNAL).where(_JOURNAL.c.request_id == request_id)).first()
+
+
+def accept(
+    services: Services,
+    operation: str,
+    body: dict[str, Any],
+    signature: str,
+    path: dict[str, str] | None = None,
+) -> tuple[Any, bool]:
+    """Check and journal a signed request; return (journal row, whether it was new)."""
+    path = path or {}
+    primary_type = OPERATION_TYPES[operation]
+    data = canonical(services, primary_type, body)
+    checked = _check_signature(data, signature)
+    services.limiter.take(checked.signer)
+    with services.engine.connect() as conn:
+        existing = _existing(conn, checked.digest)
+    if existing is not None:
+        return existing, False
+    message = data["message"]
+    if message["deadline"] <= time.time():
+        raise Problem(
+            422,
+            "DEADLINE_EXPIRED",
+            f"The request's deadline {message['deadline']} has passed; prepare it again.",
+        )
+    _check_nonce(services, checked)
+    _precheck(services, primary_type, message, path)
+    now = time.time()
+    row = {
+        "request_id": checked.digest,
+        "operation": operation,
+        "primary_type": primary_type,
+        "signer": checked.signer,
+        "nonce": message["nonce"],
+        "typed_data": data,
+        "signature": "0x" + checked.signature.hex(),
+        "block_hints": [],
+        "status": RequestStatus.ACCEPTED,
+        "attempts": 0,
+        "accepted_at": now,
+        "updated_at": now,
+    }
+    try:
+        with services.engine.begin() as conn:
+            conn.execute(_JOURNAL.insert().values(**row))
+    except IntegrityError:
+        # The same signed request, submitted concurrently: answer with the first one.
+        with services.engine.connect() as conn:
+            existing = _existing(conn, checked.digest)
+        if existing is None:
+            raise
+        return existing, False
+    with services.engine.connect() as conn:
+        return _existing(conn, checked.digest), True
+
+
+def _check_nonce(services: Services, checked: Checked) -> None:
+    key, sequence = split_nonce(int(checked.data["message"]["nonce"]))
+    current = services.chain.next_nonce(checked.signer, key)
+    if sequence < current:
+        raise Problem(
+            409, "NONCE_USED", "The request's nonce was already used; prepare a new request."
+        )
+    with services.engine.connect() as conn:
+        rows = conn.execute(
+            select(_JOURNAL.c.nonce).where(
+                _JOURNAL.c.signer == checked.signer,
+                _JOURNAL.c.status.in_(RequestStatus.OPEN),
+            )
+        ).all()
+    queued = {split_nonce(int(n))[1] for (n,) in rows if split_nonce(int(n))[0] == key}
+    if sequence in queued:
+        raise Problem(
+            409,
+            "NONCE_USED",
+            "Another journaled request uses this nonce; prepare a new request.",
+        )
+    if any(s not in queued for s in range(current, sequence)):
+        raise Problem(
+            409,
+            "NONCE_GAP",
+            f"Nonce {sequence} of this lane is ahead of the next usable one ({current}); "
+            "submit the earlier requests first, or prepare a new request.",
+        )
+
+
+def _precheck(
+    services: Services, primary_type: str, message: dict[str, Any], path: dict[str, str]
+) -> None:
+    check = PRECHECKS[primary_type]
+    head = services.client.block_number()
+    deadline = time.monotonic() + min(5.0, services.settings.wait_timeout_seconds)
+    while True:
+        try:
+            with services.engine.connect() as conn:
+                check(resolver(services, conn), message, path)
+            return
+        except Problem as problem:
+            # The mirror may trail the chain by a block or two: judge against the head the
+            # client saw when it submitted, not against an older mirror.
+            if problem.code == "INVALID_TYPED_DATA" or services.indexed_block() >= head:
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def wait_for_request(services: Services, request_id: str, timeout: float) -> Any:
+    """Poll the journal until a request is indexed or failed, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        with services.engine.connect() as conn:
+            row = _existing(conn, request_id)
+        if row.status in (RequestStatus.INDEXED, RequestStatus.FAILED):
+            return row
+        if time.monotonic() > deadline:
+            return row
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
