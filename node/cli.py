@@ -20,6 +20,7 @@ from node.devchain import DevChain
 from node.errors import ConfigError, RegistryError
 from node.keys import DEV_KEYS_WARNING, Keystore, dev_accounts, write_dev_accounts
 from node.qbft import write_network
+from node.services import ServiceHandle, service_starters
 from node.settings import NodeSettings, load_settings
 
 app = typer.Typer(
@@ -112,11 +113,11 @@ def up(
     rpc_url: RpcUrl = None,
     api_port: ApiPort = None,
     detach: Annotated[
-        bool, typer.Option("--detach", help="Leave the node running in the background and return.")
+        bool,
+        typer.Option("--detach", help="Start only the chain, leave it running and return."),
     ] = False,
 ) -> None:
-    """Start the node on the embedded default: chain, contracts (deployed if needed)."""
-    del api_port  # NOTE: the API joins `up` with its own issue; the flag is accepted already.
+    """Start the node: chain, contracts (deployed if needed), indexer and API; print the URLs."""
     try:
         settings = _settings(data_dir, chain_port, rpc_url)
         chain: DevChain | None = None
@@ -138,23 +139,53 @@ def up(
     _print_deployment(deployment, fresh, settings.chain_rpc_url)
     console.print(f"JSON-RPC: {settings.chain_rpc_url}")
     console.print(f"Manifest: {settings.deployments_dir / f'{deployment.chain_id}.json'}")
-    if detach or chain is None:
+    if detach:
         if chain is not None:
             console.print("Chain left running; stop it with `registry down`.")
         return
-    console.print("Node running. Press Ctrl-C to stop (chain state is kept in the data dir).")
+    services: list[ServiceHandle] = []
+    try:
+        for name, start in service_starters():
+            handle = start(settings, {"api_port": api_port})
+            services.append(handle)
+            for label, url in handle.urls.items():
+                console.print(f"{label}: {url}")
+            if not handle.urls:
+                console.print(f"{name}: running")
+    except RegistryError as exc:
+        _stop_all(services, chain)
+        raise _fail(exc) from exc
+    console.print("Node running. Press Ctrl-C to stop (chain state and the mirror are kept).")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    failed = False
     try:
         while not stop.wait(1.0):
-            if not chain.is_healthy():
+            if chain is not None and not chain.is_healthy():
                 err.print("[bold red]The chain stopped unexpectedly; see[/] " + str(chain.log_path))
-                raise typer.Exit(code=1)
+                failed = True
+                break
+            dead = [s.name for s in services if not s.is_healthy()]
+            if dead:
+                err.print(
+                    f"[bold red]Stopped unexpectedly:[/] {', '.join(dead)}; see the log above."
+                )
+                failed = True
+                break
     except KeyboardInterrupt:
         pass
     finally:
-        chain.stop()
+        _stop_all(services, chain)
         console.print("Stopped.")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _stop_all(services: list[ServiceHandle], chain: DevChain | None) -> None:
+    for handle in reversed(services):
+        handle.stop()
+    if chain is not None:
+        chain.stop()
 
 
 @app.command()
