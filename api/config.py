@@ -39,6 +39,13 @@ class ApiSettings(NodeSettings):
     rate_limit_burst: int = Field(
         default=200, ge=1, description="Writes one signer may send at once before throttling."
     )
+    api_relay: bool = Field(
+        default=True,
+        description="Relay journaled requests from this process; false for journal-only replicas.",
+    )
+    receipt_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long the relayer waits for a transaction's receipt."
+    )
     relayer_key: str = Field(
         default="relayer",
         description="Role in dev-accounts.json (dev chain) or keystore name of the relayer key.",

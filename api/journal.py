@@ -276,6 +276,7 @@ class JournalWorker:
             if not rows:
                 return
             executed = executed_requests(conn, [r.request_id for r in rows])
+            head = self.services.client.block_number()
             for row in rows:
                 found = executed.get(row.request_id)
                 if found is not None:
@@ -294,7 +295,11 @@ class JournalWorker:
                         tx_hash=found.tx_hash,
                         block_number=found.block_number,
                     )
-                elif row.block_number is not None and checkpoint >= row.block_number:
+                elif row.block_number is not None and (
+                    checkpoint >= row.block_number or head < row.block_number
+                ):
+                    # The mirror passed its block without it, or the chain no longer reaches
+                    # that block (restarted from older state): it is not on the chain.
                     if row.error is not None and row.error.get("marker") == _NONCE_MARKER:
                         problem = contract_problem(
                             DecodedError("InvalidAccountNonce", {"account": row.signer})

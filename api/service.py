@@ -47,7 +47,8 @@ def api_settings(settings: NodeSettings, options: dict[str, Any]) -> ApiSettings
 
 
 def _serve(settings: ApiSettings) -> tuple[uvicorn.Server, Services]:
-    services = Services.from_settings(settings, relayer_key=load_relayer_key(settings))
+    key = load_relayer_key(settings) if settings.api_relay else None
+    services = Services.from_settings(settings, relayer_key=key)
     config = uvicorn.Config(
         create_app(services),
         host=settings.api_host,

@@ -53,7 +53,13 @@ class Services:
         upgrade_database(engine)
         relayer = None
         if relayer_key is not None:
-            relayer = Relayer(client, deployment.registry, abi, relayer_key)
+            relayer = Relayer(
+                client,
+                deployment.registry,
+                abi,
+                relayer_key,
+                receipt_timeout=settings.receipt_timeout_seconds,
+            )
         return cls(
             settings=settings,
             engine=engine,

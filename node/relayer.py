@@ -92,6 +92,7 @@ class Relayer:
         self._inflight: queue.Queue[tuple[str, list[_Item]] | None] = queue.Queue()
         self._nonce: int | None = None
         self._nonce_lock = threading.Lock()
+        self._outstanding = 0  # transactions sent whose receipts are not processed yet
         self._threads: list[threading.Thread] = []
         self._running = False
 
@@ -218,7 +219,10 @@ class Relayer:
         tx["gas"] = estimate + _BATCH_OVERHEAD_PER_ITEM * len(items) + _GAS_MARGIN
         for attempt in range(3):
             with self._nonce_lock:
-                if self._nonce is None:
+                if self._nonce is None or self._outstanding == 0:
+                    # NOTE: with nothing in flight the chain's count is authoritative; re-reading
+                    # it heals a cached nonce that a chain restarted from older state left stale
+                    # (a too-high nonce would be queued by the node and never mined).
                     self._nonce = self.client.w3.eth.get_transaction_count(
                         self.account.address, "pending"
                     )
@@ -237,6 +241,7 @@ class Relayer:
                     else:
                         raise
                 self._nonce += 1
+                self._outstanding += 1
                 return str(Web3.to_hex(tx_hash))
         raise RelayError("Could not find a usable transaction nonce for the relayer account.")
 
@@ -249,17 +254,24 @@ class Relayer:
                 return
             tx_hash, items = entry
             try:
-                receipt = self.client.wait_for_receipt(tx_hash, self.receipt_timeout)
-                outcomes = self._outcomes(tx_hash, receipt, items)
-            except Exception as exc:
+                self._receipt_for(tx_hash, items)
+            finally:
                 with self._nonce_lock:
-                    self._nonce = None  # a lost transaction leaves a nonce gap: resynchronise
-                error = RelayError(f"Transaction {tx_hash} has no usable receipt: {exc}")
-                for item in items:
-                    item.future.set_exception(error)
-                continue
-            for item, outcome in zip(items, outcomes, strict=True):
-                item.future.set_result(outcome)
+                    self._outstanding -= 1
+
+    def _receipt_for(self, tx_hash: str, items: list[_Item]) -> None:
+        try:
+            receipt = self.client.wait_for_receipt(tx_hash, self.receipt_timeout)
+            outcomes = self._outcomes(tx_hash, receipt, items)
+        except Exception as exc:
+            with self._nonce_lock:
+                self._nonce = None  # a lost transaction leaves a nonce gap: resynchronise
+            error = RelayError(f"Transaction {tx_hash} has no usable receipt: {exc}")
+            for item in items:
+                item.future.set_exception(error)
+            return
+        for item, outcome in zip(items, outcomes, strict=True):
+            item.future.set_result(outcome)
 
     def _outcomes(self, tx_hash: str, receipt: TxReceipt, items: list[_Item]) -> list[RelayOutcome]:
         block = int(receipt["blockNumber"])

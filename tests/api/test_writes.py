@@ -186,9 +186,11 @@ def test_define_and_apply_label(
     )["label_id"]
     (issued,) = market["issuance"]["ranges"]
     ranges = [{"start": issued["end"] - 49, "end": issued["end"]}]
-    applied = indexed(sdk(node, authority).write("labels/CORSIA_ELIGIBLE/apply", {"ranges": ranges}))
+    applied = indexed(
+        sdk(node, authority).write("labels/CORSIA_ELIGIBLE/apply", {"ranges": ranges})
+    )
     assert applied == {"label_id": label, "ranges": ranges}
-    _block_, labels = node.registry.contract.functions.getBlock(ranges[0]["start"]).call()
+    _, labels = node.registry.contract.functions.getBlock(ranges[0]["start"]).call()
     assert labels >> label & 1
 
 
