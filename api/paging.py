@@ -456,9 +456,18 @@ def _decode_cursor(cursor: str) -> tuple[str, list[Any]]:
 
 
 def fetch_page(
-    snapshot: Snapshot, listing: Listing, params: PageParams, query: Select[Any]
+    snapshot: Snapshot,
+    listing: Listing,
+    params: PageParams,
+    query: Select[Any],
+    *,
+    feed: bool = False,
 ) -> tuple[list[Row[Any]], str | None]:
-    """Run a list's select for one page; return its rows and the next page's cursor."""
+    """Run a list's select for one page; return its rows and the next page's cursor.
+
+    A list's last page has no next cursor. A `feed` always has one, even on an empty page, so a
+    consumer can poll from where it stopped for what comes next.
+    """
     order, after = listing.resolve(params.sort, params.cursor)
     exprs = [k.expr for k in order.keys]
     labelled = [e.label(f"_page_{i}") for i, e in enumerate(exprs)]
@@ -469,8 +478,8 @@ def fetch_page(
         statement = statement.where(position < values if order.descending else position > values)
     statement = statement.order_by(*(e.desc() if order.descending else e.asc() for e in exprs))
     rows = list(snapshot.conn.execute(statement.limit(params.limit + 1)).all())
-    if len(rows) <= params.limit:
-        return rows, None
+    if len(rows) <= params.limit and not (feed and rows):
+        return rows, params.cursor if feed else None
     rows = rows[: params.limit]
     last = rows[-1]._mapping
     return rows, _encode_cursor(order.sort, [last[f"_page_{i}"] for i in range(len(exprs))])

@@ -418,67 +418,93 @@ def _null(type_: Any) -> Any:
     return cast(null(), type_)
 
 
+_TRANSACTION_COLUMNS = (
+    "type",
+    "operation_id",
+    "status",
+    "from_account",
+    "to_account",
+    "quantity",
+    "initiated_by",
+    "approved_by",
+    "rescinded_by",
+    "tx_hash",
+    "block_number",
+    "decided_tx_hash",
+    "decided_block_number",
+    "range_start",
+    "range_end",
+)
+
+
+def _part(**columns: Any) -> Select[Any]:
+    """Return one branch of the transactions union, its columns in one order, all labelled."""
+    return select(*(columns[name].label(name) for name in _TRANSACTION_COLUMNS))
+
+
 def _transactions(number: int, types: tuple[str, ...], status: str | None) -> Any:
     """Return a subquery of the account's transactions, one row each, filtered in each part."""
     t, c, i = _TRANSFERS.c, _CANCELLATIONS.c, _ISSUANCES.c
-    transfers = select(
-        literal("transfer", String(16)).label("type"),
-        t.id.label("operation_id"),
-        t.status.label("status"),
-        t.from_account.label("from_account"),
-        t.to_account.label("to_account"),
-        t.quantity.label("quantity"),
-        t.initiator.label("initiated_by"),
-        t.approver.label("approved_by"),
-        t.rescinded_by.label("rescinded_by"),
-        t.initiated_tx_hash.label("tx_hash"),
-        t.initiated_block.label("block_number"),
-        t.decided_tx_hash.label("decided_tx_hash"),
-        t.decided_block.label("decided_block_number"),
-        _null(BigInteger).label("range_start"),
-        _null(BigInteger).label("range_end"),
+    address, hash_, bigint = String(42), String(66), BigInteger()
+    transfers = _part(
+        type=literal("transfer", String(16)),
+        operation_id=t.id,
+        status=t.status,
+        from_account=t.from_account,
+        to_account=t.to_account,
+        quantity=t.quantity,
+        initiated_by=t.initiator,
+        approved_by=t.approver,
+        rescinded_by=t.rescinded_by,
+        tx_hash=t.initiated_tx_hash,
+        block_number=t.initiated_block,
+        decided_tx_hash=t.decided_tx_hash,
+        decided_block_number=t.decided_block,
+        range_start=_null(bigint),
+        range_end=_null(bigint),
     ).where(or_(t.from_account == number, t.to_account == number))
     if status is not None:
         transfers = transfers.where(t.status == status)
-    cancellations = select(
-        literal("cancellation", String(16)),
-        c.id,
-        literal("completed", String(16)),
-        c.account_id,
-        _null(BigInteger),
-        c.quantity,
-        _null(String(42)),
-        _null(String(42)),
-        _null(String(42)),
-        c.tx_hash,
-        c.block_number,
-        _null(String(66)),
-        _null(BigInteger),
-        _null(BigInteger),
-        _null(BigInteger),
+    # Cancellations and issuances have one step: they are `completed` once on the chain.
+    cancellations = _part(
+        type=literal("cancellation", String(16)),
+        operation_id=c.id,
+        status=literal("completed", String(16)),
+        from_account=c.account_id,
+        to_account=_null(bigint),
+        quantity=c.quantity,
+        initiated_by=_null(address),
+        approved_by=_null(address),
+        rescinded_by=_null(address),
+        tx_hash=c.tx_hash,
+        block_number=c.block_number,
+        decided_tx_hash=_null(hash_),
+        decided_block_number=_null(bigint),
+        range_start=_null(bigint),
+        range_end=_null(bigint),
     ).where(c.account_id == number)
-    issuances = select(
-        literal("issuance", String(16)),
-        i.id,
-        literal("completed", String(16)),
-        _null(BigInteger),
-        i.account_id,
-        i.quantity,
-        _null(String(42)),
-        _null(String(42)),
-        _null(String(42)),
-        i.tx_hash,
-        i.block_number,
-        _null(String(66)),
-        _null(BigInteger),
-        i.start,
-        i.end,
+    issuances = _part(
+        type=literal("issuance", String(16)),
+        operation_id=i.id,
+        status=literal("completed", String(16)),
+        from_account=_null(bigint),
+        to_account=i.account_id,
+        quantity=i.quantity,
+        initiated_by=_null(address),
+        approved_by=_null(address),
+        rescinded_by=_null(address),
+        tx_hash=i.tx_hash,
+        block_number=i.block_number,
+        decided_tx_hash=_null(hash_),
+        decided_block_number=_null(bigint),
+        range_start=i.start,
+        range_end=i.end,
     ).where(i.account_id == number)
     parts = [transfers] if "transfer" in types else []
     if status in (None, "completed"):
         parts += [
-            q
-            for name, q in (("cancellation", cancellations), ("issuance", issuances))
+            part
+            for name, part in (("cancellation", cancellations), ("issuance", issuances))
             if name in types
         ]
     if not parts:  # e.g. type=issuance&status=pending: nothing can match

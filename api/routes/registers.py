@@ -1,0 +1,406 @@
+"""The public registers: projects, issuances, units and labels (API.md, no authentication).
+
+Registers never name holders: no account ids, holder names or representatives appear here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, BeforeValidator
+from sqlalchemy import func, select
+
+from api.paging import (
+    CSV_RESPONSES,
+    Listing,
+    Page,
+    PageDep,
+    SnapshotDep,
+    SortKey,
+    block_times,
+    fetch_page,
+    int_filter,
+    iso_time,
+    list_response,
+    text_filter,
+)
+from api.problems import Problem
+from api.routes.accounts import holdings_query, label_list, label_names
+from indexer.models import Cancellation, Issuance, Label, Project, UnitBlock, table_of
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/registers", tags=["registers"])
+
+_PROJECTS = table_of(Project)
+_ISSUANCES = table_of(Issuance)
+_LABELS = table_of(Label)
+_BLOCKS = table_of(UnitBlock)
+_CANCELLATIONS = table_of(Cancellation)
+
+_SERIAL = re.compile(r"[0-9]{1,19}")
+_MAX_SERIAL = 2**63 - 1  # the contract keeps serials below 2^63
+
+
+# -- schemas ---------------------------------------------------------------------------------
+
+
+class ProjectPublic(BaseModel):
+    """A registered project."""
+
+    project_id: str
+    name: str
+    methodology: str
+    country: str
+    registered_block: int
+    tx_hash: str
+
+
+class VintageTotal(BaseModel):
+    """Units of a project issued and cancelled, per unit type and vintage."""
+
+    unit_type: str
+    vintage: int
+    issued: int
+    cancelled: int
+
+
+class ProjectDetail(ProjectPublic):
+    """A project with its issuance totals."""
+
+    issuance_count: int
+    issued_quantity: int
+    cancelled_quantity: int
+    vintages: list[VintageTotal]
+    as_of_block: int
+
+
+class IssuancePublic(BaseModel):
+    """An issuance: one serial range of one project, unit type and vintage."""
+
+    issuance_id: int
+    project_id: str
+    unit_type: str
+    vintage: int
+    monitoring_period_start: str
+    monitoring_period_end: str
+    origin_registry: str
+    start: int
+    end: int
+    quantity: int
+    block_number: int
+    tx_hash: str
+    timestamp: str | None
+
+
+class SerialBlock(BaseModel):
+    """The inclusive serial range of a unit block."""
+
+    start: int
+    end: int
+
+
+class CancellationPublic(BaseModel):
+    """The cancellation a cancelled unit belongs to."""
+
+    cancellation_id: int
+    purpose: str
+    beneficiary: str
+    reason: str
+    quantity: int
+    block_number: int
+    tx_hash: str
+    timestamp: str | None
+
+
+class UnitPublic(BaseModel):
+    """One serial: its block, attributes, state and labels; never its holder."""
+
+    serial: int
+    block: SerialBlock
+    unit_type: str
+    project_id: str
+    vintage: int
+    issuance_id: int
+    state: str
+    labels: list[str]
+    cancellation: CancellationPublic | None
+    as_of_block: int
+
+
+class LabelPublic(BaseModel):
+    """A label definition and the authority that applies it."""
+
+    label_id: int
+    name: str
+    authority: str
+    defined_block: int
+    tx_hash: str
+
+
+def _date(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
+
+
+# -- projects --------------------------------------------------------------------------------
+
+_PROJECT_LISTING = Listing(
+    sorts={
+        "project_id": SortKey(_PROJECTS.c.id, str),
+        "name": SortKey(_PROJECTS.c.name, str),
+        "country": SortKey(_PROJECTS.c.country, str),
+        "registered_block": SortKey(_PROJECTS.c.registered_block),
+    },
+    key=(SortKey(_PROJECTS.c.id, str),),
+    default="project_id",
+)
+
+
+def _project(row: Any) -> ProjectPublic:
+    return ProjectPublic(
+        project_id=row.id,
+        name=row.name,
+        methodology=row.methodology,
+        country=row.country,
+        registered_block=row.registered_block,
+        tx_hash=row.tx_hash,
+    )
+
+
+@router.get("/projects", response_model=Page[ProjectPublic], responses=CSV_RESPONSES)
+def list_projects(
+    snapshot: SnapshotDep,
+    page: PageDep,
+    country: Annotated[str | None, BeforeValidator(text_filter("country")), Query()] = None,
+    methodology: Annotated[str | None, BeforeValidator(text_filter("methodology")), Query()] = None,
+) -> Page[ProjectPublic] | Response:
+    """List registered projects. Sort: project_id, name, country, registered_block."""
+    query = select(_PROJECTS)
+    if country is not None:
+        query = query.where(_PROJECTS.c.country == country)
+    if methodology is not None:
+        query = query.where(_PROJECTS.c.methodology == methodology)
+    rows, cursor = fetch_page(snapshot, _PROJECT_LISTING, page, query)
+    return list_response(ProjectPublic, [_project(r) for r in rows], cursor, snapshot, page)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectDetail)
+def get_project(
+    project_id: Annotated[str, Path(description="The project's identifier.")],
+    snapshot: SnapshotDep,
+) -> ProjectDetail:
+    """Return a project with its units issued and cancelled per unit type and vintage."""
+    if len(project_id.encode()) > 32 or not project_id.isprintable():
+        raise Problem(
+            422,
+            "INVALID_PROJECT_ID",
+            f"{project_id!r} is not a project id: at most 32 bytes of printable text.",
+        )
+    conn = snapshot.conn
+    row = conn.execute(select(_PROJECTS).where(_PROJECTS.c.id == project_id)).first()
+    if row is None:
+        raise Problem(404, "PROJECT_NOT_FOUND", f"There is no project {project_id!r}.")
+    i = _ISSUANCES.c
+    issued = conn.execute(
+        select(i.unit_type, i.vintage, func.count().label("n"), func.sum(i.quantity).label("q"))
+        .where(i.project_id == project_id)
+        .group_by(i.unit_type, i.vintage)
+    ).all()
+    cancelled = {
+        (r.unit_type, r.vintage): int(r.q)
+        for r in conn.execute(
+            select(i.unit_type, i.vintage, func.sum(_BLOCKS.c.end - _BLOCKS.c.start + 1).label("q"))
+            .select_from(_BLOCKS.join(_ISSUANCES, i.id == _BLOCKS.c.issuance_id))
+            .where(i.project_id == project_id, _BLOCKS.c.state == "cancelled")
+            .group_by(i.unit_type, i.vintage)
+        )
+    }
+    vintages = sorted(
+        (
+            VintageTotal(
+                unit_type=r.unit_type,
+                vintage=r.vintage,
+                issued=int(r.q),
+                cancelled=cancelled.get((r.unit_type, r.vintage), 0),
+            )
+            for r in issued
+        ),
+        key=lambda v: (v.unit_type, v.vintage),
+    )
+    return ProjectDetail(
+        **_project(row).model_dump(),
+        issuance_count=sum(int(r.n) for r in issued),
+        issued_quantity=sum(v.issued for v in vintages),
+        cancelled_quantity=sum(v.cancelled for v in vintages),
+        vintages=vintages,
+        as_of_block=snapshot.as_of_block,
+    )
+
+
+# -- issuances -------------------------------------------------------------------------------
+
+_ISSUANCE_LISTING = Listing(
+    sorts={
+        "issuance_id": SortKey(_ISSUANCES.c.id),
+        "vintage": SortKey(_ISSUANCES.c.vintage),
+        "quantity": SortKey(_ISSUANCES.c.quantity),
+        "block_number": SortKey(_ISSUANCES.c.block_number),
+        "project_id": SortKey(_ISSUANCES.c.project_id, str),
+        "start": SortKey(_ISSUANCES.c.start),
+    },
+    key=(SortKey(_ISSUANCES.c.id),),
+    default="issuance_id",
+)
+
+
+@router.get("/issuances", response_model=Page[IssuancePublic], responses=CSV_RESPONSES)
+def list_issuances(
+    snapshot: SnapshotDep,
+    page: PageDep,
+    project_id: Annotated[str | None, BeforeValidator(text_filter("project_id")), Query()] = None,
+    unit_type: Annotated[str | None, BeforeValidator(text_filter("unit_type")), Query()] = None,
+    vintage: Annotated[
+        int | None, BeforeValidator(int_filter("vintage", 0, 65535)), Query()
+    ] = None,
+    origin_registry: Annotated[
+        str | None, BeforeValidator(text_filter("origin_registry")), Query()
+    ] = None,
+) -> Page[IssuancePublic] | Response:
+    """List issuances. Sort: issuance_id, vintage, quantity, block_number, project_id, start."""
+    i = _ISSUANCES.c
+    query = select(
+        i.id,
+        i.project_id,
+        i.unit_type,
+        i.vintage,
+        i.monitoring_start,
+        i.monitoring_end,
+        i.origin_registry,
+        i.start,
+        i.end,
+        i.quantity,
+        i.block_number,
+        i.tx_hash,
+    )
+    for column, value in (
+        (i.project_id, project_id),
+        (i.unit_type, unit_type),
+        (i.vintage, vintage),
+        (i.origin_registry, origin_registry),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    rows, cursor = fetch_page(snapshot, _ISSUANCE_LISTING, page, query)
+    times = block_times(snapshot, [r.block_number for r in rows])
+    items = [
+        IssuancePublic(
+            issuance_id=r.id,
+            project_id=r.project_id,
+            unit_type=r.unit_type,
+            vintage=r.vintage,
+            monitoring_period_start=_date(r.monitoring_start),
+            monitoring_period_end=_date(r.monitoring_end),
+            origin_registry=r.origin_registry,
+            start=r.start,
+            end=r.end,
+            quantity=r.quantity,
+            block_number=r.block_number,
+            tx_hash=r.tx_hash,
+            timestamp=iso_time(times.get(r.block_number)),
+        )
+        for r in rows
+    ]
+    return list_response(IssuancePublic, items, cursor, snapshot, page)
+
+
+# -- units -----------------------------------------------------------------------------------
+
+
+@router.get("/units/{serial}", response_model=UnitPublic)
+def get_unit(
+    serial: Annotated[str, Path(description=f"A serial number, 1 to {_MAX_SERIAL}.")],
+    snapshot: SnapshotDep,
+) -> UnitPublic:
+    """Return the block, attributes, state and labels of one serial, and its cancellation."""
+    if not _SERIAL.fullmatch(serial) or not 1 <= int(serial) <= _MAX_SERIAL:
+        raise Problem(
+            422, "INVALID_SERIAL", f"{serial!r} is not a serial: expected 1 to {_MAX_SERIAL}."
+        )
+    number = int(serial)
+    conn = snapshot.conn
+    # The block with the greatest start <= serial: one index seek (see indexer.mirror).
+    row = conn.execute(
+        holdings_query().where(_BLOCKS.c.start <= number).order_by(_BLOCKS.c.start.desc()).limit(1)
+    ).first()
+    if row is None or row.end < number:
+        raise Problem(404, "UNIT_NOT_FOUND", f"Serial {number} has not been issued.")
+    cancellation = None
+    if row.state == "cancelled":
+        c = conn.execute(select(_CANCELLATIONS).where(_CANCELLATIONS.c.id == row.lock_id)).first()
+        if c is not None:
+            times = block_times(snapshot, [c.block_number])
+            cancellation = CancellationPublic(
+                cancellation_id=c.id,
+                purpose=c.purpose,
+                beneficiary=c.beneficiary,
+                reason=c.reason,
+                quantity=c.quantity,
+                block_number=c.block_number,
+                tx_hash=c.tx_hash,
+                timestamp=iso_time(times.get(c.block_number)),
+            )
+    return UnitPublic(
+        serial=number,
+        block=SerialBlock(start=row.start, end=row.end),
+        unit_type=row.unit_type,
+        project_id=row.project_id,
+        vintage=row.vintage,
+        issuance_id=row.issuance_id,
+        state=row.state,
+        labels=label_list(row.labels, label_names(snapshot)) if row.labels else [],
+        cancellation=cancellation,
+        as_of_block=snapshot.as_of_block,
+    )
+
+
+# -- labels ----------------------------------------------------------------------------------
+
+_LABEL_LISTING = Listing(
+    sorts={
+        "label_id": SortKey(_LABELS.c.id),
+        "name": SortKey(_LABELS.c.name, str),
+        "defined_block": SortKey(_LABELS.c.defined_block),
+    },
+    key=(SortKey(_LABELS.c.id),),
+    default="label_id",
+)
+
+
+@router.get("/labels", response_model=Page[LabelPublic], responses=CSV_RESPONSES)
+def list_labels(
+    snapshot: SnapshotDep,
+    page: PageDep,
+    name: Annotated[str | None, BeforeValidator(text_filter("name")), Query()] = None,
+    authority: Annotated[str | None, BeforeValidator(text_filter("authority")), Query()] = None,
+) -> Page[LabelPublic] | Response:
+    """List label definitions. Sort: label_id, name, defined_block."""
+    query = select(_LABELS)
+    if name is not None:
+        query = query.where(_LABELS.c.name == name)
+    if authority is not None:
+        query = query.where(func.lower(_LABELS.c.authority) == authority.lower())
+    rows, cursor = fetch_page(snapshot, _LABEL_LISTING, page, query)
+    items = [
+        LabelPublic(
+            label_id=r.id,
+            name=r.name,
+            authority=r.authority,
+            defined_block=r.defined_block,
+            tx_hash=r.tx_hash,
+        )
+        for r in rows
+    ]
+    return list_response(LabelPublic, items, cursor, snapshot, page)
