@@ -188,7 +188,7 @@ class World:
         """Return an account number as the API writes it."""
         return self.node.account_id(number)
 
-    def get(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+    def get(self, path: str, headers: dict[str, str] | None = None, /, **params: Any) -> Any:
         """GET a path that must answer 200; return the JSON body."""
         response = self.client.get(path, params=params, headers=headers)
         assert response.status_code == 200, response.text

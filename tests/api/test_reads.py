@@ -18,8 +18,11 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import func, select
 from web3.types import RPCEndpoint
 
+from api.models import SiweNonce
+from api.paging import open_snapshot
 from node.contracts import UnitState
 from node.devchain import DevChain
 from tests.api.helpers import DATABASES, World, assert_problem, login, serve_world, stranger
@@ -554,6 +557,18 @@ def test_min_block_beyond_the_bound_is_503_with_retry_after(
         assert int(response.headers["retry-after"]) >= 1
         assert body["min_block"] == target
     assert time.monotonic() - started < 10
+
+
+def test_a_read_sees_one_snapshot(world: World) -> None:
+    engine = world.node.services.engine
+    count = select(func.count()).select_from(SiweNonce)
+    with open_snapshot(engine) as snapshot:
+        assert snapshot.as_of_block >= world.head
+        before = snapshot.conn.execute(count).scalar_one()
+        assert world.client.post("/v1/auth/siwe/nonce").status_code == 200  # commits elsewhere
+        assert snapshot.conn.execute(count).scalar_one() == before
+    with engine.connect() as conn:
+        assert conn.execute(count).scalar_one() == before + 1
 
 
 # -- authorisation ---------------------------------------------------------------------------
