@@ -241,9 +241,6 @@ class PageParams:
     format: str = "json"
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
-
-
 def _query_names(dependant: Dependant) -> set[str]:
     names = {field.alias for field in dependant.query_params}
     for sub in dependant.dependencies:
@@ -257,9 +254,7 @@ def _reject_unknown_parameters(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    known = _QUERY_NAMES.get(id(route))
-    if known is None:
-        known = _QUERY_NAMES[id(route)] = frozenset(_query_names(dependant))
+    known = _query_names(dependant)  # a walk over a handful of dependants: cheaper than a cache
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise Problem(
@@ -346,11 +341,11 @@ def time_filter(name: str) -> Callable[[Any], Any]:
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
                 if moment.tzinfo is None:
                     moment = moment.replace(tzinfo=UTC)
-        except ValueError:
+            return int(moment.timestamp())
+        except (ValueError, OverflowError):
             raise _filter_problem(
                 name, f"expected an ISO 8601 date or date-time, got {text!r}"
             ) from None
-        return int(moment.timestamp())
 
     return parse
 

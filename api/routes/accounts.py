@@ -86,6 +86,11 @@ _HOLDING_STATES = tuple(s for s in _STATES if s != "cancelled")
 _TRANSACTION_TYPES = ("issuance", "transfer", "cancellation")
 _TRANSACTION_STATUSES = ("pending", "completed", "rescinded")
 
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return "One of: " + ", ".join(f"`{v}`" for v in values)
+
+
 AccountIdPath = Annotated[str, Path(description="An account id, e.g. AU-1000001.")]
 
 
@@ -226,9 +231,15 @@ def list_accounts(
     services: ServicesDep,
     snapshot: SnapshotDep,
     page: PageDep,
-    kind: Annotated[str | None, BeforeValidator(choice_filter("kind", _KINDS)), Query()] = None,
+    kind: Annotated[
+        str | None,
+        BeforeValidator(choice_filter("kind", _KINDS)),
+        Query(description=_one_of(_KINDS)),
+    ] = None,
     status: Annotated[
-        str | None, BeforeValidator(choice_filter("status", _STATUSES)), Query()
+        str | None,
+        BeforeValidator(choice_filter("status", _STATUSES)),
+        Query(description=_one_of(_STATUSES)),
     ] = None,
     party: Annotated[str | None, BeforeValidator(text_filter("party")), Query()] = None,
 ) -> Page[AccountPublic] | Response:
@@ -371,7 +382,7 @@ def list_holdings(
     state: Annotated[
         str | None,
         BeforeValidator(choice_filter("state", _STATES)),
-        Query(description="Without it, every state but `cancelled`."),
+        Query(description=f"{_one_of(_STATES)}. Without it, every state but `cancelled`."),
     ] = None,
 ) -> Page[Holding] | Response:
     """List the account's unit blocks. Sort: start, end, quantity, vintage, issuance_id, ..."""
@@ -566,10 +577,12 @@ def list_transactions(
     type_: Annotated[
         str | None,
         BeforeValidator(choice_filter("type", _TRANSACTION_TYPES)),
-        Query(alias="type"),
+        Query(alias="type", description=_one_of(_TRANSACTION_TYPES)),
     ] = None,
     status: Annotated[
-        str | None, BeforeValidator(choice_filter("status", _TRANSACTION_STATUSES)), Query()
+        str | None,
+        BeforeValidator(choice_filter("status", _TRANSACTION_STATUSES)),
+        Query(description=_one_of(_TRANSACTION_STATUSES)),
     ] = None,
     since: Annotated[
         int | None,
