@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import anyio
 from fastapi import Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, select, tuple_
@@ -118,13 +120,17 @@ def open_snapshot(engine: Engine) -> Iterator[Snapshot]:
             conn.rollback()
 
 
-def wait_for_block(services: Services, block: int) -> None:
-    """Wait until the mirror has indexed `block`; raise a 503 problem at the configured bound."""
+async def wait_for_block(services: Services, block: int) -> None:
+    """Wait until the mirror has indexed `block`; raise a 503 problem at the configured bound.
+
+    The wait sleeps on the event loop rather than in a worker thread, so many clients waiting
+    for their writes do not starve the thread pool that serves every other read.
+    """
     deadline = time.monotonic() + services.settings.wait_timeout_seconds
-    while services.indexed_block() < block:
+    while (indexed := await run_in_threadpool(services.indexed_block)) < block:
         if time.monotonic() >= deadline:
-            raise _not_indexed(block, services.indexed_block())
-        time.sleep(_POLL_SECONDS)
+            raise _not_indexed(block, indexed)
+        await anyio.sleep(_POLL_SECONDS)
 
 
 def _not_indexed(block: int, indexed: int) -> Problem:
@@ -168,10 +174,17 @@ MinBlock = Annotated[
 ]
 
 
-def get_snapshot(services: ServicesDep, min_block: MinBlock = None) -> Iterator[Snapshot]:
-    """Yield a read snapshot, after waiting for `min_block` if the request names one."""
+async def _min_block_reached(services: ServicesDep, min_block: MinBlock = None) -> int | None:
+    """Return the request's `min_block` once the mirror has indexed it."""
     if min_block is not None:
-        wait_for_block(services, min_block)
+        await wait_for_block(services, min_block)
+    return min_block
+
+
+def get_snapshot(
+    services: ServicesDep, min_block: Annotated[int | None, Depends(_min_block_reached)]
+) -> Iterator[Snapshot]:
+    """Yield a read snapshot, after waiting for `min_block` if the request names one."""
     with open_snapshot(services.engine) as snapshot:
         if min_block is not None and snapshot.as_of_block < min_block:
             # The mirror went back (a reorg) between the wait and the snapshot.

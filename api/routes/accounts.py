@@ -229,8 +229,8 @@ _ACCOUNT_LISTING = Listing(
 def list_accounts(
     caller: CurrentCaller,
     services: ServicesDep,
-    snapshot: SnapshotDep,
     page: PageDep,
+    snapshot: SnapshotDep,
     kind: Annotated[
         str | None,
         BeforeValidator(choice_filter("kind", _KINDS)),
@@ -368,8 +368,8 @@ def list_holdings(
     account_id: AccountIdPath,
     caller: CurrentCaller,
     services: ServicesDep,
-    snapshot: SnapshotDep,
     page: PageDep,
+    snapshot: SnapshotDep,
     unit_type: Annotated[str | None, BeforeValidator(text_filter("unit_type")), Query()] = None,
     vintage: Annotated[
         int | None, BeforeValidator(int_filter("vintage", 0, 65535)), Query()
@@ -572,8 +572,8 @@ def list_transactions(
     account_id: AccountIdPath,
     caller: CurrentCaller,
     services: ServicesDep,
-    snapshot: SnapshotDep,
     page: PageDep,
+    snapshot: SnapshotDep,
     type_: Annotated[
         str | None,
         BeforeValidator(choice_filter("type", _TRANSACTION_TYPES)),

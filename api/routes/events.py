@@ -60,8 +60,8 @@ def _event_names(abi: list[dict[str, Any]]) -> frozenset[str]:
 def list_events(
     caller: CurrentCaller,
     services: ServicesDep,
-    snapshot: SnapshotDep,
     page: PageDep,
+    snapshot: SnapshotDep,
     type_: Annotated[
         str | None,
         BeforeValidator(text_filter("type")),

@@ -172,8 +172,8 @@ def _project(row: Any) -> ProjectPublic:
 
 @router.get("/projects", response_model=Page[ProjectPublic], responses=CSV_RESPONSES)
 def list_projects(
-    snapshot: SnapshotDep,
     page: PageDep,
+    snapshot: SnapshotDep,
     country: Annotated[str | None, BeforeValidator(text_filter("country")), Query()] = None,
     methodology: Annotated[str | None, BeforeValidator(text_filter("methodology")), Query()] = None,
 ) -> Page[ProjectPublic] | Response:
@@ -258,8 +258,8 @@ _ISSUANCE_LISTING = Listing(
 
 @router.get("/issuances", response_model=Page[IssuancePublic], responses=CSV_RESPONSES)
 def list_issuances(
-    snapshot: SnapshotDep,
     page: PageDep,
+    snapshot: SnapshotDep,
     project_id: Annotated[str | None, BeforeValidator(text_filter("project_id")), Query()] = None,
     unit_type: Annotated[str | None, BeforeValidator(text_filter("unit_type")), Query()] = None,
     vintage: Annotated[
@@ -381,8 +381,8 @@ _LABEL_LISTING = Listing(
 
 @router.get("/labels", response_model=Page[LabelPublic], responses=CSV_RESPONSES)
 def list_labels(
-    snapshot: SnapshotDep,
     page: PageDep,
+    snapshot: SnapshotDep,
     name: Annotated[str | None, BeforeValidator(text_filter("name")), Query()] = None,
     authority: Annotated[str | None, BeforeValidator(text_filter("authority")), Query()] = None,
 ) -> Page[LabelPublic] | Response:
