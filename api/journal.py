@@ -20,6 +20,7 @@ with NONCE_USED (another request used the nonce).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import threading
@@ -27,7 +28,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, exists, select, update
 
 from api.chainview import split_nonce
 from api.mirrorq import approval_hints, executed_requests, range_hints, request_events
@@ -35,6 +36,7 @@ from api.models import JournalEntry, RequestStatus
 from api.problems import HINT_ERRORS, contract_problem
 from api.results import result_from_events
 from api.services import Services
+from indexer.models import ExecutedRequest, table_of
 from node.contracts import DecodedError, SignedRequest
 from node.relayer import RelayOutcome
 
@@ -44,8 +46,10 @@ log = logging.getLogger(__name__)
 
 _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
 _NONCE_MARKER = "nonce_used_on_resend"
-_MAX_HINT_RETRIES = 3
+_MAX_HINT_RETRIES = 5
 _DISPATCH_LIMIT = 256
+# How far back (in blocks) indexed requests are re-checked against the mirror after a rollback.
+_REORG_WINDOW = 10_000
 
 
 def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
@@ -67,8 +71,8 @@ class JournalWorker:
         self._done: queue.Queue[tuple[str, Future[RelayOutcome]]] = queue.Queue()
         self._retry_after: dict[str, float] = {}  # request id -> not before (unix time)
         self._after_block: dict[str, int] = {}  # request id -> mirror block to wait for
+        self._hint_retries: dict[str, int] = {}  # request id -> resends for stale hints
         self._thread = threading.Thread(target=self._run, name="journal-worker", daemon=True)
-        self._last_checkpoint: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -117,13 +121,16 @@ class JournalWorker:
                 .order_by(_JOURNAL.c.seq)
                 .limit(_DISPATCH_LIMIT)
             ).all()
+            # Split points of requests sent but not yet in the mirror, and of those sent in this
+            # round before each request: the blocks the chain will have when it gets there.
+            splits = self._pending_splits(conn) if rows else []
             batch = []
             for row in rows:
                 if self._retry_after.get(row.request_id, 0) > now:
                     continue
                 if self._after_block.get(row.request_id, -1) > indexed:
                     continue
-                hints = self._hints(conn, row)
+                hints = self._hints(conn, row, splits)
                 claimed = conn.execute(
                     update(_JOURNAL)
                     .where(
@@ -149,13 +156,35 @@ class JournalWorker:
             )
             future.add_done_callback(lambda f, rid=request_id: self._finished(rid, f))
 
-    def _hints(self, conn: Connection, row: Any) -> list[int]:
+    def _pending_splits(self, conn: Connection) -> list[int]:
+        rows = conn.execute(
+            select(_JOURNAL.c.typed_data).where(
+                _JOURNAL.c.status.in_((RequestStatus.SUBMITTED, RequestStatus.CONFIRMED))
+            )
+        )
+        points: list[int] = []
+        for (data,) in rows:
+            for item in data["message"].get("ranges", ()):
+                points.extend((int(item["start"]), int(item["end"]) + 1))
+        return sorted(points)
+
+    def _hints(self, conn: Connection, row: Any, splits: list[int]) -> list[int]:
         message = row.typed_data["message"]
         if row.primary_type in ("ApproveTransfer", "RescindTransfer"):
             return approval_hints(conn, int(message["transferId"]))
-        if "ranges" in message:
-            return range_hints(conn, [(int(r["start"]), int(r["end"])) for r in message["ranges"]])
-        return []
+        if "ranges" not in message:
+            return []
+        ranges = [(int(r["start"]), int(r["end"])) for r in message["ranges"]]
+        hints = []
+        for (start, _end), mirrored in zip(ranges, range_hints(conn, ranges), strict=True):
+            # NOTE: blocks only ever split (decision D2), so the block holding `start` begins at
+            # the greatest known split point at or below it.
+            index = bisect.bisect_right(splits, start)
+            hints.append(max(mirrored, splits[index - 1]) if index else mirrored)
+        for start, end in ranges:
+            bisect.insort(splits, start)
+            bisect.insort(splits, end + 1)
+        return hints
 
     def _record_sent(self, request_id: str, tx_hash: str) -> None:
         with self.services.engine.begin() as conn:
@@ -229,8 +258,11 @@ class JournalWorker:
                 self._retry_after[row.request_id] = time.time() + 0.2
                 self._set(conn, row.request_id, status=RequestStatus.ACCEPTED)
                 return
-        if error.name in HINT_ERRORS and row.attempts < _MAX_HINT_RETRIES:
-            # Stale hints: resend once the mirror has the block that made them stale.
+        retries = self._hint_retries.get(row.request_id, 0)
+        if error.name in HINT_ERRORS and retries < _MAX_HINT_RETRIES:
+            # Stale hints (requests ahead of it were lost or failed): resend once the mirror has
+            # the block that made them stale, so fresh hints see what the chain saw.
+            self._hint_retries[row.request_id] = retries + 1
             self._after_block[row.request_id] = outcome.block_number
             self._set(conn, row.request_id, status=RequestStatus.ACCEPTED)
             return
@@ -255,18 +287,24 @@ class JournalWorker:
     def _reconcile(self) -> None:
         checkpoint = self.services.indexed_block()
         with self.services.engine.begin() as conn:
-            if self._last_checkpoint is None or checkpoint < self._last_checkpoint:
-                # The mirror rolled back (or this process just started): anything indexed above
-                # the checkpoint is no longer known to be on the chain.
-                conn.execute(
-                    update(_JOURNAL)
-                    .where(
-                        _JOURNAL.c.status == RequestStatus.INDEXED,
-                        _JOURNAL.c.block_number > checkpoint,
-                    )
-                    .values(status=RequestStatus.CONFIRMED, updated_at=time.time())
+            # A request indexed in a block the chain lost (a reorg, a chain restarted from older
+            # state) has no execution in the mirror any more, once the mirror has rolled back:
+            # it is confirmed-but-unseen again, and the rules below resend it if it stays gone.
+            executed = table_of(ExecutedRequest)
+            vanished = (
+                select(_JOURNAL.c.request_id)
+                .where(
+                    _JOURNAL.c.status == RequestStatus.INDEXED,
+                    _JOURNAL.c.block_number > checkpoint - _REORG_WINDOW,
+                    ~exists().where(executed.c.digest == _JOURNAL.c.request_id),
                 )
-            self._last_checkpoint = checkpoint
+                .scalar_subquery()
+            )
+            conn.execute(
+                update(_JOURNAL)
+                .where(_JOURNAL.c.request_id.in_(vanished))
+                .values(status=RequestStatus.CONFIRMED, updated_at=time.time())
+            )
             rows = conn.execute(
                 select(_JOURNAL)
                 .where(_JOURNAL.c.status == RequestStatus.CONFIRMED)

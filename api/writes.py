@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -27,7 +27,9 @@ from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange
 from api.services import Services
 from node.contracts import AUXILIARY_TYPES, REQUEST_TYPES, request_digest, typed_data
 
-__all__ = ["OPERATION_TYPES", "accept", "resolver", "wait_for_request"]
+__all__ = ["OPERATION_TYPES", "accept", "fresh_mirror", "resolver", "wait_for_request"]
+
+T = TypeVar("T")
 
 _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
 
@@ -372,21 +374,30 @@ def _precheck(
     services: Services, primary_type: str, message: dict[str, Any], path: dict[str, str]
 ) -> None:
     check = PRECHECKS[primary_type]
+    fresh_mirror(services, lambda r: check(r, message, path))
+
+
+def fresh_mirror(services: Services, work: Callable[[Resolver], T]) -> T:
+    """Run a mirror check; if it refuses while the mirror trails the chain, retry once caught up.
+
+    NOTE: the mirror may trail the chain by a block or two. A refusal is final only when judged
+    against at least the head the client could have seen when it called.
+    """
     head = services.client.block_number()
     deadline = time.monotonic() + min(5.0, services.settings.wait_timeout_seconds)
     while True:
         try:
             with services.engine.connect() as conn:
-                check(resolver(services, conn), message, path)
-            return
+                return work(resolver(services, conn))
         except Problem as problem:
-            # The mirror may trail the chain by a block or two: judge against the head the
-            # client saw when it submitted, not against an older mirror.
-            if problem.code == "INVALID_TYPED_DATA" or services.indexed_block() >= head:
+            if problem.status >= 500 or problem.code in _FINAL_CODES:
                 raise
-            if time.monotonic() > deadline:
+            if services.indexed_block() >= head or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+_FINAL_CODES = frozenset({"INVALID_TYPED_DATA", "INVALID_ACCOUNT_ID", "INVALID_RANGE"})
 
 
 def wait_for_request(services: Services, request_id: str, timeout: float) -> Any:

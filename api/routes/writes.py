@@ -42,7 +42,7 @@ from api.schemas import (
     TransferIntent,
 )
 from api.services import Services
-from api.writes import accept, resolver, wait_for_request
+from api.writes import accept, fresh_mirror, wait_for_request
 
 router = APIRouter(tags=["writes"])
 
@@ -56,8 +56,7 @@ LabelPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 
 
 def _prepare(services: Services, build: Callable[[Resolver], dict[str, Any]]) -> PreparedRequest:
-    with services.engine.connect() as conn:
-        return PreparedRequest(typed_data=build(resolver(services, conn)))
+    return PreparedRequest(typed_data=fresh_mirror(services, build))
 
 
 def _submit(
