@@ -559,6 +559,20 @@ def test_min_block_beyond_the_bound_is_503_with_retry_after(
     assert time.monotonic() - started < 10
 
 
+def test_a_caller_is_refused_before_any_wait(world: World) -> None:
+    started = time.monotonic()
+    far = world.head + 1_000_000
+    assert_problem(
+        world.client.get("/v1/accounts", params={"min_block": far}), 401, "UNAUTHENTICATED"
+    )
+    admin = login(world.client, world.keys["registry_admin"])
+    response = world.client.get(
+        "/v1/accounts", params={"min_block": far, "limit": 0}, headers=admin
+    )
+    assert_problem(response, 422, "INVALID_LIMIT")
+    assert time.monotonic() - started < world.node.services.settings.wait_timeout_seconds / 2
+
+
 def test_a_read_sees_one_snapshot(world: World) -> None:
     engine = world.node.services.engine
     count = select(func.count()).select_from(SiweNonce)
