@@ -69,6 +69,9 @@ class JournalWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._done: queue.Queue[tuple[str, Future[RelayOutcome]]] = queue.Queue()
+        self._sent: queue.Queue[tuple[str, str]] = queue.Queue()  # (request id, tx hash)
+        self._checkpoint = -2  # the mirror checkpoint the last reconciliation saw
+        self._unsettled = True  # confirmed requests may be waiting for the mirror
         self._retry_after: dict[str, float] = {}  # request id -> not before (unix time)
         self._after_block: dict[str, int] = {}  # request id -> mirror block to wait for
         self._hint_retries: dict[str, int] = {}  # request id -> resends for stale hints
@@ -102,6 +105,7 @@ class JournalWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                self._flush_sent()
                 self._settle_outcomes()
                 self._dispatch()
                 self._reconcile()
@@ -124,35 +128,39 @@ class JournalWorker:
             # Split points of requests sent but not yet in the mirror, and of those sent in this
             # round before each request: the blocks the chain will have when it gets there.
             splits = self._pending_splits(conn) if rows else []
-            batch = []
+            chosen: dict[str, tuple[Any, list[int]]] = {}
             for row in rows:
                 if self._retry_after.get(row.request_id, 0) > now:
                     continue
                 if self._after_block.get(row.request_id, -1) > indexed:
                     continue
-                hints = self._hints(conn, row, splits)
-                claimed = conn.execute(
+                chosen[row.request_id] = (row, self._hints(conn, row, splits))
+            if not chosen:
+                return
+            # Claim them in one statement; only rows still `accepted` are ours to send.
+            claimed = set(
+                conn.execute(
                     update(_JOURNAL)
                     .where(
-                        _JOURNAL.c.request_id == row.request_id,
+                        _JOURNAL.c.request_id.in_(list(chosen)),
                         _JOURNAL.c.status == RequestStatus.ACCEPTED,
                     )
                     .values(
                         status=RequestStatus.SUBMITTED,
-                        block_hints=hints,
-                        attempts=row.attempts + 1,
+                        attempts=_JOURNAL.c.attempts + 1,
                         updated_at=now,
                     )
-                ).rowcount
-                if claimed == 1:
-                    batch.append((row, hints))
+                    .returning(_JOURNAL.c.request_id)
+                ).scalars()
+            )
+        batch = [chosen[rid] for rid in chosen if rid in claimed]
         for row, hints in batch:
             self._retry_after.pop(row.request_id, None)
             self._after_block.pop(row.request_id, None)
             request_id = row.request_id
             future = self.relayer.submit(
                 signed_request(row, hints),
-                on_sent=lambda tx, rid=request_id: self._record_sent(rid, tx),
+                on_sent=lambda tx, rid=request_id: self._sent.put((rid, tx)),
             )
             future.add_done_callback(lambda f, rid=request_id: self._finished(rid, f))
 
@@ -186,16 +194,26 @@ class JournalWorker:
             bisect.insort(splits, end + 1)
         return hints
 
-    def _record_sent(self, request_id: str, tx_hash: str) -> None:
+    def _flush_sent(self) -> None:
+        by_tx: dict[str, list[str]] = {}
+        while True:
+            try:
+                request_id, tx_hash = self._sent.get_nowait()
+            except queue.Empty:
+                break
+            by_tx.setdefault(tx_hash, []).append(request_id)
+        if not by_tx:
+            return
         with self.services.engine.begin() as conn:
-            conn.execute(
-                update(_JOURNAL)
-                .where(
-                    _JOURNAL.c.request_id == request_id,
-                    _JOURNAL.c.status == RequestStatus.SUBMITTED,
+            for tx_hash, ids in by_tx.items():
+                conn.execute(
+                    update(_JOURNAL)
+                    .where(
+                        _JOURNAL.c.request_id.in_(ids),
+                        _JOURNAL.c.status == RequestStatus.SUBMITTED,
+                    )
+                    .values(tx_hash=tx_hash, updated_at=time.time())
                 )
-                .values(tx_hash=tx_hash, updated_at=time.time())
-            )
 
     def _finished(self, request_id: str, future: Future[RelayOutcome]) -> None:
         self._done.put((request_id, future))
@@ -204,12 +222,18 @@ class JournalWorker:
     # -- outcomes ----------------------------------------------------------------------------
 
     def _settle_outcomes(self) -> None:
+        done = []
         while True:
             try:
-                request_id, future = self._done.get_nowait()
+                done.append(self._done.get_nowait())
             except queue.Empty:
-                return
-            with self.services.engine.begin() as conn:
+                break
+        if not done:
+            return
+        self._flush_sent()  # a transaction's hash is recorded before its outcome
+        self._unsettled = True
+        with self.services.engine.begin() as conn:
+            for request_id, future in done:
                 row = conn.execute(
                     select(_JOURNAL).where(_JOURNAL.c.request_id == request_id)
                 ).first()
@@ -286,6 +310,10 @@ class JournalWorker:
 
     def _reconcile(self) -> None:
         checkpoint = self.services.indexed_block()
+        if checkpoint == self._checkpoint and not self._unsettled:
+            return  # neither the mirror nor any outcome moved since the last pass
+        self._checkpoint = checkpoint
+        self._unsettled = False
         with self.services.engine.begin() as conn:
             # A request indexed in a block the chain lost (a reorg, a chain restarted from older
             # state) has no execution in the mirror any more, once the mirror has rolled back:

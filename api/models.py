@@ -65,7 +65,6 @@ class JournalEntry(ApiTable, table=True):
     nonce: int = Field(sa_type=Uint256)
     typed_data: dict[str, Any] = Field(sa_type=JSON)
     signature: str = Field(sa_type=String(140))
-    block_hints: list[int] = Field(default_factory=list, sa_type=JSON)
     status: str = Field(sa_type=String(16))
     tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
     block_number: int | None = Field(default=None, sa_type=BigInteger)

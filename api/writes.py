@@ -320,7 +320,6 @@ def accept(
         "nonce": message["nonce"],
         "typed_data": data,
         "signature": "0x" + checked.signature.hex(),
-        "block_hints": [],
         "status": RequestStatus.ACCEPTED,
         "attempts": 0,
         "accepted_at": now,

@@ -38,7 +38,6 @@ def upgrade() -> None:
         sa.Column("nonce", UINT256, nullable=False),
         sa.Column("typed_data", sa.JSON(), nullable=False),
         sa.Column("signature", sa.String(length=140), nullable=False),
-        sa.Column("block_hints", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("tx_hash", sa.String(length=66), nullable=True),
         sa.Column("block_number", sa.BigInteger(), nullable=True),
