@@ -382,7 +382,7 @@ def fresh_mirror(services: Services, work: Callable[[Resolver], T]) -> T:
     NOTE: the mirror may trail the chain by a block or two. A refusal is final only when judged
     against at least the head the client could have seen when it called.
     """
-    head = services.client.block_number()
+    head: int | None = None
     deadline = time.monotonic() + min(5.0, services.settings.wait_timeout_seconds)
     while True:
         try:
@@ -391,6 +391,8 @@ def fresh_mirror(services: Services, work: Callable[[Resolver], T]) -> T:
         except Problem as problem:
             if problem.status >= 500 or problem.code in _FINAL_CODES:
                 raise
+            if head is None:
+                head = services.client.block_number()  # only a refusal needs the head
             if services.indexed_block() >= head or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
