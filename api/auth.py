@@ -20,9 +20,11 @@ from api.models import Session as BearerSession
 from api.models import SiweNonce
 from api.problems import Problem
 from api.siwe import SiweError, parse_siwe, recover_siwe_signer
-from indexer.models import Representative
+from indexer.models import Representative, table_of
 
 __all__ = ["Caller", "issue_nonce", "resolve_token", "sign_in"]
+
+_NONCES = table_of(SiweNonce)
 
 # Clock skew tolerated between a wallet and the server for Issued At / Not Before.
 _SKEW_SECONDS = 300
@@ -45,7 +47,7 @@ def issue_nonce(session: Session, settings: ApiSettings) -> str:
     """Create a single-use SIWE nonce."""
     nonce = secrets.token_hex(16)
     now = time.time()
-    session.exec(delete(SiweNonce).where(SiweNonce.expires_at < now))  # type: ignore[call-overload]
+    session.connection().execute(delete(_NONCES).where(_NONCES.c.expires_at < now))
     session.add(SiweNonce(nonce=nonce, expires_at=now + settings.siwe_nonce_ttl_seconds))
     session.commit()
     return nonce
@@ -87,8 +89,8 @@ def sign_in(
     if parsed.issued_at.timestamp() > now + _SKEW_SECONDS:
         raise _siwe_failure("The SIWE message is issued in the future.", "SIWE_NOT_YET_VALID")
     # Using the nonce deletes it, so a message is accepted once; rowcount says if it was there.
-    used = session.exec(  # type: ignore[call-overload]
-        delete(SiweNonce).where(SiweNonce.nonce == parsed.nonce, SiweNonce.expires_at >= now)
+    used = session.connection().execute(
+        delete(_NONCES).where(_NONCES.c.nonce == parsed.nonce, _NONCES.c.expires_at >= now)
     )
     if used.rowcount != 1:
         session.rollback()
@@ -121,9 +123,8 @@ def resolve_token(session: Session, token: str) -> str:
 
 def represented_accounts(session: Session, address: str) -> frozenset[int]:
     """Return the accounts an address is an authorised representative of, per the mirror."""
-    rows = session.exec(  # type: ignore[call-overload]
-        select(Representative.account_id).where(Representative.address == address)
-    )
+    reps = table_of(Representative)
+    rows = session.connection().execute(select(reps.c.account_id).where(reps.c.address == address))
     return frozenset(int(r[0]) for r in rows)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from node.chain import ChainClient
 from node.deploy import ROLE_NAMES
@@ -57,8 +58,9 @@ class ChainView:
         # NOTE: a raw eth_call with precomputed calldata: web3's contract call machinery costs
         # more than the round trip (it validates the chain id with a second request each time).
         data = _NONCES_SELECTOR + abi_encode(["address", "uint192"], [signer, key])
-        response = self.client.w3.provider.make_request(  # type: ignore[attr-defined]
-            "eth_call", [{"to": self.contract.address, "data": "0x" + data.hex()}, "latest"]
+        response = self.client.w3.provider.make_request(
+            RPCEndpoint("eth_call"),
+            [{"to": self.contract.address, "data": "0x" + data.hex()}, "latest"],
         )
         if "error" in response:
             raise ChainError(f"Could not read the nonce of {signer}: {response['error']}")

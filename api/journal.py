@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -157,12 +158,22 @@ class JournalWorker:
         for row, hints in batch:
             self._retry_after.pop(row.request_id, None)
             self._after_block.pop(row.request_id, None)
-            request_id = row.request_id
             future = self.relayer.submit(
-                signed_request(row, hints),
-                on_sent=lambda tx, rid=request_id: self._sent.put((rid, tx)),
+                signed_request(row, hints), on_sent=self._on_sent(row.request_id)
             )
-            future.add_done_callback(lambda f, rid=request_id: self._finished(rid, f))
+            future.add_done_callback(self._on_done(row.request_id))
+
+    def _on_sent(self, request_id: str) -> Callable[[str], None]:
+        def sent(tx_hash: str) -> None:
+            self._sent.put((request_id, tx_hash))
+
+        return sent
+
+    def _on_done(self, request_id: str) -> Callable[[Future[RelayOutcome]], None]:
+        def done(future: Future[RelayOutcome]) -> None:
+            self._finished(request_id, future)
+
+        return done
 
     def _pending_splits(self, conn: Connection) -> list[int]:
         rows = conn.execute(
@@ -318,13 +329,13 @@ class JournalWorker:
             # A request indexed in a block the chain lost (a reorg, a chain restarted from older
             # state) has no execution in the mirror any more, once the mirror has rolled back:
             # it is confirmed-but-unseen again, and the rules below resend it if it stays gone.
-            executed = table_of(ExecutedRequest)
+            executions = table_of(ExecutedRequest)
             vanished = (
                 select(_JOURNAL.c.request_id)
                 .where(
                     _JOURNAL.c.status == RequestStatus.INDEXED,
                     _JOURNAL.c.block_number > checkpoint - _REORG_WINDOW,
-                    ~exists().where(executed.c.digest == _JOURNAL.c.request_id),
+                    ~exists().where(executions.c.digest == _JOURNAL.c.request_id),
                 )
                 .scalar_subquery()
             )

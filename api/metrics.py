@@ -58,7 +58,7 @@ def instrument(app: FastAPI, services: Services) -> None:
     @app.get("/metrics", include_in_schema=False)
     def _metrics() -> Response:
         with services.engine.connect() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     select(JournalEntry.status, func.count())  # type: ignore[call-overload]
                     .where(JournalEntry.status.in_(RequestStatus.OPEN))  # type: ignore[attr-defined]

@@ -63,7 +63,6 @@ def start(settings: NodeSettings, options: dict[str, Any]) -> ApiService:
     """Start the API on its port and wait until it accepts connections."""
     config = api_settings(settings, options)
     server, services = _serve(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -86,7 +85,7 @@ def serve(
 ) -> None:
     """Serve the API alone, in the foreground, for a node whose chain and indexer run elsewhere."""
     try:
-        config = ApiSettings(**({"api_port": api_port} if api_port else {}))
+        config = ApiSettings() if api_port is None else ApiSettings(api_port=api_port)
         server, _services = _serve(config)
     except RegistryError as exc:
         typer.echo(f"error: {exc}", err=True)
