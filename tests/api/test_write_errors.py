@@ -356,3 +356,29 @@ def test_used_nonce_is_refused(node: ApiNode, seller: dict[str, Any]) -> None:
 def test_unknown_request_is_404(node: ApiNode) -> None:
     _problem(node.client.get("/v1/requests/0x" + "ab" * 32), 404, "REQUEST_NOT_FOUND")
     _problem(node.client.get("/v1/requests/nope"), 422, "INVALID_REQUEST_ID")
+
+
+def test_representative_of_another_account_cannot_write(
+    node: ApiNode, seller: dict[str, Any]
+) -> None:
+    other_ar = Account.create()
+    admin = RegistryClient(node.client, node.keys["registry_admin"], domain="testserver")
+    admin.write(
+        "admin/accounts",
+        {
+            "holder_name": "Neighbour",
+            "representatives": [{"address": other_ar.address, "primary": True}],
+        },
+    )
+    before = _state(node, seller)
+    response = node.client.post(
+        "/v1/transfers/prepare", json={**_intent(seller), "signer": other_ar.address}
+    )
+    _problem(response, 403, "NOT_AUTHORISED")
+    typed = _prepared(node, seller)
+    typed["message"]["signer"] = other_ar.address
+    response = node.client.post(
+        "/v1/transfers", json={"typed_data": typed, "signature": _sign(other_ar, typed)}
+    )
+    _problem(response, 403, "NOT_AUTHORISED")
+    assert _state(node, seller) == before
