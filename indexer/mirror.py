@@ -4,17 +4,24 @@ Events are applied in chain order to in-memory buffers and written table by tabl
 each `apply` call: a few multi-row statements per batch instead of several per event. Unit blocks
 are loaded once per batch (the blocks containing every serial the batch touches), split in memory
 exactly as the contract splits them, and written back as inserts and updates.
+
+NOTE: the bulk statements go to the DBAPI driver as plain SQL with rows of plain tuples
+(`_Bulk`). SQLAlchemy Core's executemany processes every parameter of every row in Python, which
+cost more than the database's own work; the values here are converted once, where they are made.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, text, tuple_
+import pydantic_core
+from sqlalchemy import Connection, Table, select, tuple_
 
 from indexer.errors import MirrorInconsistentError
 from indexer.models import (
@@ -29,6 +36,7 @@ from indexer.models import (
     Project,
     Representative,
     Transfer,
+    Uint256,
     UnitBlock,
     enum_text,
     sql_text,
@@ -46,10 +54,12 @@ from node.ledger import DecodedEvent
 
 __all__ = [
     "DERIVED_TABLES",
+    "EVENT_COLUMNS",
     "MirrorWriter",
     "hex_text",
     "rebuild_derived",
     "stored_events",
+    "stored_rows",
 ]
 
 
@@ -94,7 +104,108 @@ def _clean(args: dict[str, Any]) -> dict[str, Any]:
     return {k: sql_text(v) if isinstance(v, str) else v for k, v in args.items()}
 
 
-# -- buffered rows ---------------------------------------------------------------------------
+def _event_json(args: dict[str, Any]) -> str:
+    """Return an event's arguments as the JSON the events table stores."""
+    # NOTE: pydantic-core (pydantic's own serializer) writes this JSON several times faster than
+    # the json module; the text differs only in whitespace, and both databases parse it.
+    data = pydantic_core.to_json(args).decode()
+    # U+0000 comes out as the escape \u0000, which PostgreSQL's JSONB refuses: clean the (rare)
+    # events that may hold one, with the rule free-text columns follow.
+    return pydantic_core.to_json(_clean(args)).decode() if "\\u0000" in data else data
+
+
+def stored_rows(events: Sequence[DecodedEvent]) -> list[tuple[Any, ...]]:
+    """Return the events table's rows of events, values in `EVENT_COLUMNS` order."""
+    return [
+        (e.block_number, e.log_index, e.tx_hash, e.block_hash, e.name, _event_json(e.args))
+        for e in events
+    ]
+
+
+# -- bulk statements -------------------------------------------------------------------------
+
+
+class _Bulk:
+    """Multi-row INSERT, UPDATE and DELETE at the DBAPI level, with rows as plain tuples."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        dialect = conn.dialect
+        self.sqlite = dialect.name == "sqlite"
+        self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._quote = dialect.identifier_preparer.quote
+        self._prepared: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+    def query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run one driver-level query with positional parameters; return its rows."""
+        return [tuple(row) for row in self.conn.exec_driver_sql(sql, tuple(params))]
+
+    def insert(self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows of values in `columns` order."""
+        if rows:
+            self._run("insert", table, tuple(columns), (), rows)
+
+    def update(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Set `columns` of the rows matching `keys`; each row is new values, then key values."""
+        if rows:
+            self._run("update", table, tuple(columns), tuple(keys), rows)
+
+    def delete(self, table: Table, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Delete the rows matching `keys`; each row is key values."""
+        if rows:
+            self._run("delete", table, (), tuple(keys), rows)
+
+    def _run(
+        self,
+        kind: str,
+        table: Table,
+        columns: tuple[str, ...],
+        keys: tuple[str, ...],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        cache_key = (kind, table.name, columns, keys)
+        prepared = self._prepared.get(cache_key)
+        if prepared is None:
+            prepared = self._prepare(kind, table, columns, keys)
+            self._prepared[cache_key] = prepared
+        sql, wide = prepared
+        params = [_stringify(row, wide) for row in rows] if wide else list(rows)
+        self.conn.exec_driver_sql(sql, params)
+
+    def _prepare(
+        self, kind: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
+    ) -> tuple[str, list[int]]:
+        name, q, mark = self._quote(table.name), self._quote, self.mark
+        where = " AND ".join(f"{q(k)} = {mark}" for k in keys)
+        if kind == "insert":
+            names = ", ".join(q(c) for c in columns)
+            sql = f"INSERT INTO {name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
+        elif kind == "update":
+            values = ", ".join(f"{q(c)} = {mark}" for c in columns)
+            sql = f"UPDATE {name} SET {values} WHERE {where}"
+        else:
+            sql = f"DELETE FROM {name} WHERE {where}"
+        # 256-bit columns are decimal text on SQLite (see `Uint256`); drivers take ints elsewhere.
+        wide = [
+            i
+            for i, c in enumerate(columns + keys)
+            if self.sqlite and isinstance(table.c[c].type, Uint256)
+        ]
+        return sql, wide
+
+
+def _stringify(row: Sequence[Any], positions: list[int]) -> tuple[Any, ...]:
+    out = list(row)
+    for i in positions:
+        if out[i] is not None:
+            out[i] = str(int(out[i]))
+    return tuple(out)
 
 
 class _Rows:
@@ -103,13 +214,17 @@ class _Rows:
     def __init__(self, table: Table, key: tuple[str, ...]) -> None:
         self.table = table
         self.key = key
+        get = itemgetter(*key)
+        self._pk: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            get if len(key) > 1 else lambda row: (get(row),)
+        )
         self.inserts: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.updates: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.deletes: set[tuple[Any, ...]] = set()
 
     def insert(self, row: dict[str, Any]) -> None:
         """Queue a row that does not exist yet."""
-        self.inserts[tuple(row[k] for k in self.key)] = row
+        self.inserts[self._pk(row)] = row
 
     def update(self, pk: tuple[Any, ...], **values: Any) -> None:
         """Queue new values for some columns of a row, inserted in this batch or earlier."""
@@ -127,25 +242,19 @@ class _Rows:
         else:
             self.inserts[pk] = row
 
-    def flush(self, conn: Connection) -> None:
+    def flush(self, bulk: _Bulk) -> None:
         """Write the queued changes: deletes, then inserts, then updates."""
-        t = self.table
-        where = and_(*(t.c[k] == bindparam(f"k_{k}") for k in self.key))
-        if self.deletes:
-            conn.execute(
-                t.delete().where(where),
-                [{f"k_{k}": v for k, v in zip(self.key, pk, strict=True)} for pk in self.deletes],
-            )
+        bulk.delete(self.table, self.key, list(self.deletes))
         if self.inserts:
-            conn.execute(t.insert(), list(self.inserts.values()))
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+            names = list(next(iter(self.inserts.values())))
+            rows = [tuple([r[c] for c in names]) for r in self.inserts.values()]
+            bulk.insert(self.table, names, rows)
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for pk, values in self.updates.items():
-            params = {f"k_{k}": v for k, v in zip(self.key, pk, strict=True)}
-            params.update({f"v_{c}": v for c, v in values.items()})
-            by_columns[tuple(sorted(values))].append(params)
-        for columns, rows in by_columns.items():
-            statement = t.update().where(where).values({c: bindparam(f"v_{c}") for c in columns})
-            conn.execute(statement, rows)
+            columns = tuple(sorted(values))
+            by_columns[columns].append((*(values[c] for c in columns), *pk))
+        for columns, updates in by_columns.items():
+            bulk.update(self.table, columns, self.key, updates)
         self.inserts.clear()
         self.updates.clear()
         self.deletes.clear()
@@ -190,8 +299,26 @@ class _Block:
         )
 
 
-_STATE_TEXT = {state: enum_text(state) for state in UnitState}
+# By the state's number, as events carry it: no enum construction per event.
+_STATE_TEXT = {int(state): enum_text(state) for state in UnitState}
+# In this order: the columns `_BlockSet.flush` writes (start, the key, first).
 _BLOCK_COLUMNS = ("start", "end", "account_id", "state", "lock_id", "issuance_id", "labels")
+# The columns of `stored_rows`, in order.
+EVENT_COLUMNS = ("block_number", "log_index", "tx_hash", "block_hash", "name", "data")
+
+
+@lru_cache(maxsize=16)
+def _prefetch_sql(serials: int, mark: str) -> str:
+    """Return the query for the stored blocks that contain `serials` serials (driver SQL)."""
+    values = ", ".join(f"(CAST({mark} AS BIGINT))" for _ in range(serials))
+    # NOTE: "the block with the greatest start <= s" is an index seek per serial on both
+    # databases; `start <= s AND end >= s` would scan every block below s.
+    return (
+        f"WITH v(s) AS (VALUES {values}) "
+        'SELECT start, "end", account_id, state, lock_id, issuance_id, labels '
+        "FROM unit_blocks WHERE start IN (SELECT (SELECT u.start FROM unit_blocks u "
+        "WHERE u.start <= v.s ORDER BY u.start DESC LIMIT 1) FROM v)"
+    )
 
 
 class _BlockSet:
@@ -202,45 +329,36 @@ class _BlockSet:
         self._blocks: dict[int, _Block] = {}
         self._original: dict[int, tuple[int, str, int, int, int, int]] = {}
 
-    def prefetch(self, conn: Connection, serials: Iterable[int]) -> None:
+    def prefetch(self, bulk: _Bulk, serials: Iterable[int]) -> None:
         """Load the stored block containing each serial (one indexed lookup per serial)."""
         wanted = sorted({s for s in serials if not self._holds(s)})
+        found = []
         for i in range(0, len(wanted), _PREFETCH_CHUNK):
             chunk = wanted[i : i + _PREFETCH_CHUNK]
-            values = ", ".join(f"(CAST(:s{j} AS BIGINT))" for j in range(len(chunk)))
-            # NOTE: "the block with the greatest start <= s" is an index seek per serial on both
-            # databases; `start <= s AND end >= s` would scan every block below s.
-            statement = text(
-                f"WITH v(s) AS (VALUES {values}) "
-                'SELECT start, "end", account_id, state, lock_id, issuance_id, labels '
-                "FROM unit_blocks WHERE start IN (SELECT (SELECT u.start FROM unit_blocks u "
-                "WHERE u.start <= v.s ORDER BY u.start DESC LIMIT 1) FROM v)"
-            ).columns(*(_UNIT_BLOCKS.c[name] for name in _BLOCK_COLUMNS))
-            rows = conn.execute(statement, {f"s{j}": s for j, s in enumerate(chunk)})
-            for row in rows:
-                if row.start in self._blocks:
-                    continue
-                block = _Block(
-                    row.start,
-                    row.end,
-                    row.account_id,
-                    row.state,
-                    row.lock_id,
-                    row.issuance_id,
-                    row.labels,
-                )
-                self._add(block)
-                self._original[block.start] = block.values()
+            for start, end, account, state, lock, issuance, labels in bulk.query(
+                _prefetch_sql(len(chunk), bulk.mark), chunk
+            ):
+                if start in self._blocks:
+                    continue  # two serials of one block
+                # Labels are decimal text on SQLite and NUMERIC on PostgreSQL (see `Uint256`).
+                block = _Block(start, end, account, state, lock, issuance, int(labels))
+                self._blocks[start] = block
+                self._original[start] = block.values()
+                found.append(start)
+        if found:
+            self._starts = sorted(self._starts + found)
 
     def issue(self, start: int, end: int, account_id: int, issuance_id: int) -> None:
         """Add a newly issued block."""
-        self._add(_Block(start, end, account_id, _STATE_TEXT[UnitState.HELD], 0, issuance_id, 0))
+        self._add(
+            _Block(start, end, account_id, _STATE_TEXT[UnitState.HELD.value], 0, issuance_id, 0)
+        )
 
     def change(self, start: int, end: int, account_id: int, state: int, lock_id: int) -> None:
         """Give `[start, end]` a new holder, state and lock, splitting its block."""
         block = self._isolate(start, end)
         block.account_id = account_id
-        block.state = _STATE_TEXT[UnitState(state)]
+        block.state = _STATE_TEXT[state]
         block.lock_id = lock_id
 
     def label(self, start: int, end: int, label_id: int, applied: bool) -> None:
@@ -249,24 +367,22 @@ class _BlockSet:
         bit = 1 << label_id
         block.labels = block.labels | bit if applied else block.labels & ~bit
 
-    def flush(self, conn: Connection) -> None:
+    def flush(self, bulk: _Bulk) -> None:
         """Insert new blocks and update changed ones, then forget the batch's blocks."""
-        inserts = [b.row() for s, b in self._blocks.items() if s not in self._original]
-        updates = [
-            {f"v_{k}": v for k, v in b.row().items()}
-            for s, b in self._blocks.items()
-            if s in self._original and b.values() != self._original[s]
-        ]
-        if inserts:
-            conn.execute(_UNIT_BLOCKS.insert(), inserts)
-        if updates:
-            c = _UNIT_BLOCKS.c
-            statement = (
-                _UNIT_BLOCKS.update()
-                .where(c.start == bindparam("v_start"))
-                .values({name: bindparam(f"v_{name}") for name in _BLOCK_COLUMNS[1:]})
-            )
-            conn.execute(statement, updates)
+        inserts = []
+        updates = []
+        for start, b in self._blocks.items():
+            original = self._original.get(start)
+            if original is None:
+                inserts.append(
+                    (start, b.end, b.account_id, b.state, b.lock_id, b.issuance_id, b.labels)
+                )
+            elif b.values() != original:
+                updates.append(
+                    (b.end, b.account_id, b.state, b.lock_id, b.issuance_id, b.labels, start)
+                )
+        bulk.insert(_UNIT_BLOCKS, _BLOCK_COLUMNS, inserts)
+        bulk.update(_UNIT_BLOCKS, _BLOCK_COLUMNS[1:], ("start",), updates)
         self._starts.clear()
         self._blocks.clear()
         self._original.clear()
@@ -311,6 +427,7 @@ class MirrorWriter:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._bulk = _Bulk(conn)
         self._accounts = _Rows(_ACCOUNTS, ("id",))
         self._representatives = _Rows(_REPRESENTATIVES, ("account_id", "address"))
         self._projects = _Rows(_PROJECTS, ("id",))
@@ -327,25 +444,22 @@ class MirrorWriter:
         self._tx_hash = ""
         self._ranges: list[tuple[int, int]] = []
 
-    def apply(self, events: Sequence[DecodedEvent], *, record_raw: bool = True) -> None:
-        """Apply events in chain order and write the results; `record_raw` also stores them."""
+    def apply(
+        self,
+        events: Sequence[DecodedEvent],
+        *,
+        record_raw: bool = True,
+        event_rows: Sequence[tuple[Any, ...]] | None = None,
+    ) -> None:
+        """Apply events in chain order and write the results; `record_raw` also stores them.
+
+        `event_rows` are `stored_rows(events)` when the caller made them already (the indexer
+        does, on its prefetch thread).
+        """
         if record_raw and events:
-            self.conn.execute(
-                _EVENTS.insert(),
-                [
-                    {
-                        "block_number": e.block_number,
-                        "log_index": e.log_index,
-                        "tx_hash": e.tx_hash,
-                        "block_hash": e.block_hash,
-                        "name": e.name,
-                        "data": _clean(e.args),
-                    }
-                    for e in events
-                ],
-            )
+            self._bulk.insert(_EVENTS, EVENT_COLUMNS, event_rows or stored_rows(events))
         self._blocks.prefetch(
-            self.conn,
+            self._bulk,
             (e.args["start"] for e in events if e.name in ("BlockChanged", "LabelChanged")),
         )
         for event in events:
@@ -367,8 +481,8 @@ class MirrorWriter:
             self._label_changes,
             self._executed,
         ):
-            rows.flush(self.conn)
-        self._blocks.flush(self.conn)
+            rows.flush(self._bulk)
+        self._blocks.flush(self._bulk)
 
     # -- handlers, one per event name -------------------------------------------------------
 

@@ -5,6 +5,11 @@ maps, applied in (block_number, log_index) order and committed in ONE transactio
 the checkpoint and the hashes of the blocks it covers. A crash at any point therefore leaves the
 mirror at the end of some batch, and the next run resumes right after it.
 
+Speed: logs are fetched as raw JSON and decoded from their hex (no web3 formatting), the rows
+go to the database driver in bulk (`indexer.mirror`), and during a backfill the next batch is
+fetched and decoded on a worker thread while the current one is written (`_Prefetcher`).
+Batches aim at `target_batch_events` events whatever the density of the history.
+
 Reorgs: before a batch is applied, the parent hash of its first block must equal the stored hash
 of the checkpoint block. When it does not, the indexer walks its stored block hashes back to the
 newest one the chain still has (the common ancestor), deletes the raw events above it and
@@ -18,7 +23,10 @@ events skip the recomputation entirely.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -38,15 +46,14 @@ from rich.progress import (
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from web3.exceptions import BlockNotFound
-from web3.types import LogReceipt
 
 from indexer.errors import CheckpointConflictError, IndexerError, WrongMirrorError
-from indexer.mirror import MirrorWriter, rebuild_derived
+from indexer.mirror import MirrorWriter, rebuild_derived, stored_rows
 from indexer.models import BlockHash, Checkpoint, Event, table_of
 from node.chain import ChainClient
 from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import ChainError
-from node.ledger import DecodedEvent, EventDecoder
+from node.ledger import DecodedEvent, EventDecoder, RawLog
 from node.settings import NodeSettings
 
 __all__ = ["PROGRESS_THRESHOLD_BLOCKS", "Indexer", "SyncResult"]
@@ -92,6 +99,17 @@ class _ChainMoved(Exception):
     """The chain changed under a batch while it was fetched; fetch it again."""
 
 
+@dataclass
+class _Batch:
+    """The fetched, decoded and checked events of the blocks up to `last`, ready to commit."""
+
+    last: int
+    end_hash: str
+    events: list[DecodedEvent]
+    rows: list[tuple[Any, ...]]  # the events table's rows of `events`
+    hashes: list[tuple[int, str, int]]  # (number, hash, timestamp) of the blocks to record
+
+
 class Indexer:
     """Keep one SQL mirror in step with one registry deployment on one chain."""
 
@@ -103,9 +121,9 @@ class Indexer:
         abi: list[dict[str, Any]],
         *,
         finality_depth: int = 0,
-        batch_blocks: int = 2_000,
+        batch_blocks: int = 100,
         max_batch_blocks: int = 10_000,
-        target_batch_events: int = 20_000,
+        target_batch_events: int = 5_000,
         progress: bool | None = None,
         console: Console | None = None,
     ) -> None:
@@ -153,7 +171,11 @@ class Indexer:
     def sync_once(
         self, max_batches: int | None = None, stop: threading.Event | None = None
     ) -> SyncResult:
-        """Index every final block not yet indexed (or `max_batches` batches of them)."""
+        """Index every final block not yet indexed (or `max_batches` batches of them).
+
+        While one batch is written, the next is fetched and decoded on a worker thread, so the
+        node's and the database's time overlap (see `_Prefetcher`).
+        """
         number, cp_hash = self.checkpoint()
         start_number = number
         events = batches = retries = 0
@@ -163,20 +185,31 @@ class Indexer:
         if target <= number and not self._is_canonical(number, cp_hash):
             number, cp_hash = self._roll_back(number)
             rolled_back.append(number)
-        with self._progress(target - number) as advance:
+        with self._progress(target - number) as advance, _Prefetcher(self) as prefetcher:
             while number < target:
                 if (max_batches is not None and batches >= max_batches) or (
                     stop is not None and stop.is_set()
                 ):
                     break
-                last = min(target, number + self._batch_blocks)
                 try:
-                    applied, new_hash = self._sync_batch(number, cp_hash, last)
+                    batch = prefetcher.next(number, cp_hash, target)
+                    self._commit_batch(number, batch)
                 except _Reorg:
+                    prefetcher.cancel()
+                    before = number
                     number, cp_hash = self._roll_back(number)
                     rolled_back.append(number)
+                    if number == before:
+                        # The checkpoint block is still on the chain, yet the next block does
+                        # not descend from it: the node is mid-reorg (or inconsistent). Wait and
+                        # retry a bounded number of times rather than spin.
+                        retries += 1
+                        if retries > _MAX_RETRIES:
+                            break
+                        time.sleep(0.1 * retries)
                     continue
                 except _ChainMoved:
+                    prefetcher.cancel()
                     retries += 1
                     if retries > _MAX_RETRIES:
                         break  # the chain keeps changing under us; the next call tries again
@@ -187,11 +220,11 @@ class Indexer:
                         number, cp_hash = self._roll_back(number)
                         rolled_back.append(number)
                     continue
-                advance(last - number, applied)
-                number, cp_hash = last, new_hash
+                applied = len(batch.events)
+                advance(batch.last - number, applied)
+                number, cp_hash = batch.last, batch.end_hash
                 events += applied
                 batches += 1
-                self._adapt_batch(applied)
         result = SyncResult(
             start_number, number, head, events, batches, min(rolled_back, default=None)
         )
@@ -228,6 +261,19 @@ class Indexer:
 
     def _sync_batch(self, number: int, cp_hash: str, last: int) -> tuple[int, str]:
         """Fetch, check and commit the blocks after `number` up to `last`; return (events, hash)."""
+        batch = self._fetch_batch(number, cp_hash, last)
+        self._commit_batch(number, batch)
+        return len(batch.events), batch.end_hash
+
+    def _fetch_batch(self, number: int, cp_hash: str, last: int) -> _Batch:
+        """Fetch and decode the blocks after `number` up to `last`, checked to follow `cp_hash`.
+
+        Reads the chain only, so it may run ahead of the writer on the prefetch thread.
+        """
+        with _gc_paused():
+            return self._fetch(number, cp_hash, last)
+
+    def _fetch(self, number: int, cp_hash: str, last: int) -> _Batch:
         first = number + 1
         end = self._header(last)
         if end is None:
@@ -237,8 +283,8 @@ class Indexer:
             raise _ChainMoved
         if start.parent_hash != cp_hash:
             raise _Reorg
-        logs: list[LogReceipt] = []
-        for chunk in self.client.iter_logs(self.deployment.registry, first, last):
+        logs: list[RawLog] = []
+        for chunk in self.client.iter_raw_logs(self.deployment.registry, first, last):
             logs.extend(chunk)
         again = self._header(last)
         if again is None or again.hash != end.hash:
@@ -250,18 +296,25 @@ class Indexer:
                 raise _ChainMoved
             if event.block_number not in times:
                 times[event.block_number] = (event.block_hash, _log_timestamp(raw))
-        for block_number, (block_hash, stamp) in times.items():
+        hashes = []
+        for block_number, (block_hash, stamp) in sorted(times.items()):
             if stamp is None:
                 header = self._header(block_number)
                 if header is None or header.hash != block_hash:
                     raise _ChainMoved
-                times[block_number] = (block_hash, header.timestamp)
-        ordered = sorted(events, key=lambda e: (e.block_number, e.log_index))
-        with self.engine.begin() as conn:
+                stamp = header.timestamp
+            hashes.append((block_number, block_hash, stamp))
+        events.sort(key=_chain_order)
+        self._adapt_batch(last - number, len(events))
+        return _Batch(last, end.hash, events, stored_rows(events), hashes)
+
+    def _commit_batch(self, number: int, batch: _Batch) -> None:
+        """Write a batch and move the checkpoint from `number` to its end, in one transaction."""
+        with _gc_paused(), self.engine.begin() as conn:
             claimed = conn.execute(
                 _CHECKPOINT.update()
                 .where(_CHECKPOINT.c.id == 1, _CHECKPOINT.c.block_number == number)
-                .values(block_number=last, block_hash=end.hash)
+                .values(block_number=batch.last, block_hash=batch.end_hash)
             )
             if claimed.rowcount != 1:
                 raise CheckpointConflictError(
@@ -269,18 +322,17 @@ class Indexer:
                     "worked on the next batch: another indexer writes to the same database. "
                     "Run one indexer per database."
                 )
-            MirrorWriter(conn).apply(ordered)
+            MirrorWriter(conn).apply(batch.events, event_rows=batch.rows)
             conn.execute(
                 _BLOCK_HASHES.insert(),
-                [{"number": n, "hash": h, "timestamp": t} for n, (h, t) in sorted(times.items())],
+                [{"number": n, "hash": h, "timestamp": t} for n, h, t in batch.hashes],
             )
-        return len(ordered), end.hash
 
-    def _decode(self, logs: list[LogReceipt]) -> list[DecodedEvent]:
+    def _decode(self, logs: list[RawLog]) -> list[DecodedEvent]:
         events: list[DecodedEvent] = []
         for raw in logs:
             try:
-                event = self.decoder.decode(raw)
+                event = self.decoder.decode_raw(raw)
             except Exception as exc:
                 raise IndexerError(
                     f"Cannot decode the registry log at block {raw['blockNumber']}, index "
@@ -296,13 +348,15 @@ class Indexer:
             events.append(event)
         return events
 
-    def _adapt_batch(self, events: int) -> None:
-        # Dense history: smaller batches bound memory and transaction size; sparse history:
-        # larger ones save round trips and commits.
-        if events > self.target_batch_events and self._batch_blocks > 1:
-            self._batch_blocks //= 2
-        elif events < self.target_batch_events // 4:
-            self._batch_blocks = min(self.max_batch_blocks, self._batch_blocks * 2)
+    def _adapt_batch(self, blocks: int, events: int) -> None:
+        # Aim at `target_batch_events` per batch from the density just seen: dense history gets
+        # fewer blocks (bounded memory and transaction size, and batches small enough for the
+        # prefetch to overlap), sparse history more (fewer round trips and commits). Growth is
+        # at most 2x per batch, so one quiet stretch does not make the next batch huge.
+        wanted = 2 * self._batch_blocks
+        if events:
+            wanted = min(wanted, max(1, blocks * self.target_batch_events // events))
+        self._batch_blocks = max(1, min(self.max_batch_blocks, wanted))
 
     # -- checkpoint and reorgs ---------------------------------------------------------------
 
@@ -475,11 +529,133 @@ class _Reorg(Exception):
     """The first block of a batch does not descend from the checkpoint block."""
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is fetched or written.
+
+    NOTE: a batch allocates hundreds of thousands of small objects (parsed JSON, decoded events,
+    rows), each burst triggering collections that rescan every live object: about a fifth of the
+    indexer's CPU. None of them form reference cycles, so reference counting frees them all the
+    same. The pause is process-wide, counted across the writer and prefetch threads, and lasts
+    one batch; a collector the application disabled stays disabled.
+    """
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+class _Prefetcher:
+    """Fetch the batches after the one being written, on a worker thread, one batch ahead.
+
+    The worker walks forward from where it was started, checking each batch against the end hash
+    of the one it fetched before, and hands over batches (or the exception that stopped it) in
+    order. Fetching is mostly waiting on the node plus JSON parsing, writing mostly the
+    database's own work: on two cores they overlap. A short backlog (one batch) is fetched
+    inline, with no thread.
+    """
+
+    def __init__(self, indexer: Indexer) -> None:
+        self._indexer = indexer
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._thread: threading.Thread | None = None
+        self._cancelled = threading.Event()
+        self._expect: tuple[int, str] | None = None  # where the next handed-over batch starts
+
+    def __enter__(self) -> _Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def next(self, number: int, cp_hash: str, target: int) -> _Batch:
+        """Return the batch after block `number` (whose hash is `cp_hash`), up to `target`."""
+        indexer = self._indexer
+        if self._thread is None or self._expect != (number, cp_hash):
+            self.cancel()
+            if target - number <= indexer._batch_blocks:
+                return indexer._fetch_batch(number, cp_hash, target)
+            self._start(number, cp_hash, target)
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self.cancel()
+            raise item
+        batch: _Batch = item
+        self._expect = (batch.last, batch.end_hash)
+        return batch
+
+    def cancel(self) -> None:
+        """Stop the worker, dropping whatever it fetched ahead."""
+        if self._thread is None:
+            return
+        self._cancelled.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)  # unblock a worker waiting to hand over
+        self._thread.join()
+        self._thread, self._expect = None, None
+        self._queue = queue.Queue(maxsize=1)
+        self._cancelled = threading.Event()
+
+    def _start(self, number: int, cp_hash: str, target: int) -> None:
+        self._expect = (number, cp_hash)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(number, cp_hash, target, self._queue, self._cancelled),
+            name="indexer-prefetch",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(
+        self,
+        number: int,
+        cp_hash: str,
+        target: int,
+        out: queue.Queue[Any],
+        cancelled: threading.Event,
+    ) -> None:
+        indexer = self._indexer
+        while number < target and not cancelled.is_set():
+            last = min(target, number + indexer._batch_blocks)
+            try:
+                item: Any = indexer._fetch_batch(number, cp_hash, last)
+            except BaseException as exc:  # handed to the writer, which decides
+                item = exc
+            while not cancelled.is_set():
+                try:
+                    out.put(item, timeout=0.05)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+            number, cp_hash = item.last, item.end_hash
+
+
+def _chain_order(event: DecodedEvent) -> tuple[int, int]:
+    return event.block_number, event.log_index
+
+
 def _hex(value: Any) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
-def _log_timestamp(log: LogReceipt) -> int | None:
+def _log_timestamp(log: RawLog) -> int | None:
     # Many nodes (anvil, recent geth and Besu) put the block time in each log; others do not.
     raw: Any = log.get("blockTimestamp")
     if raw is None:
