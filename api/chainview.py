@@ -11,6 +11,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import RPCEndpoint
 
+from api.problems import Problem
 from node.chain import ChainClient
 from node.deploy import ROLE_NAMES
 from node.errors import ChainError
@@ -19,6 +20,7 @@ __all__ = ["NONCE_MASK", "ChainView", "split_nonce"]
 
 NONCE_MASK = (1 << 64) - 1
 _NONCES_SELECTOR = keccak(text="nonces(address,uint192)")[:4]
+_HAS_ROLE_SELECTOR = keccak(text="hasRole(bytes32,address)")[:4]
 _ROLE_TTL = 5.0  # seconds a role lookup is trusted; the contract re-checks every write anyway
 
 
@@ -44,24 +46,39 @@ class ChainView:
             cached = self._roles.get(key)
         if cached is not None and now - cached[0] < _ROLE_TTL:
             return cached[1]
-        holds = bool(
-            self.contract.functions.hasRole(
-                ROLE_NAMES[role_name], Web3.to_checksum_address(address)
-            ).call()
+        data = _HAS_ROLE_SELECTOR + abi_encode(
+            ["bytes32", "address"], [ROLE_NAMES[role_name], address]
         )
+        try:
+            holds = int(self._eth_call(data), 16) != 0
+        except Problem:
+            if cached is not None:
+                return cached[1]  # reads need only the mirror: a chain outage keeps the last answer
+            raise
         with self._lock:
             self._roles[key] = (now, holds)
         return holds
 
     def next_nonce(self, signer: str, key: int) -> int:
         """Return the next unused sequence number of a signer's nonce lane."""
+        data = _NONCES_SELECTOR + abi_encode(["address", "uint192"], [signer, key])
+        return int(self._eth_call(data), 16) & NONCE_MASK
+
+    def _eth_call(self, data: bytes) -> str:
         # NOTE: a raw eth_call with precomputed calldata: web3's contract call machinery costs
         # more than the round trip (it validates the chain id with a second request each time).
-        data = _NONCES_SELECTOR + abi_encode(["address", "uint192"], [signer, key])
-        response = self.client.w3.provider.make_request(
-            RPCEndpoint("eth_call"),
-            [{"to": self.contract.address, "data": "0x" + data.hex()}, "latest"],
-        )
+        try:
+            response = self.client.w3.provider.make_request(
+                RPCEndpoint("eth_call"),
+                [{"to": self.contract.address, "data": "0x" + data.hex()}, "latest"],
+            )
+        except Exception as exc:  # requests raises several connection error types
+            raise Problem(
+                503,
+                "CHAIN_UNAVAILABLE",
+                "The registry's chain node does not answer; retry shortly.",
+                headers={"Retry-After": "5"},
+            ) from exc
         if "error" in response:
-            raise ChainError(f"Could not read the nonce of {signer}: {response['error']}")
-        return int(response["result"], 16) & NONCE_MASK
+            raise ChainError(f"eth_call to the registry failed: {response['error']}")
+        return str(response["result"])
