@@ -8,7 +8,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: setup run test test-contracts test-python lint fmt bench gas clean
+.PHONY: setup run test test-contracts test-python lint fmt bench gas bench-api clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -34,20 +34,26 @@ test-python: setup
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check node indexer api tests scripts
-	$(BIN)/ruff format --check node indexer api tests scripts
+	$(BIN)/ruff check node indexer api sdk tests scripts
+	$(BIN)/ruff format --check node indexer api sdk tests scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(FORGE) fmt --check
 
 fmt: setup
-	$(BIN)/ruff check --fix node indexer api tests scripts
-	$(BIN)/ruff format node indexer api tests scripts
+	$(BIN)/ruff check --fix node indexer api sdk tests scripts
+	$(BIN)/ruff format node indexer api sdk tests scripts
 	$(FORGE) fmt
 
+bench: gas bench-api
+
 # Gas table of the README: registry operations against an OpenZeppelin ERC-20 in one forge run.
-bench gas: setup
+gas: setup
 	$(FORGE) test --match-path 'contracts/test/gas/**' -vv
+
+# API benchmark of the README: signed writes and holdings reads against baselines in one run.
+bench-api: setup
+	$(BIN)/python -m scripts.bench_api
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
