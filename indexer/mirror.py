@@ -16,7 +16,6 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -91,7 +90,7 @@ DERIVED_TABLES: tuple[Table, ...] = (
     _EXECUTED_REQUESTS,
 )
 
-# Serials per prefetch query: well under SQLite's bound-parameter limit.
+# Serials per prefetch query on SQLite: well under its bound-parameter limit.
 _PREFETCH_CHUNK = 1000
 
 
@@ -132,18 +131,50 @@ class _Bulk:
         self.conn = conn
         dialect = conn.dialect
         self.sqlite = dialect.name == "sqlite"
+        # psycopg takes whole arrays as parameters: one statement per table and batch.
+        self.arrays = dialect.driver == "psycopg"
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._quote = dialect.identifier_preparer.quote
         self._prepared: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
-    def query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Run one driver-level query with positional parameters; return its rows."""
-        return [tuple(row) for row in self.conn.exec_driver_sql(sql, tuple(params))]
+    def blocks_containing(self, serials: list[int]) -> Iterator[tuple[Any, ...]]:
+        """Yield the stored unit blocks containing any of `serials`, as `_BLOCK_COLUMNS` rows."""
+        # NOTE: "the block with the greatest start <= s" is an index seek per serial on both
+        # databases; `start <= s AND end >= s` would scan every block below s.
+        query = (
+            'SELECT start, "end", account_id, state, lock_id, issuance_id, labels '
+            "FROM unit_blocks WHERE start IN (SELECT (SELECT u.start FROM unit_blocks u "
+            "WHERE u.start <= v.s ORDER BY u.start DESC LIMIT 1) FROM {serials})"
+        )
+        if self.arrays:
+            sql = query.format(serials="unnest(CAST(%s AS BIGINT[])) AS v(s)")
+            yield from self.conn.exec_driver_sql(sql, (serials,))
+            return
+        for i in range(0, len(serials), _PREFETCH_CHUNK):
+            chunk = serials[i : i + _PREFETCH_CHUNK]
+            values = ", ".join("(CAST(? AS BIGINT))" for _ in chunk)
+            sql = f"WITH v(s) AS (VALUES {values}) " + query.format(serials="v")
+            yield from self.conn.exec_driver_sql(sql, tuple(chunk))
 
     def insert(self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows of values in `columns` order."""
-        if rows:
-            self._run("insert", table, tuple(columns), (), rows)
+        if not rows:
+            return
+        if self.arrays:
+            # NOTE: COPY streams the rows in one command; an executemany is one round of
+            # parse, bind and execute on the server per row, several times slower.
+            q = self._quote
+            names = ", ".join(q(c) for c in columns)
+            driver = self.conn.connection.driver_connection
+            assert driver is not None
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {q(table.name)} ({names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self._run("insert", table, tuple(columns), (), rows)
 
     def update(
         self,
@@ -175,6 +206,10 @@ class _Bulk:
             prepared = self._prepare(kind, table, columns, keys)
             self._prepared[cache_key] = prepared
         sql, wide = prepared
+        if self.arrays and kind != "insert":
+            columns_of_rows = zip(*rows, strict=True)
+            self.conn.exec_driver_sql(sql, tuple(list(values) for values in columns_of_rows))
+            return
         params = [_stringify(row, wide) for row in rows] if wide else list(rows)
         self.conn.exec_driver_sql(sql, params)
 
@@ -183,6 +218,18 @@ class _Bulk:
     ) -> tuple[str, list[int]]:
         name, q, mark = self._quote(table.name), self._quote, self.mark
         where = " AND ".join(f"{q(k)} = {mark}" for k in keys)
+        if self.arrays and kind != "insert":
+            # One statement for all rows: the rows as parallel arrays, one per column.
+            types = [table.c[c].type.compile(dialect=self.conn.dialect) for c in columns + keys]
+            arrays = ", ".join(f"CAST(%s AS {t}[])" for t in types)
+            aliases = ", ".join(q(c) for c in columns + keys)
+            match = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
+            if kind == "update":
+                values = ", ".join(f"{q(c)} = v.{q(c)}" for c in columns)
+                sql = f"UPDATE {name} AS t SET {values} FROM unnest({arrays}) AS v({aliases})"
+            else:
+                sql = f"DELETE FROM {name} AS t USING unnest({arrays}) AS v({aliases})"
+            return f"{sql} WHERE {match}", []
         if kind == "insert":
             names = ", ".join(q(c) for c in columns)
             sql = f"INSERT INTO {name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
@@ -307,20 +354,6 @@ _BLOCK_COLUMNS = ("start", "end", "account_id", "state", "lock_id", "issuance_id
 EVENT_COLUMNS = ("block_number", "log_index", "tx_hash", "block_hash", "name", "data")
 
 
-@lru_cache(maxsize=16)
-def _prefetch_sql(serials: int, mark: str) -> str:
-    """Return the query for the stored blocks that contain `serials` serials (driver SQL)."""
-    values = ", ".join(f"(CAST({mark} AS BIGINT))" for _ in range(serials))
-    # NOTE: "the block with the greatest start <= s" is an index seek per serial on both
-    # databases; `start <= s AND end >= s` would scan every block below s.
-    return (
-        f"WITH v(s) AS (VALUES {values}) "
-        'SELECT start, "end", account_id, state, lock_id, issuance_id, labels '
-        "FROM unit_blocks WHERE start IN (SELECT (SELECT u.start FROM unit_blocks u "
-        "WHERE u.start <= v.s ORDER BY u.start DESC LIMIT 1) FROM v)"
-    )
-
-
 class _BlockSet:
     """The unit blocks one batch touches, split in memory as the contract splits them."""
 
@@ -333,18 +366,14 @@ class _BlockSet:
         """Load the stored block containing each serial (one indexed lookup per serial)."""
         wanted = sorted({s for s in serials if not self._holds(s)})
         found = []
-        for i in range(0, len(wanted), _PREFETCH_CHUNK):
-            chunk = wanted[i : i + _PREFETCH_CHUNK]
-            for start, end, account, state, lock, issuance, labels in bulk.query(
-                _prefetch_sql(len(chunk), bulk.mark), chunk
-            ):
-                if start in self._blocks:
-                    continue  # two serials of one block
-                # Labels are decimal text on SQLite and NUMERIC on PostgreSQL (see `Uint256`).
-                block = _Block(start, end, account, state, lock, issuance, int(labels))
-                self._blocks[start] = block
-                self._original[start] = block.values()
-                found.append(start)
+        for start, end, account, state, lock, issuance, labels in bulk.blocks_containing(wanted):
+            if start in self._blocks:
+                continue  # two serials of one block
+            # Labels are decimal text on SQLite and NUMERIC on PostgreSQL (see `Uint256`).
+            block = _Block(start, end, account, state, lock, issuance, int(labels))
+            self._blocks[start] = block
+            self._original[start] = block.values()
+            found.append(start)
         if found:
             self._starts = sorted(self._starts + found)
 

@@ -121,7 +121,7 @@ class Indexer:
         abi: list[dict[str, Any]],
         *,
         finality_depth: int = 0,
-        batch_blocks: int = 100,
+        batch_blocks: int = 16,
         max_batch_blocks: int = 10_000,
         target_batch_events: int = 5_000,
         progress: bool | None = None,
