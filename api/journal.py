@@ -195,12 +195,12 @@ class JournalWorker:
             return []
         ranges = [(int(r["start"]), int(r["end"])) for r in message["ranges"]]
         hints = []
-        for (start, _end), mirrored in zip(ranges, range_hints(conn, ranges), strict=True):
+        for (start, end), mirrored in zip(ranges, range_hints(conn, ranges), strict=True):
             # NOTE: blocks only ever split (decision D2), so the block holding `start` begins at
-            # the greatest known split point at or below it.
+            # the greatest known split point at or below it, including the request's own earlier
+            # ranges, which the contract applies first.
             index = bisect.bisect_right(splits, start)
             hints.append(max(mirrored, splits[index - 1]) if index else mirrored)
-        for start, end in ranges:
             bisect.insort(splits, start)
             bisect.insort(splits, end + 1)
         return hints

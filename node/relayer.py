@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 # can change between estimate and inclusion when other batches land first.
 _BATCH_OVERHEAD_PER_ITEM = 8_000
 _GAS_MARGIN = 50_000
+# NOTE: the estimate runs against the state before this relayer's unmined batches, where a request
+# that depends on them (units they move, a nonce they use) fails cheaply; mined after them it does
+# real work. Each item therefore gets at least this budget; unused gas is refunded (and free at the
+# zero gas price of a permissioned chain). It covers the costliest single request with room.
+_MIN_GAS_PER_ITEM = 400_000
+# Share of the block gas limit a batch may claim.
+_BLOCK_SHARE = 0.9
 
 
 @dataclass
@@ -93,6 +100,7 @@ class Relayer:
         self._nonce: int | None = None
         self._nonce_lock = threading.Lock()
         self._outstanding = 0  # transactions sent whose receipts are not processed yet
+        self._block_gas_limit: int | None = None
         self._threads: list[threading.Thread] = []
         self._running = False
 
@@ -201,6 +209,11 @@ class Relayer:
                         log.exception("on_sent callback failed for %s", tx_hash)
             self._inflight.put((tx_hash, items))
 
+    def _gas_cap(self) -> int:
+        if self._block_gas_limit is None:
+            self._block_gas_limit = int(self.client.get_block("latest")["gasLimit"])
+        return int(self._block_gas_limit * _BLOCK_SHARE)
+
     def _send_batch(self, items: list[_Item]) -> str:
         calls = []
         for item in items:
@@ -216,7 +229,10 @@ class Relayer:
             "value": 0,
         }
         estimate = int(self.client.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
-        tx["gas"] = estimate + _BATCH_OVERHEAD_PER_ITEM * len(items) + _GAS_MARGIN
+        wanted = max(
+            estimate + _BATCH_OVERHEAD_PER_ITEM * len(items), _MIN_GAS_PER_ITEM * len(items)
+        )
+        tx["gas"] = min(wanted + _GAS_MARGIN, self._gas_cap())
         for attempt in range(3):
             with self._nonce_lock:
                 if self._nonce is None or self._outstanding == 0:
