@@ -350,6 +350,8 @@ class _Block:
 _STATE_TEXT = {int(state): enum_text(state) for state in UnitState}
 # In this order: the columns `_BlockSet.flush` writes (start, the key, first).
 _BLOCK_COLUMNS = ("start", "end", "account_id", "state", "lock_id", "issuance_id", "labels")
+# The columns of `_Block.values()`, in order.
+_VALUE_COLUMNS = ("end", "state", "account_id", "lock_id", "issuance_id", "labels")
 # The columns of `stored_rows`, in order.
 EVENT_COLUMNS = ("block_number", "log_index", "tx_hash", "block_hash", "name", "data")
 
@@ -399,19 +401,25 @@ class _BlockSet:
     def flush(self, bulk: _Bulk) -> None:
         """Insert new blocks and update changed ones, then forget the batch's blocks."""
         inserts = []
-        updates = []
+        # NOTE: an update sets only the columns that changed, grouped by which ones did. Most
+        # updated blocks are the first piece of a split, whose `end` alone changes: setting the
+        # other columns too would make both databases rewrite every index entry of the row.
+        updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for start, b in self._blocks.items():
             original = self._original.get(start)
             if original is None:
                 inserts.append(
                     (start, b.end, b.account_id, b.state, b.lock_id, b.issuance_id, b.labels)
                 )
-            elif b.values() != original:
-                updates.append(
-                    (b.end, b.account_id, b.state, b.lock_id, b.issuance_id, b.labels, start)
-                )
+                continue
+            now = b.values()
+            if now != original:
+                changed = tuple(i for i, value in enumerate(now) if value != original[i])
+                updates[changed].append((*(now[i] for i in changed), start))
         bulk.insert(_UNIT_BLOCKS, _BLOCK_COLUMNS, inserts)
-        bulk.update(_UNIT_BLOCKS, _BLOCK_COLUMNS[1:], ("start",), updates)
+        for changed, rows in updates.items():
+            columns = tuple(_VALUE_COLUMNS[i] for i in changed)
+            bulk.update(_UNIT_BLOCKS, columns, ("start",), rows)
         self._starts.clear()
         self._blocks.clear()
         self._original.clear()
