@@ -9,8 +9,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, NamedTuple
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
@@ -25,9 +25,12 @@ __all__ = ["BlockIndex", "BlockRecord", "DecodedEvent", "EventDecoder", "RawLog"
 RawLog = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class DecodedEvent:
-    """One registry event with its position in the chain."""
+class DecodedEvent(NamedTuple):
+    """One registry event with its position in the chain.
+
+    NOTE: a named tuple rather than a frozen dataclass: readers build one per log, and a frozen
+    dataclass's __init__ cost half of the whole hex decoding of a log.
+    """
 
     name: str
     args: dict[str, Any]
@@ -38,8 +41,6 @@ class DecodedEvent:
 
 
 _Entry = tuple[str, list[tuple[str, str]], list[tuple[str, str, bool]]]
-# Reads an event's arguments from its hex topics and hex data (no 0x prefix on the data).
-_HexReader = Callable[[list[str], str], dict[str, Any]]
 
 
 class EventDecoder:
@@ -48,9 +49,8 @@ class EventDecoder:
 
     def __init__(self, abi: list[dict[str, Any]]) -> None:
         self._events: dict[bytes, _Entry] = {}
-        # For `decode_raw`: topic0 as lower-case hex -> (entry, a reader of the hex words, or
-        # None when the event has dynamic fields and needs eth_abi).
-        self._by_hex: dict[str, tuple[_Entry, _HexReader | None]] = {}
+        # For `decode_raw`: topic0 as lower-case hex -> a decoder of the raw log.
+        self._by_hex: dict[str, Callable[[RawLog], DecodedEvent]] = {}
         for item in abi:
             if item["type"] != "event":
                 continue
@@ -66,7 +66,7 @@ class EventDecoder:
             ]
             entry = (item["name"], indexed, plain)
             self._events[topic] = entry
-            self._by_hex["0x" + topic.hex()] = (entry, _hex_reader(indexed, plain))
+            self._by_hex["0x" + topic.hex()] = _hex_decoder(entry) or partial(_abi_decoder, entry)
 
     def topic(self, name: str) -> bytes:
         """Return the topic0 of an event by name."""
@@ -110,23 +110,8 @@ class EventDecoder:
         topics: list[str] = log["topics"]
         if not topics:
             return None
-        found = self._by_hex.get(topics[0].lower())
-        if found is None:
-            return None
-        entry, reader = found
-        data: str = log["data"].lower().removeprefix("0x")
-        if reader is not None:
-            args = reader([t.lower() for t in topics[1:]], data)
-        else:
-            args = _abi_args(entry, [bytes.fromhex(t[2:]) for t in topics[1:]], bytes.fromhex(data))
-        return DecodedEvent(
-            name=entry[0],
-            args=args,
-            block_number=int(log["blockNumber"], 16),
-            block_hash=log["blockHash"].lower(),
-            log_index=int(log["logIndex"], 16),
-            tx_hash=log["transactionHash"].lower(),
-        )
+        decode = self._by_hex.get(topics[0].lower())
+        return None if decode is None else decode(log)
 
     def decode_all_raw(self, logs: Iterable[RawLog]) -> Iterator[DecodedEvent]:
         """Decode raw logs, skipping any the ABI does not describe."""
@@ -146,6 +131,21 @@ def _abi_args(entry: _Entry, topics: list[bytes], data: bytes) -> dict[str, Any]
     for (arg, typ, is_text), value in zip(plain, values, strict=True):
         args[arg] = value.decode("utf-8", errors="replace") if is_text else _plain(typ, value)
     return args
+
+
+def _abi_decoder(entry: _Entry, log: RawLog) -> DecodedEvent:
+    """Decode a raw log with eth_abi: for events with arrays or tuples."""
+    topics: list[str] = log["topics"]
+    return DecodedEvent(
+        name=entry[0],
+        args=_abi_args(
+            entry, [bytes.fromhex(t[2:]) for t in topics[1:]], bytes.fromhex(log["data"][2:])
+        ),
+        block_number=int(log["blockNumber"], 16),
+        block_hash=log["blockHash"].lower(),
+        log_index=int(log["logIndex"], 16),
+        tx_hash=log["transactionHash"].lower(),
+    )
 
 
 def _plain(typ: str, value: Any) -> Any:
@@ -168,11 +168,14 @@ def _signed(word: str, bits: int) -> int:
 
 
 def _dynamic(data: str, at: int) -> str:
-    """Return the hex content of the `bytes`/`string` whose offset word is at hex index `at`."""
-    start = 2 * int(data[at : at + 64], 16)
+    """Return the hex content of the `bytes`/`string` whose offset word is at hex index `at`.
+
+    `data` is the log's data as 0x-prefixed hex.
+    """
+    start = 2 + 2 * int(data[at : at + 64], 16)
     size = 2 * int(data[start : start + 64], 16)
     if start + 64 + size > len(data):
-        raise ValueError(f"dynamic value at byte {start // 2} runs past the end of the data")
+        raise ValueError(f"dynamic value at byte {start // 2 - 1} runs past the end of the data")
     return data[start + 64 : start + 64 + size]
 
 
@@ -180,11 +183,11 @@ def _text(content: str) -> str:
     return bytes.fromhex(content).decode("utf-8", errors="replace")
 
 
-def _read_expression(typ: str, word: str, at: str | None) -> str | None:
+def _read_expression(typ: str, word: str, at: int | None) -> str | None:
     """Return Python source reading one ABI value from a hex word, or None if unsupported.
 
-    `word` is the source of the value's 32-byte word; `at` the source of its hex index in the
-    data (None for topics, where dynamic values are hashes and not supported here).
+    `word` is the source of the value's 32-byte word (lower-case hex, no prefix); `at` its hex
+    index in the data (None for topics, where dynamic values are hashes, not supported here).
     """
     if typ == "address":
         return f"_checksum({word})"
@@ -202,47 +205,55 @@ def _read_expression(typ: str, word: str, at: str | None) -> str | None:
     return None  # arrays, tuples, dynamic indexed values
 
 
-def _hex_reader(
-    indexed: list[tuple[str, str]], plain: list[tuple[str, str, bool]]
-) -> _HexReader | None:
-    """Compile a reader of an event's arguments from hex topics and data, or None if unsupported.
+def _hex_decoder(entry: _Entry) -> Callable[[RawLog], DecodedEvent] | None:
+    """Compile a decoder of one event's raw logs, or None if it has arrays or tuples.
 
-    NOTE: the reader is generated source, like `collections.namedtuple` and `dataclasses` do: one
-    dict display per event, with no per-field function calls or loops, is what makes hex
-    decoding several times faster than eth_abi. Strings are decoded as bytes and then leniently
-    as UTF-8, like `_abi_args` does.
+    NOTE: the decoder is generated source, as `collections.namedtuple` and `dataclasses` do: one
+    dict display per event, with no loop over fields, is what makes hex decoding several times
+    faster than eth_abi. Strings are decoded as bytes, then leniently as UTF-8 (`_abi_args`).
     """
+    name, indexed, plain = entry
     items = []
-    for i, (name, typ) in enumerate(indexed):
-        source = _read_expression(typ, f"topics[{i}][2:]", None)
+    for i, (arg, typ) in enumerate(indexed):
+        source = _read_expression(typ, f"topics[{i + 1}][2:].lower()", None)
         if source is None:
             return None
-        items.append(f"{name!r}: {source}")
-    for i, (name, typ, is_text) in enumerate(plain):
-        source = _read_expression(
-            "string" if is_text else typ, f"data[{64 * i} : {64 * (i + 1)}]", str(64 * i)
-        )
+        items.append(f"{arg!r}: {source}")
+    for i, (arg, typ, is_text) in enumerate(plain):
+        at = 2 + 64 * i
+        source = _read_expression("string" if is_text else typ, f"data[{at} : {at + 64}]", at)
         if source is None:
             return None
-        items.append(f"{name!r}: {source}")
-    head = 64 * len(plain)
+        items.append(f"{arg!r}: {source}")
+    size = 2 + 64 * len(plain)
     source = (
-        "def read(topics, data):\n"
-        f"    if len(topics) != {len(indexed)} or len(data) < {head}:\n"
-        f"        raise ValueError(_SHAPE.format(len(topics), len(data) // 2))\n"
-        f"    return {{{', '.join(items)}}}\n"
+        "def decode(log):\n"
+        "    topics = log['topics']\n"
+        "    data = log['data'].lower()\n"
+        f"    if len(topics) != {len(indexed) + 1} or len(data) < {size}:\n"
+        "        raise ValueError(_SHAPE.format(len(topics) - 1, len(data) // 2 - 1))\n"
+        "    return _Event(\n"
+        "        _NAME,\n"
+        f"        {{{', '.join(items)}}},\n"
+        "        int(log['blockNumber'], 16),\n"
+        "        log['blockHash'].lower(),\n"
+        "        int(log['logIndex'], 16),\n"
+        "        log['transactionHash'].lower(),\n"
+        "    )\n"
     )
     namespace: dict[str, Any] = {
+        "_Event": DecodedEvent,
+        "_NAME": name,
         "_checksum": _checksum,
         "_signed": _signed,
         "_dynamic": _dynamic,
         "_text": _text,
-        "_SHAPE": f"expected {len(indexed)} indexed topics and at least {head // 2} data bytes, "
-        "got {} and {}",
+        "_SHAPE": f"expected {len(indexed)} indexed topics and at least {size // 2 - 1} data "
+        "bytes, got {} and {}",
     }
     exec(source, namespace)  # the source is built above from the ABI's types and names only
-    reader: _HexReader = namespace["read"]
-    return reader
+    decode: Callable[[RawLog], DecodedEvent] = namespace["decode"]
+    return decode
 
 
 @dataclass
