@@ -385,6 +385,8 @@ def fresh_mirror(services: Services, work: Callable[[Resolver], T]) -> T:
     head: int | None = None
     deadline = time.monotonic() + min(5.0, services.settings.wait_timeout_seconds)
     while True:
+        # What the mirror held before the check: the check saw at least this block.
+        seen = services.indexed_block()
         try:
             with services.engine.connect() as conn:
                 return work(resolver(services, conn))
@@ -393,7 +395,7 @@ def fresh_mirror(services: Services, work: Callable[[Resolver], T]) -> T:
                 raise
             if head is None:
                 head = services.client.block_number()  # only a refusal needs the head
-            if services.indexed_block() >= head or time.monotonic() > deadline:
+            if seen >= head or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 
