@@ -146,15 +146,26 @@ class _Bulk:
             "FROM unit_blocks WHERE start IN (SELECT (SELECT u.start FROM unit_blocks u "
             "WHERE u.start <= v.s ORDER BY u.start DESC LIMIT 1) FROM {serials})"
         )
-        if self.arrays:
-            sql = query.format(serials="unnest(CAST(%s AS BIGINT[])) AS v(s)")
-            yield from self.conn.exec_driver_sql(sql, (serials,))
-            return
-        for i in range(0, len(serials), _PREFETCH_CHUNK):
-            chunk = serials[i : i + _PREFETCH_CHUNK]
-            values = ", ".join("(CAST(? AS BIGINT))" for _ in chunk)
-            sql = f"WITH v(s) AS (VALUES {values}) " + query.format(serials="v")
-            yield from self.conn.exec_driver_sql(sql, tuple(chunk))
+        # The driver's own cursor, in the same transaction: plain tuples, no result wrapping.
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        try:
+            if self.arrays:
+                cursor.execute(
+                    query.format(serials="unnest(CAST(%s AS BIGINT[])) AS v(s)"), (serials,)
+                )
+                yield from cursor.fetchall()
+                return
+            for i in range(0, len(serials), _PREFETCH_CHUNK):
+                chunk = serials[i : i + _PREFETCH_CHUNK]
+                values = ", ".join("(CAST(? AS BIGINT))" for _ in chunk)
+                cursor.execute(
+                    f"WITH v(s) AS (VALUES {values}) " + query.format(serials="v"), chunk
+                )
+                yield from cursor.fetchall()
+        finally:
+            cursor.close()
 
     def insert(self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows of values in `columns` order."""
