@@ -311,6 +311,11 @@ class Indexer:
     def _commit_batch(self, number: int, batch: _Batch) -> None:
         """Write a batch and move the checkpoint from `number` to its end, in one transaction."""
         with _gc_paused(), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # NOTE: no wait for the WAL flush at commit, like SQLite's synchronous=NORMAL
+                # (`indexer.db`): a server crash can lose the last batches, never half of one,
+                # and their checkpoint goes with them, so the indexer fetches them again.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             claimed = conn.execute(
                 _CHECKPOINT.update()
                 .where(_CHECKPOINT.c.id == 1, _CHECKPOINT.c.block_number == number)
