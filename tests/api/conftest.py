@@ -40,11 +40,6 @@ class ApiNode:
     indexer: Indexer
     keys: dict[str, LocalAccount]
 
-    def sync(self) -> int:
-        """Index up to the chain head now; return the indexed block."""
-        self.indexer.sync_once()
-        return self.services.indexed_block()
-
     def wait_indexed(self, block: int, timeout: float = 30.0) -> None:
         """Wait until the background indexer has reached a block."""
         deadline = time.monotonic() + timeout
