@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from api.chainview import ChainView
+from api.ids import account_number
 from api.problems import Problem
 from api.schemas import MAX_RANGES, SerialRange, UnitFilters
 from indexer.models import Account, Issuance, Label, Representative, Transfer, UnitBlock, table_of
@@ -29,7 +30,13 @@ from node.contracts import (
 )
 
 __all__ = [
+    "KINDS",
+    "POLICIES",
+    "PURPOSES",
+    "STATUSES",
     "Resolver",
+    "bytes8_hex",
+    "bytes32_hex",
     "day_end",
     "day_start",
 ]
@@ -91,8 +98,6 @@ class Resolver:
 
     def account(self, account_id: str, *, must_be_open: bool = True) -> Any:
         """Return the mirror row of an account id such as AU-1000001."""
-        from api.deps import account_number
-
         number = account_number(self.registry_code, account_id)
         row = self.conn.execute(select(_ACCOUNTS).where(_ACCOUNTS.c.id == number)).first()
         if row is None:
@@ -251,8 +256,6 @@ KINDS = {kind.name.lower(): int(kind) for kind in AccountKind if kind != Account
 POLICIES = {policy.name.lower(): int(policy) for policy in ApprovalPolicy}
 STATUSES = {status.name.lower(): int(status) for status in AccountStatus if status.value}
 PURPOSES = {purpose.name.lower(): int(purpose) for purpose in CancellationPurpose}
-
-__all__ += ["KINDS", "POLICIES", "PURPOSES", "STATUSES", "bytes8_hex", "bytes32_hex"]
 
 
 def bytes32_hex(text: str) -> str:

@@ -16,7 +16,6 @@ from api.ratelimit import RateLimiter
 from indexer.db import create_engine, database_url
 from indexer.models import Checkpoint, table_of
 from node.chain import ChainClient
-from node.contracts import ErrorDecoder
 from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import ConfigError
 from node.keys import Keystore, load_dev_accounts
@@ -37,7 +36,6 @@ class Services:
     deployment: Deployment
     abi: list[dict[str, Any]]
     chain: ChainView
-    errors: ErrorDecoder
     relayer: Relayer | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
 
@@ -67,7 +65,6 @@ class Services:
             deployment=deployment,
             abi=abi,
             chain=ChainView(client, deployment.registry, abi),
-            errors=ErrorDecoder(abi),
             relayer=relayer,
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )

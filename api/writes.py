@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from api.chainview import split_nonce
+from api.ids import account_number
 from api.intents import Resolver
 from api.models import JournalEntry, RequestStatus
 from api.problems import Problem
@@ -259,8 +260,6 @@ def _pre_label(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
 
 def _pre_account_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
     if "account_id" in p:
-        from api.deps import account_number
-
         if account_number(r.registry_code, p["account_id"]) != m["accountId"]:
             raise _bad("message.accountId differs from the account in the path")
     _pre_admin(r, m, p)

@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 
 from api.auth import Caller
-from api.deps import CurrentCaller, ServicesDep, account_number, format_account
+from api.deps import CurrentCaller, ServicesDep
+from api.ids import account_number, format_account
 from api.paging import (
     CSV_RESPONSES,
     Listing,

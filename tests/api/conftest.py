@@ -37,7 +37,6 @@ class ApiNode:
     registry: Registry
     services: Services
     client: TestClient
-    indexer: Indexer
     keys: dict[str, LocalAccount]
 
     def wait_indexed(self, block: int, timeout: float = 30.0) -> None:
@@ -96,7 +95,7 @@ def build_node(
     thread.start()
     try:
         with TestClient(create_app(services)) as client:
-            yield ApiNode(registry, services, client, indexer, keys)
+            yield ApiNode(registry, services, client, keys)
     finally:
         stop.set()
         thread.join(timeout=10)
