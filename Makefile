@@ -8,7 +8,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: setup run test test-contracts test-python lint fmt bench gas bench-api clean
+.PHONY: setup run test test-contracts test-python lint fmt bench gas bench-indexer bench-api clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -45,11 +45,15 @@ fmt: setup
 	$(BIN)/ruff format node indexer api sdk tests scripts
 	$(FORGE) fmt
 
-bench: gas bench-api
+bench: gas bench-indexer bench-api
 
 # Gas table of the README: registry operations against an OpenZeppelin ERC-20 in one forge run.
 gas: setup
 	$(FORGE) test --match-path 'contracts/test/gas/**' -vv
+
+# Indexer benchmark of the README: backfill against raw eth_getLogs, and steady-state lag.
+bench-indexer: setup
+	$(BIN)/python -m scripts.bench_indexer
 
 # API benchmark of the README: signed writes and holdings reads against baselines in one run.
 bench-api: setup
