@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, select
 
 from api.chainview import ChainView
 from api.ids import account_number
+from api.mirrorq import containing_block
 from api.problems import Problem
 from api.schemas import MAX_RANGES, SerialRange, UnitFilters
 from indexer.models import Account, Issuance, Label, Representative, Transfer, UnitBlock, table_of
@@ -198,12 +199,7 @@ class Resolver:
                 raise Problem(422, "INVALID_RANGE", "The ranges overlap.")
             serial = wanted.start
             while serial <= wanted.end:
-                block = self.conn.execute(
-                    select(_BLOCKS)
-                    .where(_BLOCKS.c.start <= serial)
-                    .order_by(_BLOCKS.c.start.desc())
-                    .limit(1)
-                ).first()
+                block = containing_block(self.conn, serial)
                 if (
                     block is None
                     or block.end < serial

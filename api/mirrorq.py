@@ -11,6 +11,7 @@ from indexer.models import Event, ExecutedRequest, UnitBlock, table_of
 
 __all__ = [
     "approval_hints",
+    "containing_block",
     "executed_requests",
     "range_hints",
     "request_events",
@@ -21,17 +22,19 @@ _EXECUTED = table_of(ExecutedRequest)
 _EVENTS = table_of(Event)
 
 
+def containing_block(conn: Connection, serial: int) -> Any:
+    """Return the mirror block that starts at or before a serial, the one that may hold it."""
+    return conn.execute(
+        select(_BLOCKS).where(_BLOCKS.c.start <= serial).order_by(_BLOCKS.c.start.desc()).limit(1)
+    ).first()
+
+
 def range_hints(conn: Connection, ranges: Iterable[tuple[int, int]]) -> list[int]:
     """Return, per range, the start of the mirror block holding its first serial (0 if none)."""
     hints = []
     for start, _end in ranges:
-        found = conn.execute(
-            select(_BLOCKS.c.start)
-            .where(_BLOCKS.c.start <= start)
-            .order_by(_BLOCKS.c.start.desc())
-            .limit(1)
-        ).scalar()
-        hints.append(int(found) if found is not None else 0)
+        block = containing_block(conn, start)
+        hints.append(int(block.start) if block is not None else 0)
     return hints
 
 
