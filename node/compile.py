@@ -17,6 +17,7 @@ from node.errors import CompileError
 __all__ = [
     "ARTIFACTS_DIR",
     "CONTRACTS",
+    "MODULES",
     "REPO_ROOT",
     "Artifact",
     "artifacts_fingerprint",
@@ -30,11 +31,13 @@ SOURCES_DIR = REPO_ROOT / "contracts" / "src"
 ARTIFACTS_DIR = REPO_ROOT / "build" / "artifacts"
 SOLC_WRAPPER = REPO_ROOT / "scripts" / "solc"
 
-# Deployable contracts: (source path relative to the repo, contract name).
+# Deployable contracts: name -> source path relative to the repo. Every entry but UnitRegistry is
+# a module, deployed first in this order and handed to the registry's constructor.
 CONTRACTS: dict[str, str] = {
     "UnitRegistry": "contracts/src/UnitRegistry.sol",
     "AdministrationModule": "contracts/src/modules/AdministrationModule.sol",
 }
+MODULES: tuple[str, ...] = tuple(name for name in CONTRACTS if name != "UnitRegistry")
 
 # Must match foundry.toml, so that forge and the node build the same bytecode.
 SETTINGS: dict[str, Any] = {
@@ -161,6 +164,9 @@ def registry_abi(artifacts: dict[str, Artifact]) -> list[dict[str, Any]]:
     for name in CONTRACTS:
         for item in artifacts[name].abi:
             if item["type"] == "constructor" and name != "UnitRegistry":
+                continue
+            # A module's selector list is read by the constructor, not routed by the registry.
+            if item.get("name") == "moduleSelectors":
                 continue
             inputs = ",".join(i["type"] for i in item.get("inputs", []))
             key = f"{item['type']}:{item.get('name', '')}({inputs})"

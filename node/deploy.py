@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from node.chain import ChainClient
-from node.compile import Artifact, artifacts_fingerprint, compile_contracts, registry_abi
+from node.compile import MODULES, Artifact, artifacts_fingerprint, compile_contracts, registry_abi
 from node.contracts import text_bytes8
 from node.errors import DeploymentError
 
@@ -137,13 +137,13 @@ def deploy(
             return existing, False
 
     start_block = client.block_number() + 1
-    module = _deploy_contract(client, deployer, artifacts["AdministrationModule"], b"")
+    modules = {name: _deploy_contract(client, deployer, artifacts[name], b"") for name in MODULES}
     args = abi_encode(
-        ["bytes8", "address", "address"],
-        [text_bytes8(registry_code), Web3.to_checksum_address(admin), module],
+        ["bytes8", "address", "address[]"],
+        [text_bytes8(registry_code), Web3.to_checksum_address(admin), list(modules.values())],
     )
     registry = _deploy_contract(client, deployer, artifacts["UnitRegistry"], args)
-    contracts = {"UnitRegistry": registry, "AdministrationModule": module}
+    contracts = {"UnitRegistry": registry, **modules}
     deployment = Deployment(
         chain_id=chain_id,
         registry_code=registry_code,

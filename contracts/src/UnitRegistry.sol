@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {RegistryBase} from "./base/RegistryBase.sol";
 import {IUnitRegistry} from "./interfaces/IUnitRegistry.sol";
-import {IAdministration} from "./interfaces/IAdministration.sol";
+import {IRegistryModule} from "./interfaces/IRegistryModule.sol";
 import {RequestHashing} from "./libraries/RequestHashing.sol";
 import {
     AccountKind,
@@ -32,22 +32,19 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
 
     /// @param code Registry code that prefixes account ids, e.g. "AU".
     /// @param admin Receives DEFAULT_ADMIN_ROLE (role management) and REGISTRY_ADMIN_ROLE.
-    /// @param administration The AdministrationModule deployment.
-    constructor(bytes8 code, address admin, address administration) {
+    /// @param modules Module deployments; each one's selectors are routed to it. Two modules may not
+    /// claim the same selector.
+    constructor(bytes8 code, address admin, address[] memory modules) {
         _registryCode = code;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(REGISTRY_ADMIN_ROLE, admin);
         _counters = Counters({nextAccountId: 1_000_001, nextSerial: 1, nextIssuanceId: 1, nextOperationId: 1});
-        bytes4[6] memory selectors = [
-            IAdministration.openAccount.selector,
-            IAdministration.setRepresentative.selector,
-            IAdministration.setAccountStatus.selector,
-            IAdministration.registerProject.selector,
-            IAdministration.defineLabel.selector,
-            IAdministration.issue.selector
-        ];
-        for (uint256 i; i < selectors.length; ++i) {
-            _modules[selectors[i]] = administration;
+        for (uint256 m; m < modules.length; ++m) {
+            bytes4[] memory selectors = IRegistryModule(modules[m]).moduleSelectors();
+            for (uint256 i; i < selectors.length; ++i) {
+                if (_modules[selectors[i]] != address(0)) revert DuplicateSelector(selectors[i]);
+                _modules[selectors[i]] = modules[m];
+            }
         }
     }
 

@@ -169,4 +169,7 @@ interface IRegistryBase {
 
     /// @notice No module implements the called function.
     error UnknownFunction(bytes4 selector);
+
+    /// @notice Two modules given to the registry's constructor implement the same function.
+    error DuplicateSelector(bytes4 selector);
 }

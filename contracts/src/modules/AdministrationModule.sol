@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {RegistryBase} from "../base/RegistryBase.sol";
 import {IAdministration} from "../interfaces/IAdministration.sol";
+import {IRegistryModule} from "../interfaces/IRegistryModule.sol";
 import {RequestHashing} from "../libraries/RequestHashing.sol";
 import {
     AccountKind,
@@ -26,8 +27,19 @@ import {
 /// @notice Accounts, representatives, projects, label definitions and issuance.
 /// @dev Runs only by delegatecall from UnitRegistry, on the registry's storage. Called directly it works
 /// on its own empty storage, where nobody holds a role, so it can do nothing.
-contract AdministrationModule is RegistryBase, IAdministration {
+contract AdministrationModule is RegistryBase, IAdministration, IRegistryModule {
     using RequestHashing for *;
+
+    /// @inheritdoc IRegistryModule
+    function moduleSelectors() external pure returns (bytes4[] memory selectors) {
+        selectors = new bytes4[](6);
+        selectors[0] = IAdministration.openAccount.selector;
+        selectors[1] = IAdministration.setRepresentative.selector;
+        selectors[2] = IAdministration.setAccountStatus.selector;
+        selectors[3] = IAdministration.registerProject.selector;
+        selectors[4] = IAdministration.defineLabel.selector;
+        selectors[5] = IAdministration.issue.selector;
+    }
 
     /// @inheritdoc IAdministration
     function openAccount(OpenAccountRequest calldata request, bytes calldata signature)

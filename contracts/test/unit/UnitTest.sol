@@ -4,7 +4,6 @@ pragma solidity 0.8.30;
 import {Cheats, CHEATS_ADDRESS} from "../utils/Cheats.sol";
 import {RegistryFixture} from "../utils/RegistryFixture.sol";
 import {UnitRegistry} from "../../src/UnitRegistry.sol";
-import {AdministrationModule} from "../../src/modules/AdministrationModule.sol";
 import {
     AccountKind,
     AccountStatus,
@@ -208,7 +207,7 @@ abstract contract UnitTest is RegistryFixture {
     /// @dev A second registry with its own module, where only the relayer role is granted: enough to reach
     /// the signature check.
     function deployOtherRegistry() internal returns (UnitRegistry other) {
-        other = new UnitRegistry("AU", adminAddr, address(new AdministrationModule()));
+        other = new UnitRegistry("AU", adminAddr, deployModules());
         bytes32 relayerRole = other.RELAYER_ROLE();
         vm.prank(adminAddr);
         other.grantRole(relayerRole, relayer);

@@ -102,14 +102,19 @@ abstract contract RegistryFixture is Assertions {
         ar3 = vm.addr(AR3_KEY);
         outsider = vm.addr(OUTSIDER_KEY);
 
-        AdministrationModule module = new AdministrationModule();
-        registry = new UnitRegistry("AU", adminAddr, address(module));
+        registry = new UnitRegistry("AU", adminAddr, deployModules());
         admin = IAdministration(address(registry));
         vm.startPrank(adminAddr);
         registry.grantRole(registry.ISSUER_ROLE(), issuer);
         registry.grantRole(registry.LABEL_AUTHORITY_ROLE(), labeller);
         registry.grantRole(registry.RELAYER_ROLE(), relayer);
         vm.stopPrank();
+    }
+
+    /// @notice A fresh deployment of every module the registry routes to, in node/'s deploy order.
+    function deployModules() internal returns (address[] memory modules) {
+        modules = new address[](1);
+        modules[0] = address(new AdministrationModule());
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 
 import {UnitTest} from "../UnitTest.sol";
+import {UnitRegistry} from "../../../src/UnitRegistry.sol";
 import {AdministrationModule} from "../../../src/modules/AdministrationModule.sol";
 import {IAdministration} from "../../../src/interfaces/IAdministration.sol";
 import {IRegistryBase} from "../../../src/interfaces/IRegistryBase.sol";
@@ -78,5 +79,17 @@ contract FallbackTest is UnitTest {
         vm.prank(relayer);
         uint64 id = IAdministration(address(registry)).openAccount(r, s);
         assertEq(registry.getAccount(id).primaryRepresentative, ar1, "opened in the registry's storage");
+    }
+
+    function test_RevertWhen_TwoModulesClaimOneSelector() public {
+        address[] memory modules = new address[](2);
+        modules[0] = address(new AdministrationModule());
+        modules[1] = address(new AdministrationModule());
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IRegistryBase.DuplicateSelector.selector, IAdministration.openAccount.selector
+            )
+        );
+        new UnitRegistry("AU", adminAddr, modules);
     }
 }

@@ -6,7 +6,6 @@ import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 
 import {UnitTest} from "../UnitTest.sol";
 import {UnitRegistry} from "../../../src/UnitRegistry.sol";
-import {AdministrationModule} from "../../../src/modules/AdministrationModule.sol";
 import {
     AccountKind,
     AccountStatus,
@@ -39,7 +38,7 @@ contract ViewsTest is UnitTest {
     }
 
     function test_counters_FreshRegistry() public {
-        UnitRegistry fresh = new UnitRegistry(NZ, adminAddr, address(new AdministrationModule()));
+        UnitRegistry fresh = new UnitRegistry(NZ, adminAddr, deployModules());
         (uint64 accountId, uint64 serial, uint64 issuanceId, uint64 operationId, uint16 labels) =
             fresh.counters();
         assertEq(accountId, FIRST_ACCOUNT_ID, "first account id");
