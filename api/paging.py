@@ -50,6 +50,7 @@ __all__ = [
     "block_times",
     "choice_filter",
     "csv_response",
+    "csv_text",
     "fetch_page",
     "int_filter",
     "iso_time",
@@ -508,6 +509,19 @@ def list_response(
     )
 
 
+# A cell starting with one of these is read as a formula by spreadsheet programs.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """Return text safe to open in a spreadsheet: a leading formula character is quoted with `'`.
+
+    Holder names, beneficiaries and reasons are written by users; without this a cell such as
+    `=HYPERLINK(...)` would run in the auditor's spreadsheet (OWASP "CSV injection").
+    """
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -515,6 +529,8 @@ def _csv_cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, str):
+        return csv_text(value)
     return value
 
 
