@@ -25,15 +25,21 @@ from sqlalchemy import Connection, Table, select, tuple_
 from indexer.errors import MirrorInconsistentError
 from indexer.models import (
     Account,
+    Association,
     Cancellation,
+    Consent,
+    Escrow,
     Event,
     ExecutedRequest,
     Issuance,
     Label,
     LabelChange,
     OperationRange,
+    Platform,
+    PlatformSigner,
     Project,
     Representative,
+    Reservation,
     Transfer,
     Uint256,
     UnitBlock,
@@ -74,6 +80,12 @@ _OPERATION_RANGES = table_of(OperationRange)
 _LABEL_CHANGES = table_of(LabelChange)
 _EXECUTED_REQUESTS = table_of(ExecutedRequest)
 _EVENTS = table_of(Event)
+_PLATFORMS = table_of(Platform)
+_PLATFORM_SIGNERS = table_of(PlatformSigner)
+_CONSENTS = table_of(Consent)
+_RESERVATIONS = table_of(Reservation)
+_ESCROWS = table_of(Escrow)
+_ASSOCIATIONS = table_of(Association)
 
 # Every table that is a function of the raw events alone, i.e. what a rebuild recomputes.
 DERIVED_TABLES: tuple[Table, ...] = (
@@ -88,6 +100,12 @@ DERIVED_TABLES: tuple[Table, ...] = (
     _OPERATION_RANGES,
     _LABEL_CHANGES,
     _EXECUTED_REQUESTS,
+    _PLATFORMS,
+    _PLATFORM_SIGNERS,
+    _CONSENTS,
+    _RESERVATIONS,
+    _ESCROWS,
+    _ASSOCIATIONS,
 )
 
 # Serials per prefetch query on SQLite: well under its bound-parameter limit.
