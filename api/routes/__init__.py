@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import accounts, auth, discovery, events, registers, requests, writes
+from api.routes import (
+    accounts,
+    auth,
+    discovery,
+    events,
+    registers,
+    requests,
+    webhooks,
+    writes,
+)
 
 __all__ = ["ROUTERS"]
 
 ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]
-ROUTERS += [accounts.router, registers.router, events.router]
+ROUTERS += [accounts.router, registers.router, events.router, webhooks.router]
