@@ -63,7 +63,7 @@ class ApiSettings(NodeSettings):
         default=21600.0, gt=0, description="Longest wait between two webhook attempts."
     )
     webhook_max_attempts: int = Field(
-        default=16, ge=1, description="Attempts of one webhook delivery before it is failed."
+        default=18, ge=1, description="Attempts of one webhook delivery before it is failed."
     )
     webhook_concurrency: int = Field(
         default=8, ge=1, le=256, description="Webhook POSTs in flight at once, per process."

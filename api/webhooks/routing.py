@@ -1,22 +1,28 @@
 """Which platforms an indexed registry event concerns.
 
 An event concerns a platform when it:
-- names it (`platform` among its arguments: reservations and escrows for it, consents to it, its
-  registration, signers and status);
-- refers to a reservation, escrow or consent of it by id (e.g. an escrow settled by id alone);
-- releases a reservation on an account over which the platform held, at that event, an active
-  consent whose scope covers the release (`holdings` or `reserved`, decision D23). This is the
-  notification API.md requires: "a reservation released while a platform holds consent over it".
+- names it (`platform` among its arguments: its registration, signers and status, consents to
+  it, reservations and escrows for it);
+- refers by id to a reservation, escrow or consent of it (`ConsentRevoked`,
+  `ReservationTransferred`, `EscrowSettled`, `EscrowReleased` carry only the id);
+- releases a reservation on an account whose free holdings the platform may view: an active
+  `holdings` consent at the event (decision D23). With the reservation's own platform, which
+  the event names, this is API.md's "a reservation released while a platform holds consent over
+  it": the platform that could see the reserved units, and every platform that sees them come
+  back into the free holdings.
+
+A platform suspended at the event is told nothing but its own status changes: a suspended
+platform reads nothing either.
 
 Immutable facts (which platform a reservation, escrow or consent is for, a consent's account and
-scope) come from the mirror's tables, whatever their later state. Whether a consent was active
-*at the event* is decided by chain order: granted before the event and not revoked before it.
-The mirror records the grant and revocation blocks; within one block the log indexes of the
-`ConsentGranted` / `ConsentRevoked` events decide.
+scope) come from the mirror's tables, whatever their later state. What held *at the event* (a
+consent active, a platform suspended) is decided by chain order: the mirror's grant and
+revocation blocks, and within one block the log indexes of the events themselves.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy import Connection, Table, and_, or_, select
 
 from indexer.models import Consent, Escrow, Event, Reservation, table_of
+from node.contracts import PlatformStatus
 
 __all__ = ["CONSENT_COVERS", "IndexedEvent", "platforms_concerned"]
 
@@ -39,13 +46,15 @@ _REFERENCES: dict[str, Table] = {
     "consentId": _CONSENTS,
 }
 
-# Events a consent makes a platform's business, and the scopes that cover each.
+# Events a consent makes a platform's business, and the scopes that cover each. A `reserved`
+# or `escrowed` consent shows a platform only the units reserved or escrowed for itself.
 CONSENT_COVERS: dict[str, tuple[str, ...]] = {
-    "ReservationReleased": ("holdings", "reserved"),
+    "ReservationReleased": ("holdings",),
 }
 
 _GRANTED = "ConsentGranted"
 _REVOKED = "ConsentRevoked"
+_STATUS_CHANGED = "PlatformStatusChanged"
 
 
 @dataclass(frozen=True)
@@ -93,11 +102,44 @@ def platforms_concerned(conn: Connection, events: Sequence[IndexedEvent]) -> dic
             reference = _int(event.data.get(argument))
             if reference is not None and reference in by_id:
                 concerned[event.id].add(by_id[reference])
-    covered = [e for e in events if e.name in CONSENT_COVERS]
-    if covered:
-        for event in covered:
+    for event in events:
+        if event.name in CONSENT_COVERS:
             concerned[event.id] |= _consenting_platforms(conn, event)
+    _drop_suspended(conn, events, concerned)
     return concerned
+
+
+def _drop_suspended(
+    conn: Connection, events: Sequence[IndexedEvent], concerned: dict[int, set[str]]
+) -> None:
+    """Remove, from each event's platforms, those suspended at that event."""
+    platforms = set().union(*concerned.values()) if concerned else set()
+    if not platforms:
+        return
+    e = _EVENTS.c
+    # Status changes are rare (an administrator's act): all of them, in chain order.
+    changes: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    rows = conn.execute(
+        select(e.id, e.data)
+        .where(e.name == _STATUS_CHANGED, e.id < max(ev.id for ev in events))
+        .order_by(e.id)
+    )
+    for row in rows:
+        data = dict(row.data)
+        platform = _address(data.get("platform"))
+        status = _int(data.get("status"))
+        if platform in platforms and status is not None:
+            changes[platform].append((int(row.id), status))
+    if not changes:
+        return
+    for event in events:
+        if event.name == _STATUS_CHANGED:
+            continue  # a platform is always told of its own suspension and reactivation
+        for platform in list(concerned.get(event.id, ())):
+            history = changes.get(platform, [])
+            position = bisect.bisect_left(history, (event.id, -1))
+            if position and history[position - 1][1] == PlatformStatus.SUSPENDED:
+                concerned[event.id].discard(platform)
 
 
 def _platforms_by_id(conn: Connection, table: Table, ids: Iterable[int]) -> dict[int, str]:
