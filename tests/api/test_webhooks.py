@@ -1,0 +1,328 @@
+"""Webhooks over HTTP against a real chain, on SQLite and PostgreSQL, to a real HTTP receiver.
+
+The receiver is a `http.server` on a free port that verifies every delivery with
+`standardwebhooks.Webhook(secret).verify`. It is stopped to show that deliveries wait (and are
+retried) while it is down, and told to answer 500 after accepting a delivery to force a repeat
+that its `webhook-id` deduplicates.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import func, select
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from api.models import WebhookSubscription
+from api.webhooks.delivery import retry_delay
+from api.webhooks.subscriptions import check_url
+from indexer.models import table_of
+from node.devchain import DevChain
+from tests.api.conftest import ApiNode, build_node
+from tests.api.helpers import DATABASES, assert_problem, login, stranger, throwaway_postgres
+
+# Short retry settings (a real worker, real timeouts): retries every 0.05-0.5 s, for long enough
+# that a receiver down for several seconds is waited for.
+WEBHOOK_SETTINGS: dict[str, Any] = {
+    "webhook_poll_seconds": 0.05,
+    "webhook_retry_base_seconds": 0.05,
+    "webhook_retry_max_seconds": 0.5,
+    "webhook_max_attempts": 200,
+    "webhook_timeout_seconds": 2.0,
+    "webhook_max_subscriptions": 3,
+}
+
+
+# -- the receiver ----------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One POST the receiver got, verified."""
+
+    path: str
+    webhook_id: str
+    payload: dict[str, Any]
+    answered: int
+
+
+@dataclass
+class Receiver:
+    """A real HTTP endpoint on a free port; each path has its subscription's secret."""
+
+    port: int = 0
+    secrets: dict[str, str] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # signature failures
+    # Answer 500 to the first POST of each webhook-id, after recording it as accepted.
+    fail_after_accept: bool = False
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = int(probe.getsockname()[1])
+
+    def url(self, path: str) -> str:
+        """Return the URL of one of the receiver's paths."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> None:
+        """Listen (again) on the receiver's port."""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+                receiver.handle(self, body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until `start` again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def handle(self, request: BaseHTTPRequestHandler, body: str) -> None:
+        """Verify a delivery's signature, record it and answer."""
+        secret = self.secrets.get(request.path)
+        headers = dict(request.headers.items())
+        try:
+            if secret is None:
+                raise WebhookVerificationError(f"no secret for {request.path}")
+            payload = Webhook(secret).verify(body, headers)
+        except WebhookVerificationError as exc:
+            with self._lock:
+                self.refused.append(f"{request.path}: {exc}")
+            self._answer(request, 400)
+            return
+        webhook_id = headers["webhook-id"]
+        with self._lock:
+            repeat = any(r.webhook_id == webhook_id for r in self.received)
+            status = 500 if self.fail_after_accept and not repeat else 204
+            self.received.append(Received(request.path, webhook_id, payload, status))
+        self._answer(request, status)
+
+    @staticmethod
+    def _answer(request: BaseHTTPRequestHandler, status: int) -> None:
+        request.send_response(status)
+        request.send_header("content-length", "0")
+        request.end_headers()
+
+    def unique(self, path: str) -> dict[str, dict[str, Any]]:
+        """Return what a path received, deduplicated by `webhook-id` as a receiver should."""
+        with self._lock:
+            seen: dict[str, dict[str, Any]] = {}
+            for item in self.received:
+                if item.path == path:
+                    seen.setdefault(item.webhook_id, item.payload)
+            return seen
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """Yield a receiver (not yet listening)."""
+    server = Receiver()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    """Poll until `condition()` is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+# -- the node --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def node(
+    request: pytest.FixtureRequest,
+    session_chain: DevChain,
+    dev_keys: dict[str, LocalAccount],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ApiNode]:
+    """Yield an API node with short webhook retry settings, once per database."""
+    with ExitStack() as stack:
+        url = stack.enter_context(throwaway_postgres()) if request.param == "postgresql" else None
+        nodes = build_node(
+            session_chain,
+            dev_keys,
+            tmp_path_factory.mktemp(f"webhooks-{request.param}"),
+            database_url=url,
+            **WEBHOOK_SETTINGS,
+        )
+        yield next(nodes)
+        next(nodes, None)
+
+
+def _count(node: ApiNode, model: type[Any]) -> int:
+    table = table_of(model)
+    with node.services.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+# -- pure rules ------------------------------------------------------------------------------
+
+
+def test_retry_delays_double_with_jitter_up_to_the_cap() -> None:
+    rng = random.Random(7)
+    for attempt in range(1, 30):
+        ceiling = min(60.0, 1.0 * 2 ** (attempt - 1))
+        for _ in range(20):
+            delay = retry_delay(attempt, 1.0, 60.0, rng)
+            assert ceiling / 2 <= delay <= ceiling
+    assert retry_delay(10_000, 1.0, 60.0, rng) <= 60.0  # no overflow far out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://platform.example/hooks",
+        "http://127.0.0.1:8080/p?x=1",
+        "HTTPS://platform.example:8443",
+        "http://[::1]:9000/hooks",
+    ],
+)
+def test_check_url_accepts_http_and_https(url: str) -> None:
+    assert check_url(url) == url
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+_PLATFORM = "0x" + "ab" * 20
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"platform": _PLATFORM, "url": "ftp://platform.example/x"}, 422, "INVALID_WEBHOOK_URL"),
+        ({"platform": _PLATFORM, "url": "platform.example/x"}, 422, "INVALID_WEBHOOK_URL"),
+        ({"platform": _PLATFORM, "url": "https://"}, 422, "INVALID_WEBHOOK_URL"),
+        (
+            {"platform": _PLATFORM, "url": "https://u:p@platform.example/"},
+            422,
+            "INVALID_WEBHOOK_URL",
+        ),
+        ({"platform": _PLATFORM, "url": "https://platform.example/#x"}, 422, "INVALID_WEBHOOK_URL"),
+        (
+            {"platform": _PLATFORM, "url": "https://platform.example:99999/"},
+            422,
+            "INVALID_WEBHOOK_URL",
+        ),
+        ({"platform": _PLATFORM, "url": "https://platform .example/"}, 422, "INVALID_WEBHOOK_URL"),
+        (
+            {"platform": _PLATFORM, "url": "https://x.example/" + "a" * 2100},
+            422,
+            "INVALID_WEBHOOK_URL",
+        ),
+        ({"platform": _PLATFORM, "url": "javascript:alert(1)"}, 422, "INVALID_WEBHOOK_URL"),
+        (
+            {"platform": _PLATFORM, "url": "https://p.example/", "event_types": ["Nope"]},
+            422,
+            "INVALID_EVENT_TYPE",
+        ),
+        (
+            {"platform": _PLATFORM, "url": "https://p.example/", "event_types": []},
+            422,
+            "INVALID_EVENT_TYPE",
+        ),
+        ({"platform": "0x1234", "url": "https://p.example/"}, 422, "INVALID_REQUEST"),
+        ({"url": "https://p.example/"}, 422, "INVALID_REQUEST"),
+        (
+            {"platform": _PLATFORM, "url": "https://p.example/", "secret": "x"},
+            422,
+            "INVALID_REQUEST",
+        ),
+        ({"platform": _PLATFORM, "url": 5}, 422, "INVALID_REQUEST"),
+        # A well-formed subscription by a caller who signs for no platform.
+        ({"platform": _PLATFORM, "url": "https://p.example/"}, 403, "NOT_AUTHORISED"),
+        (
+            {"platform": _PLATFORM, "url": "https://p.example/", "event_types": ["UnitsCancelled"]},
+            403,
+            "NOT_AUTHORISED",
+        ),
+    ],
+)
+def test_bad_subscriptions_are_refused_and_change_nothing(
+    node: ApiNode, body: dict[str, Any], status: int, code: str
+) -> None:
+    headers = login(node.client, stranger())
+    before = _count(node, WebhookSubscription)
+    response = node.client.post("/v1/webhooks/subscriptions", json=body, headers=headers)
+    assert_problem(response, status, code)
+    assert _count(node, WebhookSubscription) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "status", "code"),
+    [
+        ("GET", "/v1/webhooks/subscriptions/sub_" + "0" * 24, {}, 404, "SUBSCRIPTION_NOT_FOUND"),
+        ("DELETE", "/v1/webhooks/subscriptions/sub_" + "0" * 24, {}, 404, "SUBSCRIPTION_NOT_FOUND"),
+        ("GET", "/v1/webhooks/subscriptions/nope", {}, 422, "INVALID_REQUEST"),
+        ("GET", "/v1/webhooks/deliveries/1", {}, 404, "DELIVERY_NOT_FOUND"),
+        ("GET", "/v1/webhooks/deliveries/0", {}, 422, "INVALID_REQUEST"),
+        ("GET", "/v1/webhooks/deliveries", {"status": "lost"}, 422, "INVALID_FILTER"),
+        ("GET", "/v1/webhooks/deliveries", {"platform": "0x12"}, 422, "INVALID_FILTER"),
+        ("GET", "/v1/webhooks/deliveries", {"colour": "red"}, 422, "INVALID_FILTER"),
+        ("GET", "/v1/webhooks/deliveries", {"sort": "url"}, 422, "INVALID_SORT"),
+        ("GET", "/v1/webhooks/deliveries", {"cursor": "garbage"}, 422, "INVALID_CURSOR"),
+        ("GET", "/v1/webhooks/subscriptions", {"limit": 0}, 422, "INVALID_LIMIT"),
+    ],
+)
+def test_bad_reads_and_deletes_are_refused(
+    node: ApiNode, method: str, path: str, params: dict[str, Any], status: int, code: str
+) -> None:
+    headers = login(node.client, stranger())
+    response = node.client.request(method, path, params=params, headers=headers)
+    assert_problem(response, status, code)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/webhooks/subscriptions"),
+        ("GET", "/v1/webhooks/subscriptions"),
+        ("GET", "/v1/webhooks/deliveries"),
+        ("DELETE", "/v1/webhooks/subscriptions/sub_" + "0" * 24),
+    ],
+)
+def test_webhooks_need_a_token(node: ApiNode, method: str, path: str) -> None:
+    body = {"platform": _PLATFORM, "url": "https://p.example/"} if method == "POST" else None
+    assert_problem(node.client.request(method, path, json=body), 401, "UNAUTHENTICATED")
+
+
+def test_a_caller_without_platform_sees_empty_lists(node: ApiNode) -> None:
+    headers = login(node.client, stranger())
+    for path in ("/v1/webhooks/subscriptions", "/v1/webhooks/deliveries"):
+        body = node.client.get(path, headers=headers).json()
+        assert body["items"] == [] and body["next_cursor"] is None
+        assert body["as_of_block"] >= 0
