@@ -8,12 +8,10 @@ import {
     ConsentScope,
     ReservationStatus,
     EscrowStatus,
-    AssociationStatus,
     Platform,
     Consent,
     Reservation,
     Escrow,
-    Association,
     RegisterPlatformRequest,
     SetPlatformSignerRequest,
     SetPlatformStatusRequest,
@@ -23,16 +21,13 @@ import {
     ReservationDecisionRequest,
     EscrowRequest,
     SettleEscrowRequest,
-    ReleaseEscrowRequest,
-    AssociateRequest,
-    DissociateRequest,
-    RetireAssociationRequest
+    ReleaseEscrowRequest
 } from "../libraries/PlatformTypes.sol";
 
 /// @title IPlatforms
-/// @notice Trading platforms and third-party certificates (CER Class B.1-B.5 and C.1): platform
-/// registration and suspension, view consents, revocable reservations, platform-controlled escrow, and
-/// 1:1 associations of units with third-party certificates.
+/// @notice Trading platforms (CER Class B.1-B.5): platform registration and suspension, view consents,
+/// revocable reservations and platform-controlled escrow. Third-party certificates (C.1) are in
+/// ICertificates.
 /// @dev Implemented by the PlatformModule and reached through the UnitRegistry address (one EIP-712
 /// domain, one nonce space). Every state-changing function takes a request signed per EIP-712 and may
 /// only be submitted by an address holding the relayer role. Consent, reservation, escrow, association
@@ -87,19 +82,6 @@ interface IPlatforms is IRegistryBase {
     error EscrowNotActive(uint64 escrowId, EscrowStatus status);
     /// @notice The signer neither signs for the escrow's platform nor is a registry administrator.
     error NotEscrowController(uint64 escrowId, address signer);
-    /// @notice The association id is unknown.
-    error AssociationNotFound(uint64 associationId);
-    /// @notice The association was already dissociated or retired.
-    error AssociationNotActive(uint64 associationId, AssociationStatus status);
-    /// @notice The signer is not the association's third-party registry.
-    error NotAssociationRegistry(uint64 associationId, address signer);
-    /// @notice The certificate id is zero.
-    error InvalidCertificate(bytes32 certificateId);
-    /// @notice The third-party registry already used this certificate id (for `associationId`); a
-    /// certificate backs units once, so that the same claim cannot be made twice.
-    error CertificateAlreadyUsed(address thirdPartyRegistry, bytes32 certificateId, uint64 associationId);
-    /// @notice The hinted blocks of a reservation, escrow or association do not add up to its quantity.
-    error LockedQuantityMismatch(uint64 operationId, uint64 expected, uint64 actual);
 
     // ---------------------------------------------------------------------------------------------
     // Events
@@ -144,27 +126,6 @@ interface IPlatforms is IRegistryBase {
     event EscrowReleased(
         uint64 indexed escrowId, uint64 indexed accountId, address indexed signer, uint64 quantity
     );
-    event UnitsAssociated(
-        uint64 indexed associationId,
-        uint64 indexed accountId,
-        address indexed thirdPartyRegistry,
-        bytes32 certificateId,
-        uint64 quantity
-    );
-    /// @notice The third-party registry dissociated the units; they are Held again in `accountId`.
-    event UnitsDissociated(
-        uint64 indexed associationId, uint64 indexed accountId, address indexed thirdPartyRegistry
-    );
-    /// @notice The third-party registry retired its certificate; the units were cancelled as
-    /// `cancellationId` (the core's UnitsCancelled is emitted just before, its reason naming the
-    /// certificate).
-    event AssociationRetired(
-        uint64 indexed associationId,
-        uint64 cancellationId,
-        address indexed thirdPartyRegistry,
-        bytes32 certificateId
-    );
-
     // ---------------------------------------------------------------------------------------------
     // Platforms (signed by a registry administrator)
     // ---------------------------------------------------------------------------------------------
@@ -269,45 +230,8 @@ interface IPlatforms is IRegistryBase {
     ) external;
 
     // ---------------------------------------------------------------------------------------------
-    // C.1 third-party certificates
-    // ---------------------------------------------------------------------------------------------
-
-    /// @notice Associates ranges 1:1 with a third-party certificate: Held -> Associated, locked by the
-    /// association id, in the same account.
-    /// @dev Requirements: signer is a representative of the account who may initiate; account open;
-    /// `thirdPartyRegistry` has THIRD_PARTY_REGISTRY_ROLE; certificate id non-zero and never used before by
-    /// that registry; every range Held by the account.
-    function associate(
-        AssociateRequest calldata request,
-        bytes calldata signature,
-        uint64[] calldata blockStarts
-    ) external returns (uint64 associationId);
-
-    /// @notice Dissociates the units of an association: they are Held again. The certificate id stays
-    /// used.
-    /// @dev Requirements: signer is the association's third-party registry and still has
-    /// THIRD_PARTY_REGISTRY_ROLE; association active; `blockStarts` lists exactly its blocks.
-    function dissociate(
-        DissociateRequest calldata request,
-        bytes calldata signature,
-        uint64[] calldata blockStarts
-    ) external;
-
-    /// @notice Retires the certificate: the associated units are cancelled (state Cancelled, purpose
-    /// Voluntary) with the given beneficiary and a reason that names the certificate and its registry.
-    /// @dev Requirements: as dissociate. Emits BlockChanged per block, UnitsCancelled, AssociationRetired.
-    function retireAssociation(
-        RetireAssociationRequest calldata request,
-        bytes calldata signature,
-        uint64[] calldata blockStarts
-    ) external returns (uint64 cancellationId);
-
-    // ---------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------
-
-    /// @notice The role a third-party registry needs to be named in associations.
-    function THIRD_PARTY_REGISTRY_ROLE() external view returns (bytes32);
 
     /// @notice The platform's status (None if unregistered) and custodial account.
     function getPlatform(address platform) external view returns (Platform memory);
@@ -329,12 +253,4 @@ interface IPlatforms is IRegistryBase {
     function getReservation(uint64 reservationId) external view returns (Reservation memory);
 
     function getEscrow(uint64 escrowId) external view returns (Escrow memory);
-
-    function getAssociation(uint64 associationId) external view returns (Association memory);
-
-    /// @notice The association that used this certificate id of this third-party registry, or 0.
-    function certificateAssociation(address thirdPartyRegistry, bytes32 certificateId)
-        external
-        view
-        returns (uint64);
 }
