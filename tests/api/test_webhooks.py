@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
@@ -27,10 +28,12 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from api.models import WebhookSubscription
 from api.webhooks.delivery import retry_delay
 from api.webhooks.subscriptions import check_url
-from indexer.models import table_of
+from indexer.models import Event, table_of
+from node.contracts import AccountKind, ApprovalPolicy, ConsentScope, PlatformStatus, UnitState
 from node.devchain import DevChain
 from tests.api.conftest import ApiNode, build_node
 from tests.api.helpers import DATABASES, assert_problem, login, stranger, throwaway_postgres
+from tests.indexer.script import LedgerScript, rep
 
 # Short retry settings (a real worker, real timeouts): retries every 0.05-0.5 s, for long enough
 # that a receiver down for several seconds is waited for.
@@ -326,3 +329,290 @@ def test_a_caller_without_platform_sees_empty_lists(node: ApiNode) -> None:
         body = node.client.get(path, headers=headers).json()
         assert body["items"] == [] and body["next_cursor"] is None
         assert body["as_of_block"] >= 0
+
+
+# -- the platform story ----------------------------------------------------------------------
+
+
+@dataclass
+class Market:
+    """A seller, two platforms (P reserves, Q views holdings) and the keys that act for them."""
+
+    node: ApiNode
+    script: LedgerScript
+    seller: int
+    seller_ar: LocalAccount
+    serials: tuple[int, int]
+    p: str  # platform addresses
+    q: str
+    p_signer: LocalAccount
+    q_signer: LocalAccount
+    consents: dict[str, int] = field(default_factory=dict)  # platform -> consent id
+
+    def relay(
+        self,
+        key: LocalAccount,
+        primary_type: str,
+        fields: dict[str, Any],
+        hints: list[int] | None = None,
+    ) -> Any:
+        """Sign and relay a request that must succeed; return its outcome."""
+        return self.script.relay(self.script.signer.sign(key, primary_type, fields, hints))
+
+    def grant(self, platform: str, scope: ConsentScope) -> int:
+        """Grant a platform a consent on the seller's account; return its id."""
+        outcome = self.relay(
+            self.seller_ar,
+            "GrantConsent",
+            {"accountId": self.seller, "platform": platform, "scope": int(scope)},
+        )
+        consent = int(outcome.event("ConsentGranted").args["consentId"])
+        self.consents[platform] = consent
+        return consent
+
+    def revoke(self, platform: str) -> None:
+        """Revoke the consent granted to a platform."""
+        self.relay(self.seller_ar, "RevokeConsent", {"consentId": self.consents.pop(platform)})
+
+    def reserve(self, platform: str, quantity: int) -> int:
+        """Reserve the seller's first free units for a platform; return the reservation id."""
+        blocks = self.script.registry.blocks()
+        start = next(
+            b.start
+            for b in blocks.blocks()
+            if b.account == self.seller and b.state == UnitState.HELD and b.quantity >= quantity
+        )
+        ranges = [(start, start + quantity - 1)]
+        outcome = self.relay(
+            self.seller_ar,
+            "Reserve",
+            {
+                "accountId": self.seller,
+                "platform": platform,
+                "ranges": [{"start": s, "end": e} for s, e in ranges],
+            },
+            blocks.hints_for(ranges),
+        )
+        return int(outcome.event("UnitsReserved").args["reservationId"])
+
+    def release(self, reservation: int) -> int:
+        """Release a reservation; return the event id of its ReservationReleased once indexed."""
+        hints = [
+            b.start
+            for b in self.script.registry.blocks().locked_by(UnitState.RESERVED, reservation)
+        ]
+        outcome = self.relay(
+            self.seller_ar, "ReleaseReservation", {"reservationId": reservation}, hints
+        )
+        self.node.wait_indexed(outcome.block_number)
+        return self.event_id("ReservationReleased", "reservationId", reservation)
+
+    def set_status(self, platform: str, status: PlatformStatus) -> None:
+        """Suspend or reactivate a platform (the registry administrator)."""
+        outcome = self.relay(
+            self.node.keys["registry_admin"],
+            "SetPlatformStatus",
+            {"platform": platform, "status": int(status)},
+        )
+        self.node.wait_indexed(outcome.block_number)
+
+    def event_id(self, name: str, argument: str, value: int) -> int:
+        """Return the mirror's id of the event `name` whose `argument` is `value`."""
+        events = table_of(Event)
+        with self.node.services.engine.connect() as conn:
+            rows = conn.execute(
+                select(events.c.id, events.c.data).where(events.c.name == name)
+            ).all()
+        (found,) = [int(r.id) for r in rows if dict(r.data).get(argument) == value]
+        return found
+
+
+def _open_platform(script: LedgerScript, name: str, signer: LocalAccount) -> str:
+    keys = script.keys
+    custody = int(
+        script.relay(
+            script.signer.open_account(
+                keys["registry_admin"],
+                f"{name} Custody",
+                [rep(signer.address, primary=True)],
+                kind=AccountKind.CUSTODIAL,
+                policy=ApprovalPolicy.SINGLE,
+                party="AU",
+            )
+        )
+        .event("AccountOpened")
+        .args["accountId"]
+    )
+    platform: str = Account.create().address
+    script.relay(
+        script.signer.sign(
+            keys["registry_admin"],
+            "RegisterPlatform",
+            {
+                "platform": platform,
+                "name": name,
+                "custodialAccount": custody,
+                "signers": [signer.address],
+            },
+        )
+    )
+    return platform
+
+
+@pytest.fixture(scope="module")
+def market(node: ApiNode) -> Market:
+    """Register platforms P and Q, open a seller's account and issue 1,000 units to it."""
+    script = LedgerScript(node.registry, project="WEBHOOK-PRJ")
+    seller_ar: LocalAccount = Account.create()
+    seller = script.open_account(
+        ApprovalPolicy.SINGLE, rep(seller_ar.address, primary=True), holder="Seller Pty Ltd"
+    )
+    serials = script.issue(seller, 1_000)
+    p_signer: LocalAccount = Account.create()
+    q_signer: LocalAccount = Account.create()
+    p = _open_platform(script, "Platform P", p_signer)
+    q = _open_platform(script, "Platform Q", q_signer)
+    node.wait_indexed(node.registry.client.block_number())
+    return Market(node, script, seller, seller_ar, serials, p, q, p_signer, q_signer)
+
+
+def _subscribe(
+    node: ApiNode, signer: LocalAccount, platform: str, url: str, types: list[str] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"platform": platform, "url": url}
+    if types is not None:
+        body["event_types"] = types
+    response = node.client.post(
+        "/v1/webhooks/subscriptions", json=body, headers=login(node.client, signer)
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    assert created["secret"].startswith("whsec_")
+    return created
+
+
+def _deliveries(node: ApiNode, signer: LocalAccount, **params: Any) -> list[dict[str, Any]]:
+    headers = login(node.client, signer)
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = node.client.get("/v1/webhooks/deliveries", params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def _detail(node: ApiNode, signer: LocalAccount, delivery_id: int) -> dict[str, Any]:
+    response = node.client.get(
+        f"/v1/webhooks/deliveries/{delivery_id}", headers=login(node.client, signer)
+    )
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return detail
+
+
+def test_deliveries_wait_for_a_receiver_that_is_down_then_arrive_once_each(
+    node: ApiNode, market: Market, receiver: Receiver
+) -> None:
+    # Subscriptions first: they receive the events indexed after them.
+    sub_p = _subscribe(node, market.p_signer, market.p, receiver.url("/p"))
+    sub_q = _subscribe(node, market.q_signer, market.q, receiver.url("/q"))
+    sub_released = _subscribe(
+        node, market.p_signer, market.p, receiver.url("/p-released"), ["ReservationReleased"]
+    )
+    receiver.secrets = {
+        "/p": sub_p["secret"],
+        "/q": sub_q["secret"],
+        "/p-released": sub_released["secret"],
+    }
+    # The receiver is down while the seller consents, reserves and releases.
+    market.grant(market.p, ConsentScope.RESERVED)
+    market.grant(market.q, ConsentScope.HOLDINGS)
+    reservation = market.reserve(market.p, 100)
+    released = market.release(reservation)
+
+    def waiting() -> list[dict[str, Any]]:
+        items = _deliveries(node, market.p_signer, subscription_id=sub_p["subscription_id"])
+        types = {d["event_type"] for d in items}
+        if types == {"ConsentGranted", "UnitsReserved", "ReservationReleased"} and all(
+            d["attempts"] >= 2 for d in items
+        ):
+            return items
+        return []
+
+    pending = wait_until(waiting, what="failed attempts while the receiver is down")
+    for delivery in pending:
+        assert delivery["status"] == "pending"
+        assert delivery["last_status_code"] is None
+        assert "ConnectError" in delivery["last_error"]
+        assert delivery["next_attempt_at"] is not None
+    log_entries = _detail(node, market.p_signer, pending[0]["delivery_id"])["attempt_log"]
+    assert len(log_entries) >= 2
+    assert all(a["status_code"] is None and a["error"] for a in log_entries)
+    assert all(a["duration_ms"] >= 0 for a in log_entries)
+    assert receiver.received == []
+
+    # Back up, but answering 500 to the first copy of each delivery after accepting it.
+    receiver.fail_after_accept = True
+    receiver.start()
+    subscriptions = [sub_p, sub_q, sub_released]
+    signers = {
+        sub_p["subscription_id"]: market.p_signer,
+        sub_released["subscription_id"]: market.p_signer,
+        sub_q["subscription_id"]: market.q_signer,
+    }
+
+    def delivered() -> dict[str, list[dict[str, Any]]]:
+        result = {}
+        for sub in subscriptions:
+            sid = sub["subscription_id"]
+            items = _deliveries(node, signers[sid], subscription_id=sid)
+            if not items or any(d["status"] != "delivered" for d in items):
+                return {}
+            result[sid] = items
+        return result
+
+    done = wait_until(delivered, what="every delivery delivered")
+    assert receiver.refused == []
+
+    expected_types = {
+        "/p": {"ConsentGranted", "UnitsReserved", "ReservationReleased"},
+        "/q": {"ConsentGranted", "ReservationReleased"},
+        "/p-released": {"ReservationReleased"},
+    }
+    admin = login(node.client, node.keys["registry_admin"])
+    for sub, path in ((sub_p, "/p"), (sub_q, "/q"), (sub_released, "/p-released")):
+        deliveries = done[sub["subscription_id"]]
+        unique = receiver.unique(path)
+        # Each event arrived; the repeat forced by the 500 carried the same webhook-id.
+        assert set(unique) == {d["webhook_id"] for d in deliveries}
+        assert {p["type"] for p in unique.values()} == expected_types[path]
+        copies = [r for r in receiver.received if r.path == path]
+        assert len(copies) == 2 * len(unique)
+        assert [r.answered for r in copies].count(500) == len(unique)
+        for delivery in deliveries:
+            attempts = _detail(node, signers[sub["subscription_id"]], delivery["delivery_id"])
+            codes = [a["status_code"] for a in attempts["attempt_log"]]
+            assert codes[-2:] == [500, 204] and all(c is None for c in codes[:-2])
+            assert attempts["attempts"] == len(codes)
+            # The payload is the indexed event, as the admin's feed shows it.
+            payload = unique[delivery["webhook_id"]]
+            assert payload == attempts["payload"]
+            data = payload["data"]
+            (event,) = node.client.get(
+                "/v1/events",
+                params={"tx_hash": data["tx_hash"], "type": payload["type"]},
+                headers=admin,
+            ).json()["items"]
+            assert event["event_id"] == data["event_id"] == delivery["event_id"]
+            assert event["block_number"] == data["block_number"]
+            assert {k: data[k] for k in event["data"]} == event["data"]
+    releases = [p for p in receiver.unique("/q").values() if p["type"] == "ReservationReleased"]
+    assert [p["data"]["event_id"] for p in releases] == [released]
+    assert releases[0]["data"]["reservationId"] == reservation
+    assert releases[0]["data"]["platform"] == market.p
+    assert releases[0]["data"]["accountId"] == market.seller
