@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from api.models import WebhookSubscription
+from api.models import WebhookCursor, WebhookSubscription
 from api.webhooks.delivery import retry_delay
 from api.webhooks.subscriptions import check_url
 from indexer.models import Event, table_of
@@ -347,7 +347,7 @@ class Market:
     q: str
     p_signer: LocalAccount
     q_signer: LocalAccount
-    consents: dict[str, int] = field(default_factory=dict)  # platform -> consent id
+    consents: dict[tuple[str, ConsentScope], int] = field(default_factory=dict)  # active ones
 
     def relay(
         self,
@@ -367,12 +367,17 @@ class Market:
             {"accountId": self.seller, "platform": platform, "scope": int(scope)},
         )
         consent = int(outcome.event("ConsentGranted").args["consentId"])
-        self.consents[platform] = consent
+        self.consents[(platform, scope)] = consent
         return consent
 
-    def revoke(self, platform: str) -> None:
-        """Revoke the consent granted to a platform."""
-        self.relay(self.seller_ar, "RevokeConsent", {"consentId": self.consents.pop(platform)})
+    def ensure(self, platform: str, scope: ConsentScope) -> int:
+        """Return the platform's active consent of a scope, granting one if there is none."""
+        return self.consents.get((platform, scope)) or self.grant(platform, scope)
+
+    def revoke(self, platform: str, scope: ConsentScope) -> None:
+        """Revoke the platform's consent of a scope."""
+        consent = self.consents.pop((platform, scope))
+        self.relay(self.seller_ar, "RevokeConsent", {"consentId": consent})
 
     def reserve(self, platform: str, quantity: int) -> int:
         """Reserve the seller's first free units for a platform; return the reservation id."""
@@ -491,6 +496,29 @@ def _subscribe(
     return created
 
 
+Subscribe = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def subscribe(node: ApiNode) -> Iterator[Subscribe]:
+    """Yield a function that subscribes; the subscriptions are deleted after the test."""
+    made: list[tuple[LocalAccount, str]] = []
+
+    def create(
+        signer: LocalAccount, platform: str, url: str, types: list[str] | None = None
+    ) -> dict[str, Any]:
+        created = _subscribe(node, signer, platform, url, types)
+        made.append((signer, created["subscription_id"]))
+        return created
+
+    yield create
+    for signer, subscription_id in made:
+        response = node.client.delete(
+            f"/v1/webhooks/subscriptions/{subscription_id}", headers=login(node.client, signer)
+        )
+        assert response.status_code in (204, 404), response.text
+
+
 def _deliveries(node: ApiNode, signer: LocalAccount, **params: Any) -> list[dict[str, Any]]:
     headers = login(node.client, signer)
     items: list[dict[str, Any]] = []
@@ -516,13 +544,13 @@ def _detail(node: ApiNode, signer: LocalAccount, delivery_id: int) -> dict[str, 
 
 
 def test_deliveries_wait_for_a_receiver_that_is_down_then_arrive_once_each(
-    node: ApiNode, market: Market, receiver: Receiver
+    node: ApiNode, market: Market, receiver: Receiver, subscribe: Subscribe
 ) -> None:
     # Subscriptions first: they receive the events indexed after them.
-    sub_p = _subscribe(node, market.p_signer, market.p, receiver.url("/p"))
-    sub_q = _subscribe(node, market.q_signer, market.q, receiver.url("/q"))
-    sub_released = _subscribe(
-        node, market.p_signer, market.p, receiver.url("/p-released"), ["ReservationReleased"]
+    sub_p = subscribe(market.p_signer, market.p, receiver.url("/p"))
+    sub_q = subscribe(market.q_signer, market.q, receiver.url("/q"))
+    sub_released = subscribe(
+        market.p_signer, market.p, receiver.url("/p-released"), ["ReservationReleased"]
     )
     receiver.secrets = {
         "/p": sub_p["secret"],
@@ -616,3 +644,97 @@ def test_deliveries_wait_for_a_receiver_that_is_down_then_arrive_once_each(
     assert releases[0]["data"]["reservationId"] == reservation
     assert releases[0]["data"]["platform"] == market.p
     assert releases[0]["data"]["accountId"] == market.seller
+
+
+def _rpc(node: ApiNode, method: str, *params: Any) -> Any:
+    response = node.registry.client.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in response, response
+    return response.get("result")
+
+
+def _in_one_block(market: Market, *requests: tuple[str, dict[str, Any], list[int]]) -> list[Any]:
+    """Relay signed requests of the seller's AR in one block, in this order; return outcomes."""
+    node = market.node
+    relayer = node.registry.relayer
+    signer = market.script.signer
+    sent = threading.Semaphore(0)
+    _rpc(node, "evm_setAutomine", False)
+    try:
+        futures = []
+        for primary_type, fields, hints in requests:
+            # A fresh nonce lane each (decision D12), so no request waits for another's nonce.
+            lane = random.getrandbits(64) << 64
+            request = signer.sign(market.seller_ar, primary_type, fields, hints, nonce=lane)
+            futures.append(relayer.submit(request, on_sent=lambda _tx: sent.release()))
+        for _ in requests:
+            assert sent.acquire(timeout=30)
+        _rpc(node, "evm_mine")
+    finally:
+        _rpc(node, "evm_setAutomine", True)
+    outcomes = [f.result(60) for f in futures]
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    (block,) = {o.block_number for o in outcomes}
+    node.wait_indexed(block)
+    return outcomes
+
+
+def _delivered_event_ids(node: ApiNode, signer: LocalAccount, subscription_id: str) -> set[int]:
+    return {d["event_id"] for d in _deliveries(node, signer, subscription_id=subscription_id)}
+
+
+def _routed(node: ApiNode, signer: LocalAccount, subscription_id: str, event_id: int) -> bool:
+    """Wait until the outbox has routed past an event; return whether the subscription got it."""
+
+    def cursor() -> bool:
+        with node.services.engine.connect() as conn:
+            return bool(
+                conn.execute(select(table_of(WebhookCursor).c.event_id)).scalar_one() >= event_id
+            )
+
+    wait_until(cursor, what=f"the outbox to route event {event_id}")
+    return event_id in _delivered_event_ids(node, signer, subscription_id)
+
+
+def test_a_release_reaches_other_platforms_only_under_a_holdings_consent_at_that_event(
+    node: ApiNode, market: Market, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    receiver.start()
+    sub_p = subscribe(market.p_signer, market.p, receiver.url("/p"))
+    sub_q = subscribe(market.q_signer, market.q, receiver.url("/q"))
+    receiver.secrets = {"/p": sub_p["secret"], "/q": sub_q["secret"]}
+    market.ensure(market.p, ConsentScope.RESERVED)
+    holdings = market.ensure(market.q, ConsentScope.HOLDINGS)
+    # Q's `reserved` consent shows it units reserved for Q only, not P's reservation.
+    market.ensure(market.q, ConsentScope.RESERVED)
+    first, second, third = (market.reserve(market.p, 10) for _ in range(3))
+
+    def release(reservation: int) -> tuple[str, dict[str, Any], list[int]]:
+        blocks = market.script.registry.blocks().locked_by(UnitState.RESERVED, reservation)
+        return ("ReleaseReservation", {"reservationId": reservation}, [b.start for b in blocks])
+
+    # One block: Q's holdings consent is revoked, then P's reservation is released.
+    _in_one_block(market, ("RevokeConsent", {"consentId": holdings}, []), release(first))
+    del market.consents[(market.q, ConsentScope.HOLDINGS)]
+    # One block: a reservation is released, then Q is granted holdings again.
+    grant = {"accountId": market.seller, "platform": market.q, "scope": int(ConsentScope.HOLDINGS)}
+    _, granted = _in_one_block(market, release(second), ("GrantConsent", grant, []))
+    consent = int(granted.event("ConsentGranted").args["consentId"])
+    market.consents[(market.q, ConsentScope.HOLDINGS)] = consent
+    # And now under that consent.
+    third_event = market.release(third)
+    events = {
+        reservation: market.event_id("ReservationReleased", "reservationId", reservation)
+        for reservation in (first, second, third)
+    }
+    assert events[third] == third_event
+    for reservation, event_id in events.items():
+        # P is named by each release; Q only by the last, under an active holdings consent.
+        assert _routed(node, market.p_signer, sub_p["subscription_id"], event_id)
+        assert _routed(node, market.q_signer, sub_q["subscription_id"], event_id) == (
+            reservation == third
+        ), reservation
+    wait_until(
+        lambda: third_event in {p["data"]["event_id"] for p in receiver.unique("/q").values()},
+        what="Q to receive the release",
+    )
+    market.revoke(market.q, ConsentScope.RESERVED)
