@@ -25,8 +25,9 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from api.models import WebhookCursor, WebhookSubscription
+from api.models import WebhookCursor, WebhookDelivery, WebhookSubscription
 from api.webhooks.delivery import retry_delay
+from api.webhooks.outbox import fill_outbox, newest_event_id
 from api.webhooks.subscriptions import check_url
 from indexer.models import Event, table_of
 from node.contracts import AccountKind, ApprovalPolicy, ConsentScope, PlatformStatus, UnitState
@@ -684,14 +685,7 @@ def _delivered_event_ids(node: ApiNode, signer: LocalAccount, subscription_id: s
 
 def _routed(node: ApiNode, signer: LocalAccount, subscription_id: str, event_id: int) -> bool:
     """Wait until the outbox has routed past an event; return whether the subscription got it."""
-
-    def cursor() -> bool:
-        with node.services.engine.connect() as conn:
-            return bool(
-                conn.execute(select(table_of(WebhookCursor).c.event_id)).scalar_one() >= event_id
-            )
-
-    wait_until(cursor, what=f"the outbox to route event {event_id}")
+    wait_until(lambda: _cursor(node) >= event_id, what=f"the outbox to route event {event_id}")
     return event_id in _delivered_event_ids(node, signer, subscription_id)
 
 
@@ -738,3 +732,234 @@ def test_a_release_reaches_other_platforms_only_under_a_holdings_consent_at_that
         what="Q to receive the release",
     )
     market.revoke(market.q, ConsentScope.RESERVED)
+
+
+def test_a_suspended_platform_cannot_subscribe_and_hears_only_of_its_status(
+    node: ApiNode, market: Market, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    receiver.start()
+    sub_p = subscribe(market.p_signer, market.p, receiver.url("/p"))
+    sub_q = subscribe(market.q_signer, market.q, receiver.url("/q"))
+    receiver.secrets = {"/p": sub_p["secret"], "/q": sub_q["secret"]}
+    market.ensure(market.p, ConsentScope.RESERVED)
+    market.ensure(market.q, ConsentScope.HOLDINGS)
+    reservation = market.reserve(market.p, 5)
+    market.set_status(market.q, PlatformStatus.SUSPENDED)
+    before = _count(node, WebhookSubscription)
+    response = node.client.post(
+        "/v1/webhooks/subscriptions",
+        json={"platform": market.q, "url": receiver.url("/q2")},
+        headers=login(node.client, market.q_signer),
+    )
+    assert_problem(response, 409, "PLATFORM_SUSPENDED")
+    assert _count(node, WebhookSubscription) == before
+    while_suspended = market.release(reservation)
+    market.set_status(market.q, PlatformStatus.ACTIVE)
+    after = market.release(market.reserve(market.p, 5))
+    assert _routed(node, market.p_signer, sub_p["subscription_id"], while_suspended)
+    assert not _routed(node, market.q_signer, sub_q["subscription_id"], while_suspended)
+    assert _routed(node, market.q_signer, sub_q["subscription_id"], after)
+
+    def statuses() -> list[int]:
+        payloads = receiver.unique("/q").values()
+        if after not in {p["data"]["event_id"] for p in payloads}:
+            return []
+        return [p["data"]["status"] for p in payloads if p["type"] == "PlatformStatusChanged"]
+
+    assert wait_until(statuses, what="Q's deliveries") == [
+        int(PlatformStatus.SUSPENDED),
+        int(PlatformStatus.ACTIVE),
+    ]
+    assert receiver.refused == []
+
+
+def test_deleting_a_subscription_cancels_what_it_has_not_delivered(
+    node: ApiNode, market: Market, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    sub = subscribe(market.p_signer, market.p, receiver.url("/p"))
+    receiver.secrets = {"/p": sub["secret"]}
+    market.ensure(market.p, ConsentScope.RESERVED)
+    released = market.release(market.reserve(market.p, 5))
+    sid = sub["subscription_id"]
+    wait_until(
+        lambda: [
+            d for d in _deliveries(node, market.p_signer, subscription_id=sid) if d["attempts"]
+        ],
+        what="a failed attempt",
+    )
+    headers = login(node.client, market.p_signer)
+    # Another platform's signer cannot see or delete it.
+    other = login(node.client, market.q_signer)
+    assert_problem(
+        node.client.delete(f"/v1/webhooks/subscriptions/{sid}", headers=other),
+        404,
+        "SUBSCRIPTION_NOT_FOUND",
+    )
+    assert (
+        node.client.delete(f"/v1/webhooks/subscriptions/{sid}", headers=headers).status_code == 204
+    )
+    assert_problem(
+        node.client.get(f"/v1/webhooks/subscriptions/{sid}", headers=headers),
+        404,
+        "SUBSCRIPTION_NOT_FOUND",
+    )
+    assert_problem(
+        node.client.delete(f"/v1/webhooks/subscriptions/{sid}", headers=headers),
+        404,
+        "SUBSCRIPTION_NOT_FOUND",
+    )
+    deliveries = _deliveries(node, market.p_signer, subscription_id=sid)
+    assert {d["event_id"] for d in deliveries} >= {released}
+    assert {d["status"] for d in deliveries} == {"cancelled"}
+    # Back up: nothing more is sent to it, and later events are not routed to it.
+    receiver.start()
+    later = market.release(market.reserve(market.p, 5))
+    wait_until(lambda: _cursor(node) >= later, what="the outbox to pass the later release")
+    time.sleep(1.0)  # longer than the longest retry wait: anything still due would be sent
+    assert receiver.received == []
+    assert later not in {
+        d["event_id"] for d in _deliveries(node, market.p_signer, subscription_id=sid)
+    }
+
+
+def test_a_delivery_never_accepted_is_failed_after_the_last_attempt(
+    node: ApiNode, market: Market, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    worker = node.client.app.state.webhooks  # type: ignore[attr-defined]
+    settings = worker.settings
+    worker.settings = settings.model_copy(update={"webhook_max_attempts": 3})
+    try:
+        receiver.start()
+        sub = subscribe(market.p_signer, market.p, receiver.url("/p"), ["UnitsReserved"])
+        receiver.secrets = {"/p": "whsec_" + "A" * 43}  # the wrong secret: every POST is refused
+        market.ensure(market.p, ConsentScope.RESERVED)
+        reservation = market.reserve(market.p, 5)
+        sid = sub["subscription_id"]
+        (delivery,) = wait_until(
+            lambda: [
+                d
+                for d in _deliveries(node, market.p_signer, subscription_id=sid)
+                if d["status"] == "failed"
+            ],
+            what="the delivery to fail",
+        )
+    finally:
+        worker.settings = settings
+    assert delivery["attempts"] == 3 and delivery["next_attempt_at"] is None
+    assert delivery["last_status_code"] == 400 and delivery["last_error"] == "HTTP 400"
+    detail = _detail(node, market.p_signer, delivery["delivery_id"])
+    assert [a["status_code"] for a in detail["attempt_log"]] == [400, 400, 400]
+    assert [a["attempt"] for a in detail["attempt_log"]] == [1, 2, 3]
+    assert len(receiver.refused) == 3
+    assert detail["payload"]["data"]["reservationId"] == reservation
+    market.release(reservation)
+
+
+def test_platforms_see_their_own_webhooks_and_the_administrator_sees_all(
+    node: ApiNode, market: Market, subscribe: Subscribe
+) -> None:
+    sub_p = subscribe(market.p_signer, market.p, "https://p.example/hooks")
+    sub_q = subscribe(market.q_signer, market.q, "https://q.example/hooks", ["ConsentRevoked"])
+    for extra in range(WEBHOOK_SETTINGS["webhook_max_subscriptions"] - 1):
+        subscribe(market.p_signer, market.p, f"https://p.example/{extra}")
+    response = node.client.post(
+        "/v1/webhooks/subscriptions",
+        json={"platform": market.p, "url": "https://p.example/one-too-many"},
+        headers=login(node.client, market.p_signer),
+    )
+    assert_problem(response, 409, "TOO_MANY_SUBSCRIPTIONS")
+    p_headers = login(node.client, market.p_signer)
+    listed = node.client.get("/v1/webhooks/subscriptions", headers=p_headers).json()["items"]
+    assert {s["platform"] for s in listed} == {market.p}
+    assert sub_p["subscription_id"] in {s["subscription_id"] for s in listed}
+    assert all("secret" not in s for s in listed)
+    assert_problem(
+        node.client.get(
+            f"/v1/webhooks/subscriptions/{sub_q['subscription_id']}", headers=p_headers
+        ),
+        404,
+        "SUBSCRIPTION_NOT_FOUND",
+    )
+    one = node.client.get(
+        f"/v1/webhooks/subscriptions/{sub_q['subscription_id']}",
+        headers=login(node.client, market.q_signer),
+    ).json()
+    assert one["event_types"] == ["ConsentRevoked"] and one["url"] == "https://q.example/hooks"
+    assert {d["platform"] for d in _deliveries(node, market.p_signer)} <= {market.p}
+    admin = login(node.client, node.keys["registry_admin"])
+    everything = node.client.get("/v1/webhooks/subscriptions", headers=admin).json()["items"]
+    assert {s["platform"] for s in everything} == {market.p, market.q}
+    only_q = node.client.get(
+        "/v1/webhooks/subscriptions", params={"platform": market.q.lower()}, headers=admin
+    ).json()["items"]
+    assert [s["subscription_id"] for s in only_q] == [sub_q["subscription_id"]]
+    # The administrator reads, but a subscription is the platform's own.
+    response = node.client.post(
+        "/v1/webhooks/subscriptions",
+        json={"platform": market.p, "url": "https://admin.example/"},
+        headers=admin,
+    )
+    assert_problem(response, 403, "NOT_AUTHORISED")
+
+
+def _cursor(node: ApiNode) -> int:
+    with node.services.engine.connect() as conn:
+        return int(conn.execute(select(table_of(WebhookCursor).c.event_id)).scalar_one())
+
+
+def test_racing_outbox_fillers_enqueue_every_event_exactly_once(
+    node: ApiNode, market: Market, subscribe: Subscribe
+) -> None:
+    sub = subscribe(market.p_signer, market.p, "https://p.example/race")
+    market.ensure(market.p, ConsentScope.RESERVED)
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def fill() -> None:
+        while not stop.is_set():
+            try:
+                fill_outbox(node.services.engine, batch=3)
+            except Exception as exc:  # reported below
+                errors.append(exc)
+                return
+
+    # Four more fillers race the app's own worker while events are indexed.
+    threads = [threading.Thread(target=fill) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(4):
+            market.release(market.reserve(market.p, 3))
+    finally:
+        newest = market.node.services.indexed_block()
+        assert newest > 0
+        with node.services.engine.connect() as conn:
+            last = newest_event_id(conn)
+        wait_until(lambda: _cursor(node) >= last, what="the outbox to catch up")
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == []
+    events = table_of(Event)
+    with node.services.engine.connect() as conn:
+        expected = {
+            int(r.id)
+            for r in conn.execute(
+                select(events.c.id, events.c.data).where(
+                    events.c.id > sub["after_event_id"],
+                    events.c.name.in_(("UnitsReserved", "ReservationReleased")),
+                )
+            )
+            if dict(r.data)["platform"] == market.p
+        }
+        rows = (
+            conn.execute(
+                select(table_of(WebhookDelivery).c.event_id).where(
+                    table_of(WebhookDelivery).c.subscription_id == sub["subscription_id"]
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(expected) == 8
+    assert sorted(rows) == sorted(expected)  # each once: no duplicate, none missing
