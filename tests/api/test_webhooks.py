@@ -422,6 +422,23 @@ class Market:
         )
         self.node.wait_indexed(outcome.block_number)
 
+    def block_of(self, event_id: int) -> int:
+        """Return the block of an indexed event."""
+        events = table_of(Event)
+        with self.node.services.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(events.c.block_number).where(events.c.id == event_id)
+                ).scalar_one()
+            )
+
+    def has_event(self, event_id: int) -> bool:
+        """Return whether the mirror still holds an event."""
+        events = table_of(Event)
+        with self.node.services.engine.connect() as conn:
+            found = conn.execute(select(events.c.id).where(events.c.id == event_id)).first()
+        return found is not None
+
     def event_id(self, name: str, argument: str, value: int) -> int:
         """Return the mirror's id of the event `name` whose `argument` is `value`."""
         events = table_of(Event)
@@ -429,8 +446,7 @@ class Market:
             rows = conn.execute(
                 select(events.c.id, events.c.data).where(events.c.name == name)
             ).all()
-        (found,) = [int(r.id) for r in rows if dict(r.data).get(argument) == value]
-        return found
+        return max(int(r.id) for r in rows if dict(r.data).get(argument) == value)
 
 
 def _open_platform(script: LedgerScript, name: str, signer: LocalAccount) -> str:
@@ -963,3 +979,49 @@ def test_racing_outbox_fillers_enqueue_every_event_exactly_once(
         )
     assert len(expected) == 8
     assert sorted(rows) == sorted(expected)  # each once: no duplicate, none missing
+
+
+def test_a_delivery_whose_event_a_reorg_removed_is_orphaned_and_never_sent(
+    node: ApiNode, market: Market, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    sub = subscribe(market.p_signer, market.p, receiver.url("/p"))
+    receiver.secrets = {"/p": sub["secret"]}
+    sid = sub["subscription_id"]
+    market.ensure(market.p, ConsentScope.RESERVED)
+    reservation = market.reserve(market.p, 5)
+    released = market.release(reservation)
+    head = node.registry.client.block_number()
+    assert market.block_of(released) == head  # the release is alone in the newest block
+
+    def attempted(event_id: int) -> Any:
+        return [
+            d
+            for d in _deliveries(node, market.p_signer, subscription_id=sid)
+            if d["event_id"] == event_id and d["attempts"] >= 1
+        ]
+
+    (orphan,) = wait_until(lambda: attempted(released), what="a failed attempt")
+    # The chain drops the release's block; the indexer deletes its events.
+    _rpc(node, "anvil_rollback", 1)
+    wait_until(
+        lambda: node.services.indexed_block() < head and not market.has_event(released),
+        what="the mirror to roll back",
+    )
+    wait_until(
+        lambda: _detail(node, market.p_signer, orphan["delivery_id"])["status"] == "orphaned",
+        what="the delivery to be orphaned",
+    )
+    # The holder releases again: a new event, with a new id and its own delivery.
+    again = market.release(reservation)
+    assert again > released
+    receiver.start()
+    wait_until(
+        lambda: again in {p["data"]["event_id"] for p in receiver.unique("/p").values()},
+        what="the new release to arrive",
+    )
+    received = {p["data"]["event_id"] for p in receiver.unique("/p").values()}
+    assert released not in received
+    assert orphan["webhook_id"] not in receiver.unique("/p")
+    detail = _detail(node, market.p_signer, orphan["delivery_id"])
+    assert detail["status"] == "orphaned" and detail["next_attempt_at"] is None
+    assert all(a["status_code"] is None for a in detail["attempt_log"])
