@@ -141,7 +141,7 @@ contract ReleaseReservationTest is PlatformTest {
             r,
             s,
             abi.encodeWithSelector(
-                IRegistryBase.LockedQuantityMismatch.selector, reservationId, uint64(100), uint64(19)
+                IRegistryBase.LockedQuantityMismatch.selector, reservationId, uint64(100), uint64(29)
             ),
             hints2(101, 120)
         );
