@@ -6,11 +6,16 @@ from fastapi import APIRouter
 
 from api.routes import (
     accounts,
+    associations,
     auth,
+    consents,
     discovery,
+    escrows,
     events,
+    platforms,
     registers,
     requests,
+    reservations,
     webhooks,
     writes,
 )
@@ -19,3 +24,10 @@ __all__ = ["ROUTERS"]
 
 ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]
 ROUTERS += [accounts.router, registers.router, events.router, webhooks.router]
+ROUTERS += [
+    platforms.router,
+    consents.router,
+    reservations.router,
+    escrows.router,
+    associations.router,
+]
