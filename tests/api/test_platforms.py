@@ -10,6 +10,7 @@ the chain.
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 from eth_account.signers.local import LocalAccount
 
@@ -79,8 +80,9 @@ def _consent(market: Market, seller: Seller, scope: str) -> int:
 
 def test_b1_view_consent_platform_reads_what_the_seller_sells(market: Market) -> None:
     seller = market.open_seller("B1 Seller Pty Ltd")
-    buyer_before, custody_before = _buyer_before(market), holdings_by_state(
-        market.signer1, market.custody
+    buyer_before, custody_before = (
+        _buyer_before(market),
+        holdings_by_state(market.signer1, market.custody),
     )
     with pytest.raises(RegistryError) as refused:
         market.signer2.get(f"/v1/accounts/{seller.account}/holdings")
