@@ -66,7 +66,7 @@ def payload(event: IndexedEvent) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def _events_after(conn: Connection, cursor: int, limit: int) -> list[IndexedEvent]:
+def _events_between(conn: Connection, cursor: int, last: int, limit: int) -> list[IndexedEvent]:
     e = _EVENTS.c
     rows = conn.execute(
         select(
@@ -80,7 +80,7 @@ def _events_after(conn: Connection, cursor: int, limit: int) -> list[IndexedEven
             _BLOCK_HASHES.c.timestamp,
         )
         .select_from(_EVENTS.outerjoin(_BLOCK_HASHES, _BLOCK_HASHES.c.number == e.block_number))
-        .where(e.id > cursor)
+        .where(e.id > cursor, e.id <= last)
         .order_by(e.id)
         .limit(limit)
     )
@@ -142,6 +142,12 @@ def fill_outbox(engine: Engine, batch: int = 500) -> tuple[int, int]:
     now = time.time()
     with engine.begin() as conn:
         cursor = lock_cursor(conn)
+        # NOTE: everything below stops at this one reading of the newest event. On PostgreSQL
+        # each statement sees the newest commits, so the indexer may add events meanwhile; they
+        # wait for the next round, which routes them to the subscriptions live by then.
+        newest = newest_event_id(conn)
+        if newest <= cursor:
+            return 0, 0
         subscriptions = conn.execute(
             select(
                 _SUBSCRIPTIONS.c.id,
@@ -150,17 +156,14 @@ def fill_outbox(engine: Engine, batch: int = 500) -> tuple[int, int]:
                 _SUBSCRIPTIONS.c.after_event_id,
             ).where(
                 _SUBSCRIPTIONS.c.deleted_at.is_(None),
-                _SUBSCRIPTIONS.c.after_event_id < newest_event_id(conn),
+                _SUBSCRIPTIONS.c.after_event_id < newest,
             )
         ).all()
         if not subscriptions:
             # Nothing could be routed anywhere: skip to the newest event without reading any.
-            newest = newest_event_id(conn)
-            if newest <= cursor:
-                return 0, 0
             conn.execute(update(_CURSOR).where(_CURSOR.c.id == 1).values(event_id=newest))
             return newest - cursor, 0
-        events = _events_after(conn, cursor, batch)
+        events = _events_between(conn, cursor, newest, batch)
         if not events:
             return 0, 0
         rows = _deliveries(conn, events, subscriptions, now)
