@@ -295,6 +295,30 @@ class Resolver:
             )
         return row
 
+    def custodian(self, account_id: int) -> str | None:
+        """Return the platform whose custodial account this is, if any."""
+        found = self.conn.execute(
+            select(_PLATFORMS.c.address).where(_PLATFORMS.c.custodial_account_id == account_id)
+        ).scalar()
+        return None if found is None else str(found)
+
+    def signers_free(self, platform: str, signers: list[str]) -> None:
+        """Refuse signers that are zero or already sign for another platform (one each)."""
+        for signer in signers:
+            if int(signer, 16) == 0:
+                raise Problem(422, "INVALID_PLATFORM_SIGNER", "A platform signer cannot be zero.")
+            other = self.conn.execute(
+                select(_PLATFORM_SIGNERS.c.platform).where(
+                    _PLATFORM_SIGNERS.c.signer == signer, _PLATFORM_SIGNERS.c.platform != platform
+                )
+            ).scalar()
+            if other is not None:
+                raise Problem(
+                    409,
+                    "PLATFORM_SIGNER_TAKEN",
+                    f"{signer} already signs for platform {other}; an address signs for one.",
+                )
+
     def signs_for(self, platform: str, signer: str) -> bool:
         """Return whether an address signs for a platform, per the mirror."""
         found = self.conn.execute(

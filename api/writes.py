@@ -298,11 +298,14 @@ def _pre_platform_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> Non
         raise _bad("message.platform differs from the platform in the path")
     r.require_role(m["signer"], "registry_admin")
     r.platform(m["platform"], must_be_active=False)
+    if m.get("enabled"):
+        r.signers_free(m["platform"], [m["platformSigner"]])
 
 
 def _pre_register_platform(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     r.require_role(m["signer"], "registry_admin")
     check_new_platform(r, m["platform"], m["custodialAccount"])
+    r.signers_free(m["platform"], m["signers"])
 
 
 def check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
@@ -320,6 +323,13 @@ def check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
             "CUSTODIAL_ACCOUNT_REQUIRED",
             f"{r.registry_code}-{custodial} is a {account.status} {account.kind} account; a "
             "platform's custody needs an account of kind `custodial` that is not closed.",
+        )
+    other = r.custodian(custodial)
+    if other is not None:
+        raise Problem(
+            409,
+            "CUSTODIAL_ACCOUNT_TAKEN",
+            f"{r.registry_code}-{custodial} is already the custodial account of platform {other}.",
         )
 
 

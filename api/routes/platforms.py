@@ -67,6 +67,7 @@ def prepare_platform(intent: PlatformIntent, services: ServicesDep) -> PreparedR
         r.require_role(intent.signer, "registry_admin")
         custody = r.account(intent.custodial_account, must_be_open=False)
         check_new_platform(r, intent.address, custody.id)
+        r.signers_free(intent.address, list(intent.signers))
         return r.typed(
             "RegisterPlatform",
             intent.signer,
@@ -104,6 +105,8 @@ def prepare_platform_signer(
     def build(r: Resolver) -> dict[str, Any]:
         r.require_role(intent.signer, "registry_admin")
         row = r.platform(_checksummed(platform), must_be_active=False)
+        if intent.enabled:
+            r.signers_free(row.address, [intent.address])
         return r.typed(
             "SetPlatformSigner",
             intent.signer,
