@@ -763,3 +763,57 @@ def test_every_contract_error_has_a_stable_code(fx: Fixture) -> None:
     }
     missing = sorted(errors - set(CONTRACT_ERROR_CODES) - unreachable)
     assert missing == []
+
+
+# -- the journal's hints for a decision on a lock (decision D21) -------------------------------
+
+
+def test_release_right_after_a_label_splits_the_reservation_needs_no_resend(fx: Fixture) -> None:
+    market, seller = fx.market, fx.seller
+    indexed(
+        market.admin.write(
+            "admin/labels",
+            {"name": "HINTS", "authority": market.node.keys["label_authority"].address},
+        )
+    )
+    reserved = indexed(
+        seller.ar1.write(
+            "reservations",
+            {"account_id": seller.account, "platform": market.platform, "quantity": 12},
+        )
+    )
+    (whole,) = reserved["ranges"]
+    authority = RegistryClient(
+        market.node.client, market.node.keys["label_authority"], domain="testserver"
+    )
+    # Label the middle of the reserved block, and release at once: the release's hints must
+    # name the three blocks the label will have made, before the mirror shows them.
+    middle = [{"start": whole["start"] + 4, "end": whole["start"] + 7}]
+    labelled = authority.write("labels/HINTS/apply", {"ranges": middle}, wait=False)
+    released = seller.ar2.write(
+        f"reservations/{reserved['reservation_id']}/release", {}, wait=False
+    )
+    outcomes = {}
+    for accepted in (labelled, released):
+        request_id = accepted["request_id"]
+        deadline = time.monotonic() + 60
+        while (row := seller.ar1.request(request_id))["status"] not in ("indexed", "failed"):
+            assert time.monotonic() < deadline, row
+            time.sleep(0.05)
+        outcomes[request_id] = row
+    assert all(row["status"] == "indexed" for row in outcomes.values()), outcomes
+    with market.node.services.engine.connect() as conn:
+        attempts = conn.execute(
+            select(table_of(JournalEntry).c.attempts).where(
+                table_of(JournalEntry).c.request_id == released["request_id"]
+            )
+        ).scalar()
+    assert attempts == 1
+    blocks = market.node.registry.blocks()
+    pieces = [b for b in blocks.blocks() if whole["start"] <= b.start <= whole["end"]]
+    assert [(b.start, b.end) for b in pieces] == [
+        (whole["start"], whole["start"] + 3),
+        (whole["start"] + 4, whole["start"] + 7),
+        (whole["start"] + 8, whole["end"]),
+    ]
+    assert {b.state.name for b in pieces} == {"HELD"}
