@@ -30,11 +30,12 @@ from api.webhooks.delivery import retry_delay
 from api.webhooks.outbox import fill_outbox, newest_event_id
 from api.webhooks.subscriptions import check_url
 from indexer.models import Event, table_of
-from node.contracts import AccountKind, ApprovalPolicy, ConsentScope, PlatformStatus, UnitState
+from node.contracts import ConsentScope, PlatformStatus, UnitState
 from node.devchain import DevChain
-from tests.api.conftest import ApiNode, build_node
+from sdk import RegistryClient
+from tests.api.conftest import API_DOMAIN, ApiNode, build_node
 from tests.api.helpers import DATABASES, assert_problem, login, stranger, throwaway_postgres
-from tests.indexer.script import LedgerScript, rep
+from tests.indexer.script import LedgerScript
 
 # Short retry settings (a real worker, real timeouts): retries every 0.05-0.5 s, for long enough
 # that a receiver down for several seconds is waited for.
@@ -344,37 +345,29 @@ def test_a_caller_without_platform_sees_empty_lists(node: ApiNode) -> None:
 
 @dataclass
 class Market:
-    """A seller, two platforms (P reserves, Q views holdings) and the keys that act for them."""
+    """A seller, two platforms (P reserves, Q views holdings) and the actors of each.
+
+    Every write goes through the HTTP API with the SDK (prepare, check, sign, submit, indexed),
+    except `_in_one_block`, which needs two requests mined in one block in a chosen order.
+    """
 
     node: ApiNode
-    script: LedgerScript
-    seller: int
+    script: LedgerScript  # for `_in_one_block`: the node's signer and block index
+    admin: RegistryClient
+    seller: int  # the seller's account number, as events carry it
+    seller_id: str  # ... and as the API writes it
     seller_ar: LocalAccount
-    serials: tuple[int, int]
+    seller_client: RegistryClient
     p: str  # platform addresses
     q: str
     p_signer: LocalAccount
     q_signer: LocalAccount
     consents: dict[tuple[str, ConsentScope], int] = field(default_factory=dict)  # active ones
 
-    def relay(
-        self,
-        key: LocalAccount,
-        primary_type: str,
-        fields: dict[str, Any],
-        hints: list[int] | None = None,
-    ) -> Any:
-        """Sign and relay a request that must succeed; return its outcome."""
-        return self.script.relay(self.script.signer.sign(key, primary_type, fields, hints))
-
     def grant(self, platform: str, scope: ConsentScope) -> int:
         """Grant a platform a consent on the seller's account; return its id."""
-        outcome = self.relay(
-            self.seller_ar,
-            "GrantConsent",
-            {"accountId": self.seller, "platform": platform, "scope": int(scope)},
-        )
-        consent = int(outcome.event("ConsentGranted").args["consentId"])
+        intent = {"account_id": self.seller_id, "platform": platform, "scope": scope.name.lower()}
+        consent = int(_indexed(self.seller_client.write("consents", intent))["consent_id"])
         self.consents[(platform, scope)] = consent
         return consent
 
@@ -385,49 +378,27 @@ class Market:
     def revoke(self, platform: str, scope: ConsentScope) -> None:
         """Revoke the platform's consent of a scope."""
         consent = self.consents.pop((platform, scope))
-        self.relay(self.seller_ar, "RevokeConsent", {"consentId": consent})
+        _indexed(self.seller_client.write(f"consents/{consent}/revoke", {}))
 
     def reserve(self, platform: str, quantity: int) -> int:
-        """Reserve the seller's first free units for a platform; return the reservation id."""
-        blocks = self.script.registry.blocks()
-        start = next(
-            b.start
-            for b in blocks.blocks()
-            if b.account == self.seller and b.state == UnitState.HELD and b.quantity >= quantity
-        )
-        ranges = [(start, start + quantity - 1)]
-        outcome = self.relay(
-            self.seller_ar,
-            "Reserve",
-            {
-                "accountId": self.seller,
-                "platform": platform,
-                "ranges": [{"start": s, "end": e} for s, e in ranges],
-            },
-            blocks.hints_for(ranges),
-        )
-        return int(outcome.event("UnitsReserved").args["reservationId"])
+        """Reserve some of the seller's free units for a platform; return the reservation id."""
+        intent = {"account_id": self.seller_id, "platform": platform, "quantity": quantity}
+        return int(_indexed(self.seller_client.write("reservations", intent))["reservation_id"])
 
     def release(self, reservation: int) -> int:
-        """Release a reservation; return the event id of its ReservationReleased once indexed."""
-        hints = [
-            b.start
-            for b in self.script.registry.blocks().locked_by(UnitState.RESERVED, reservation)
-        ]
-        outcome = self.relay(
-            self.seller_ar, "ReleaseReservation", {"reservationId": reservation}, hints
-        )
-        self.node.wait_indexed(outcome.block_number)
-        return self.event_id("ReservationReleased", "reservationId", reservation)
+        """Release a reservation; return the event id of its ReservationReleased."""
+        request = self.seller_client.write(f"reservations/{reservation}/release", {})
+        _indexed(request)
+        events = self.admin.get(
+            "/v1/events", tx_hash=request["tx_hash"], type="ReservationReleased"
+        )["items"]
+        (event,) = [e for e in events if e["data"]["reservationId"] == reservation]
+        return int(event["event_id"])
 
     def set_status(self, platform: str, status: PlatformStatus) -> None:
         """Suspend or reactivate a platform (the registry administrator)."""
-        outcome = self.relay(
-            self.node.keys["registry_admin"],
-            "SetPlatformStatus",
-            {"platform": platform, "status": int(status)},
-        )
-        self.node.wait_indexed(outcome.block_number)
+        intent = {"status": status.name.lower()}
+        _indexed(self.admin.write(f"admin/platforms/{platform}/status", intent))
 
     def block_of(self, event_id: int) -> int:
         """Return the block of an indexed event."""
@@ -447,62 +418,105 @@ class Market:
         return found is not None
 
     def event_id(self, name: str, argument: str, value: int) -> int:
-        """Return the mirror's id of the event `name` whose `argument` is `value`."""
+        """Return the mirror's newest id of an event `name` whose `argument` is `value`."""
         events = table_of(Event)
         with self.node.services.engine.connect() as conn:
             rows = conn.execute(
                 select(events.c.id, events.c.data).where(events.c.name == name)
             ).all()
-        return max(int(r.id) for r in rows if dict(r.data).get(argument) == value)
+        return max((int(r.id) for r in rows if dict(r.data).get(argument) == value), default=0)
 
 
-def _open_platform(script: LedgerScript, name: str, signer: LocalAccount) -> str:
-    keys = script.keys
-    custody = int(
-        script.relay(
-            script.signer.open_account(
-                keys["registry_admin"],
-                f"{name} Custody",
-                [rep(signer.address, primary=True)],
-                kind=AccountKind.CUSTODIAL,
-                policy=ApprovalPolicy.SINGLE,
-                party="AU",
-            )
-        )
-        .event("AccountOpened")
-        .args["accountId"]
-    )
-    platform: str = Account.create().address
-    script.relay(
-        script.signer.sign(
-            keys["registry_admin"],
-            "RegisterPlatform",
+def _indexed(request: dict[str, Any]) -> dict[str, Any]:
+    assert request["status"] == "indexed", request
+    result: dict[str, Any] = request["result"]
+    return result
+
+
+def _sdk(node: ApiNode, key: LocalAccount) -> RegistryClient:
+    client = RegistryClient(node.client, key, domain=API_DOMAIN)
+    client.login()
+    return client
+
+
+def _open_platform(admin: RegistryClient, name: str, signer: LocalAccount) -> str:
+    custody = _indexed(
+        admin.write(
+            "admin/accounts",
             {
-                "platform": platform,
+                "holder_name": f"{name} custody",
+                "kind": "custodial",
+                "approval_policy": "single",
+                "representatives": [{"address": signer.address, "primary": True}],
+            },
+        )
+    )["account_id"]
+    platform: str = Account.create().address
+    registered = _indexed(
+        admin.write(
+            "admin/platforms",
+            {
+                "address": platform,
                 "name": name,
-                "custodialAccount": custody,
+                "custodial_account": custody,
                 "signers": [signer.address],
             },
         )
     )
+    assert registered["platform"] == platform
     return platform
 
 
 @pytest.fixture(scope="module")
 def market(node: ApiNode) -> Market:
     """Register platforms P and Q, open a seller's account and issue 1,000 units to it."""
-    script = LedgerScript(node.registry, project="WEBHOOK-PRJ")
+    admin = _sdk(node, node.keys["registry_admin"])
+    issuer = _sdk(node, node.keys["issuer"])
     seller_ar: LocalAccount = Account.create()
-    seller = script.open_account(
-        ApprovalPolicy.SINGLE, rep(seller_ar.address, primary=True), holder="Seller Pty Ltd"
+    seller_id = _indexed(
+        admin.write(
+            "admin/accounts",
+            {
+                "holder_name": "Seller Pty Ltd",
+                "approval_policy": "single",
+                "representatives": [{"address": seller_ar.address, "primary": True}],
+            },
+        )
+    )["account_id"]
+    project = _indexed(
+        issuer.write(
+            "admin/projects", {"project_id": "WEBHOOK-PRJ", "name": "Mulga", "country": "AU"}
+        )
+    )["project_id"]
+    _indexed(
+        issuer.write(
+            "admin/issuances",
+            {
+                "project_id": project,
+                "unit_type": "ACCU",
+                "vintage": 2024,
+                "monitoring_period_start": "2024-01-01",
+                "monitoring_period_end": "2024-12-31",
+                "quantity": 1_000,
+                "to_account": seller_id,
+            },
+        )
     )
-    serials = script.issue(seller, 1_000)
     p_signer: LocalAccount = Account.create()
     q_signer: LocalAccount = Account.create()
-    p = _open_platform(script, "Platform P", p_signer)
-    q = _open_platform(script, "Platform Q", q_signer)
-    node.wait_indexed(node.registry.client.block_number())
-    return Market(node, script, seller, seller_ar, serials, p, q, p_signer, q_signer)
+    return Market(
+        node=node,
+        script=LedgerScript(node.registry),
+        admin=admin,
+        seller=int(seller_id.split("-")[1]),
+        seller_id=seller_id,
+        seller_ar=seller_ar,
+        seller_client=_sdk(node, seller_ar),
+        p=_open_platform(admin, "Platform P", p_signer),
+        q=_open_platform(admin, "Platform Q", q_signer),
+        p_signer=p_signer,
+        q_signer=q_signer,
+    )
 
 
 def _subscribe(
@@ -1042,16 +1056,17 @@ def test_a_delivery_whose_event_a_reorg_removed_is_orphaned_and_never_sent(
     (orphan,) = wait_until(lambda: attempted(released), what="a failed attempt")
     # The chain drops the release's block; the indexer deletes its events.
     _rpc(node, "anvil_rollback", 1)
-    wait_until(
-        lambda: node.services.indexed_block() < head and not market.has_event(released),
-        what="the mirror to roll back",
-    )
+    wait_until(lambda: not market.has_event(released), what="the mirror to roll back")
     wait_until(
         lambda: _detail(node, market.p_signer, orphan["delivery_id"])["status"] == "orphaned",
         what="the delivery to be orphaned",
     )
-    # The holder releases again: a new event, with a new id and its own delivery.
-    again = market.release(reservation)
+    # The API's journal sends the release again (its effect vanished): a new event, with a new
+    # id and its own delivery.
+    again = wait_until(
+        lambda: market.event_id("ReservationReleased", "reservationId", reservation),
+        what="the journal to send the release again",
+    )
     assert again > released
     receiver.start()
     wait_until(
