@@ -384,6 +384,10 @@ def test_c1_certificate_association_retire_and_dissociate(market: Market) -> Non
         )
     )
     assert holdings_by_state(seller.ar1, seller.account) == {"held": 850, "associated": 150}
+    # The public unit register shows which certificate a unit backs (never its holder).
+    unit = market.node.client.get(f"/v1/registers/units/{backed['ranges'][0]['end']}").json()
+    assert (unit["state"], unit["association"]["certificate_id"]) == ("associated", certificate)
+    assert unit["association"]["status"] == "active" and unit["cancellation"] is None
     # Associated units cannot back a second certificate, or be transferred.
     with pytest.raises(RegistryError) as again:
         seller.ar1.prepare(
@@ -428,6 +432,12 @@ def test_c1_certificate_association_retire_and_dissociate(market: Market) -> Non
     unit = market.node.client.get(f"/v1/registers/units/{serial}").json()
     assert unit["state"] == "cancelled"
     assert certificate.encode().hex() in unit["cancellation"]["reason"]
+    assert unit["association"] == {
+        "association_id": backed["association_id"],
+        "third_party_registry": market.certifier.address,
+        "certificate_id": certificate,
+        "status": "retired",
+    }
     block, _labels = market.node.registry.contract.functions.getBlock(serial).call()
     assert block[4] == UnitState.CANCELLED and block[3] == retired["cancellation_id"]
     history = seller.ar1.get(f"/v1/accounts/{seller.account}/transactions")["items"]
