@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.chainview import split_nonce
 from api.ids import account_number
-from api.intents import SCOPES, Resolver
+from api.intents import PLATFORM_STATUSES, SCOPES, Resolver
 from api.models import JournalEntry, RequestStatus
 from api.problems import Problem
 from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange
@@ -296,6 +296,8 @@ def _same_id(p: dict[str, str], key: str, m: dict[str, Any], field: str) -> None
 def _pre_platform_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
     if "platform" in p and to_checksum_address(p["platform"]) != m["platform"]:
         raise _bad("message.platform differs from the platform in the path")
+    if "status" in m and m["status"] not in PLATFORM_STATUSES.values():
+        raise _bad(f"message.status must be one of {sorted(PLATFORM_STATUSES.values())}")
     r.require_role(m["signer"], "registry_admin")
     r.platform(m["platform"], must_be_active=False)
     if m.get("enabled"):
@@ -337,7 +339,10 @@ def _pre_grant_consent(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> No
     account = r.account(f"{r.registry_code}-{m['accountId']}")
     r.require_right(account, m["signer"], "initiate")
     r.platform(m["platform"])
-    scope = next(name for name, value in SCOPES.items() if value == m["scope"])
+    names = {value: name for name, value in SCOPES.items()}
+    if m["scope"] not in names:
+        raise _bad(f"message.scope must be one of {sorted(names)}")
+    scope = names[m["scope"]]
     existing = r.active_consent(account.id, m["platform"], scope)
     if existing is not None:
         raise Problem(

@@ -710,7 +710,33 @@ SUBMITS: list[tuple[str, str, Callable[[Fixture], tuple[RegistryClient, str, dic
         ),
     ),
 ]
+SUBMITS += [
+    (
+        "consent of a scope the contract has not",
+        "consents",
+        lambda f: (
+            f.seller.ar1,
+            "GrantConsent",
+            {
+                "accountId": int(f.seller.account.split("-")[1]),
+                "platform": f.other_platform,
+                "scope": 7,
+            },
+        ),
+    ),
+    (
+        "platform status none",
+        "admin/platforms/{platform}/status",
+        lambda f: (
+            f.market.admin,
+            "SetPlatformStatus",
+            {"platform": f.market.platform, "status": 0},
+        ),
+    ),
+]
 _SUBMIT_CODES = {
+    "consent of a scope the contract has not": (422, "INVALID_TYPED_DATA"),
+    "platform status none": (422, "INVALID_TYPED_DATA"),
     "reserve without consent": (409, "CONSENT_REQUIRED"),
     "settle an escrow of another platform": (403, "NOT_AUTHORISED"),
     "associate a used certificate": (409, "CERTIFICATE_ALREADY_USED"),
@@ -727,7 +753,9 @@ def test_signed_requests_the_mirror_refuses_are_not_journaled(
 ) -> None:
     signer, primary, message = build(fx)
     data, signature = _signed(fx, signer, primary, message)
-    path = operation.format(escrow=fx.escrow, association=fx.association)
+    path = operation.format(
+        escrow=fx.escrow, association=fx.association, platform=fx.market.platform
+    )
     before = _state(fx)
     response = fx.market.node.client.post(
         f"/v1/{path}", json={"typed_data": data, "signature": signature}
