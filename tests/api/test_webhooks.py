@@ -928,6 +928,12 @@ def test_platforms_see_their_own_webhooks_and_the_administrator_sees_all(
     ).json()
     assert one["event_types"] == ["ConsentRevoked"] and one["url"] == "https://q.example/hooks"
     assert {d["platform"] for d in _deliveries(node, market.p_signer)} <= {market.p}
+    as_csv = node.client.get(
+        "/v1/webhooks/subscriptions", params={"format": "csv"}, headers=p_headers
+    )
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    header, *lines = as_csv.text.splitlines()
+    assert header.split(",")[0] == "subscription_id" and len(lines) == len(listed)
     admin = login(node.client, node.keys["registry_admin"])
     everything = node.client.get("/v1/webhooks/subscriptions", headers=admin).json()["items"]
     assert {s["platform"] for s in everything} == {market.p, market.q}
