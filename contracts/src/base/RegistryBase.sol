@@ -141,11 +141,14 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
     }
 
     function _requireOpen(uint64 accountId) internal view returns (Account storage account) {
-        account = _existingAccount(accountId);
+        account = _accounts[accountId];
+        // NOTE: both fields read before any branch, so that the optimizer loads their slot once.
         AccountStatus status = account.status;
+        AccountKind kind = account.kind;
+        if (status == AccountStatus.None) revert AccountNotFound(accountId);
         if (status == AccountStatus.Suspended) revert AccountSuspended(accountId);
         if (status == AccountStatus.Closed) revert AccountClosed(accountId);
-        if (account.kind == AccountKind.Custodial) _requireCustodianActive(accountId);
+        if (kind == AccountKind.Custodial) _requireCustodianActive(accountId);
     }
 
     /// @dev A suspended platform's custodial account is frozen like a suspended account, on every path
