@@ -8,6 +8,7 @@ that its `webhook-id` deduplicates.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import socket
 import threading
@@ -21,10 +22,12 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from api.app import create_app
 from api.models import WebhookCursor, WebhookDelivery, WebhookSubscription
 from api.webhooks.delivery import retry_delay
 from api.webhooks.outbox import fill_outbox, newest_event_id
@@ -1085,3 +1088,13 @@ def test_a_delivery_whose_event_a_reorg_removed_is_orphaned_and_never_sent(
     detail = _detail(node, market.p_signer, orphan["delivery_id"])
     assert detail["status"] == "orphaned" and detail["next_attempt_at"] is None
     assert all(a["status_code"] is None for a in detail["attempt_log"])
+
+
+@pytest.mark.parametrize("delivery", [True, False])
+def test_a_replica_can_leave_delivery_to_others(node: ApiNode, delivery: bool) -> None:
+    settings = node.services.settings.model_copy(update={"webhook_delivery": delivery})
+    services = dataclasses.replace(node.services, settings=settings, relayer=None)
+    app = create_app(services)
+    with TestClient(app) as client:
+        assert (app.state.webhooks is not None) == delivery
+        assert client.get("/v1/health").status_code == 200
