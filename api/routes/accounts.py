@@ -56,6 +56,7 @@ from indexer.models import (
     Association,
     BlockHash,
     Cancellation,
+    Consent,
     Escrow,
     Event,
     Issuance,
@@ -86,6 +87,8 @@ _BLOCK_HASHES = table_of(BlockHash)
 _RESERVATIONS = table_of(Reservation)
 _ESCROWS = table_of(Escrow)
 _ASSOCIATIONS = table_of(Association)
+_CONSENTS = table_of(Consent)
+_SCOPES = ("holdings", "reserved", "escrowed")
 
 _KINDS = tuple(k.name.lower() for k in AccountKind if k is not AccountKind.NONE)
 _STATUSES = tuple(s.name.lower() for s in AccountStatus if s is not AccountStatus.NONE)
@@ -812,3 +815,75 @@ def list_transactions(
             )
         )
     return list_response(TransactionPublic, items, cursor, snapshot, page)
+
+
+# -- GET /accounts/{account_id}/consents -----------------------------------------------------
+
+
+class ConsentPublic(BaseModel):
+    """A view consent the account gave a platform (B.1)."""
+
+    consent_id: int
+    platform: str
+    scope: str
+    status: str
+    granted_by: str
+    granted_block: int
+    revoked_by: str | None
+    revoked_block: int | None
+
+
+_CONSENT_LISTING = Listing(
+    sorts={"consent_id": SortKey(_CONSENTS.c.id)},
+    key=(SortKey(_CONSENTS.c.id),),
+    default="consent_id",
+)
+
+
+@router.get(
+    "/{account_id}/consents",
+    response_model=Page[ConsentPublic],
+    responses=CSV_RESPONSES,
+)
+def list_consents(
+    account_id: AccountIdPath,
+    caller: CurrentCaller,
+    services: ServicesDep,
+    page: PageDep,
+    snapshot: SnapshotDep,
+    status: Annotated[
+        str | None,
+        BeforeValidator(choice_filter("status", ("active", "revoked"))),
+        Query(description="`active` or `revoked`."),
+    ] = None,
+    scope: Annotated[
+        str | None,
+        BeforeValidator(choice_filter("scope", _SCOPES)),
+        Query(description=_one_of(_SCOPES)),
+    ] = None,
+) -> Page[ConsentPublic] | Response:
+    """List the consents the account gave platforms; a platform sees only those given to it."""
+    number, view = _readable_account(services, caller, account_id)
+    _require_account(snapshot, number, account_id)
+    query = select(_CONSENTS).where(_CONSENTS.c.account_id == number)
+    if view is not None:
+        query = query.where(_CONSENTS.c.platform.in_(sorted({p for p, _scope in view})))
+    if status is not None:
+        query = query.where(_CONSENTS.c.status == status)
+    if scope is not None:
+        query = query.where(_CONSENTS.c.scope == scope)
+    rows, cursor = fetch_page(snapshot, _CONSENT_LISTING, page, query)
+    items = [
+        ConsentPublic(
+            consent_id=r.id,
+            platform=r.platform,
+            scope=r.scope,
+            status=r.status,
+            granted_by=r.granted_by,
+            granted_block=r.granted_block,
+            revoked_by=r.revoked_by,
+            revoked_block=r.revoked_block,
+        )
+        for r in rows
+    ]
+    return list_response(ConsentPublic, items, cursor, snapshot, page)

@@ -174,6 +174,22 @@ def _items(client: RegistryClient, account: str) -> list[dict[str, Any]]:
     return items
 
 
+def test_consents_are_listed_to_the_holder_and_each_platform_its_own(scene: Scene) -> None:
+    market, seller = scene.market, scene.seller
+    path = f"/v1/accounts/{seller.account}/consents"
+    everything = seller.ar1.get(path)["items"]
+    mine = market.signer2.get(path)["items"]
+    theirs = scene.other_signer.get(path)["items"]
+    assert {c["platform"] for c in mine} == {market.platform}
+    assert {c["platform"] for c in theirs} == {scene.other_platform}
+    assert sorted(c["consent_id"] for c in mine + theirs) == [c["consent_id"] for c in everything]
+    active = {(c["scope"], c["consent_id"]) for c in mine if c["status"] == "active"}
+    assert active == {(scope, consent) for scope, consent in scene.consents.items()}
+    (revoked,) = seller.ar1.get(path, status="revoked", scope="escrowed")["items"]
+    assert revoked["platform"] == market.platform and revoked["revoked_by"] == seller.ar2.address
+    assert all(c["granted_by"] == seller.ar1.address for c in everything)
+
+
 def test_holdings_scope_sees_the_accounts_holdings(scene: Scene) -> None:
     market, seller = scene.market, scene.seller
     consent = _consent(market, seller, scene.other_platform, "holdings")
