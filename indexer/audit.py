@@ -671,7 +671,76 @@ def _spot_check(
             (kinds[kind], statuses[status], policies[policy], party, primary),
             (stored[0], stored[1], stored[2], sql_text(bytes32_text(stored[3])), stored[4]),
         )
+    functions = {item.get("name") for item in abi if item.get("type") == "function"}
+    if "getReservation" in functions:
+        _spot_check_platforms(contract, snapshot, at, rng, samples, check)
     return out, checks
+
+
+_STATUS = {
+    "consents": {"active": 1, "revoked": 2},
+    "reservations": {"active": 1, "released": 2, "transferred": 3},
+    "escrows": {"active": 1, "settled": 2, "released": 3},
+    "associations": {"active": 1, "dissociated": 2, "retired": 3},
+    "platforms": {"active": 1, "suspended": 2},
+}
+
+
+def _spot_check_platforms(
+    contract: Any,
+    snapshot: LedgerSnapshot,
+    at: int,
+    rng: random.Random,
+    samples: int,
+    check: Any,
+) -> None:
+    """Compare sampled platforms, consents and locks of the replay with the module's views."""
+    f = contract.functions
+
+    def sample(keys: Iterable[Any]) -> list[Any]:
+        ordered = sorted(keys)
+        return sorted(rng.sample(ordered, min(samples, len(ordered))))
+
+    for address in sample(snapshot.platforms):
+        _name, custodial, status = snapshot.platforms[address]
+        stored = f.getPlatform(address).call(block_identifier=at)
+        check(f"getPlatform({address})", (_STATUS["platforms"][status], custodial), tuple(stored))
+    scopes = {enum_text(s): int(s) for s in ConsentScope}
+    for consent_id in sample(snapshot.consents):
+        account, platform, scope, status, _by, _revoked_by = snapshot.consents[consent_id]
+        check(
+            f"getConsent({consent_id})",
+            (account, platform, scopes[scope], _STATUS["consents"][status]),
+            tuple(f.getConsent(consent_id).call(block_identifier=at)),
+        )
+    for section, view in (("reservations", f.getReservation), ("escrows", f.getEscrow)):
+        table: dict[int, tuple[Any, ...]] = getattr(snapshot, section)
+        for lock_id in sample(table):
+            account, platform, quantity, status, to_account, _by, _closed_by = table[lock_id]
+            stored = view(lock_id).call(block_identifier=at)
+            # The views' last field: the custody transfer's id (reservations) or the buyer.
+            check(
+                f"{view.fn_name}({lock_id})",
+                (account, platform, quantity, _STATUS[section][status]),
+                tuple(stored[:4]),
+            )
+            if section == "escrows":
+                check(f"getEscrow({lock_id}).toAccount", to_account or 0, stored[4])
+    for association_id in sample(snapshot.associations):
+        account, registry, certificate, quantity, status, cancellation, _by, _closed = (
+            snapshot.associations[association_id]
+        )
+        stored = f.getAssociation(association_id).call(block_identifier=at)
+        check(
+            f"getAssociation({association_id})",
+            (account, registry, quantity, _STATUS["associations"][status], cancellation or 0),
+            tuple(stored[:5]),
+        )
+        check(
+            f"getAssociation({association_id}).certificateId",
+            certificate,
+            sql_text(bytes32_text(stored[5])),
+        )
 
 
 # -- the audit -------------------------------------------------------------------------------
