@@ -299,7 +299,13 @@ def _pre_platform_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> Non
     if "status" in m and m["status"] not in PLATFORM_STATUSES.values():
         raise _bad(f"message.status must be one of {sorted(PLATFORM_STATUSES.values())}")
     r.require_role(m["signer"], "registry_admin")
-    r.platform(m["platform"], must_be_active=False)
+    platform = r.platform(m["platform"], must_be_active=False)
+    if "status" in m and PLATFORM_STATUSES[platform.status] == m["status"]:
+        raise Problem(
+            409,
+            "INVALID_STATUS_CHANGE",
+            f"Platform {platform.address} is already {platform.status}.",
+        )
     if m.get("enabled"):
         r.signers_free(m["platform"], [m["platformSigner"]])
 
