@@ -132,8 +132,9 @@ interface IPlatforms is IRegistryBase {
 
     /// @notice Registers a platform, Active, with its custodial account and signing addresses.
     /// @dev Requirements: signer has REGISTRY_ADMIN_ROLE; `platform` non-zero and not registered;
-    /// `custodialAccount` exists, is of kind Custodial and serves no other platform; every signer is
-    /// non-zero and signs for no other platform. Emits PlatformRegistered, then PlatformSignerSet per signer.
+    /// `custodialAccount` exists, is not closed, is of kind Custodial and serves no other platform; every
+    /// signer is non-zero and signs for no other platform. Emits PlatformRegistered, then PlatformSignerSet
+    /// per signer.
     function registerPlatform(RegisterPlatformRequest calldata request, bytes calldata signature) external;
 
     /// @notice Adds (`enabled`) or removes a signing address of a platform.
