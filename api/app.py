@@ -16,6 +16,7 @@ from api import metrics
 from api.problems import Problem
 from api.routes import ROUTERS
 from api.services import Services
+from api.webhooks.delivery import WebhookWorker
 
 __all__ = ["PROBLEM_JSON", "create_app"]
 
@@ -54,15 +55,21 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
+        webhooks = None
         if run_workers and services.relayer is not None:
             from api.journal import JournalWorker
 
             services.relayer.start()
             worker = JournalWorker(services).start()
             app.state.worker = worker
+        if run_workers and services.settings.webhook_delivery:
+            webhooks = WebhookWorker(services.engine, services.settings).start()
+            app.state.webhooks = webhooks
         try:
             yield
         finally:
+            if webhooks is not None:
+                webhooks.stop()
             if worker is not None:
                 worker.stop()
             if services.relayer is not None:
@@ -79,6 +86,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.services = services
     app.state.worker = None
+    app.state.webhooks = None
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:

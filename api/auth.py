@@ -1,7 +1,8 @@
 """Bearer sessions from SIWE, and what each caller may read.
 
-A caller's scope is computed per request from on-chain roles (registry administrator, issuer)
-and the mirror's representatives table, so an appointment or a removal takes effect at once.
+A caller's scope is computed per request from on-chain roles (registry administrator, issuer),
+the mirror's representatives table and the view consents granted to the platforms it signs for,
+so an appointment, a removal, a revoked consent or a suspension takes effect at once.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,14 +23,25 @@ from api.models import Session as BearerSession
 from api.models import SiweNonce
 from api.problems import Problem
 from api.siwe import SiweError, parse_siwe, recover_siwe_signer
-from indexer.models import Representative, table_of
+from indexer.models import Consent, Platform, PlatformSigner, Representative, table_of
 
-__all__ = ["Caller", "issue_nonce", "resolve_token", "sign_in"]
+__all__ = ["Caller", "PlatformScope", "issue_nonce", "platform_scope", "resolve_token", "sign_in"]
 
 _NONCES = table_of(SiweNonce)
 
 # Clock skew tolerated between a wallet and the server for Issued At / Not Before.
 _SKEW_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class PlatformScope:
+    """What the platforms an address signs for may read, by their active consents."""
+
+    # Active platforms the address signs for, and suspended ones (which see nothing).
+    active: frozenset[str] = frozenset()
+    suspended: frozenset[str] = frozenset()
+    # Account -> the (platform, scope) pairs its active consents grant those active platforms.
+    consents: Mapping[int, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,10 +51,20 @@ class Caller:
     address: str
     is_admin: bool = False
     accounts: frozenset[int] = field(default_factory=frozenset)  # accounts it represents
+    platform: PlatformScope = field(default_factory=PlatformScope)
 
     def may_read(self, account_id: int) -> bool:
-        """Return whether the caller may read an account's private data."""
+        """Return whether the caller may read all of an account's private data."""
         return self.is_admin or account_id in self.accounts
+
+    def consented(self, account_id: int) -> frozenset[tuple[str, str]]:
+        """Return the (platform, scope) pairs the caller reads an account by (none: no consent)."""
+        return self.platform.consents.get(account_id, frozenset())
+
+    @property
+    def is_platform(self) -> bool:
+        """Return whether the caller signs for a registered platform (active or suspended)."""
+        return bool(self.platform.active or self.platform.suspended)
 
 
 def issue_nonce(session: Session, settings: ApiSettings) -> str:
@@ -126,6 +150,36 @@ def represented_accounts(session: Session, address: str) -> frozenset[int]:
     reps = table_of(Representative)
     rows = session.connection().execute(select(reps.c.account_id).where(reps.c.address == address))
     return frozenset(int(r[0]) for r in rows)
+
+
+def platform_scope(session: Session, address: str) -> PlatformScope:
+    """Return the platforms an address signs for and the consents their readers rely on."""
+    signers, platforms, consents = (
+        table_of(PlatformSigner),
+        table_of(Platform),
+        table_of(Consent),
+    )
+    conn = session.connection()
+    rows = conn.execute(
+        select(platforms.c.address, platforms.c.status)
+        .join(signers, signers.c.platform == platforms.c.address)
+        .where(signers.c.signer == address)
+    ).all()
+    if not rows:
+        return PlatformScope()
+    active = frozenset(r.address for r in rows if r.status == "active")
+    suspended = frozenset(r.address for r in rows if r.status != "active")
+    granted: defaultdict[int, set[tuple[str, str]]] = defaultdict(set)
+    if active:
+        for r in conn.execute(
+            select(consents.c.account_id, consents.c.platform, consents.c.scope).where(
+                consents.c.platform.in_(sorted(active)), consents.c.status == "active"
+            )
+        ):
+            granted[int(r.account_id)].add((r.platform, r.scope))
+    return PlatformScope(
+        active, suspended, {account: frozenset(pairs) for account, pairs in granted.items()}
+    )
 
 
 def iso(timestamp: float) -> str:

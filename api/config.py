@@ -46,6 +46,31 @@ class ApiSettings(NodeSettings):
     receipt_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long the relayer waits for a transaction's receipt."
     )
+    webhook_delivery: bool = Field(
+        default=True,
+        description="Fill the webhook outbox and deliver it from this process; false for replicas.",
+    )
+    webhook_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the webhook worker looks for new events."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of each phase of one webhook POST."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="Wait before the first webhook retry; doubles each time."
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=21600.0, gt=0, description="Longest wait between two webhook attempts."
+    )
+    webhook_max_attempts: int = Field(
+        default=18, ge=1, description="Attempts of one webhook delivery before it is failed."
+    )
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Webhook POSTs in flight at once, per process."
+    )
+    webhook_max_subscriptions: int = Field(
+        default=20, ge=1, description="Live webhook subscriptions one platform may have."
+    )
     relayer_key: str = Field(
         default="relayer",
         description="Role in dev-accounts.json (dev chain) or keystore name of the relayer key.",

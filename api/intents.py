@@ -19,12 +19,28 @@ from api.ids import account_number
 from api.mirrorq import containing_block
 from api.problems import Problem
 from api.schemas import MAX_RANGES, SerialRange, UnitFilters
-from indexer.models import Account, Issuance, Label, Representative, Transfer, UnitBlock, table_of
+from indexer.models import (
+    Account,
+    Association,
+    Consent,
+    Escrow,
+    Issuance,
+    Label,
+    Platform,
+    PlatformSigner,
+    Representative,
+    Reservation,
+    Transfer,
+    UnitBlock,
+    table_of,
+)
 from node.contracts import (
     AccountKind,
     AccountStatus,
     ApprovalPolicy,
     CancellationPurpose,
+    ConsentScope,
+    PlatformStatus,
     text_bytes8,
     text_bytes32,
     typed_data,
@@ -32,8 +48,10 @@ from node.contracts import (
 
 __all__ = [
     "KINDS",
+    "PLATFORM_STATUSES",
     "POLICIES",
     "PURPOSES",
+    "SCOPES",
     "STATUSES",
     "Resolver",
     "bytes8_hex",
@@ -48,6 +66,14 @@ _BLOCKS = table_of(UnitBlock)
 _ISSUANCES = table_of(Issuance)
 _LABELS = table_of(Label)
 _TRANSFERS = table_of(Transfer)
+_PLATFORMS = table_of(Platform)
+_PLATFORM_SIGNERS = table_of(PlatformSigner)
+_CONSENTS = table_of(Consent)
+_RESERVATIONS = table_of(Reservation)
+_ESCROWS = table_of(Escrow)
+_ASSOCIATIONS = table_of(Association)
+# Account kinds units can never be transferred or settled into (decision D3).
+_CANNOT_RECEIVE = ("cancellation", "omge_cancellation")
 
 
 def day_start(value: date) -> int:
@@ -246,12 +272,166 @@ class Resolver:
             raise Problem(409, "TRANSFER_NOT_PENDING", f"Transfer {transfer_id} is {row.status}.")
         return row
 
+    def can_receive(self, account: Any) -> None:
+        """Refuse an account units cannot be moved into (a cancellation account)."""
+        if account.kind in _CANNOT_RECEIVE:
+            raise Problem(
+                409,
+                "ACCOUNT_CANNOT_RECEIVE",
+                f"{self.registry_code}-{account.id} is a {account.kind} account; units reach it "
+                "only by being cancelled.",
+            )
+
+    # -- platforms, consents, reservations, escrows, associations ----------------------------
+
+    def platform(self, address: str, *, must_be_active: bool = True) -> Any:
+        """Return the mirror row of a registered platform."""
+        row = self.conn.execute(select(_PLATFORMS).where(_PLATFORMS.c.address == address)).first()
+        if row is None:
+            raise Problem(404, "PLATFORM_NOT_FOUND", f"No platform is registered at {address}.")
+        if must_be_active and row.status != "active":
+            raise Problem(
+                409, "PLATFORM_SUSPENDED", f"Platform {address} ({row.name}) is suspended."
+            )
+        return row
+
+    def custodian(self, account_id: int) -> str | None:
+        """Return the platform whose custodial account this is, if any."""
+        found = self.conn.execute(
+            select(_PLATFORMS.c.address).where(_PLATFORMS.c.custodial_account_id == account_id)
+        ).scalar()
+        return None if found is None else str(found)
+
+    def signers_free(self, platform: str, signers: list[str]) -> None:
+        """Refuse signers that are zero or already sign for another platform (one each)."""
+        for signer in signers:
+            if int(signer, 16) == 0:
+                raise Problem(422, "INVALID_PLATFORM_SIGNER", "A platform signer cannot be zero.")
+            other = self.conn.execute(
+                select(_PLATFORM_SIGNERS.c.platform).where(
+                    _PLATFORM_SIGNERS.c.signer == signer, _PLATFORM_SIGNERS.c.platform != platform
+                )
+            ).scalar()
+            if other is not None:
+                raise Problem(
+                    409,
+                    "PLATFORM_SIGNER_TAKEN",
+                    f"{signer} already signs for platform {other}; an address signs for one.",
+                )
+
+    def signs_for(self, platform: str, signer: str) -> bool:
+        """Return whether an address signs for a platform, per the mirror."""
+        found = self.conn.execute(
+            select(_PLATFORM_SIGNERS.c.signer).where(
+                _PLATFORM_SIGNERS.c.platform == platform, _PLATFORM_SIGNERS.c.signer == signer
+            )
+        ).first()
+        return found is not None
+
+    def require_consent(self, account: Any, platform: str, scope: str) -> None:
+        """Refuse locking units for a platform the account gave no active consent of a scope."""
+        if self.active_consent(account.id, platform, scope) is None:
+            raise Problem(
+                409,
+                "CONSENT_REQUIRED",
+                f"{self.registry_code}-{account.id} has not given platform {platform} an active "
+                f"`{scope}` consent; grant one first (POST /v1/consents).",
+            )
+
+    def active_consent(self, account_id: int, platform: str, scope: str) -> int | None:
+        """Return the id of the active consent of an account, platform and scope, if any."""
+        found = self.conn.execute(
+            select(_CONSENTS.c.id).where(
+                _CONSENTS.c.account_id == account_id,
+                _CONSENTS.c.platform == platform,
+                _CONSENTS.c.scope == scope,
+                _CONSENTS.c.status == "active",
+            )
+        ).scalar()
+        return None if found is None else int(found)
+
+    def _operation(self, table: Any, what: str, code: str, operation_id: int) -> Any:
+        row = self.conn.execute(select(table).where(table.c.id == operation_id)).first()
+        if row is None:
+            raise Problem(404, f"{code}_NOT_FOUND", f"There is no {what} {operation_id}.")
+        if row.status != "active":
+            raise Problem(
+                409, f"{code}_NOT_ACTIVE", f"{what.capitalize()} {operation_id} is {row.status}."
+            )
+        return row
+
+    def consent(self, consent_id: int) -> Any:
+        """Return an active consent's mirror row."""
+        return self._operation(_CONSENTS, "consent", "CONSENT", consent_id)
+
+    def reservation(self, reservation_id: int) -> Any:
+        """Return an active reservation's mirror row."""
+        return self._operation(_RESERVATIONS, "reservation", "RESERVATION", reservation_id)
+
+    def escrow(self, escrow_id: int) -> Any:
+        """Return an active escrow's mirror row."""
+        return self._operation(_ESCROWS, "escrow", "ESCROW", escrow_id)
+
+    def association(self, association_id: int) -> Any:
+        """Return an active association's mirror row."""
+        return self._operation(_ASSOCIATIONS, "association", "ASSOCIATION", association_id)
+
+    def require_escrow_controller(self, escrow: Any, signer: str) -> None:
+        """Refuse a signer that neither signs for the escrow's active platform nor administers."""
+        if self.signs_for(escrow.platform, signer):
+            self.platform(escrow.platform)  # a suspended platform settles nothing
+            return
+        if self.chain.has_role("registry_admin", signer):
+            return  # the regulator's override, whatever the platform's status
+        raise Problem(
+            403,
+            "NOT_AUTHORISED",
+            f"{signer} neither signs for platform {escrow.platform}, which controls escrow "
+            f"{escrow.id}, nor is a registry administrator.",
+        )
+
+    def require_association_registry(self, association: Any, signer: str) -> None:
+        """Refuse a signer that is not the association's third-party registry (with its role)."""
+        if signer != association.third_party_registry or not self.chain.has_role(
+            "third_party_registry", signer
+        ):
+            raise Problem(
+                403,
+                "NOT_AUTHORISED",
+                f"Only the third-party registry {association.third_party_registry} of "
+                f"association {association.id} may do this, while it holds the "
+                "third_party_registry role.",
+            )
+
+    def certificate_unused(self, registry: str, certificate: bytes) -> None:
+        """Refuse a certificate id a third-party registry already associated units with."""
+        text = certificate.rstrip(b"\0")
+        if not text or b"\0" in text or not text.isascii():
+            return  # not an id the mirror can hold as text: the contract decides alone
+        found = self.conn.execute(
+            select(_ASSOCIATIONS.c.id).where(
+                _ASSOCIATIONS.c.third_party_registry == registry,
+                _ASSOCIATIONS.c.certificate_id == text.decode("ascii"),
+            )
+        ).scalar()
+        if found is not None:
+            raise Problem(
+                409,
+                "CERTIFICATE_ALREADY_USED",
+                f"{registry} already associated units with certificate {text.decode('ascii')!r} "
+                f"(association {found}); a certificate backs units once.",
+            )
+
 
 # Wire values of the intents -> contract enums.
 KINDS = {kind.name.lower(): int(kind) for kind in AccountKind if kind != AccountKind.NONE}
 POLICIES = {policy.name.lower(): int(policy) for policy in ApprovalPolicy}
 STATUSES = {status.name.lower(): int(status) for status in AccountStatus if status.value}
 PURPOSES = {purpose.name.lower(): int(purpose) for purpose in CancellationPurpose}
+SCOPES = {scope.name.lower(): int(scope) for scope in ConsentScope}
+PLATFORM_STATUSES = {
+    status.name.lower(): int(status) for status in PlatformStatus if status != PlatformStatus.NONE
+}
 
 
 def bytes32_hex(text: str) -> str:

@@ -32,7 +32,13 @@ from typing import Any
 from sqlalchemy import Connection, exists, select, update
 
 from api.chainview import split_nonce
-from api.mirrorq import approval_hints, executed_requests, range_hints, request_events
+from api.mirrorq import (
+    approval_hints,
+    executed_requests,
+    lock_blocks,
+    range_hints,
+    request_events,
+)
 from api.models import JournalEntry, RequestStatus
 from api.problems import HINT_ERRORS, contract_problem
 from api.results import result_from_events
@@ -51,11 +57,39 @@ _MAX_HINT_RETRIES = 5
 _DISPATCH_LIMIT = 256
 # How far back (in blocks) indexed requests are re-checked against the mirror after a rollback.
 _REORG_WINDOW = 10_000
+# Decisions on an existing lock -> the state its blocks are in and the message field naming it.
+# Their hints are the start of every block the lock holds (the platform module's convention).
+_LOCK_DECISIONS = {
+    "ReleaseReservation": ("reserved", "reservationId"),
+    "TransferReservation": ("reserved", "reservationId"),
+    "SettleEscrow": ("escrowed", "escrowId"),
+    "ReleaseEscrow": ("escrowed", "escrowId"),
+    "Dissociate": ("associated", "associationId"),
+    "RetireAssociation": ("associated", "associationId"),
+}
 
 
 def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
     """Return a journal row as a SignedRequest with the given block hints."""
     return SignedRequest(entry.typed_data, bytes.fromhex(entry.signature[2:]), tuple(hints))
+
+
+def _lock_hints(blocks: list[tuple[int, int]], splits: list[int]) -> list[int]:
+    """Return the starts of a lock's blocks, split where requests still in flight split them.
+
+    NOTE: only a label change can split a locked block; when one is in flight, its boundaries
+    inside the lock's blocks become block starts once it applies (decision D14). A prediction
+    that turns out wrong makes the request fail with a hint error and be resent later.
+    """
+    starts = []
+    for start, end in blocks:
+        starts.append(start)
+        index = bisect.bisect_right(splits, start)
+        while index < len(splits) and splits[index] <= end:
+            if splits[index] != starts[-1]:
+                starts.append(splits[index])
+            index += 1
+    return starts
 
 
 class JournalWorker:
@@ -191,6 +225,9 @@ class JournalWorker:
         message = row.typed_data["message"]
         if row.primary_type in ("ApproveTransfer", "RescindTransfer"):
             return approval_hints(conn, int(message["transferId"]))
+        if row.primary_type in _LOCK_DECISIONS:
+            state, field = _LOCK_DECISIONS[row.primary_type]
+            return _lock_hints(lock_blocks(conn, state, int(message[field])), splits)
         if "ranges" not in message:
             return []
         ranges = [(int(r["start"]), int(r["end"])) for r in message["ranges"]]

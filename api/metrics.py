@@ -1,4 +1,4 @@
-"""Prometheus metrics: request latencies by route, journal depth and indexer lag."""
+"""Prometheus metrics: request latencies by route, journal depth, indexer lag, webhook backlog."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, His
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import func, select
 
-from api.models import JournalEntry, RequestStatus
+from api.models import DeliveryStatus, JournalEntry, RequestStatus, WebhookDelivery
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -41,6 +41,11 @@ def instrument(app: FastAPI, services: Services) -> None:
         registry=registry,
     )
     head = Gauge("registry_chain_head_block", "Latest chain block.", registry=registry)
+    webhooks_pending = Gauge(
+        "registry_webhook_deliveries_pending",
+        "Webhook deliveries in the outbox not yet delivered, failed or cancelled.",
+        registry=registry,
+    )
 
     @app.middleware("http")
     async def _time(
@@ -65,8 +70,14 @@ def instrument(app: FastAPI, services: Services) -> None:
                     .group_by(JournalEntry.status)
                 ).all()
             )
+            pending = conn.execute(
+                select(func.count()).where(
+                    WebhookDelivery.status == DeliveryStatus.PENDING  # type: ignore[arg-type]
+                )
+            ).scalar_one()
         for status in RequestStatus.OPEN:
             journal_depth.labels(status).set(counts.get(status, 0))
+        webhooks_pending.set(pending)
         try:
             chain_head = services.client.block_number()
         except Exception:  # the chain being down must not break the metrics endpoint

@@ -13,6 +13,7 @@ __all__ = [
     "approval_hints",
     "containing_block",
     "executed_requests",
+    "lock_blocks",
     "range_hints",
     "request_events",
 ]
@@ -46,6 +47,16 @@ def approval_hints(conn: Connection, transfer_id: int) -> list[int]:
         .order_by(_BLOCKS.c.start)
     )
     return [int(r[0]) for r in rows]
+
+
+def lock_blocks(conn: Connection, state: str, lock_id: int) -> list[tuple[int, int]]:
+    """Return the (start, end) of the blocks a lock holds in a state, in serial order."""
+    rows = conn.execute(
+        select(_BLOCKS.c.start, _BLOCKS.c.end)
+        .where(_BLOCKS.c.state == state, _BLOCKS.c.lock_id == lock_id)
+        .order_by(_BLOCKS.c.start)
+    )
+    return [(int(start), int(end)) for start, end in rows]
 
 
 def executed_requests(conn: Connection, digests: list[str]) -> dict[str, Any]:

@@ -97,12 +97,44 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "LabelNotFound": ("LABEL_NOT_FOUND", 404),
     "InvalidLabel": ("INVALID_LABEL", 422),
     "BatchOutOfGas": ("RELAY_OUT_OF_GAS", 503),
+    "LockedQuantityMismatch": ("UNITS_NOT_HELD", 409),
+    # Platforms (CER Class B).
+    "PlatformNotFound": ("PLATFORM_NOT_FOUND", 404),
+    "PlatformAlreadyRegistered": ("PLATFORM_EXISTS", 409),
+    "PlatformSuspended": ("PLATFORM_SUSPENDED", 409),
+    "InvalidPlatformStatusChange": ("INVALID_STATUS_CHANGE", 409),
+    "CustodialAccountRequired": ("CUSTODIAL_ACCOUNT_REQUIRED", 422),
+    "CustodialAccountTaken": ("CUSTODIAL_ACCOUNT_TAKEN", 409),
+    "InvalidPlatformSigner": ("INVALID_PLATFORM_SIGNER", 422),
+    "PlatformSignerTaken": ("PLATFORM_SIGNER_TAKEN", 409),
+    "NotPlatformSigner": ("NOT_AUTHORISED", 403),
+    "ConsentNotFound": ("CONSENT_NOT_FOUND", 404),
+    "ConsentNotActive": ("CONSENT_NOT_ACTIVE", 409),
+    "ConsentAlreadyGranted": ("CONSENT_EXISTS", 409),
+    "ConsentRequired": ("CONSENT_REQUIRED", 409),
+    "ReservationNotFound": ("RESERVATION_NOT_FOUND", 404),
+    "ReservationNotActive": ("RESERVATION_NOT_ACTIVE", 409),
+    "EscrowNotFound": ("ESCROW_NOT_FOUND", 404),
+    "EscrowNotActive": ("ESCROW_NOT_ACTIVE", 409),
+    "NotEscrowController": ("NOT_AUTHORISED", 403),
+    # Third-party certificates (CER Class C.1).
+    "AssociationNotFound": ("ASSOCIATION_NOT_FOUND", 404),
+    "AssociationNotActive": ("ASSOCIATION_NOT_ACTIVE", 409),
+    "NotAssociationRegistry": ("NOT_AUTHORISED", 403),
+    "InvalidCertificate": ("INVALID_CERTIFICATE", 422),
+    "CertificateAlreadyUsed": ("CERTIFICATE_ALREADY_USED", 409),
 }
 
 # Errors that only say the unsigned block hints were stale: the relayer recomputes them from the
 # mirror and sends the request again before reporting UNITS_NOT_HELD (decision D1).
 HINT_ERRORS = frozenset(
-    {"BlockHintsMismatch", "BlockNotFound", "RangeNotInBlock", "TransferQuantityMismatch"}
+    {
+        "BlockHintsMismatch",
+        "BlockNotFound",
+        "RangeNotInBlock",
+        "TransferQuantityMismatch",
+        "LockedQuantityMismatch",
+    }
 )
 
 

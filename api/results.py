@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from node.contracts import bytes32_text
@@ -76,6 +76,8 @@ def result_from_events(
     if primary_type == "Cancel":
         cancelled = by_name["UnitsCancelled"]
         return {"cancellation_id": int(cancelled["cancellationId"]), "ranges": _ranges(events)}
+    if primary_type in _PLATFORM_RESULTS:
+        return _PLATFORM_RESULTS[primary_type](account, by_name, events)
     if primary_type == "SetLabel":
         changes = [args for name, args in events if name == "LabelChanged"]
         return {
@@ -83,3 +85,87 @@ def result_from_events(
             "ranges": [{"start": int(a["start"]), "end": int(a["end"])} for a in changes],
         }
     return {}
+
+
+# -- platform models (CER Class B) and third-party certificates (Class C) -----------------------
+
+Events = Sequence[tuple[str, dict[str, Any]]]
+_Result = Callable[[Callable[[Any], str], dict[str, dict[str, Any]], Events], dict[str, Any]]
+
+
+def _transfer_reservation(
+    account: Callable[[Any], str], by_name: dict[str, dict[str, Any]], events: Events
+) -> dict[str, Any]:
+    moved = by_name["ReservationTransferred"]
+    return {
+        "reservation_id": int(moved["reservationId"]),
+        "transfer_id": int(moved["transferId"]),
+        "to_account": account(moved["custodialAccount"]),
+        "ranges": _ranges(events),
+        "status": "completed" if "TransferCompleted" in by_name else "pending",
+    }
+
+
+def _retire(
+    account: Callable[[Any], str], by_name: dict[str, dict[str, Any]], events: Events
+) -> dict[str, Any]:
+    retired = by_name["AssociationRetired"]
+    return {
+        "association_id": int(retired["associationId"]),
+        "cancellation_id": int(retired["cancellationId"]),
+        "ranges": _ranges(events),
+        "status": "retired",
+    }
+
+
+_PLATFORM_RESULTS: dict[str, _Result] = {
+    "RegisterPlatform": lambda _a, n, _e: {
+        "platform": n["PlatformRegistered"]["platform"],
+        "custodial_account": _a(n["PlatformRegistered"]["custodialAccount"]),
+    },
+    "SetPlatformSigner": lambda _a, n, _e: {
+        "platform": n["PlatformSignerSet"]["platform"],
+        "signer": n["PlatformSignerSet"]["signer"],
+        "enabled": bool(n["PlatformSignerSet"]["enabled"]),
+    },
+    "SetPlatformStatus": lambda _a, n, _e: {
+        "platform": n["PlatformStatusChanged"]["platform"],
+        "status": "active" if int(n["PlatformStatusChanged"]["status"]) == 1 else "suspended",
+    },
+    "GrantConsent": lambda _a, n, _e: {"consent_id": int(n["ConsentGranted"]["consentId"])},
+    "RevokeConsent": lambda _a, n, _e: {
+        "consent_id": int(n["ConsentRevoked"]["consentId"]),
+        "status": "revoked",
+    },
+    "Reserve": lambda _a, n, e: {
+        "reservation_id": int(n["UnitsReserved"]["reservationId"]),
+        "ranges": _ranges(e),
+    },
+    "ReleaseReservation": lambda _a, n, _e: {
+        "reservation_id": int(n["ReservationReleased"]["reservationId"]),
+        "status": "released",
+    },
+    "TransferReservation": _transfer_reservation,
+    "Escrow": lambda _a, n, e: {
+        "escrow_id": int(n["UnitsEscrowed"]["escrowId"]),
+        "ranges": _ranges(e),
+    },
+    "SettleEscrow": lambda a, n, _e: {
+        "escrow_id": int(n["EscrowSettled"]["escrowId"]),
+        "to_account": a(n["EscrowSettled"]["toAccount"]),
+        "status": "settled",
+    },
+    "ReleaseEscrow": lambda _a, n, _e: {
+        "escrow_id": int(n["EscrowReleased"]["escrowId"]),
+        "status": "released",
+    },
+    "Associate": lambda _a, n, e: {
+        "association_id": int(n["UnitsAssociated"]["associationId"]),
+        "ranges": _ranges(e),
+    },
+    "Dissociate": lambda _a, n, _e: {
+        "association_id": int(n["UnitsDissociated"]["associationId"]),
+        "status": "dissociated",
+    },
+    "RetireAssociation": _retire,
+}

@@ -17,15 +17,25 @@ __all__ = [
     "MAX_SERIAL",
     "AccountIntent",
     "ApproveIntent",
+    "AssociationIntent",
     "CancellationIntent",
+    "ConsentIntent",
+    "DecisionIntent",
     "DefineLabelIntent",
+    "EscrowIntent",
+    "EscrowSettleIntent",
     "IssuanceIntent",
     "LabelChangeIntent",
+    "PlatformIntent",
+    "PlatformSignerIntent",
+    "PlatformStatusIntent",
     "PreparedRequest",
     "ProjectIntent",
     "RepresentativeIn",
     "RequestAccepted",
     "RequestResource",
+    "ReservationIntent",
+    "RetireIntent",
     "SerialRange",
     "SetRepresentativeIntent",
     "SetStatusIntent",
@@ -214,6 +224,82 @@ class LabelChangeIntent(_UnitsIntent):
     account_id: AccountId | None = Field(
         default=None, description="Account to take `quantity` from; not needed with `ranges`."
     )
+
+
+# -- platform models (CER Class B) and third-party certificates (Class C) ---------------------
+
+
+class DecisionIntent(_SignerIntent):
+    """Act on an existing consent, reservation, escrow or association (the id is in the path)."""
+
+
+class PlatformIntent(_SignerIntent):
+    """Register a trading platform with its custodial account and signers (administrator)."""
+
+    address: Address = Field(description="The platform's address: its identity on-chain.")
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+    custodial_account: AccountId = Field(
+        description="An account of kind `custodial`: the platform's interim custody (B.3, B.4)."
+    )
+    signers: Annotated[list[Address], Field(max_length=16)] = Field(
+        default_factory=list, description="Addresses that sign and read for the platform."
+    )
+
+
+class PlatformSignerIntent(_SignerIntent):
+    """Add (`enabled`) or remove an address that signs for a platform (administrator)."""
+
+    address: Address
+    enabled: bool = True
+
+
+class PlatformStatusIntent(_SignerIntent):
+    """Suspend or reactivate a platform (administrator); takes effect at once."""
+
+    status: Literal["active", "suspended"]
+
+
+class ConsentIntent(_SignerIntent):
+    """Consent that a platform views one scope of an account (AR of the account, B.1)."""
+
+    account_id: AccountId
+    platform: Address
+    scope: Literal["holdings", "reserved", "escrowed"]
+
+
+class ReservationIntent(_UnitsIntent):
+    """Reserve units of an account for a platform (AR of the account, B.4)."""
+
+    account_id: AccountId
+    platform: Address
+
+
+class EscrowIntent(_UnitsIntent):
+    """Put units of an account in escrow under a platform's control (AR of the account, B.5)."""
+
+    account_id: AccountId
+    platform: Address
+
+
+class EscrowSettleIntent(_SignerIntent):
+    """Settle an escrow to a buyer's account (the platform, or the administrator overriding)."""
+
+    to_account: AccountId
+
+
+class AssociationIntent(_UnitsIntent):
+    """Associate units 1:1 with a third-party certificate, which locks them (AR, C.1)."""
+
+    account_id: AccountId
+    third_party_registry: Address
+    certificate_id: Identifier = Field(description="The third party's certificate id (D4).")
+
+
+class RetireIntent(_SignerIntent):
+    """Retire a certificate: its associated units are cancelled (the third-party registry)."""
+
+    beneficiary: Text = ""
+    reason: Text = ""
 
 
 class PreparedRequest(BaseModel):

@@ -21,14 +21,22 @@ from sqlalchemy.exc import IntegrityError
 
 from api.chainview import split_nonce
 from api.ids import account_number
-from api.intents import Resolver
+from api.intents import PLATFORM_STATUSES, SCOPES, Resolver
 from api.models import JournalEntry, RequestStatus
 from api.problems import Problem
 from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange
 from api.services import Services
 from node.contracts import AUXILIARY_TYPES, REQUEST_TYPES, request_digest, typed_data
 
-__all__ = ["OPERATION_TYPES", "accept", "fresh_mirror", "resolver", "wait_for_request"]
+__all__ = [
+    "OPERATION_TYPES",
+    "accept",
+    "check_new_platform",
+    "fresh_mirror",
+    "require_third_party_registry",
+    "resolver",
+    "wait_for_request",
+]
 
 T = TypeVar("T")
 
@@ -48,6 +56,21 @@ OPERATION_TYPES: dict[str, str] = {
     "cancellations": "Cancel",
     "labels/apply": "SetLabel",
     "labels/remove": "SetLabel",
+    # Platform models (CER Class B) and third-party certificates (Class C).
+    "admin/platforms": "RegisterPlatform",
+    "admin/platforms/signers": "SetPlatformSigner",
+    "admin/platforms/status": "SetPlatformStatus",
+    "consents": "GrantConsent",
+    "consents/revoke": "RevokeConsent",
+    "reservations": "Reserve",
+    "reservations/release": "ReleaseReservation",
+    "reservations/transfer": "TransferReservation",
+    "escrows": "Escrow",
+    "escrows/settle": "SettleEscrow",
+    "escrows/release": "ReleaseEscrow",
+    "associations": "Associate",
+    "associations/dissociate": "Dissociate",
+    "associations/retire": "RetireAssociation",
 }
 
 
@@ -265,6 +288,145 @@ def _pre_account_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None
     _pre_admin(r, m, p)
 
 
+def _same_id(p: dict[str, str], key: str, m: dict[str, Any], field: str) -> None:
+    if key in p and int(p[key]) != m[field]:
+        raise _bad(f"message.{field} differs from the id in the path")
+
+
+def _pre_platform_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+    if "platform" in p and to_checksum_address(p["platform"]) != m["platform"]:
+        raise _bad("message.platform differs from the platform in the path")
+    if "status" in m and m["status"] not in PLATFORM_STATUSES.values():
+        raise _bad(f"message.status must be one of {sorted(PLATFORM_STATUSES.values())}")
+    r.require_role(m["signer"], "registry_admin")
+    platform = r.platform(m["platform"], must_be_active=False)
+    if "status" in m and PLATFORM_STATUSES[platform.status] == m["status"]:
+        raise Problem(
+            409,
+            "INVALID_STATUS_CHANGE",
+            f"Platform {platform.address} is already {platform.status}.",
+        )
+    if m.get("enabled"):
+        r.signers_free(m["platform"], [m["platformSigner"]])
+
+
+def _pre_register_platform(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    r.require_role(m["signer"], "registry_admin")
+    check_new_platform(r, m["platform"], m["custodialAccount"])
+    r.signers_free(m["platform"], m["signers"])
+
+
+def check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
+    """Refuse registering a platform twice, or with an account that is not free custody."""
+    try:
+        r.platform(platform, must_be_active=False)
+    except Problem:
+        pass
+    else:
+        raise Problem(409, "PLATFORM_EXISTS", f"A platform is already registered at {platform}.")
+    account = r.account(f"{r.registry_code}-{custodial}", must_be_open=False)
+    if account.kind != "custodial" or account.status == "closed":
+        raise Problem(
+            422,
+            "CUSTODIAL_ACCOUNT_REQUIRED",
+            f"{r.registry_code}-{custodial} is a {account.status} {account.kind} account; a "
+            "platform's custody needs an account of kind `custodial` that is not closed.",
+        )
+    other = r.custodian(custodial)
+    if other is not None:
+        raise Problem(
+            409,
+            "CUSTODIAL_ACCOUNT_TAKEN",
+            f"{r.registry_code}-{custodial} is already the custodial account of platform {other}.",
+        )
+
+
+def _pre_grant_consent(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    r.require_right(account, m["signer"], "initiate")
+    r.platform(m["platform"])
+    names = {value: name for name, value in SCOPES.items()}
+    if m["scope"] not in names:
+        raise _bad(f"message.scope must be one of {sorted(names)}")
+    scope = names[m["scope"]]
+    existing = r.active_consent(account.id, m["platform"], scope)
+    if existing is not None:
+        raise Problem(
+            409, "CONSENT_EXISTS", f"Consent {existing} already grants this platform `{scope}`."
+        )
+
+
+def _pre_revoke_consent(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+    _same_id(p, "consent_id", m, "consentId")
+    consent = r.consent(m["consentId"])
+    account = r.account(f"{r.registry_code}-{consent.account_id}", must_be_open=False)
+    r.require_right(account, m["signer"], "appointed")
+
+
+def _pre_lock(scope: str) -> Precheck:
+    def check(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+        account = r.account(f"{r.registry_code}-{m['accountId']}")
+        r.require_right(account, m["signer"], "initiate")
+        r.platform(m["platform"])
+        r.require_consent(account, m["platform"], scope)
+        r.check_ranges(account, _ranges(m))
+
+    return check
+
+
+def _pre_reservation(right: str, *, transfer: bool = False) -> Precheck:
+    def check(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+        _same_id(p, "reservation_id", m, "reservationId")
+        reservation = r.reservation(m["reservationId"])
+        account = r.account(f"{r.registry_code}-{reservation.account_id}")
+        r.require_right(account, m["signer"], right)
+        if transfer:
+            platform = r.platform(reservation.platform)
+            r.account(f"{r.registry_code}-{platform.custodial_account_id}")
+
+    return check
+
+
+def _pre_escrow_decision(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+    _same_id(p, "escrow_id", m, "escrowId")
+    escrow = r.escrow(m["escrowId"])
+    r.require_escrow_controller(escrow, m["signer"])
+    r.account(f"{r.registry_code}-{escrow.account_id}")
+    if "toAccount" in m:
+        if m["toAccount"] == escrow.account_id:
+            raise Problem(422, "SAME_ACCOUNT", "An escrow settles to another account.")
+        r.can_receive(r.account(f"{r.registry_code}-{m['toAccount']}"))
+
+
+def _pre_associate(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    r.require_right(account, m["signer"], "initiate")
+    certificate = bytes.fromhex(m["certificateId"][2:])
+    if not any(certificate):
+        raise Problem(422, "INVALID_CERTIFICATE", "The certificate id is empty.")
+    require_third_party_registry(r, m["thirdPartyRegistry"])
+    r.certificate_unused(m["thirdPartyRegistry"], certificate)
+    r.check_ranges(account, _ranges(m))
+
+
+def require_third_party_registry(r: Resolver, registry: str) -> None:
+    """Refuse naming an address that lacks the third_party_registry role."""
+    if not r.chain.has_role("third_party_registry", registry):
+        raise Problem(
+            403,
+            "NOT_AUTHORISED",
+            f"{registry} does not hold the third_party_registry role; the registry "
+            "administrator grants it to certificate schemes.",
+        )
+
+
+def _pre_association_decision(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
+    _same_id(p, "association_id", m, "associationId")
+    association = r.association(m["associationId"])
+    r.require_association_registry(association, m["signer"])
+    r.account(f"{r.registry_code}-{association.account_id}")
+
+
 PRECHECKS: dict[str, Precheck] = {
     "OpenAccount": _pre_admin,
     "SetRepresentative": _pre_account_path,
@@ -277,6 +439,20 @@ PRECHECKS: dict[str, Precheck] = {
     "RescindTransfer": _pre_decide("appointed"),
     "Cancel": _pre_cancel,
     "SetLabel": _pre_label,
+    "RegisterPlatform": _pre_register_platform,
+    "SetPlatformSigner": _pre_platform_path,
+    "SetPlatformStatus": _pre_platform_path,
+    "GrantConsent": _pre_grant_consent,
+    "RevokeConsent": _pre_revoke_consent,
+    "Reserve": _pre_lock("reserved"),
+    "ReleaseReservation": _pre_reservation("appointed"),
+    "TransferReservation": _pre_reservation("initiate", transfer=True),
+    "Escrow": _pre_lock("escrowed"),
+    "SettleEscrow": _pre_escrow_decision,
+    "ReleaseEscrow": _pre_escrow_decision,
+    "Associate": _pre_associate,
+    "Dissociate": _pre_association_decision,
+    "RetireAssociation": _pre_association_decision,
 }
 
 

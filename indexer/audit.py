@@ -24,13 +24,19 @@ from web3.exceptions import BlockNotFound
 
 from indexer.models import (
     Account,
+    Association,
     Cancellation,
     Checkpoint,
+    Consent,
+    Escrow,
     Event,
     Issuance,
     Label,
+    Platform,
+    PlatformSigner,
     Project,
     Representative,
+    Reservation,
     Transfer,
     UnitBlock,
     enum_text,
@@ -43,6 +49,8 @@ from node.contracts import (
     AccountStatus,
     ApprovalPolicy,
     CancellationPurpose,
+    ConsentScope,
+    PlatformStatus,
     UnitState,
     bytes32_text,
 )
@@ -86,6 +94,12 @@ class LedgerSnapshot:
     labels: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     transfers: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     cancellations: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    platforms: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    platform_signers: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    consents: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    reservations: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    escrows: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    associations: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     holdings: dict[tuple[Any, ...], int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     events: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
@@ -100,6 +114,12 @@ class LedgerSnapshot:
         "labels",
         "transfers",
         "cancellations",
+        "platforms",
+        "platform_signers",
+        "consents",
+        "reservations",
+        "escrows",
+        "associations",
         "blocks",
         "events",
     )
@@ -135,14 +155,18 @@ class _Replay:
     def __init__(self) -> None:
         self.snapshot = LedgerSnapshot()
         self.index = BlockIndex()
-        self._tx = ""
+        self._signer = ""  # the signer of the request whose events are being replayed
 
     def apply(self, event: DecodedEvent) -> None:
         s, a = self.snapshot, event.args
         s.events[(event.block_number, event.log_index)] = (event.tx_hash, event.name)
         self.index.apply(event)
         name = event.name
-        if name == "AccountOpened":
+        if name == "RequestExecuted":
+            self._signer = a["signer"]
+        elif name in _PLATFORM_EVENTS:
+            self._platform_event(event)
+        elif name == "AccountOpened":
             s.accounts[a["accountId"]] = (
                 enum_text(AccountKind(a["kind"])),
                 enum_text(AccountStatus.OPEN),
@@ -209,6 +233,103 @@ class _Replay:
                 sql_text(a["reason"]),
             )
 
+    def _platform_event(self, event: DecodedEvent) -> None:
+        """Replay the platform module's events (platforms, consents, locks)."""
+        s, a, name = self.snapshot, event.args, event.name
+        if name == "PlatformRegistered":
+            s.platforms[a["platform"]] = (
+                sql_text(a["name"]),
+                a["custodialAccount"],
+                enum_text(PlatformStatus.ACTIVE),
+            )
+        elif name == "PlatformSignerSet":
+            key = (a["platform"], a["signer"])
+            if a["enabled"]:
+                s.platform_signers[key] = (True,)
+            else:
+                s.platform_signers.pop(key, None)
+        elif name == "PlatformStatusChanged":
+            platform = s.platforms[a["platform"]]
+            s.platforms[a["platform"]] = (
+                *platform[:2],
+                enum_text(PlatformStatus(a["status"])),
+            )
+        elif name == "ConsentGranted":
+            s.consents[a["consentId"]] = (
+                a["accountId"],
+                a["platform"],
+                enum_text(ConsentScope(a["scope"])),
+                "active",
+                self._signer,
+                None,
+            )
+        elif name == "ConsentRevoked":
+            consent = s.consents[a["consentId"]]
+            s.consents[a["consentId"]] = (*consent[:3], "revoked", consent[4], a["representative"])
+        elif name in ("UnitsReserved", "UnitsEscrowed"):
+            table, id_name = (
+                (s.reservations, "reservationId")
+                if name == "UnitsReserved"
+                else (s.escrows, "escrowId")
+            )
+            table[a[id_name]] = (
+                a["accountId"],
+                a["platform"],
+                a["quantity"],
+                "active",
+                None,
+                self._signer,
+                None,
+            )
+        elif name == "ReservationReleased":
+            r = s.reservations[a["reservationId"]]
+            closed_by = a["representative"]
+            s.reservations[a["reservationId"]] = (*r[:3], "released", r[4], r[5], closed_by)
+        elif name == "ReservationTransferred":
+            r = s.reservations[a["reservationId"]]
+            s.reservations[a["reservationId"]] = (
+                *r[:3],
+                "transferred",
+                a["custodialAccount"],
+                r[5],
+                a["representative"],
+            )
+        elif name == "EscrowSettled":
+            e = s.escrows[a["escrowId"]]
+            s.escrows[a["escrowId"]] = (*e[:3], "settled", a["toAccount"], e[5], a["signer"])
+        elif name == "EscrowReleased":
+            e = s.escrows[a["escrowId"]]
+            s.escrows[a["escrowId"]] = (*e[:3], "released", e[4], e[5], a["signer"])
+        elif name == "UnitsAssociated":
+            s.associations[a["associationId"]] = (
+                a["accountId"],
+                a["thirdPartyRegistry"],
+                _text(a["certificateId"]),
+                a["quantity"],
+                "active",
+                None,
+                self._signer,
+                None,
+            )
+        elif name == "UnitsDissociated":
+            c = s.associations[a["associationId"]]
+            s.associations[a["associationId"]] = (
+                *c[:4],
+                "dissociated",
+                None,
+                c[6],
+                a["thirdPartyRegistry"],
+            )
+        elif name == "AssociationRetired":
+            c = s.associations[a["associationId"]]
+            s.associations[a["associationId"]] = (
+                *c[:4],
+                "retired",
+                a["cancellationId"],
+                c[6],
+                a["thirdPartyRegistry"],
+            )
+
     def finish(self) -> LedgerSnapshot:
         s = self.snapshot
         units: Counter[str] = Counter()
@@ -229,6 +350,27 @@ class _Replay:
             events=len(s.events),
         )
         return s
+
+
+# Events of the platform module (CER Class B and C), replayed by `_Replay._platform_event`.
+_PLATFORM_EVENTS = frozenset(
+    {
+        "PlatformRegistered",
+        "PlatformSignerSet",
+        "PlatformStatusChanged",
+        "ConsentGranted",
+        "ConsentRevoked",
+        "UnitsReserved",
+        "ReservationReleased",
+        "ReservationTransferred",
+        "UnitsEscrowed",
+        "EscrowSettled",
+        "EscrowReleased",
+        "UnitsAssociated",
+        "UnitsDissociated",
+        "AssociationRetired",
+    }
+)
 
 
 def _sum_by(pairs: Iterable[tuple[str, int]]) -> Counter[str]:
@@ -329,6 +471,41 @@ def read_mirror(engine: Engine) -> LedgerSnapshot:
             )
         for r in conn.execute(select(cancellations)):
             s.cancellations[r.id] = (r.account_id, r.purpose, r.quantity, r.beneficiary, r.reason)
+        for r in conn.execute(select(table_of(Platform))):
+            s.platforms[r.address] = (r.name, r.custodial_account_id, r.status)
+        for r in conn.execute(select(table_of(PlatformSigner))):
+            s.platform_signers[(r.platform, r.signer)] = (True,)
+        for r in conn.execute(select(table_of(Consent))):
+            s.consents[r.id] = (
+                r.account_id,
+                r.platform,
+                r.scope,
+                r.status,
+                r.granted_by,
+                r.revoked_by,
+            )
+        for model, target in ((Reservation, s.reservations), (Escrow, s.escrows)):
+            for r in conn.execute(select(table_of(model))):
+                target[r.id] = (
+                    r.account_id,
+                    r.platform,
+                    r.quantity,
+                    r.status,
+                    r.to_account,
+                    r.created_by,
+                    r.closed_by,
+                )
+        for r in conn.execute(select(table_of(Association))):
+            s.associations[r.id] = (
+                r.account_id,
+                r.third_party_registry,
+                r.certificate_id,
+                r.quantity,
+                r.status,
+                r.cancellation_id,
+                r.created_by,
+                r.closed_by,
+            )
         for r in conn.execute(
             select(events.c.block_number, events.c.log_index, events.c.tx_hash, events.c.name)
         ):
@@ -450,11 +627,20 @@ def _spot_check(
     check("counters: accounts", totals["accounts"], next_account - _FIRST_ACCOUNT_ID)
     check("counters: units issued", totals["units issued"], next_serial - 1)
     check("counters: issuances", totals["issuances"], next_issuance - 1)
-    check(
-        "counters: operations",
-        len(snapshot.transfers) + len(snapshot.cancellations),
-        next_operation - 1,
+    # Transfers, cancellations, consents, reservations, escrows and associations share one
+    # operation counter.
+    operations = sum(
+        len(getattr(snapshot, section))
+        for section in (
+            "transfers",
+            "cancellations",
+            "consents",
+            "reservations",
+            "escrows",
+            "associations",
+        )
     )
+    check("counters: operations", operations, next_operation - 1)
     check("counters: labels", totals["labels"], label_count)
 
     rng = random.Random(seed)
@@ -485,7 +671,76 @@ def _spot_check(
             (kinds[kind], statuses[status], policies[policy], party, primary),
             (stored[0], stored[1], stored[2], sql_text(bytes32_text(stored[3])), stored[4]),
         )
+    functions = {item.get("name") for item in abi if item.get("type") == "function"}
+    if "getReservation" in functions:
+        _spot_check_platforms(contract, snapshot, at, rng, samples, check)
     return out, checks
+
+
+_STATUS = {
+    "consents": {"active": 1, "revoked": 2},
+    "reservations": {"active": 1, "released": 2, "transferred": 3},
+    "escrows": {"active": 1, "settled": 2, "released": 3},
+    "associations": {"active": 1, "dissociated": 2, "retired": 3},
+    "platforms": {"active": 1, "suspended": 2},
+}
+
+
+def _spot_check_platforms(
+    contract: Any,
+    snapshot: LedgerSnapshot,
+    at: int,
+    rng: random.Random,
+    samples: int,
+    check: Any,
+) -> None:
+    """Compare sampled platforms, consents and locks of the replay with the module's views."""
+    f = contract.functions
+
+    def sample(keys: Iterable[Any]) -> list[Any]:
+        ordered = sorted(keys)
+        return sorted(rng.sample(ordered, min(samples, len(ordered))))
+
+    for address in sample(snapshot.platforms):
+        _name, custodial, status = snapshot.platforms[address]
+        stored = f.getPlatform(address).call(block_identifier=at)
+        check(f"getPlatform({address})", (_STATUS["platforms"][status], custodial), tuple(stored))
+    scopes = {enum_text(s): int(s) for s in ConsentScope}
+    for consent_id in sample(snapshot.consents):
+        account, platform, scope, status, _by, _revoked_by = snapshot.consents[consent_id]
+        check(
+            f"getConsent({consent_id})",
+            (account, platform, scopes[scope], _STATUS["consents"][status]),
+            tuple(f.getConsent(consent_id).call(block_identifier=at)),
+        )
+    for section, view in (("reservations", f.getReservation), ("escrows", f.getEscrow)):
+        table: dict[int, tuple[Any, ...]] = getattr(snapshot, section)
+        for lock_id in sample(table):
+            account, platform, quantity, status, to_account, _by, _closed_by = table[lock_id]
+            stored = view(lock_id).call(block_identifier=at)
+            # The views' last field: the custody transfer's id (reservations) or the buyer.
+            check(
+                f"{view.fn_name}({lock_id})",
+                (account, platform, quantity, _STATUS[section][status]),
+                tuple(stored[:4]),
+            )
+            if section == "escrows":
+                check(f"getEscrow({lock_id}).toAccount", to_account or 0, stored[4])
+    for association_id in sample(snapshot.associations):
+        account, registry, certificate, quantity, status, cancellation, _by, _closed = (
+            snapshot.associations[association_id]
+        )
+        stored = f.getAssociation(association_id).call(block_identifier=at)
+        check(
+            f"getAssociation({association_id})",
+            (account, registry, quantity, _STATUS["associations"][status], cancellation or 0),
+            tuple(stored[:5]),
+        )
+        check(
+            f"getAssociation({association_id}).certificateId",
+            certificate,
+            sql_text(bytes32_text(stored[5])),
+        )
 
 
 # -- the audit -------------------------------------------------------------------------------

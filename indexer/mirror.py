@@ -25,15 +25,21 @@ from sqlalchemy import Connection, Table, select, tuple_
 from indexer.errors import MirrorInconsistentError
 from indexer.models import (
     Account,
+    Association,
     Cancellation,
+    Consent,
+    Escrow,
     Event,
     ExecutedRequest,
     Issuance,
     Label,
     LabelChange,
     OperationRange,
+    Platform,
+    PlatformSigner,
     Project,
     Representative,
+    Reservation,
     Transfer,
     Uint256,
     UnitBlock,
@@ -46,6 +52,8 @@ from node.contracts import (
     AccountStatus,
     ApprovalPolicy,
     CancellationPurpose,
+    ConsentScope,
+    PlatformStatus,
     UnitState,
     bytes32_text,
 )
@@ -74,6 +82,12 @@ _OPERATION_RANGES = table_of(OperationRange)
 _LABEL_CHANGES = table_of(LabelChange)
 _EXECUTED_REQUESTS = table_of(ExecutedRequest)
 _EVENTS = table_of(Event)
+_PLATFORMS = table_of(Platform)
+_PLATFORM_SIGNERS = table_of(PlatformSigner)
+_CONSENTS = table_of(Consent)
+_RESERVATIONS = table_of(Reservation)
+_ESCROWS = table_of(Escrow)
+_ASSOCIATIONS = table_of(Association)
 
 # Every table that is a function of the raw events alone, i.e. what a rebuild recomputes.
 DERIVED_TABLES: tuple[Table, ...] = (
@@ -88,6 +102,12 @@ DERIVED_TABLES: tuple[Table, ...] = (
     _OPERATION_RANGES,
     _LABEL_CHANGES,
     _EXECUTED_REQUESTS,
+    _PLATFORMS,
+    _PLATFORM_SIGNERS,
+    _CONSENTS,
+    _RESERVATIONS,
+    _ESCROWS,
+    _ASSOCIATIONS,
 )
 
 # Serials per prefetch query on SQLite: well under its bound-parameter limit.
@@ -486,11 +506,19 @@ class MirrorWriter:
         self._operation_ranges = _Rows(_OPERATION_RANGES, ("operation_id", "start"))
         self._label_changes = _Rows(_LABEL_CHANGES, ("block_number", "log_index"))
         self._executed = _Rows(_EXECUTED_REQUESTS, ("digest",))
+        self._platforms = _Rows(_PLATFORMS, ("address",))
+        self._platform_signers = _Rows(_PLATFORM_SIGNERS, ("platform", "signer"))
+        self._consents = _Rows(_CONSENTS, ("id",))
+        self._reservations = _Rows(_RESERVATIONS, ("id",))
+        self._escrows = _Rows(_ESCROWS, ("id",))
+        self._associations = _Rows(_ASSOCIATIONS, ("id",))
         self._blocks = _BlockSet()
         # Ranges moved by the request being applied: a request's events start with its
         # RequestExecuted, and its unit-moving event follows the BlockChanged events it caused.
         self._tx_hash = ""
         self._ranges: list[tuple[int, int]] = []
+        # The signer of the request being applied (its RequestExecuted comes first).
+        self._signer = ""
 
     def apply(
         self,
@@ -528,6 +556,12 @@ class MirrorWriter:
             self._operation_ranges,
             self._label_changes,
             self._executed,
+            self._platforms,
+            self._platform_signers,
+            self._consents,
+            self._reservations,
+            self._escrows,
+            self._associations,
         ):
             rows.flush(self._bulk)
         self._blocks.flush(self._bulk)
@@ -537,6 +571,7 @@ class MirrorWriter:
     def _request_executed(self, e: DecodedEvent) -> None:
         a = e.args
         self._ranges = []
+        self._signer = a["signer"]
         self._executed.insert(
             {
                 "digest": a["digest"],
@@ -719,6 +754,164 @@ class MirrorWriter:
         )
         self._record_ranges(a["cancellationId"])
 
+    # -- platforms, consents, reservations, escrows, associations ----------------------------
+
+    def _platform_registered(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._platforms.insert(
+            {
+                "address": a["platform"],
+                "name": sql_text(a["name"]),
+                "custodial_account_id": a["custodialAccount"],
+                "status": enum_text(PlatformStatus.ACTIVE),
+                "registered_block": e.block_number,
+                "registered_tx_hash": e.tx_hash,
+                "updated_block": e.block_number,
+            }
+        )
+
+    def _platform_signer_set(self, e: DecodedEvent) -> None:
+        a = e.args
+        row = None
+        if a["enabled"]:
+            row = {
+                "platform": a["platform"],
+                "signer": a["signer"],
+                "added_block": e.block_number,
+                "added_tx_hash": e.tx_hash,
+            }
+        self._platform_signers.replace((a["platform"], a["signer"]), row)
+
+    def _platform_status_changed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._platforms.update(
+            (a["platform"],),
+            status=enum_text(PlatformStatus(a["status"])),
+            updated_block=e.block_number,
+        )
+
+    def _consent_granted(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._consents.insert(
+            {
+                "id": a["consentId"],
+                "account_id": a["accountId"],
+                "platform": a["platform"],
+                "scope": enum_text(ConsentScope(a["scope"])),
+                "status": "active",
+                "granted_by": self._signer,
+                "granted_block": e.block_number,
+                "granted_tx_hash": e.tx_hash,
+                "revoked_by": None,
+                "revoked_block": None,
+                "revoked_tx_hash": None,
+            }
+        )
+
+    def _consent_revoked(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._consents.update(
+            (a["consentId"],),
+            status="revoked",
+            revoked_by=a["representative"],
+            revoked_block=e.block_number,
+            revoked_tx_hash=e.tx_hash,
+        )
+
+    def _locked(self, e: DecodedEvent, rows: _Rows, operation_id: int, **values: Any) -> None:
+        """Record a reservation, escrow or association and the ranges it locked."""
+        rows.insert(
+            {
+                "id": operation_id,
+                "account_id": e.args["accountId"],
+                **values,
+                "quantity": e.args["quantity"],
+                "status": "active",
+                "created_by": self._signer,
+                "created_block": e.block_number,
+                "created_tx_hash": e.tx_hash,
+                "closed_by": None,
+                "closed_block": None,
+                "closed_tx_hash": None,
+            }
+        )
+        self._record_ranges(operation_id)
+
+    def _closed(
+        self, e: DecodedEvent, rows: _Rows, operation_id: int, status: str, by: str, **values: Any
+    ) -> None:
+        rows.update(
+            (operation_id,),
+            status=status,
+            closed_by=by,
+            closed_block=e.block_number,
+            closed_tx_hash=e.tx_hash,
+            **values,
+        )
+
+    def _units_reserved(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._locked(
+            e, self._reservations, a["reservationId"], platform=a["platform"], to_account=None
+        )
+
+    def _reservation_released(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._closed(e, self._reservations, a["reservationId"], "released", a["representative"])
+
+    def _reservation_transferred(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._closed(
+            e,
+            self._reservations,
+            a["reservationId"],
+            "transferred",
+            a["representative"],
+            to_account=a["custodialAccount"],
+        )
+
+    def _units_escrowed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._locked(e, self._escrows, a["escrowId"], platform=a["platform"], to_account=None)
+
+    def _escrow_settled(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._closed(
+            e, self._escrows, a["escrowId"], "settled", a["signer"], to_account=a["toAccount"]
+        )
+
+    def _escrow_released(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._closed(e, self._escrows, a["escrowId"], "released", a["signer"])
+
+    def _units_associated(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._locked(
+            e,
+            self._associations,
+            a["associationId"],
+            third_party_registry=a["thirdPartyRegistry"],
+            certificate_id=hex_text(a["certificateId"]),
+            cancellation_id=None,
+        )
+
+    def _units_dissociated(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._closed(
+            e, self._associations, a["associationId"], "dissociated", a["thirdPartyRegistry"]
+        )
+
+    def _association_retired(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._closed(
+            e,
+            self._associations,
+            a["associationId"],
+            "retired",
+            a["thirdPartyRegistry"],
+            cancellation_id=a["cancellationId"],
+        )
+
 
 _HANDLERS = {
     "RequestExecuted": MirrorWriter._request_executed,
@@ -735,6 +928,20 @@ _HANDLERS = {
     "TransferCompleted": MirrorWriter._transfer_completed,
     "TransferRescinded": MirrorWriter._transfer_rescinded,
     "UnitsCancelled": MirrorWriter._units_cancelled,
+    "PlatformRegistered": MirrorWriter._platform_registered,
+    "PlatformSignerSet": MirrorWriter._platform_signer_set,
+    "PlatformStatusChanged": MirrorWriter._platform_status_changed,
+    "ConsentGranted": MirrorWriter._consent_granted,
+    "ConsentRevoked": MirrorWriter._consent_revoked,
+    "UnitsReserved": MirrorWriter._units_reserved,
+    "ReservationReleased": MirrorWriter._reservation_released,
+    "ReservationTransferred": MirrorWriter._reservation_transferred,
+    "UnitsEscrowed": MirrorWriter._units_escrowed,
+    "EscrowSettled": MirrorWriter._escrow_settled,
+    "EscrowReleased": MirrorWriter._escrow_released,
+    "UnitsAssociated": MirrorWriter._units_associated,
+    "UnitsDissociated": MirrorWriter._units_dissociated,
+    "AssociationRetired": MirrorWriter._association_retired,
 }
 
 

@@ -37,10 +37,16 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "Account",
     "AccountBase",
+    "Association",
+    "AssociationBase",
     "BlockHash",
     "Cancellation",
     "CancellationBase",
     "Checkpoint",
+    "Consent",
+    "ConsentBase",
+    "Escrow",
+    "EscrowBase",
     "Event",
     "EventBase",
     "ExecutedRequest",
@@ -50,10 +56,15 @@ __all__ = [
     "LabelBase",
     "LabelChange",
     "OperationRange",
+    "Platform",
+    "PlatformBase",
+    "PlatformSigner",
     "Project",
     "ProjectBase",
     "Representative",
     "RepresentativeBase",
+    "Reservation",
+    "ReservationBase",
     "Transfer",
     "TransferBase",
     "Uint256",
@@ -355,6 +366,136 @@ class ExecutedRequest(SQLModel, table=True):
     block_number: int = Field(sa_type=BigInteger)
     log_index: int
     tx_hash: str = Field(sa_type=String(_HASH))
+
+
+# -- platforms, consents, reservations, escrows, associations (CER Class B and C) -----------
+
+
+class PlatformBase(SQLModel):
+    """What a reader sees of a registered trading platform."""
+
+    name: str
+    custodial_account_id: int = Field(sa_type=BigInteger)  # its interim custodial account (B.4)
+    status: str = Field(sa_type=String(16))  # active, suspended
+
+
+class Platform(PlatformBase, table=True):
+    """A trading platform the administrator registered, keyed by its (checksummed) address."""
+
+    __tablename__ = "platforms"
+
+    address: str = Field(primary_key=True, sa_type=String(_ADDRESS))
+    registered_block: int = Field(sa_type=BigInteger)
+    registered_tx_hash: str = Field(sa_type=String(_HASH))
+    updated_block: int = Field(sa_type=BigInteger)  # the last registration or status change
+
+
+class PlatformSigner(SQLModel, table=True):
+    """An address that may sign and read for a platform; removed signers have no row."""
+
+    __tablename__ = "platform_signers"
+
+    platform: str = Field(primary_key=True, sa_type=String(_ADDRESS))
+    signer: str = Field(primary_key=True, sa_type=String(_ADDRESS), index=True)
+    added_block: int = Field(sa_type=BigInteger)
+    added_tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class ConsentBase(SQLModel):
+    """What a reader sees of an account holder's view consent to a platform (B.1)."""
+
+    account_id: int = Field(sa_type=BigInteger, index=True)
+    platform: str = Field(sa_type=String(_ADDRESS), index=True)
+    scope: str = Field(sa_type=String(16))  # holdings, reserved, escrowed
+    status: str = Field(sa_type=String(16))  # active, revoked
+
+
+class Consent(ConsentBase, table=True):
+    """A consent, with the steps that granted and (perhaps) revoked it."""
+
+    __tablename__ = "consents"
+
+    id: int = _id_column()
+    granted_by: str = Field(sa_type=String(_ADDRESS))
+    granted_block: int = Field(sa_type=BigInteger)
+    granted_tx_hash: str = Field(sa_type=String(_HASH))
+    revoked_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    revoked_block: int | None = Field(default=None, sa_type=BigInteger)
+    revoked_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
+
+
+class ReservationBase(SQLModel):
+    """What a reader sees of a reservation of units for a platform (B.4)."""
+
+    account_id: int = Field(sa_type=BigInteger, index=True)
+    platform: str = Field(sa_type=String(_ADDRESS), index=True)
+    quantity: int = Field(sa_type=BigInteger)
+    status: str = Field(sa_type=String(16))  # active, released, settled
+    # The platform's custodial account the units were settled into (status settled).
+    to_account: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Reservation(ReservationBase, table=True):
+    """A reservation, with the step that created it and the one that ended it."""
+
+    __tablename__ = "reservations"
+
+    id: int = _id_column()
+    created_by: str = Field(sa_type=String(_ADDRESS))
+    created_block: int = Field(sa_type=BigInteger)
+    created_tx_hash: str = Field(sa_type=String(_HASH))
+    closed_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    closed_block: int | None = Field(default=None, sa_type=BigInteger)
+    closed_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
+
+
+class EscrowBase(SQLModel):
+    """What a reader sees of units escrowed under a platform's control (B.5)."""
+
+    account_id: int = Field(sa_type=BigInteger, index=True)
+    platform: str = Field(sa_type=String(_ADDRESS), index=True)
+    quantity: int = Field(sa_type=BigInteger)
+    status: str = Field(sa_type=String(16))  # active, settled, released
+    to_account: int | None = Field(default=None, sa_type=BigInteger)  # the buyer, once settled
+
+
+class Escrow(EscrowBase, table=True):
+    """An escrow, with the step that created it and the one that ended it."""
+
+    __tablename__ = "escrows"
+
+    id: int = _id_column()
+    created_by: str = Field(sa_type=String(_ADDRESS))
+    created_block: int = Field(sa_type=BigInteger)
+    created_tx_hash: str = Field(sa_type=String(_HASH))
+    closed_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    closed_block: int | None = Field(default=None, sa_type=BigInteger)
+    closed_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
+
+
+class AssociationBase(SQLModel):
+    """What a reader sees of units associated 1:1 with a third-party certificate (C.1)."""
+
+    account_id: int = Field(sa_type=BigInteger, index=True)
+    third_party_registry: str = Field(sa_type=String(_ADDRESS), index=True)
+    certificate_id: str
+    quantity: int = Field(sa_type=BigInteger)
+    status: str = Field(sa_type=String(16))  # active, dissociated, retired
+    cancellation_id: int | None = Field(default=None, sa_type=BigInteger)  # once retired
+
+
+class Association(AssociationBase, table=True):
+    """An association, with the step that created it and the one that ended it."""
+
+    __tablename__ = "associations"
+
+    id: int = _id_column()
+    created_by: str = Field(sa_type=String(_ADDRESS))
+    created_block: int = Field(sa_type=BigInteger)
+    created_tx_hash: str = Field(sa_type=String(_HASH))
+    closed_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    closed_block: int | None = Field(default=None, sa_type=BigInteger)
+    closed_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
 
 
 # -- raw events and sync bookkeeping ---------------------------------------------------------

@@ -65,6 +65,7 @@ _DEV_ROLE_GRANTS = {
     "issuer": ["issuer"],
     "label_authority": ["label_authority"],
     "relayer": ["relayer"],
+    "third_party_registry": ["third_party_registry"],
 }
 
 

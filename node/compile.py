@@ -36,6 +36,8 @@ SOLC_WRAPPER = REPO_ROOT / "scripts" / "solc"
 CONTRACTS: dict[str, str] = {
     "UnitRegistry": "contracts/src/UnitRegistry.sol",
     "AdministrationModule": "contracts/src/modules/AdministrationModule.sol",
+    "PlatformModule": "contracts/src/modules/PlatformModule.sol",
+    "CertificateModule": "contracts/src/modules/CertificateModule.sol",
 }
 MODULES: tuple[str, ...] = tuple(name for name in CONTRACTS if name != "UnitRegistry")
 

@@ -1,7 +1,8 @@
 """The registry contract's signing contract: EIP-712 types, typed data, and call arguments.
 
-The type definitions here mirror `contracts/src/libraries/RequestHashing.sol` field for field; the
-integration tests prove the two agree, because a mismatch makes every signature fail on-chain.
+The type definitions here mirror `contracts/src/libraries/RequestHashing.sol` and
+`PlatformHashing.sol` field for field; the integration tests prove the two agree, because a mismatch
+makes every signature fail on-chain.
 """
 
 from __future__ import annotations
@@ -22,8 +23,14 @@ __all__ = [
     "AccountKind",
     "AccountStatus",
     "ApprovalPolicy",
+    "AssociationStatus",
     "CancellationPurpose",
+    "ConsentScope",
+    "ConsentStatus",
+    "EscrowStatus",
     "Operation",
+    "PlatformStatus",
+    "ReservationStatus",
     "SignedRequest",
     "TransferStatus",
     "UnitState",
@@ -94,6 +101,57 @@ class TransferStatus(enum.IntEnum):
     RESCINDED = 3
 
 
+class PlatformStatus(enum.IntEnum):
+    """Platform statuses, as in `PlatformTypes.sol`."""
+
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+
+
+class ConsentScope(enum.IntEnum):
+    """What a consent lets a platform see, as in `PlatformTypes.sol`."""
+
+    HOLDINGS = 0
+    RESERVED = 1
+    ESCROWED = 2
+
+
+class ConsentStatus(enum.IntEnum):
+    """Consent statuses, as in `PlatformTypes.sol`."""
+
+    NONE = 0
+    ACTIVE = 1
+    REVOKED = 2
+
+
+class ReservationStatus(enum.IntEnum):
+    """Reservation statuses, as in `PlatformTypes.sol`."""
+
+    NONE = 0
+    ACTIVE = 1
+    RELEASED = 2
+    TRANSFERRED = 3
+
+
+class EscrowStatus(enum.IntEnum):
+    """Escrow statuses, as in `PlatformTypes.sol`."""
+
+    NONE = 0
+    ACTIVE = 1
+    SETTLED = 2
+    RELEASED = 3
+
+
+class AssociationStatus(enum.IntEnum):
+    """Third-party certificate association statuses, as in `PlatformTypes.sol`."""
+
+    NONE = 0
+    ACTIVE = 1
+    DISSOCIATED = 2
+    RETIRED = 3
+
+
 def _fields(spec: str) -> list[dict[str, str]]:
     return [
         {"name": name, "type": typ}
@@ -135,6 +193,37 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
         f"string reason, {_TAIL}"
     ),
     "SetLabel": _fields(f"address signer, uint8 labelId, bool applied, Range[] ranges, {_TAIL}"),
+    # Platform models and third-party certificates: `PlatformHashing.sol`.
+    "RegisterPlatform": _fields(
+        "address signer, address platform, string name, uint64 custodialAccount, "
+        f"address[] signers, {_TAIL}"
+    ),
+    "SetPlatformSigner": _fields(
+        f"address signer, address platform, address platformSigner, bool enabled, {_TAIL}"
+    ),
+    "SetPlatformStatus": _fields(f"address signer, address platform, uint8 status, {_TAIL}"),
+    "GrantConsent": _fields(
+        f"address signer, uint64 accountId, address platform, uint8 scope, {_TAIL}"
+    ),
+    "RevokeConsent": _fields(f"address signer, uint64 consentId, {_TAIL}"),
+    "Reserve": _fields(
+        f"address signer, uint64 accountId, address platform, Range[] ranges, {_TAIL}"
+    ),
+    "ReleaseReservation": _fields(f"address signer, uint64 reservationId, {_TAIL}"),
+    "TransferReservation": _fields(f"address signer, uint64 reservationId, {_TAIL}"),
+    "Escrow": _fields(
+        f"address signer, uint64 accountId, address platform, Range[] ranges, {_TAIL}"
+    ),
+    "SettleEscrow": _fields(f"address signer, uint64 escrowId, uint64 toAccount, {_TAIL}"),
+    "ReleaseEscrow": _fields(f"address signer, uint64 escrowId, {_TAIL}"),
+    "Associate": _fields(
+        "address signer, uint64 accountId, address thirdPartyRegistry, bytes32 certificateId, "
+        f"Range[] ranges, {_TAIL}"
+    ),
+    "Dissociate": _fields(f"address signer, uint64 associationId, {_TAIL}"),
+    "RetireAssociation": _fields(
+        f"address signer, uint64 associationId, string beneficiary, string reason, {_TAIL}"
+    ),
 }
 
 # Struct types requests embed, by name.
@@ -165,6 +254,20 @@ OPERATIONS: dict[str, Operation] = {
     "RescindTransfer": Operation("rescindTransfer", True),
     "Cancel": Operation("cancel", True),
     "SetLabel": Operation("setLabel", True),
+    "RegisterPlatform": Operation("registerPlatform", False),
+    "SetPlatformSigner": Operation("setPlatformSigner", False),
+    "SetPlatformStatus": Operation("setPlatformStatus", False),
+    "GrantConsent": Operation("grantConsent", False),
+    "RevokeConsent": Operation("revokeConsent", False),
+    "Reserve": Operation("reserve", True),
+    "ReleaseReservation": Operation("releaseReservation", True),
+    "TransferReservation": Operation("transferReservation", True),
+    "Escrow": Operation("escrow", True),
+    "SettleEscrow": Operation("settleEscrow", True),
+    "ReleaseEscrow": Operation("releaseEscrow", True),
+    "Associate": Operation("associate", True),
+    "Dissociate": Operation("dissociate", True),
+    "RetireAssociation": Operation("retireAssociation", True),
 }
 
 

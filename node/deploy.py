@@ -34,6 +34,7 @@ ROLE_NAMES: dict[str, bytes] = {
     "issuer": keccak(text="ISSUER_ROLE"),
     "label_authority": keccak(text="LABEL_AUTHORITY_ROLE"),
     "relayer": keccak(text="RELAYER_ROLE"),
+    "third_party_registry": keccak(text="THIRD_PARTY_REGISTRY_ROLE"),
 }
 
 

@@ -2,7 +2,9 @@
 
 The regulator opens accounts and issues; a seller's AR initiates a transfer and a second AR
 approves it; the buyer cancels part of it; anyone looks the cancelled serial up in the public
-register. Every step prints who acted and the transaction that recorded it.
+register. Then a trading platform sells through escrow (CER model B.5): the regulator registers
+it, the seller consents and escrows units, the platform reads them and settles them to the buyer.
+Every step prints who acted and the transaction that recorded it.
 """
 
 from __future__ import annotations
@@ -141,6 +143,72 @@ def run_demo(api_url: str, keys: dict[str, LocalAccount]) -> None:
     unit = RegistryClient(api_url, keys["registry_admin"]).get(f"/v1/registers/units/{serial}")
     typer.echo(f" 8. {'anyone':<22} looks up serial {serial} in the public register:")
     typer.echo("    " + json.dumps(unit, sort_keys=True))
+    _escrow_story(api_url, regulator, seller_ar1, seller, buyer)
+
+
+def _escrow_story(
+    api_url: str, regulator: RegistryClient, seller_ar: RegistryClient, seller: str, buyer: str
+) -> None:
+    """Sell through a platform's escrow (B.5); a fresh platform per run, so the demo reruns."""
+    platform_key: LocalAccount = Account.create()
+    platform = RegistryClient(api_url, platform_key)
+    custody = _step(
+        9,
+        "regulator",
+        "opens the platform's custodial account",
+        regulator.write(
+            "admin/accounts",
+            {
+                "holder_name": "Harbour Exchange custody",
+                "kind": "custodial",
+                "approval_policy": "single",
+                "representatives": [{"address": platform.address, "primary": True}],
+            },
+        ),
+    )["account_id"]
+    registered = _step(
+        10,
+        "regulator",
+        f"registers the Harbour Exchange platform (signer {platform.address})",
+        regulator.write(
+            "admin/platforms",
+            {
+                "address": platform.address,
+                "name": "Harbour Exchange",
+                "custodial_account": custody,
+                "signers": [platform.address],
+            },
+        ),
+    )["platform"]
+    _step(
+        11,
+        "seller AR 1",
+        "consents that the platform sees the units it escrows to it",
+        seller_ar.write(
+            "consents", {"account_id": seller, "platform": registered, "scope": "escrowed"}
+        ),
+    )
+    escrow = _step(
+        12,
+        "seller AR 1",
+        "escrows 1,000 units under the platform's control",
+        seller_ar.write(
+            "escrows", {"account_id": seller, "platform": registered, "quantity": 1_000}
+        ),
+    )
+    platform.login()
+    seen = platform.get(f"/v1/accounts/{seller}/holdings")["items"]
+    total = sum(item["quantity"] for item in seen)
+    typer.echo(
+        f"13. {'platform':<22} reads {seller}: {total:,} units, all "
+        f"{'/'.join(sorted({item['state'] for item in seen}))} (its consent shows nothing else)"
+    )
+    _step(
+        14,
+        "platform",
+        f"settles escrow {escrow['escrow_id']} to the buyer {buyer}",
+        platform.write(f"escrows/{escrow['escrow_id']}/settle", {"to_account": buyer}),
+    )
 
 
 def demo(

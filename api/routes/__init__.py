@@ -4,9 +4,30 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import accounts, auth, discovery, events, registers, requests, writes
+from api.routes import (
+    accounts,
+    associations,
+    auth,
+    consents,
+    discovery,
+    escrows,
+    events,
+    platforms,
+    registers,
+    requests,
+    reservations,
+    webhooks,
+    writes,
+)
 
 __all__ = ["ROUTERS"]
 
 ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]
-ROUTERS += [accounts.router, registers.router, events.router]
+ROUTERS += [accounts.router, registers.router, events.router, webhooks.router]
+ROUTERS += [
+    platforms.router,
+    consents.router,
+    reservations.router,
+    escrows.router,
+    associations.router,
+]

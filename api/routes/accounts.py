@@ -1,8 +1,10 @@
 """Accounts, their holdings and their transactions, for the callers allowed to see them.
 
 Scope (API.md): the registry administrator reads every account, an authorised representative the
-accounts it represents. A caller outside an account's scope gets 403 NOT_AUTHORISED whether or not
-the account exists, so account ids cannot be probed (decision D11).
+accounts it represents, and a signer of an active platform what the platform's active consents
+cover (decision D19): scope `holdings` the account's holdings, `reserved` only the blocks reserved
+to that platform, `escrowed` only those escrowed to it. A caller outside an account's scope gets a
+403 whether or not the account exists, so account ids cannot be probed (decision D11).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    and_,
     cast,
     false,
     func,
@@ -50,13 +53,17 @@ from api.paging import (
 from api.problems import Problem
 from indexer.models import (
     Account,
+    Association,
     BlockHash,
     Cancellation,
+    Consent,
+    Escrow,
     Event,
     Issuance,
     Label,
     OperationRange,
     Representative,
+    Reservation,
     Transfer,
     UnitBlock,
     table_of,
@@ -77,6 +84,11 @@ _CANCELLATIONS = table_of(Cancellation)
 _RANGES = table_of(OperationRange)
 _EVENTS = table_of(Event)
 _BLOCK_HASHES = table_of(BlockHash)
+_RESERVATIONS = table_of(Reservation)
+_ESCROWS = table_of(Escrow)
+_ASSOCIATIONS = table_of(Association)
+_CONSENTS = table_of(Consent)
+_SCOPES = ("holdings", "reserved", "escrowed")
 
 _KINDS = tuple(k.name.lower() for k in AccountKind if k is not AccountKind.NONE)
 _STATUSES = tuple(s.name.lower() for s in AccountStatus if s is not AccountStatus.NONE)
@@ -84,8 +96,25 @@ _STATES = tuple(s.name.lower() for s in UnitState if s is not UnitState.NONE)
 # NOTE: cancelled blocks stay in their account for provenance (D3) but are no longer holdings;
 # they are listed only when asked for with state=cancelled (decision D11).
 _HOLDING_STATES = tuple(s for s in _STATES if s != "cancelled")
-_TRANSACTION_TYPES = ("issuance", "transfer", "cancellation")
-_TRANSACTION_STATUSES = ("pending", "completed", "rescinded")
+_TRANSACTION_TYPES = (
+    "issuance",
+    "transfer",
+    "cancellation",
+    "reservation",
+    "escrow",
+    "association",
+)
+_TRANSACTION_STATUSES = (
+    "pending",
+    "completed",
+    "rescinded",
+    "active",
+    "released",
+    "transferred",
+    "settled",
+    "dissociated",
+    "retired",
+)
 
 
 def _one_of(values: tuple[str, ...]) -> str:
@@ -147,6 +176,10 @@ class Holding(BaseModel):
     issuance_id: int
     state: str
     labels: list[str]
+    lock_id: int | None = Field(
+        description="The transfer, reservation, escrow, association or cancellation that locks "
+        "the block (they share one id sequence); null when held."
+    )
 
 
 class SerialRange(BaseModel):
@@ -172,24 +205,75 @@ class TransactionPublic(BaseModel):
     tx_hash: str
     block_number: int
     timestamp: str | None
-    decided_tx_hash: str | None = Field(description="Where a transfer was approved or rescinded.")
+    decided_by: str | None = Field(
+        description="Who approved or rescinded a transfer; released, transferred or settled a "
+        "reservation or escrow; dissociated or retired an association."
+    )
+    decided_tx_hash: str | None = Field(description="Where that decision was made.")
     decided_block_number: int | None
+    platform: str | None = Field(
+        description="The platform a reservation or escrow is for, or an association's "
+        "third-party registry."
+    )
+    reference: str | None = Field(description="An association's certificate id.")
 
 
 # -- account scope ---------------------------------------------------------------------------
 
 
-def _readable_account(services: ServicesDep, caller: Caller, account_id: str) -> int:
-    """Return the number of an account the caller may read, refusing others with 403."""
+# What a caller sees of an account: everything (None), or the (platform, scope) pairs of the
+# active consents it reads by.
+View = frozenset[tuple[str, str]] | None
+
+
+def _readable_account(services: ServicesDep, caller: Caller, account_id: str) -> tuple[int, View]:
+    """Return an account's number and the caller's view of it, refusing others with 403.
+
+    NOTE: decided from the caller alone, before the account is looked up (decision D11): the
+    same refusal whether or not the account exists.
+    """
     number = account_number(services.registry_code, account_id)
-    if not caller.may_read(number):
+    if caller.may_read(number):
+        return number, None
+    consented = caller.consented(number)
+    if consented:
+        return number, consented
+    if caller.is_platform and not caller.platform.active:
         raise Problem(
             403,
-            "NOT_AUTHORISED",
-            f"{caller.address} may not read account {account_id}: only its authorised "
-            "representatives and the registry administrator may.",
+            "PLATFORM_SUSPENDED",
+            f"{caller.address} signs for a suspended platform, which may read no account; "
+            "the registry administrator can reinstate it.",
         )
-    return number
+    if caller.is_platform:
+        raise Problem(
+            403,
+            "CONSENT_REQUIRED",
+            f"{caller.address} signs for a platform that holds no active consent to read "
+            f"account {account_id}; its holder can grant one (POST /v1/consents).",
+        )
+    raise Problem(
+        403,
+        "NOT_AUTHORISED",
+        f"{caller.address} may not read account {account_id}: only its authorised "
+        "representatives, platforms it consented to and the registry administrator may.",
+    )
+
+
+def _block_condition(view: View) -> ColumnElement[bool] | None:
+    """Return which of an account's blocks a view shows (None: all of them)."""
+    if view is None or any(scope == "holdings" for _platform, scope in view):
+        return None
+    conditions: list[ColumnElement[bool]] = []
+    for platform, scope in sorted(view):
+        locks = _RESERVATIONS if scope == "reserved" else _ESCROWS
+        conditions.append(
+            and_(
+                _BLOCKS.c.state == scope,
+                _BLOCKS.c.lock_id.in_(select(locks.c.id).where(locks.c.platform == platform)),
+            )
+        )
+    return or_(*conditions)
 
 
 def _require_account(snapshot: Snapshot, number: int, account_id: str) -> Any:
@@ -244,13 +328,17 @@ def list_accounts(
     ] = None,
     party: Annotated[str | None, BeforeValidator(text_filter("party")), Query()] = None,
 ) -> Page[AccountPublic] | Response:
-    """List the accounts the caller may read. Sort: account_id, holder_name, kind, status."""
+    """List the accounts the caller may read (its own, consented ones). Sort: account_id, ..."""
     query = select(_ACCOUNTS)
     if not caller.is_admin:
         represented = select(_REPRESENTATIVES.c.account_id).where(
             _REPRESENTATIVES.c.address == caller.address
         )
-        query = query.where(_ACCOUNTS.c.id.in_(represented))
+        visible: ColumnElement[bool] = _ACCOUNTS.c.id.in_(represented)
+        if caller.platform.consents:
+            # Accounts whose holders consented to a platform the caller signs for (D19).
+            visible = or_(visible, _ACCOUNTS.c.id.in_(sorted(caller.platform.consents)))
+        query = query.where(visible)
     for column, value in (("kind", kind), ("status", status), ("party", party)):
         if value is not None:
             query = query.where(_ACCOUNTS.c[column] == value)
@@ -266,33 +354,45 @@ def list_accounts(
 def get_account(
     account_id: AccountIdPath, caller: CurrentCaller, services: ServicesDep, snapshot: SnapshotDep
 ) -> AccountDetail:
-    """Return an account with its representatives and its balances by unit type and state."""
-    number = _readable_account(services, caller, account_id)
+    """Return an account with its representatives and its balances by unit type and state.
+
+    A platform reading by consent sees the balances of the blocks its consents cover and no
+    representatives.
+    """
+    number, view = _readable_account(services, caller, account_id)
     row = _require_account(snapshot, number, account_id)
     conn = snapshot.conn
-    representatives = [
-        RepresentativePublic(
-            address=r.address,
-            primary=r.is_primary,
-            can_initiate=r.can_initiate,
-            can_approve=r.can_approve,
-        )
-        for r in conn.execute(
-            select(_REPRESENTATIVES)
-            .where(_REPRESENTATIVES.c.account_id == number)
-            .order_by(_REPRESENTATIVES.c.is_primary.desc(), _REPRESENTATIVES.c.address)
-        )
-    ]
+    representatives = (
+        []
+        if view is not None
+        else [
+            RepresentativePublic(
+                address=r.address,
+                primary=r.is_primary,
+                can_initiate=r.can_initiate,
+                can_approve=r.can_approve,
+            )
+            for r in conn.execute(
+                select(_REPRESENTATIVES)
+                .where(_REPRESENTATIVES.c.account_id == number)
+                .order_by(_REPRESENTATIVES.c.is_primary.desc(), _REPRESENTATIVES.c.address)
+            )
+        ]
+    )
     quantity = func.sum(_BLOCKS.c.end - _BLOCKS.c.start + 1)
+    balance_query = (
+        select(_ISSUANCES.c.unit_type, _BLOCKS.c.state, quantity.label("quantity"))
+        .select_from(_BLOCKS.join(_ISSUANCES, _ISSUANCES.c.id == _BLOCKS.c.issuance_id))
+        .where(_BLOCKS.c.account_id == number)
+        .group_by(_ISSUANCES.c.unit_type, _BLOCKS.c.state)
+        .order_by(_ISSUANCES.c.unit_type, _BLOCKS.c.state)
+    )
+    visible = _block_condition(view)
+    if visible is not None:
+        balance_query = balance_query.where(visible)
     balances = [
         Balance(unit_type=b.unit_type, state=b.state, quantity=int(b.quantity))
-        for b in conn.execute(
-            select(_ISSUANCES.c.unit_type, _BLOCKS.c.state, quantity.label("quantity"))
-            .select_from(_BLOCKS.join(_ISSUANCES, _ISSUANCES.c.id == _BLOCKS.c.issuance_id))
-            .where(_BLOCKS.c.account_id == number)
-            .group_by(_ISSUANCES.c.unit_type, _BLOCKS.c.state)
-            .order_by(_ISSUANCES.c.unit_type, _BLOCKS.c.state)
-        )
+        for b in conn.execute(balance_query)
     ]
     return AccountDetail(
         **_account(services.registry_code, row).model_dump(),
@@ -386,10 +486,16 @@ def list_holdings(
         Query(description=f"{_one_of(_STATES)}. Without it, every state but `cancelled`."),
     ] = None,
 ) -> Page[Holding] | Response:
-    """List the account's unit blocks. Sort: start, end, quantity, vintage, issuance_id, ..."""
-    number = _readable_account(services, caller, account_id)
+    """List the account's unit blocks. Sort: start, end, quantity, vintage, issuance_id, ...
+
+    A platform reading by consent sees only the blocks its consents cover (decision D19).
+    """
+    number, view = _readable_account(services, caller, account_id)
     _require_account(snapshot, number, account_id)
     query = holdings_query().where(_BLOCKS.c.account_id == number)
+    visible = _block_condition(view)
+    if visible is not None:
+        query = query.where(visible)
     if state is None:
         query = query.where(_BLOCKS.c.state.in_(_HOLDING_STATES))
     else:
@@ -417,6 +523,7 @@ def list_holdings(
             issuance_id=r.issuance_id,
             state=r.state,
             labels=label_list(r.labels, names),
+            lock_id=r.lock_id or None,
         )
         for r in rows
     ]
@@ -440,10 +547,13 @@ _TRANSACTION_COLUMNS = (
     "initiated_by",
     "approved_by",
     "rescinded_by",
+    "decided_by",
     "tx_hash",
     "block_number",
     "decided_tx_hash",
     "decided_block_number",
+    "platform",
+    "reference",
     "range_start",
     "range_end",
 )
@@ -457,7 +567,7 @@ def _part(**columns: Any) -> Select[Any]:
 def _transactions(number: int, types: tuple[str, ...], status: str | None) -> Any:
     """Return a subquery of the account's transactions, one row each, filtered in each part."""
     t, c, i = _TRANSFERS.c, _CANCELLATIONS.c, _ISSUANCES.c
-    address, hash_, bigint = String(42), String(66), BigInteger()
+    address, hash_, bigint, text = String(42), String(66), BigInteger(), String(64)
     transfers = _part(
         type=literal("transfer", String(16)),
         operation_id=t.id,
@@ -468,15 +578,16 @@ def _transactions(number: int, types: tuple[str, ...], status: str | None) -> An
         initiated_by=t.initiator,
         approved_by=t.approver,
         rescinded_by=t.rescinded_by,
+        decided_by=func.coalesce(t.approver, t.rescinded_by),
         tx_hash=t.initiated_tx_hash,
         block_number=t.initiated_block,
         decided_tx_hash=t.decided_tx_hash,
         decided_block_number=t.decided_block,
+        platform=_null(address),
+        reference=_null(text),
         range_start=_null(bigint),
         range_end=_null(bigint),
     ).where(or_(t.from_account == number, t.to_account == number))
-    if status is not None:
-        transfers = transfers.where(t.status == status)
     # Cancellations and issuances have one step: they are `completed` once on the chain.
     cancellations = _part(
         type=literal("cancellation", String(16)),
@@ -488,10 +599,13 @@ def _transactions(number: int, types: tuple[str, ...], status: str | None) -> An
         initiated_by=_null(address),
         approved_by=_null(address),
         rescinded_by=_null(address),
+        decided_by=_null(address),
         tx_hash=c.tx_hash,
         block_number=c.block_number,
         decided_tx_hash=_null(hash_),
         decided_block_number=_null(bigint),
+        platform=_null(address),
+        reference=_null(text),
         range_start=_null(bigint),
         range_end=_null(bigint),
     ).where(c.account_id == number)
@@ -505,23 +619,69 @@ def _transactions(number: int, types: tuple[str, ...], status: str | None) -> An
         initiated_by=_null(address),
         approved_by=_null(address),
         rescinded_by=_null(address),
+        decided_by=_null(address),
         tx_hash=i.tx_hash,
         block_number=i.block_number,
         decided_tx_hash=_null(hash_),
         decided_block_number=_null(bigint),
+        platform=_null(address),
+        reference=_null(text),
         range_start=i.start,
         range_end=i.end,
     ).where(i.account_id == number)
-    parts = [transfers] if "transfer" in types else []
-    if status in (None, "completed"):
-        parts += [
-            part
-            for name, part in (("cancellation", cancellations), ("issuance", issuances))
-            if name in types
-        ]
-    if not parts:  # e.g. type=issuance&status=pending: nothing can match
-        parts = [transfers.where(false())]
-    return union_all(*parts).subquery("transactions")
+    # Each part with its status column (None: one-step operations, always `completed`).
+    parts: dict[str, tuple[Select[Any], Any]] = {
+        "transfer": (transfers, t.status),
+        "cancellation": (cancellations, None),
+        "issuance": (issuances, None),
+    }
+    # Reservations, escrows and associations: from the account, to where they settled (if any).
+    for name, table in (
+        ("reservation", _RESERVATIONS),
+        ("escrow", _ESCROWS),
+        ("association", _ASSOCIATIONS),
+    ):
+        lock = table.c
+        counterpart = lock.third_party_registry if name == "association" else lock.platform
+        parts[name] = (
+            _part(
+                type=literal(name, String(16)),
+                operation_id=lock.id,
+                status=lock.status,
+                from_account=lock.account_id,
+                to_account=_null(bigint) if name == "association" else lock.to_account,
+                quantity=lock.quantity,
+                initiated_by=lock.created_by,
+                approved_by=_null(address),
+                rescinded_by=_null(address),
+                decided_by=lock.closed_by,
+                tx_hash=lock.created_tx_hash,
+                block_number=lock.created_block,
+                decided_tx_hash=lock.closed_tx_hash,
+                decided_block_number=lock.closed_block,
+                platform=counterpart,
+                reference=lock.certificate_id if name == "association" else _null(text),
+                range_start=_null(bigint),
+                range_end=_null(bigint),
+            ).where(
+                lock.account_id == number
+                if name == "association"
+                else or_(lock.account_id == number, lock.to_account == number)
+            ),
+            lock.status,
+        )
+    chosen = []
+    for name in types:
+        part, status_column = parts[name]
+        if status_column is None:
+            if status not in (None, "completed"):
+                continue
+        elif status is not None:
+            part = part.where(status_column == status)
+        chosen.append(part)
+    if not chosen:  # e.g. type=issuance&status=pending: nothing can match
+        chosen = [transfers.where(false())]
+    return union_all(*chosen).subquery("transactions")
 
 
 def _signers(snapshot: Snapshot, rows: list[Any]) -> dict[tuple[str, int], str]:
@@ -591,8 +751,15 @@ def list_transactions(
         Query(description="ISO 8601 date or date-time: transactions from then on."),
     ] = None,
 ) -> Page[TransactionPublic] | Response:
-    """List the account's issuances, transfers and cancellations. Sort: block_number, quantity."""
-    number = _readable_account(services, caller, account_id)
+    """List the account's transactions of every type (`<type>-<id>`). Sort: block_number, ..."""
+    number, view = _readable_account(services, caller, account_id)
+    if view is not None:
+        raise Problem(
+            403,
+            "NOT_AUTHORISED",
+            f"{caller.address} reads account {account_id} by a platform consent, which covers "
+            "holdings, not the transaction history.",
+        )
     _require_account(snapshot, number, account_id)
     tx = _transactions(number, (type_,) if type_ else _TRANSACTION_TYPES, status)
     hashes = _BLOCK_HASHES
@@ -637,11 +804,86 @@ def list_transactions(
                 initiated_by=r.initiated_by or signers.get(key),
                 approved_by=r.approved_by,
                 rescinded_by=r.rescinded_by,
+                decided_by=r.decided_by,
                 tx_hash=r.tx_hash,
                 block_number=r.block_number,
                 timestamp=iso_time(r.timestamp),
                 decided_tx_hash=r.decided_tx_hash,
                 decided_block_number=r.decided_block_number,
+                platform=r.platform,
+                reference=r.reference,
             )
         )
     return list_response(TransactionPublic, items, cursor, snapshot, page)
+
+
+# -- GET /accounts/{account_id}/consents -----------------------------------------------------
+
+
+class ConsentPublic(BaseModel):
+    """A view consent the account gave a platform (B.1)."""
+
+    consent_id: int
+    platform: str
+    scope: str
+    status: str
+    granted_by: str
+    granted_block: int
+    revoked_by: str | None
+    revoked_block: int | None
+
+
+_CONSENT_LISTING = Listing(
+    sorts={"consent_id": SortKey(_CONSENTS.c.id)},
+    key=(SortKey(_CONSENTS.c.id),),
+    default="consent_id",
+)
+
+
+@router.get(
+    "/{account_id}/consents",
+    response_model=Page[ConsentPublic],
+    responses=CSV_RESPONSES,
+)
+def list_consents(
+    account_id: AccountIdPath,
+    caller: CurrentCaller,
+    services: ServicesDep,
+    page: PageDep,
+    snapshot: SnapshotDep,
+    status: Annotated[
+        str | None,
+        BeforeValidator(choice_filter("status", ("active", "revoked"))),
+        Query(description="`active` or `revoked`."),
+    ] = None,
+    scope: Annotated[
+        str | None,
+        BeforeValidator(choice_filter("scope", _SCOPES)),
+        Query(description=_one_of(_SCOPES)),
+    ] = None,
+) -> Page[ConsentPublic] | Response:
+    """List the consents the account gave platforms; a platform sees only those given to it."""
+    number, view = _readable_account(services, caller, account_id)
+    _require_account(snapshot, number, account_id)
+    query = select(_CONSENTS).where(_CONSENTS.c.account_id == number)
+    if view is not None:
+        query = query.where(_CONSENTS.c.platform.in_(sorted({p for p, _scope in view})))
+    if status is not None:
+        query = query.where(_CONSENTS.c.status == status)
+    if scope is not None:
+        query = query.where(_CONSENTS.c.scope == scope)
+    rows, cursor = fetch_page(snapshot, _CONSENT_LISTING, page, query)
+    items = [
+        ConsentPublic(
+            consent_id=r.id,
+            platform=r.platform,
+            scope=r.scope,
+            status=r.status,
+            granted_by=r.granted_by,
+            granted_block=r.granted_block,
+            revoked_by=r.revoked_by,
+            revoked_block=r.revoked_block,
+        )
+        for r in rows
+    ]
+    return list_response(ConsentPublic, items, cursor, snapshot, page)

@@ -29,7 +29,15 @@ from api.paging import (
 )
 from api.problems import Problem
 from api.routes.accounts import holdings_query, label_list, label_names
-from indexer.models import Cancellation, Issuance, Label, Project, UnitBlock, table_of
+from indexer.models import (
+    Association,
+    Cancellation,
+    Issuance,
+    Label,
+    Project,
+    UnitBlock,
+    table_of,
+)
 
 __all__ = ["router"]
 
@@ -40,6 +48,7 @@ _ISSUANCES = table_of(Issuance)
 _LABELS = table_of(Label)
 _BLOCKS = table_of(UnitBlock)
 _CANCELLATIONS = table_of(Cancellation)
+_ASSOCIATIONS = table_of(Association)
 
 _SERIAL = re.compile(r"[0-9]{1,19}")
 _MAX_SERIAL = 2**63 - 1  # the contract keeps serials below 2^63
@@ -116,6 +125,15 @@ class CancellationPublic(BaseModel):
     timestamp: str | None
 
 
+class AssociationPublic(BaseModel):
+    """The third-party certificate a unit backs (C.1), or backed until its retirement."""
+
+    association_id: int
+    third_party_registry: str
+    certificate_id: str
+    status: str
+
+
 class UnitPublic(BaseModel):
     """One serial: its block, attributes, state and labels; never its holder."""
 
@@ -128,6 +146,7 @@ class UnitPublic(BaseModel):
     state: str
     labels: list[str]
     cancellation: CancellationPublic | None
+    association: AssociationPublic | None = None
     as_of_block: int
 
 
@@ -352,6 +371,19 @@ def get_unit(
                 tx_hash=c.tx_hash,
                 timestamp=iso_time(times.get(c.block_number)),
             )
+    association = None
+    if row.state in ("associated", "cancelled"):
+        # An associated block's lock is its association; a retired one's is the cancellation.
+        a_ = _ASSOCIATIONS.c
+        column = a_.id if row.state == "associated" else a_.cancellation_id
+        a = conn.execute(select(_ASSOCIATIONS).where(column == row.lock_id)).first()
+        if a is not None:
+            association = AssociationPublic(
+                association_id=a.id,
+                third_party_registry=a.third_party_registry,
+                certificate_id=a.certificate_id,
+                status=a.status,
+            )
     return UnitPublic(
         serial=number,
         block=SerialBlock(start=row.start, end=row.end),
@@ -362,6 +394,7 @@ def get_unit(
         state=row.state,
         labels=label_list(row.labels, label_names(snapshot)) if row.labels else [],
         cancellation=cancellation,
+        association=association,
         as_of_block=snapshot.as_of_block,
     )
 

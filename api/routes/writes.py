@@ -44,6 +44,16 @@ from api.schemas import (
 from api.services import Services
 from api.writes import accept, fresh_mirror, wait_for_request
 
+__all__ = [
+    "WRITE_RESPONSES",
+    "AccountPath",
+    "TransferId",
+    "Wait",
+    "prepare_request",
+    "router",
+    "submit_request",
+]
+
 router = APIRouter(tags=["writes"])
 
 Wait = Annotated[
@@ -55,11 +65,14 @@ AccountPath = Annotated[str, Path(max_length=32, examples=["AU-1000001"])]
 LabelPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 
 
-def _prepare(services: Services, build: Callable[[Resolver], dict[str, Any]]) -> PreparedRequest:
+def prepare_request(
+    services: Services, build: Callable[[Resolver], dict[str, Any]]
+) -> PreparedRequest:
+    """Resolve an intent against the mirror (retrying a refusal the mirror may be behind on)."""
     return PreparedRequest(typed_data=fresh_mirror(services, build))
 
 
-def _submit(
+def submit_request(
     request: Request,
     response: Response,
     services: Services,
@@ -68,6 +81,7 @@ def _submit(
     wait: str | None,
     path: dict[str, str] | None = None,
 ) -> RequestAccepted | RequestResource:
+    """Check and journal a signed request; with `wait=indexed`, answer once it settled."""
     row, fresh = accept(services, operation, body.typed_data, body.signature, path)
     worker = request.app.state.worker
     if fresh and worker is not None:
@@ -81,7 +95,7 @@ def _submit(
     return RequestAccepted(request_id=row.request_id, status=row.status)
 
 
-_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": RequestResource, "description": "With `wait=indexed`: the final request."},
     202: {"model": RequestAccepted, "description": "Journaled; follow GET /v1/requests/{id}."},
 }
@@ -120,10 +134,10 @@ def prepare_account(intent: AccountIntent, services: ServicesDep) -> PreparedReq
             },
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
-@router.post("/admin/accounts", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+@router.post("/admin/accounts", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
 def submit_account(
     body: SignedSubmission,
     request: Request,
@@ -132,7 +146,7 @@ def submit_account(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed OpenAccount request."""
-    return _submit(request, response, services, "admin/accounts", body, wait)
+    return submit_request(request, response, services, "admin/accounts", body, wait)
 
 
 @router.post(
@@ -162,12 +176,12 @@ def prepare_representative(
             },
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
 @router.post(
     "/admin/accounts/{account_id}/representatives",
-    responses=_WRITE_RESPONSES,
+    responses=WRITE_RESPONSES,
     status_code=202,
     tags=["admin"],
 )
@@ -180,7 +194,7 @@ def submit_representative(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed SetRepresentative request."""
-    return _submit(
+    return submit_request(
         request,
         response,
         services,
@@ -208,12 +222,12 @@ def prepare_status(
             {"accountId": account.id, "status": STATUSES[intent.status]},
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
 @router.post(
     "/admin/accounts/{account_id}/status",
-    responses=_WRITE_RESPONSES,
+    responses=WRITE_RESPONSES,
     status_code=202,
     tags=["admin"],
 )
@@ -226,7 +240,7 @@ def submit_status(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed SetAccountStatus request."""
-    return _submit(
+    return submit_request(
         request,
         response,
         services,
@@ -257,10 +271,10 @@ def prepare_project(intent: ProjectIntent, services: ServicesDep) -> PreparedReq
             },
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
-@router.post("/admin/projects", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+@router.post("/admin/projects", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
 def submit_project(
     body: SignedSubmission,
     request: Request,
@@ -269,7 +283,7 @@ def submit_project(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed RegisterProject request."""
-    return _submit(request, response, services, "admin/projects", body, wait)
+    return submit_request(request, response, services, "admin/projects", body, wait)
 
 
 @router.post("/admin/labels/prepare", response_model=PreparedRequest, tags=["admin"])
@@ -284,10 +298,10 @@ def prepare_label(intent: DefineLabelIntent, services: ServicesDep) -> PreparedR
             {"name": bytes32_hex(intent.name), "authority": intent.authority},
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
-@router.post("/admin/labels", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+@router.post("/admin/labels", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
 def submit_label(
     body: SignedSubmission,
     request: Request,
@@ -296,7 +310,7 @@ def submit_label(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed DefineLabel request."""
-    return _submit(request, response, services, "admin/labels", body, wait)
+    return submit_request(request, response, services, "admin/labels", body, wait)
 
 
 @router.post("/admin/issuances/prepare", response_model=PreparedRequest, tags=["admin"])
@@ -329,10 +343,10 @@ def prepare_issuance(intent: IssuanceIntent, services: ServicesDep) -> PreparedR
             },
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
-@router.post("/admin/issuances", responses=_WRITE_RESPONSES, status_code=202, tags=["admin"])
+@router.post("/admin/issuances", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
 def submit_issuance(
     body: SignedSubmission,
     request: Request,
@@ -341,7 +355,7 @@ def submit_issuance(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed Issue request."""
-    return _submit(request, response, services, "admin/issuances", body, wait)
+    return submit_request(request, response, services, "admin/issuances", body, wait)
 
 
 # -- transfers --------------------------------------------------------------------------------
@@ -367,10 +381,10 @@ def prepare_transfer(intent: TransferIntent, services: ServicesDep) -> PreparedR
             },
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
-@router.post("/transfers", responses=_WRITE_RESPONSES, status_code=202, tags=["transfers"])
+@router.post("/transfers", responses=WRITE_RESPONSES, status_code=202, tags=["transfers"])
 def submit_transfer(
     body: SignedSubmission,
     request: Request,
@@ -379,7 +393,7 @@ def submit_transfer(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed InitiateTransfer request."""
-    return _submit(request, response, services, "transfers", body, wait)
+    return submit_request(request, response, services, "transfers", body, wait)
 
 
 def _prepare_decision(
@@ -401,7 +415,7 @@ def _prepare_decision(
             {"transferId": transfer_id},
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
 @router.post(
@@ -416,7 +430,7 @@ def prepare_approve(
 
 @router.post(
     "/transfers/{transfer_id}/approve",
-    responses=_WRITE_RESPONSES,
+    responses=WRITE_RESPONSES,
     status_code=202,
     tags=["transfers"],
 )
@@ -429,7 +443,7 @@ def submit_approve(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed ApproveTransfer request."""
-    return _submit(
+    return submit_request(
         request,
         response,
         services,
@@ -452,7 +466,7 @@ def prepare_rescind(
 
 @router.post(
     "/transfers/{transfer_id}/rescind",
-    responses=_WRITE_RESPONSES,
+    responses=WRITE_RESPONSES,
     status_code=202,
     tags=["transfers"],
 )
@@ -465,7 +479,7 @@ def submit_rescind(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed RescindTransfer request."""
-    return _submit(
+    return submit_request(
         request,
         response,
         services,
@@ -498,10 +512,10 @@ def prepare_cancellation(intent: CancellationIntent, services: ServicesDep) -> P
             },
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
-@router.post("/cancellations", responses=_WRITE_RESPONSES, status_code=202, tags=["cancellations"])
+@router.post("/cancellations", responses=WRITE_RESPONSES, status_code=202, tags=["cancellations"])
 def submit_cancellation(
     body: SignedSubmission,
     request: Request,
@@ -510,7 +524,7 @@ def submit_cancellation(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed Cancel request."""
-    return _submit(request, response, services, "cancellations", body, wait)
+    return submit_request(request, response, services, "cancellations", body, wait)
 
 
 def _prepare_label_change(
@@ -532,7 +546,7 @@ def _prepare_label_change(
             {"labelId": label_id, "applied": applied, "ranges": ranges},
         )
 
-    return _prepare(services, build)
+    return prepare_request(services, build)
 
 
 @router.post("/labels/{label}/apply/prepare", response_model=PreparedRequest, tags=["labels"])
@@ -543,7 +557,7 @@ def prepare_apply_label(
     return _prepare_label_change(services, label, intent, applied=True)
 
 
-@router.post("/labels/{label}/apply", responses=_WRITE_RESPONSES, status_code=202, tags=["labels"])
+@router.post("/labels/{label}/apply", responses=WRITE_RESPONSES, status_code=202, tags=["labels"])
 def submit_apply_label(
     label: LabelPath,
     body: SignedSubmission,
@@ -553,7 +567,7 @@ def submit_apply_label(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed SetLabel request that applies a label."""
-    return _submit(
+    return submit_request(
         request,
         response,
         services,
@@ -572,7 +586,7 @@ def prepare_remove_label(
     return _prepare_label_change(services, label, intent, applied=False)
 
 
-@router.post("/labels/{label}/remove", responses=_WRITE_RESPONSES, status_code=202, tags=["labels"])
+@router.post("/labels/{label}/remove", responses=WRITE_RESPONSES, status_code=202, tags=["labels"])
 def submit_remove_label(
     label: LabelPath,
     body: SignedSubmission,
@@ -582,7 +596,7 @@ def submit_remove_label(
     wait: Wait = None,
 ) -> RequestAccepted | RequestResource:
     """Submit a signed SetLabel request that removes a label."""
-    return _submit(
+    return submit_request(
         request,
         response,
         services,

@@ -77,6 +77,7 @@ def _expected_holdings(
                 "issuance_id": block.issuance,
                 "state": block.state.name.lower(),
                 "labels": [names[i] for i in sorted(names) if block.labels >> i & 1],
+                "lock_id": block.lock_id or None,
             }
         )
     return out

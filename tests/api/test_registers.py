@@ -228,6 +228,7 @@ def test_a_held_unit_with_labels(world: World) -> None:
         "state",
         "labels",
         "cancellation",
+        "association",
         "as_of_block",
     }
     block = world.blocks().containing(a + 185)
@@ -242,6 +243,7 @@ def test_a_held_unit_with_labels(world: World) -> None:
         "state": "held",
         "labels": ["CORSIA", "ART6", "HIGH"],
         "cancellation": None,
+        "association": None,
         "as_of_block": body["as_of_block"],
     }
     assert body["as_of_block"] >= world.head

@@ -55,9 +55,13 @@ def test_registry_up_serves_the_api_and_the_demo_runs(tmp_path: Path) -> None:
             "approves transfer",
             "cancels 1,000",
             "public register",
+            "registers the Harbour Exchange platform",
+            "escrows 1,000 units",
+            "1,000 units, all escrowed",
+            "settles escrow",
         ):
             assert step in demo.stdout
-        assert demo.stdout.count("    tx 0x") == 7
+        assert demo.stdout.count("    tx 0x") == 12
         assert '"state": "cancelled"' in demo.stdout
     finally:
         up.send_signal(signal.SIGTERM)

@@ -7,6 +7,9 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {NoncesKeyed} from "@openzeppelin/contracts/utils/NoncesKeyed.sol";
 
 import {IRegistryBase} from "../interfaces/IRegistryBase.sol";
+import {IPlatforms} from "../interfaces/IPlatforms.sol";
+import {PlatformStorage} from "../libraries/PlatformStorage.sol";
+import {PlatformStatus} from "../libraries/PlatformTypes.sol";
 import {
     AccountKind,
     UnitState,
@@ -138,10 +141,24 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
     }
 
     function _requireOpen(uint64 accountId) internal view returns (Account storage account) {
-        account = _existingAccount(accountId);
+        account = _accounts[accountId];
+        // NOTE: both fields read before any branch, so that the optimizer loads their slot once.
         AccountStatus status = account.status;
+        AccountKind kind = account.kind;
+        if (status == AccountStatus.None) revert AccountNotFound(accountId);
         if (status == AccountStatus.Suspended) revert AccountSuspended(accountId);
         if (status == AccountStatus.Closed) revert AccountClosed(accountId);
+        if (kind == AccountKind.Custodial) _requireCustodianActive(accountId);
+    }
+
+    /// @dev A suspended platform's custodial account is frozen like a suspended account, on every path
+    /// that checks an account (IPlatforms). Only custodial accounts pay for the extra read.
+    function _requireCustodianActive(uint64 accountId) internal view {
+        PlatformStorage.Layout storage platforms = PlatformStorage.layout();
+        address platform = platforms.custodians[accountId];
+        if (platform != address(0) && platforms.platforms[platform].status == PlatformStatus.Suspended) {
+            revert IPlatforms.PlatformSuspended(platform);
+        }
     }
 
     function _checkRangeCount(uint256 ranges, uint256 hints) internal pure {
@@ -158,6 +175,54 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
         for (uint256 i; i < ranges.length; ++i) {
             quantity += _moveRange(blockStarts[i], ranges[i].start, ranges[i].end, move);
         }
+    }
+
+    /// @dev Held in `accountId` -> `state` locked by `lockId`, in the same account.
+    function _lockMove(uint64 accountId, UnitState state, uint64 lockId) internal pure returns (Move memory) {
+        return Move({
+            fromAccount: accountId,
+            fromState: UnitState.Held,
+            fromLock: 0,
+            toAccount: accountId,
+            toState: state,
+            toLock: lockId
+        });
+    }
+
+    /// @dev `state` locked by `lockId` in `accountId` -> Held in the same account.
+    function _unlockMove(uint64 accountId, UnitState state, uint64 lockId)
+        internal
+        pure
+        returns (Move memory)
+    {
+        return Move({
+            fromAccount: accountId,
+            fromState: state,
+            fromLock: lockId,
+            toAccount: accountId,
+            toState: UnitState.Held,
+            toLock: 0
+        });
+    }
+
+    /// @dev Moves every block a lock holds per `move`: each hint is the first serial of one whole block, and
+    /// the blocks must add up to the lock's quantity. Returns the quantity moved. Used by the platform
+    /// modules for reservations, escrows and associations (the core settles transfers the same way).
+    function _moveLocked(uint64 lockId, uint64[] calldata blockStarts, Move memory move, uint64 expected)
+        internal
+        returns (uint64 moved)
+    {
+        if (blockStarts.length == 0 || blockStarts.length > MAX_RANGES) {
+            revert InvalidRangeCount(blockStarts.length, MAX_RANGES);
+        }
+        for (uint256 i; i < blockStarts.length; ++i) {
+            uint64 start = blockStarts[i];
+            uint64 end = _blocks[start].end;
+            // A hint that starts no block has end 0; name it, rather than report the range [start, 0].
+            if (end == 0) revert BlockNotFound(start);
+            moved += _moveRange(start, start, end, move);
+        }
+        if (moved != expected) revert LockedQuantityMismatch(lockId, expected, moved);
     }
 
     /// @dev Checks that `[start, end]` lies in the block at `hint` with the expected holder, state and

@@ -91,6 +91,9 @@ interface IRegistryBase {
     error TransferNotPending(uint64 transferId);
     /// @notice The hinted blocks do not add up to the transfer's quantity.
     error TransferQuantityMismatch(uint64 transferId, uint64 expected, uint64 actual);
+    /// @notice The hinted blocks of a lock (a reservation, escrow or association) do not add up to its
+    /// quantity.
+    error LockedQuantityMismatch(uint64 operationId, uint64 expected, uint64 actual);
     /// @notice The label id is not defined.
     error LabelNotFound(uint8 labelId);
     /// @notice All 256 label ids are in use, or the label name is empty.

@@ -7,8 +7,22 @@ import {BaselineToken} from "./BaselineToken.sol";
 import {RegistryFixture} from "../utils/RegistryFixture.sol";
 import {GasCheats, GAS_CHEATS} from "../utils/GasCheats.sol";
 import {IUnitRegistry} from "../../src/interfaces/IUnitRegistry.sol";
+import {IPlatforms} from "../../src/interfaces/IPlatforms.sol";
+import {ICertificates} from "../../src/interfaces/ICertificates.sol";
+import {PlatformHashing} from "../../src/libraries/PlatformHashing.sol";
 import {
+    ConsentScope,
+    RegisterPlatformRequest,
+    GrantConsentRequest,
+    ReserveRequest,
+    EscrowRequest,
+    AssociateRequest
+} from "../../src/libraries/PlatformTypes.sol";
+import {
+    AccountKind,
     ApprovalPolicy,
+    OpenAccountRequest,
+    Representative,
     InitiateTransferRequest,
     TransferDecisionRequest,
     CancelRequest,
@@ -66,7 +80,13 @@ contract GasBenchmarkTest is RegistryFixture {
     uint64 internal initiateStart;
     uint64 internal pendingStart;
     uint64 internal pendingId;
+    uint64 internal reserveStart;
+    uint64 internal escrowStart;
+    uint64 internal associateStart;
     uint64[BATCH] internal batchStarts;
+
+    address internal platform = address(0x9A7F);
+    address internal thirdParty = address(0x3D9);
 
     function setUp() public {
         setUpRegistry();
@@ -87,9 +107,13 @@ contract GasBenchmarkTest is RegistryFixture {
         (labelStart,) = issueTo(seller, BLOCK_SIZE);
         (initiateStart,) = issueTo(pairSeller, BLOCK_SIZE);
         (pendingStart,) = issueTo(pairSeller, BLOCK_SIZE);
+        (reserveStart,) = issueTo(seller, BLOCK_SIZE);
+        (escrowStart,) = issueTo(seller, BLOCK_SIZE);
+        (associateStart,) = issueTo(seller, BLOCK_SIZE);
         for (uint256 i; i < BATCH; ++i) {
             (batchStarts[i],) = issueTo(seller, BLOCK_SIZE);
         }
+        _setUpPlatform();
 
         // Steady state: every signer below has used a nonce before the measured request.
         (uint64 warmUp,) = issueTo(seller, 10);
@@ -108,7 +132,7 @@ contract GasBenchmarkTest is RegistryFixture {
     function test_gasTable() public {
         // Every request is signed against the set-up state (the signers' current nonces) before any
         // measurement, and every measurement starts from that state again.
-        string[11] memory names = [
+        string[14] memory names = [
             "erc20_transfer_to_holder",
             "erc20_transfer_to_fresh",
             "transfer_whole_block_single",
@@ -119,7 +143,10 @@ contract GasBenchmarkTest is RegistryFixture {
             "label_subrange",
             "transfer_1_unit_block",
             "transfer_1e9_unit_block",
-            "batch_10_whole_block_single"
+            "batch_10_whole_block_single",
+            "reserve_subrange",
+            "escrow_subrange",
+            "associate_subrange"
         ];
         bytes[] memory calls = new bytes[](names.length);
         calls[0] = abi.encodeCall(IERC20.transfer, (tokenRecipient, 1 ether));
@@ -133,6 +160,9 @@ contract GasBenchmarkTest is RegistryFixture {
         calls[8] = _transferCall(AR1_KEY, seller, oneUnitStart, oneUnitStart);
         calls[9] = _transferCall(AR1_KEY, seller, billionStart, billionStart + BILLION - 1);
         calls[10] = _batchCall();
+        calls[11] = _reserveCall(reserveStart + 100, reserveStart + 199);
+        calls[12] = _escrowCall(escrowStart + 100, escrowStart + 199);
+        calls[13] = _associateCall(associateStart + 100, associateStart + 199);
 
         uint256 base = GAS_CHEATS.snapshotState();
         Row[] memory measured = new Row[](names.length);
@@ -140,17 +170,18 @@ contract GasBenchmarkTest is RegistryFixture {
             measured[i] = i < 2
                 ? _measure(base, names[i], address(token), tokenHolder, calls[i])
                 : _measure(base, names[i], address(registry), relayer, calls[i]);
+            // A failing batch item does not revert the batch: check that every transfer in it happened.
+            if (i == 10) {
+                for (uint256 j; j < BATCH; ++j) {
+                    assertEq(blockAt(batchStarts[j]).account, buyer, "batch item not applied");
+                }
+            }
         }
-        // A failing batch item does not revert the batch: check that every transfer in it happened.
-        for (uint256 i; i < BATCH; ++i) {
-            assertEq(blockAt(batchStarts[i]).account, buyer, "batch item not applied");
-        }
-
         // The table: the measured rows, with initiate + approve (two-person) after approve and the
-        // batch's cost per transfer after the batch.
+        // batch's cost per transfer after the batch, then the platform-model rows.
         Row[] memory rows = new Row[](names.length + 2);
         for (uint256 i; i < names.length; ++i) {
-            rows[i < 6 ? i : i + 1] = measured[i];
+            rows[i < 6 ? i : (i < 11 ? i + 1 : i + 2)] = measured[i];
         }
         Row memory batchTotal = measured[10];
         rows[12] = Row({
@@ -277,9 +308,112 @@ contract GasBenchmarkTest is RegistryFixture {
         return abi.encodeCall(IUnitRegistry.setLabel, (r, sig, hints(_blockStartOf(start))));
     }
 
+    /// @dev A registered platform whose custodial account is `buyer`'s twin, the seller's Reserved and
+    /// Escrowed consents for it, and a third-party registry.
+    function _setUpPlatform() internal {
+        Representative[] memory reps = new Representative[](1);
+        reps[0] = rep(ar3, true, true, true);
+        OpenAccountRequest memory o = openAccountRequest(ApprovalPolicy.Single, reps);
+        o.kind = AccountKind.Custodial;
+        uint64 custodial = admin.openAccount(o, _signed(ADMIN_KEY, this.hashOpenAccount(o)));
+        RegisterPlatformRequest memory p = RegisterPlatformRequest({
+            signer: adminAddr,
+            platform: platform,
+            name: "Carbon Exchange Pty Ltd",
+            custodialAccount: custodial,
+            signers: new address[](0),
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
+        });
+        IPlatforms(address(registry)).registerPlatform(p, _signed(ADMIN_KEY, this.hashRegisterPlatform(p)));
+        _grantConsent(ConsentScope.Reserved);
+        _grantConsent(ConsentScope.Escrowed);
+        bytes32 role = ICertificates(address(registry)).THIRD_PARTY_REGISTRY_ROLE();
+        vm.prank(adminAddr);
+        registry.grantRole(role, thirdParty);
+    }
+
+    function _grantConsent(ConsentScope scope) internal {
+        GrantConsentRequest memory g = GrantConsentRequest({
+            signer: ar1,
+            accountId: seller,
+            platform: platform,
+            scope: scope,
+            nonce: nextNonce(ar1),
+            deadline: deadline()
+        });
+        IPlatforms(address(registry)).grantConsent(g, _signed(AR1_KEY, this.hashGrantConsent(g)));
+    }
+
+    /// @dev Signs for the relayer's next call (the fixture's helpers prank the relayer themselves).
+    function _signed(uint256 key, bytes32 structHash) internal returns (bytes memory sig) {
+        sig = signDigest(key, digestOf(structHash));
+        vm.prank(relayer);
+    }
+
+    function hashRegisterPlatform(RegisterPlatformRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashGrantConsent(GrantConsentRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashReserve(ReserveRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashEscrow(EscrowRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashAssociate(AssociateRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function _reserveCall(uint64 start, uint64 end) internal view returns (bytes memory) {
+        ReserveRequest memory r = ReserveRequest({
+            signer: ar1,
+            accountId: seller,
+            platform: platform,
+            ranges: range(start, end),
+            nonce: nextNonce(ar1),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(AR1_KEY, digestOf(this.hashReserve(r)));
+        return abi.encodeCall(IPlatforms.reserve, (r, sig, hints(_blockStartOf(start))));
+    }
+
+    function _escrowCall(uint64 start, uint64 end) internal view returns (bytes memory) {
+        EscrowRequest memory r = EscrowRequest({
+            signer: ar1,
+            accountId: seller,
+            platform: platform,
+            ranges: range(start, end),
+            nonce: nextNonce(ar1),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(AR1_KEY, digestOf(this.hashEscrow(r)));
+        return abi.encodeCall(IPlatforms.escrow, (r, sig, hints(_blockStartOf(start))));
+    }
+
+    function _associateCall(uint64 start, uint64 end) internal view returns (bytes memory) {
+        AssociateRequest memory r = AssociateRequest({
+            signer: ar1,
+            accountId: seller,
+            thirdPartyRegistry: thirdParty,
+            certificateId: "GS-VER-2025-000001",
+            ranges: range(start, end),
+            nonce: nextNonce(ar1),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(AR1_KEY, digestOf(this.hashAssociate(r)));
+        return abi.encodeCall(ICertificates.associate, (r, sig, hints(_blockStartOf(start))));
+    }
+
     /// @dev The block under test that contains `serial` (each was issued as one block).
     function _blockStartOf(uint64 serial) internal view returns (uint64) {
-        uint64[8] memory starts = [
+        uint64[11] memory starts = [
             wholeStart,
             splitStart,
             oneUnitStart,
@@ -287,7 +421,10 @@ contract GasBenchmarkTest is RegistryFixture {
             cancelStart,
             labelStart,
             initiateStart,
-            pendingStart
+            pendingStart,
+            reserveStart,
+            escrowStart,
+            associateStart
         ];
         for (uint256 i; i < starts.length; ++i) {
             if (starts[i] <= serial && serial <= blockAt(starts[i]).end) return starts[i];

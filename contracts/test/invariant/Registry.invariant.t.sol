@@ -3,6 +3,17 @@ pragma solidity 0.8.30;
 
 import {LedgerAssertions} from "../utils/LedgerAssertions.sol";
 import {RegistryHandler} from "./handlers/RegistryHandler.sol";
+import {PlatformHandler} from "./handlers/PlatformHandler.sol";
+import {IPlatforms} from "../../src/interfaces/IPlatforms.sol";
+import {ICertificates} from "../../src/interfaces/ICertificates.sol";
+import {
+    ReservationStatus,
+    EscrowStatus,
+    AssociationStatus,
+    Reservation,
+    Escrow,
+    Association
+} from "../../src/libraries/PlatformTypes.sol";
 import {
     UnitState,
     UnitBlock,
@@ -22,10 +33,10 @@ contract RegistryInvariantTest is LedgerAssertions {
         bytes4[] selectors;
     }
 
-    RegistryHandler internal handler;
+    PlatformHandler internal handler;
 
     function setUp() public {
-        handler = new RegistryHandler();
+        handler = new PlatformHandler();
         handler.initialize();
         registry = handler.getRegistry();
     }
@@ -181,6 +192,70 @@ contract RegistryInvariantTest is LedgerAssertions {
             revert UnexpectedOutcome(operation, ok, ret, expected);
         }
         assertEq(handler.ghost_bookkeepingErrors(), 0, "handler bookkeeping");
+    }
+
+    /// @dev Every active reservation, escrow and association is Active on-chain with the account,
+    /// party and quantity the handler expects; its blocks are in its state in that account, locked by its
+    /// id, and add up to its quantity; and no unit is reserved, escrowed or associated outside them.
+    function invariant_locksHoldTheirUnits() public view {
+        uint256[3] memory lockedByLocks;
+        for (uint256 k; k < 3; ++k) {
+            UnitState state = UnitState(uint8(UnitState.Reserved) + k);
+            uint64[] memory ids = handler.lockIds(state);
+            for (uint256 i; i < ids.length; ++i) {
+                PlatformHandler.Lock memory lock = handler.lockOf(ids[i]);
+                _assertLockRecord(state, ids[i], lock);
+                uint256 sum;
+                for (uint256 j; j < lock.blockStarts.length; ++j) {
+                    UnitBlock memory b = blockAt(lock.blockStarts[j]);
+                    assertEq(uint256(b.state), uint256(state), "lock: block state");
+                    assertEq(b.lockId, ids[i], "lock: block lockId");
+                    assertEq(b.account, lock.account, "lock: block account");
+                    sum += uint256(b.end) - lock.blockStarts[j] + 1;
+                }
+                assertEq(sum, lock.quantity, "lock: blocks add up to the quantity");
+                lockedByLocks[k] += sum;
+            }
+        }
+        uint256[3] memory onChain;
+        (,, uint64 nextIssuanceId,,) = registry.counters();
+        for (uint64 id = 1; id < nextIssuanceId; ++id) {
+            uint64[] memory starts = walkIssuance(id);
+            for (uint256 i; i < starts.length; ++i) {
+                UnitBlock memory b = blockAt(starts[i]);
+                if (
+                    b.state == UnitState.Reserved || b.state == UnitState.Escrowed
+                        || b.state == UnitState.Associated
+                ) {
+                    onChain[uint8(b.state) - uint8(UnitState.Reserved)] += uint256(b.end) - starts[i] + 1;
+                }
+            }
+        }
+        for (uint256 k; k < 3; ++k) {
+            assertEq(onChain[k], lockedByLocks[k], "no locked units outside an active lock");
+        }
+    }
+
+    function _assertLockRecord(UnitState state, uint64 id, PlatformHandler.Lock memory lock) internal view {
+        if (state == UnitState.Reserved) {
+            Reservation memory r = IPlatforms(address(registry)).getReservation(id);
+            assertEq(uint256(r.status), uint256(ReservationStatus.Active), "reservation: status");
+            assertEq(r.accountId, lock.account, "reservation: account");
+            assertEq(r.platform, lock.party, "reservation: platform");
+            assertEq(r.quantity, lock.quantity, "reservation: quantity");
+        } else if (state == UnitState.Escrowed) {
+            Escrow memory e = IPlatforms(address(registry)).getEscrow(id);
+            assertEq(uint256(e.status), uint256(EscrowStatus.Active), "escrow: status");
+            assertEq(e.accountId, lock.account, "escrow: account");
+            assertEq(e.platform, lock.party, "escrow: platform");
+            assertEq(e.quantity, lock.quantity, "escrow: quantity");
+        } else {
+            Association memory a = ICertificates(address(registry)).getAssociation(id);
+            assertEq(uint256(a.status), uint256(AssociationStatus.Active), "association: status");
+            assertEq(a.accountId, lock.account, "association: account");
+            assertEq(a.thirdPartyRegistry, lock.party, "association: registry");
+            assertEq(a.quantity, lock.quantity, "association: quantity");
+        }
     }
 
     error UnexpectedOutcome(bytes32 operation, bool succeeded, bytes returned, bytes expectedError);

@@ -4,6 +4,8 @@ pragma solidity 0.8.30;
 import {Cheats, CHEATS_ADDRESS} from "./Cheats.sol";
 import {UnitRegistry} from "../../src/UnitRegistry.sol";
 import {AdministrationModule} from "../../src/modules/AdministrationModule.sol";
+import {PlatformModule} from "../../src/modules/PlatformModule.sol";
+import {CertificateModule} from "../../src/modules/CertificateModule.sol";
 import {IAdministration} from "../../src/interfaces/IAdministration.sol";
 import {RequestHashing} from "../../src/libraries/RequestHashing.sol";
 import {
@@ -113,8 +115,10 @@ abstract contract RegistryFixture is Assertions {
 
     /// @notice A fresh deployment of every module the registry routes to, in node/'s deploy order.
     function deployModules() internal returns (address[] memory modules) {
-        modules = new address[](1);
+        modules = new address[](3);
         modules[0] = address(new AdministrationModule());
+        modules[1] = address(new PlatformModule());
+        modules[2] = address(new CertificateModule());
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ contract RegistryHandler is RegistryFixture {
 
     /// @notice Deploys the registry and opens the accounts under test. Separate from the constructor
     /// because signing calls this contract's own external hash functions.
-    function initialize() external {
+    function initialize() public virtual {
         setUpRegistry();
         address ar4 = vm.addr(AR4_KEY);
         bytes32 labelAuthority = registry.LABEL_AUTHORITY_ROLE();
@@ -368,16 +368,20 @@ contract RegistryHandler is RegistryFixture {
             _submit("setLabel", abi.encodeCall(IUnitRegistry.setLabel, (r, sig, hints(hint))), expected);
         if (!ok) return;
         uint64 issuanceId = b.issuance;
-        bool pending = b.state == UnitState.Pending;
-        // A label splits the block like a move does; new pieces of a pending block belong to its transfer.
+        // A label splits the block like a move does; new pieces of a locked block belong to its lock.
         if (s > hint) {
             _addStart(issuanceId, s);
-            if (pending) ghost_pendingTransfers[b.lockId].blockStarts.push(s);
+            _recordLockedSplit(b, s);
         }
         if (e < b.end) {
             _addStart(issuanceId, e + 1);
-            if (pending) ghost_pendingTransfers[b.lockId].blockStarts.push(e + 1);
+            _recordLockedSplit(b, e + 1);
         }
+    }
+
+    /// @dev Books a new block `start` cut out of the locked block `b`: a pending transfer's new piece.
+    function _recordLockedSplit(UnitBlock memory b, uint64 start) internal virtual {
+        if (b.state == UnitState.Pending) ghost_pendingTransfers[b.lockId].blockStarts.push(start);
     }
 
     /// @notice Reopens a suspended account, or (one time in four) suspends an open one, so that most
@@ -407,7 +411,7 @@ contract RegistryHandler is RegistryFixture {
         return registry;
     }
 
-    function selectors() external pure returns (bytes4[] memory s) {
+    function selectors() public pure virtual returns (bytes4[] memory s) {
         s = new bytes4[](7);
         s[0] = this.issue.selector;
         s[1] = this.initiate.selector;
@@ -526,7 +530,7 @@ contract RegistryHandler is RegistryFixture {
     }
 
     /// @dev The error a request gets when `accountId` is suspended, or empty.
-    function _suspendedError(uint64 accountId) internal view returns (bytes memory) {
+    function _suspendedError(uint64 accountId) internal view virtual returns (bytes memory) {
         if (registry.getAccount(accountId).status != AccountStatus.Suspended) return "";
         return abi.encodeWithSelector(IRegistryBase.AccountSuspended.selector, accountId);
     }

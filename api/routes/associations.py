@@ -1,0 +1,150 @@
+"""Associations with third-party certificates (CER Class C.1): units back a certificate 1:1.
+
+`POST /v1/associations` and `/v1/associations/{association_id}/retire` (API.md, stable), and
+`/v1/associations/{association_id}/dissociate`. The account's AR associates; only the third-party
+registry dissociates or retires (which cancels the units, so the claim cannot be made twice).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+
+from api.deps import ServicesDep
+from api.intents import Resolver, bytes32_hex
+from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.schemas import (
+    AssociationIntent,
+    DecisionIntent,
+    PreparedRequest,
+    RequestAccepted,
+    RequestResource,
+    RetireIntent,
+    SignedSubmission,
+)
+from api.writes import require_third_party_registry
+from node.contracts import text_bytes32
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["associations"])
+
+AssociationId = Annotated[int, Path(ge=1, le=2**64 - 1)]
+
+
+@router.post("/associations/prepare", response_model=PreparedRequest)
+def prepare_association(intent: AssociationIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare associating units with a third-party certificate (AR who may initiate)."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        account = r.account(intent.account_id)
+        r.require_right(account, intent.signer, "initiate")
+        require_third_party_registry(r, intent.third_party_registry)
+        r.certificate_unused(intent.third_party_registry, text_bytes32(intent.certificate_id))
+        return r.typed(
+            "Associate",
+            intent.signer,
+            {
+                "accountId": account.id,
+                "thirdPartyRegistry": intent.third_party_registry,
+                "certificateId": bytes32_hex(intent.certificate_id),
+                "ranges": r.units(account, intent.quantity, intent.filters, intent.ranges),
+            },
+        )
+
+    return prepare_request(services, build)
+
+
+@router.post("/associations", responses=WRITE_RESPONSES, status_code=202)
+def submit_association(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed Associate request."""
+    return submit_request(request, response, services, "associations", body, wait)
+
+
+@router.post("/associations/{association_id}/dissociate/prepare", response_model=PreparedRequest)
+def prepare_dissociate(
+    association_id: AssociationId, intent: DecisionIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare dissociating units from a certificate (the third-party registry)."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        association = r.association(association_id)
+        r.require_association_registry(association, intent.signer)
+        r.account(f"{r.registry_code}-{association.account_id}")
+        return r.typed("Dissociate", intent.signer, {"associationId": association_id})
+
+    return prepare_request(services, build)
+
+
+@router.post(
+    "/associations/{association_id}/dissociate", responses=WRITE_RESPONSES, status_code=202
+)
+def submit_dissociate(
+    association_id: AssociationId,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed Dissociate request."""
+    return submit_request(
+        request,
+        response,
+        services,
+        "associations/dissociate",
+        body,
+        wait,
+        {"association_id": str(association_id)},
+    )
+
+
+@router.post("/associations/{association_id}/retire/prepare", response_model=PreparedRequest)
+def prepare_retire(
+    association_id: AssociationId, intent: RetireIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare retiring the certificate, which cancels its units (the third-party registry)."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        association = r.association(association_id)
+        r.require_association_registry(association, intent.signer)
+        r.account(f"{r.registry_code}-{association.account_id}")
+        return r.typed(
+            "RetireAssociation",
+            intent.signer,
+            {
+                "associationId": association_id,
+                "beneficiary": intent.beneficiary,
+                "reason": intent.reason,
+            },
+        )
+
+    return prepare_request(services, build)
+
+
+@router.post("/associations/{association_id}/retire", responses=WRITE_RESPONSES, status_code=202)
+def submit_retire(
+    association_id: AssociationId,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed RetireAssociation request."""
+    return submit_request(
+        request,
+        response,
+        services,
+        "associations/retire",
+        body,
+        wait,
+        {"association_id": str(association_id)},
+    )

@@ -1,0 +1,236 @@
+"""Trading platforms (CER Class B): the administrator registers, suspends and staffs them.
+
+Writes follow the two-call pattern of API.md under `admin/platforms`; the list of platforms is
+public, like the registers, so that account holders can find the address to consent to.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from eth_utils.address import to_checksum_address
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api.deps import ServicesDep
+from api.ids import format_account
+from api.intents import PLATFORM_STATUSES, Resolver
+from api.paging import (
+    CSV_RESPONSES,
+    Listing,
+    Page,
+    PageDep,
+    SnapshotDep,
+    SortKey,
+    fetch_page,
+    list_response,
+)
+from api.problems import Problem
+from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.schemas import (
+    PlatformIntent,
+    PlatformSignerIntent,
+    PlatformStatusIntent,
+    PreparedRequest,
+    RequestAccepted,
+    RequestResource,
+    SignedSubmission,
+)
+from api.writes import check_new_platform
+from indexer.models import Platform, table_of
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["platforms"])
+
+_PLATFORMS = table_of(Platform)
+
+PlatformPath = Annotated[
+    str,
+    Path(pattern=r"^0[xX][0-9a-fA-F]{40}$", description="A platform's address, 0x + 40 hex."),
+]
+
+
+def _checksummed(address: str) -> str:
+    return str(to_checksum_address(address))
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+@router.post("/admin/platforms/prepare", response_model=PreparedRequest, tags=["admin"])
+def prepare_platform(intent: PlatformIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare registering a platform with its custodial account and signers (administrator)."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin")
+        custody = r.account(intent.custodial_account, must_be_open=False)
+        check_new_platform(r, intent.address, custody.id)
+        r.signers_free(intent.address, list(intent.signers))
+        return r.typed(
+            "RegisterPlatform",
+            intent.signer,
+            {
+                "platform": intent.address,
+                "name": intent.name,
+                "custodialAccount": custody.id,
+                "signers": list(intent.signers),
+            },
+        )
+
+    return prepare_request(services, build)
+
+
+@router.post("/admin/platforms", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
+def submit_platform(
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed RegisterPlatform request."""
+    return submit_request(request, response, services, "admin/platforms", body, wait)
+
+
+@router.post(
+    "/admin/platforms/{platform}/signers/prepare", response_model=PreparedRequest, tags=["admin"]
+)
+def prepare_platform_signer(
+    platform: PlatformPath, intent: PlatformSignerIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare adding (`enabled`) or removing an address that signs for a platform."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin")
+        row = r.platform(_checksummed(platform), must_be_active=False)
+        if intent.enabled:
+            r.signers_free(row.address, [intent.address])
+        return r.typed(
+            "SetPlatformSigner",
+            intent.signer,
+            {"platform": row.address, "platformSigner": intent.address, "enabled": intent.enabled},
+        )
+
+    return prepare_request(services, build)
+
+
+@router.post(
+    "/admin/platforms/{platform}/signers",
+    responses=WRITE_RESPONSES,
+    status_code=202,
+    tags=["admin"],
+)
+def submit_platform_signer(
+    platform: PlatformPath,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed SetPlatformSigner request."""
+    return submit_request(
+        request, response, services, "admin/platforms/signers", body, wait, {"platform": platform}
+    )
+
+
+@router.post(
+    "/admin/platforms/{platform}/status/prepare", response_model=PreparedRequest, tags=["admin"]
+)
+def prepare_platform_status(
+    platform: PlatformPath, intent: PlatformStatusIntent, services: ServicesDep
+) -> PreparedRequest:
+    """Prepare suspending or reactivating a platform; it takes effect at once on-chain."""
+
+    def build(r: Resolver) -> dict[str, Any]:
+        r.require_role(intent.signer, "registry_admin")
+        row = r.platform(_checksummed(platform), must_be_active=False)
+        if row.status == intent.status:
+            raise Problem(
+                409, "INVALID_STATUS_CHANGE", f"Platform {row.address} is already {row.status}."
+            )
+        return r.typed(
+            "SetPlatformStatus",
+            intent.signer,
+            {"platform": row.address, "status": PLATFORM_STATUSES[intent.status]},
+        )
+
+    return prepare_request(services, build)
+
+
+@router.post(
+    "/admin/platforms/{platform}/status",
+    responses=WRITE_RESPONSES,
+    status_code=202,
+    tags=["admin"],
+)
+def submit_platform_status(
+    platform: PlatformPath,
+    body: SignedSubmission,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    wait: Wait = None,
+) -> RequestAccepted | RequestResource:
+    """Submit a signed SetPlatformStatus request."""
+    return submit_request(
+        request, response, services, "admin/platforms/status", body, wait, {"platform": platform}
+    )
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+class PlatformPublic(BaseModel):
+    """A registered trading platform."""
+
+    address: str
+    name: str
+    status: str
+    custodial_account: str
+    registered_block: int
+
+
+_LISTING = Listing(
+    sorts={
+        "address": SortKey(_PLATFORMS.c.address, str),
+        "name": SortKey(_PLATFORMS.c.name, str),
+        "registered_block": SortKey(_PLATFORMS.c.registered_block),
+    },
+    key=(SortKey(_PLATFORMS.c.address, str),),
+    default="registered_block",
+)
+
+
+def _public(code: str, row: Any) -> PlatformPublic:
+    return PlatformPublic(
+        address=row.address,
+        name=row.name,
+        status=row.status,
+        custodial_account=format_account(code, row.custodial_account_id),
+        registered_block=row.registered_block,
+    )
+
+
+@router.get("/platforms", response_model=Page[PlatformPublic], responses=CSV_RESPONSES)
+def list_platforms(
+    services: ServicesDep, page: PageDep, snapshot: SnapshotDep
+) -> Page[PlatformPublic] | Response:
+    """List registered platforms (public): the addresses account holders consent to."""
+    rows, cursor = fetch_page(snapshot, _LISTING, page, select(_PLATFORMS))
+    items = [_public(services.registry_code, row) for row in rows]
+    return list_response(PlatformPublic, items, cursor, snapshot, page)
+
+
+@router.get("/platforms/{platform}", response_model=PlatformPublic)
+def get_platform(
+    platform: PlatformPath, services: ServicesDep, snapshot: SnapshotDep
+) -> PlatformPublic:
+    """Return one registered platform (public)."""
+    address = _checksummed(platform)
+    row = snapshot.conn.execute(select(_PLATFORMS).where(_PLATFORMS.c.address == address)).first()
+    if row is None:
+        raise Problem(404, "PLATFORM_NOT_FOUND", f"No platform is registered at {address}.")
+    return _public(services.registry_code, row)
