@@ -48,6 +48,7 @@ from indexer.models import (
     Uint256,
     UnitBlock,
     enum_text,
+    purposes_text,
     sql_text,
     table_of,
 )
@@ -56,7 +57,6 @@ from node.contracts import (
     AccountStatus,
     ApprovalPolicy,
     Article64Share,
-    AuthorizationPurpose,
     CancellationPurpose,
     FirstTransferDefinition,
     UnitState,
@@ -70,7 +70,6 @@ __all__ = [
     "EVENT_COLUMNS",
     "MirrorWriter",
     "hex_text",
-    "purposes_text",
     "rebuild_derived",
     "stored_events",
     "stored_rows",
@@ -127,16 +126,6 @@ DERIVED_TABLES: tuple[Table, ...] = (
 
 # Serials per prefetch query on SQLite: well under its bound-parameter limit.
 _PREFETCH_CHUNK = 1000
-
-
-def purposes_text(bits: int) -> str:
-    """Return an authorization's purposes bitmap as the mirror stores it: "ndc_use,oimp"."""
-    words = []
-    if bits & AuthorizationPurpose.NDC:
-        words.append("ndc_use")
-    if bits & AuthorizationPurpose.OIMP:
-        words.append("oimp")
-    return ",".join(words)
 
 
 def hex_text(value: str) -> str:

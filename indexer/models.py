@@ -70,6 +70,7 @@ __all__ = [
     "UnitBlock",
     "UnitBlockBase",
     "enum_text",
+    "purposes_text",
     "sql_text",
     "table_of",
 ]
@@ -129,6 +130,12 @@ def table_of(model: type[SQLModel]) -> Table:
 def enum_text(value: enum.IntEnum) -> str:
     """Return the stored name of a contract enum value, e.g. UnitState.HELD -> "held"."""
     return value.name.lower()
+
+
+def purposes_text(bits: int) -> str:
+    """Return an authorization's purposes bitmap as stored: "ndc_use", "oimp", "ndc_use,oimp"."""
+    # Bits as `PURPOSE_NDC` (1) and `PURPOSE_OIMP` (2) in Article6Types.sol.
+    return ",".join(word for bit, word in ((1, "ndc_use"), (2, "oimp")) if bits & bit)
 
 
 def sql_text(value: str) -> str:
