@@ -36,6 +36,9 @@ SOLC_WRAPPER = REPO_ROOT / "scripts" / "solc"
 CONTRACTS: dict[str, str] = {
     "UnitRegistry": "contracts/src/UnitRegistry.sol",
     "AdministrationModule": "contracts/src/modules/AdministrationModule.sol",
+    "Article6Module": "contracts/src/modules/Article6Module.sol",
+    "Article6TransferModule": "contracts/src/modules/Article6TransferModule.sol",
+    "Article64Module": "contracts/src/modules/Article64Module.sol",
 }
 MODULES: tuple[str, ...] = tuple(name for name in CONTRACTS if name != "UnitRegistry")
 

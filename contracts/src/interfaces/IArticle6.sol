@@ -21,28 +21,9 @@ import {
     CancelItmosRequest
 } from "../libraries/Article6Types.sol";
 
-/// @title IArticle6
-/// @notice Article 6 of the Paris Agreement: participating Parties and cooperative approaches, letters
-/// of authorization applied to serial ranges, the recording of every Article 6 action per range
-/// (authorization, first transfer, transfer, acquisition, use towards NDCs, use for other international
-/// mitigation purposes, voluntary and OMGE cancellation), and Article 6.4 issuance with share of proceeds
-/// and OMGE.
-/// @dev Reached through the UnitRegistry address (shared storage, roles, nonces, EIP-712 domain). Every
-/// state-changing function takes an EIP-712 request and may only be submitted by the relayer role.
-///
-/// Authorized units are Held with their block's lock set to the authorization id, so the core's
-/// transfer, cancellation and every other path that expects unlocked Held units refuses them with
-/// `UnitsLocked`: authorized units move only through this interface, which records the actions. The
-/// lock is copied by every block split, as are the labels `authorize` applies (authorized for NDC use,
-/// for OIMP, and first transferred), whose authority is the registry itself so that only this module
-/// sets them. Authorization ids, ITMO transfer ids and cancellation ids all come from the registry's
-/// operation counter, so a lock never names two things.
-///
-/// Every range an operation touches emits the core's `BlockChanged` (and `LabelChanged` for labels);
-/// issuance emits `UnitsIssued`, cancellation `UnitsCancelled`, ITMO transfers `TransferInitiated`,
-/// `TransferCompleted` and `TransferRescinded`. `Article6ActionRecorded` adds the Article 6 record,
-/// one per action and range: a mirror builds the AEF's actions table from it.
-interface IArticle6 is IRegistryBase {
+/// @title IArticle6Events
+/// @notice The errors and events every Article 6 module shares.
+interface IArticle6Events is IRegistryBase {
     // ---------------------------------------------------------------------------------------------
     // Errors: named after the check that failed, carrying the offending values.
     // ---------------------------------------------------------------------------------------------
@@ -131,8 +112,8 @@ interface IArticle6 is IRegistryBase {
     /// cancellations).
     /// @param party The Party whose record it is: authorizing, first transferring, transferring,
     /// acquiring, or using Party.
-    /// @param counterparty The acquiring Party of a transfer, the transferring Party of an acquisition;
-    /// zero otherwise.
+    /// @param counterparty The acquiring Party of a transfer, the transferring Party of an acquisition,
+    /// the acquiring Party of a first transfer made by a transfer between Parties; zero otherwise.
     event Article6ActionRecorded(
         uint64 indexed operationId,
         uint64 indexed authorizationId,
@@ -164,7 +145,12 @@ interface IArticle6 is IRegistryBase {
         uint64 start,
         uint64 end
     );
+}
 
+/// @title IArticle6Authorization
+/// @notice Parties, cooperative approaches and letters of authorization (Article6Module), and the views
+/// of Article 6 state.
+interface IArticle6Authorization is IArticle6Events {
     // ---------------------------------------------------------------------------------------------
     // Parties and cooperative approaches (signed by a registry administrator)
     // ---------------------------------------------------------------------------------------------
@@ -185,13 +171,6 @@ interface IArticle6 is IRegistryBase {
         RegisterCooperativeApproachRequest calldata request,
         bytes calldata signature
     ) external;
-
-    /// @notice Configures the Article 6.4 mechanism registry accounts.
-    /// @dev Requirements: signer has REGISTRY_ADMIN_ROLE; each account exists with the matching kind:
-    /// pending Pending, holding Holding, cancellation Cancellation, omgeCancellation OmgeCancellation,
-    /// shareOfProceeds ShareOfProceeds.
-    function setMechanismAccounts(SetMechanismAccountsRequest calldata request, bytes calldata signature)
-        external;
 
     // ---------------------------------------------------------------------------------------------
     // Authorization (signed by the Party's label authority)
@@ -214,6 +193,41 @@ interface IArticle6 is IRegistryBase {
         uint64[] calldata blockStarts
     ) external returns (uint64 authorizationId);
 
+    // ---------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice A Party's registry id and label authority (zero registry id: not registered).
+    function getParty(bytes8 party) external view returns (Party memory);
+
+    /// @notice The Party's administrators, who may read its section through the API.
+    function partyAdministrators(bytes8 party) external view returns (address[] memory);
+
+    function isPartyAdministrator(bytes8 party, address account) external view returns (bool);
+
+    /// @notice The approach's participating Parties (empty: not registered).
+    function cooperativeApproachParties(bytes32 approachId) external view returns (bytes8[] memory);
+
+    function getAuthorization(uint64 authorizationId) external view returns (Authorization memory);
+
+    /// @notice The authorization id a Party's letter was recorded under (0: none).
+    function authorizationOf(bytes8 party, bytes32 letterId) external view returns (uint64);
+
+    /// @notice The label ids of the Article 6 labels, and whether they are defined yet.
+    function article6Labels()
+        external
+        view
+        returns (uint8 ndcLabel, uint8 oimpLabel, uint8 firstTransferredLabel, bool defined);
+
+    /// @notice The unique identifier components of the ITMOs in the block that starts at `blockStart`.
+    /// @dev Reverts NotItmoBlock unless the block is Held under an authorization, Pending in an ITMO
+    /// transfer, or cancelled by `cancelItmos`.
+    function itmoIdentifier(uint64 blockStart) external view returns (ItmoIdentifier memory);
+}
+
+/// @title IArticle6Transfers
+/// @notice Transfers, uses and cancellations of authorized units (Article6TransferModule).
+interface IArticle6Transfers is IArticle6Events {
     // ---------------------------------------------------------------------------------------------
     // Movements of authorized units (signed by representatives)
     // ---------------------------------------------------------------------------------------------
@@ -264,6 +278,24 @@ interface IArticle6 is IRegistryBase {
         uint64[] calldata blockStarts
     ) external returns (uint64 cancellationId);
 
+    /// @notice A pending, completed or rescinded ITMO transfer (status None: not an ITMO transfer).
+    function getItmoTransfer(uint64 transferId) external view returns (ItmoTransfer memory);
+}
+
+/// @title IArticle64
+/// @notice The Article 6.4 mechanism: its accounts and issuance (Article64Module).
+interface IArticle64 is IArticle6Events {
+    // ---------------------------------------------------------------------------------------------
+    // Mechanism accounts (signed by a registry administrator)
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Configures the Article 6.4 mechanism registry accounts.
+    /// @dev Requirements: signer has REGISTRY_ADMIN_ROLE; each account exists with the matching kind:
+    /// pending Pending, holding Holding, cancellation Cancellation, omgeCancellation OmgeCancellation,
+    /// shareOfProceeds ShareOfProceeds.
+    function setMechanismAccounts(SetMechanismAccountsRequest calldata request, bytes calldata signature)
+        external;
+
     // ---------------------------------------------------------------------------------------------
     // Article 6.4 issuance (signed by an issuer)
     // ---------------------------------------------------------------------------------------------
@@ -282,40 +314,8 @@ interface IArticle6 is IRegistryBase {
         external
         returns (uint64 issuanceId, uint64 start, uint64 end);
 
-    // ---------------------------------------------------------------------------------------------
-    // Views
-    // ---------------------------------------------------------------------------------------------
-
-    /// @notice A Party's registry id and label authority (zero registry id: not registered).
-    function getParty(bytes8 party) external view returns (Party memory);
-
-    /// @notice The Party's administrators, who may read its section through the API.
-    function partyAdministrators(bytes8 party) external view returns (address[] memory);
-
-    function isPartyAdministrator(bytes8 party, address account) external view returns (bool);
-
-    /// @notice The approach's participating Parties (empty: not registered).
-    function cooperativeApproachParties(bytes32 approachId) external view returns (bytes8[] memory);
-
-    function getAuthorization(uint64 authorizationId) external view returns (Authorization memory);
-
-    /// @notice The authorization id a Party's letter was recorded under (0: none).
-    function authorizationOf(bytes8 party, bytes32 letterId) external view returns (uint64);
-
-    function getItmoTransfer(uint64 transferId) external view returns (ItmoTransfer memory);
-
+    /// @notice The configured mechanism accounts (pending 0: not configured).
     function mechanismAccounts() external view returns (MechanismAccounts memory);
-
-    /// @notice The label ids of the Article 6 labels, and whether they are defined yet.
-    function article6Labels()
-        external
-        view
-        returns (uint8 ndcLabel, uint8 oimpLabel, uint8 firstTransferredLabel, bool defined);
-
-    /// @notice The unique identifier components of the ITMOs in the block that starts at `blockStart`.
-    /// @dev Reverts NotItmoBlock unless the block is Held under an authorization, Pending in an ITMO
-    /// transfer, or cancelled by `cancelItmos`.
-    function itmoIdentifier(uint64 blockStart) external view returns (ItmoIdentifier memory);
 
     /// @notice How an Article 6.4 issuance of `quantity` splits: 5% and 2% rounded up, and the rest.
     /// @dev Reverts IssuanceTooSmall when the shares exceed the quantity.
@@ -324,3 +324,26 @@ interface IArticle6 is IRegistryBase {
         pure
         returns (uint64 shareOfProceeds, uint64 omge, uint64 forwarded);
 }
+
+/// @title IArticle6
+/// @notice Article 6 of the Paris Agreement: participating Parties and cooperative approaches, letters
+/// of authorization applied to serial ranges, the recording of every Article 6 action per range
+/// (authorization, first transfer, transfer, acquisition, use towards NDCs, use for other international
+/// mitigation purposes, voluntary and OMGE cancellation), and Article 6.4 issuance with share of proceeds
+/// and OMGE.
+/// @dev Reached through the UnitRegistry address (shared storage, roles, nonces, EIP-712 domain). Every
+/// state-changing function takes an EIP-712 request and may only be submitted by the relayer role.
+///
+/// Authorized units are Held with their block's lock set to the authorization id, so the core's
+/// transfer, cancellation and every other path that expects unlocked Held units refuses them with
+/// `UnitsLocked`: authorized units move only through this interface, which records the actions. The
+/// lock is copied by every block split, as are the labels `authorize` applies (authorized for NDC use,
+/// for OIMP, and first transferred), whose authority is the registry itself so that only the Article 6
+/// modules set them. Authorization ids, ITMO transfer ids and cancellation ids all come from the registry's
+/// operation counter, so a lock never names two things.
+///
+/// Every range an operation touches emits the core's `BlockChanged` (and `LabelChanged` for labels);
+/// issuance emits `UnitsIssued`, cancellation `UnitsCancelled`, ITMO transfers `TransferInitiated`,
+/// `TransferCompleted` and `TransferRescinded`. `Article6ActionRecorded` adds the Article 6 record,
+/// one per action and range: a mirror builds the AEF's actions table from it.
+interface IArticle6 is IArticle6Authorization, IArticle6Transfers, IArticle64 {}

@@ -4,6 +4,9 @@ pragma solidity 0.8.30;
 import {Cheats, CHEATS_ADDRESS} from "./Cheats.sol";
 import {UnitRegistry} from "../../src/UnitRegistry.sol";
 import {AdministrationModule} from "../../src/modules/AdministrationModule.sol";
+import {Article6Module} from "../../src/modules/Article6Module.sol";
+import {Article6TransferModule} from "../../src/modules/Article6TransferModule.sol";
+import {Article64Module} from "../../src/modules/Article64Module.sol";
 import {IAdministration} from "../../src/interfaces/IAdministration.sol";
 import {RequestHashing} from "../../src/libraries/RequestHashing.sol";
 import {
@@ -113,8 +116,11 @@ abstract contract RegistryFixture is Assertions {
 
     /// @notice A fresh deployment of every module the registry routes to, in node/'s deploy order.
     function deployModules() internal returns (address[] memory modules) {
-        modules = new address[](1);
+        modules = new address[](4);
         modules[0] = address(new AdministrationModule());
+        modules[1] = address(new Article6Module());
+        modules[2] = address(new Article6TransferModule());
+        modules[3] = address(new Article64Module());
     }
 
     // ---------------------------------------------------------------------------------------------
