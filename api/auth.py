@@ -20,9 +20,16 @@ from api.models import Session as BearerSession
 from api.models import SiweNonce
 from api.problems import Problem
 from api.siwe import SiweError, parse_siwe, recover_siwe_signer
-from indexer.models import Representative, table_of
+from indexer.models import Article6PartyAdministrator, Representative, table_of
 
-__all__ = ["Caller", "issue_nonce", "resolve_token", "sign_in"]
+__all__ = [
+    "Caller",
+    "administered_parties",
+    "issue_nonce",
+    "represented_accounts",
+    "resolve_token",
+    "sign_in",
+]
 
 _NONCES = table_of(SiweNonce)
 
@@ -37,10 +44,19 @@ class Caller:
     address: str
     is_admin: bool = False
     accounts: frozenset[int] = field(default_factory=frozenset)  # accounts it represents
+    parties: frozenset[str] = field(default_factory=frozenset)  # Party sections it administers
 
-    def may_read(self, account_id: int) -> bool:
-        """Return whether the caller may read an account's private data."""
-        return self.is_admin or account_id in self.accounts
+    def may_read(self, account_id: int, party: str | None = None) -> bool:
+        """Return whether the caller may read an account (of a Party section) in private."""
+        return (
+            self.is_admin
+            or account_id in self.accounts
+            or (party is not None and party in self.parties)
+        )
+
+    def may_read_party(self, party: str) -> bool:
+        """Return whether the caller may read a Party's section (A6): its administrators may."""
+        return self.is_admin or party in self.parties
 
 
 def issue_nonce(session: Session, settings: ApiSettings) -> str:
@@ -126,6 +142,13 @@ def represented_accounts(session: Session, address: str) -> frozenset[int]:
     reps = table_of(Representative)
     rows = session.connection().execute(select(reps.c.account_id).where(reps.c.address == address))
     return frozenset(int(r[0]) for r in rows)
+
+
+def administered_parties(session: Session, address: str) -> frozenset[str]:
+    """Return the Party sections an address administers, as the chain records them (A6)."""
+    admins = table_of(Article6PartyAdministrator)
+    rows = session.connection().execute(select(admins.c.party).where(admins.c.address == address))
+    return frozenset(str(r[0]) for r in rows)
 
 
 def iso(timestamp: float) -> str:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from api.auth import Caller, represented_accounts, resolve_token
+from api.auth import Caller, administered_parties, represented_accounts, resolve_token
 from api.problems import Problem
 from api.services import Services
 
@@ -58,6 +58,7 @@ def get_caller(
         address=address,
         is_admin=services.chain.has_role("registry_admin", address),
         accounts=represented_accounts(session, address),
+        parties=administered_parties(session, address),
     )
 
 

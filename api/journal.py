@@ -51,6 +51,10 @@ _MAX_HINT_RETRIES = 5
 _DISPATCH_LIMIT = 256
 # How far back (in blocks) indexed requests are re-checked against the mirror after a rollback.
 _REORG_WINDOW = 10_000
+# Requests that settle a pending transfer: their hints are the transfer's pending blocks.
+_DECISIONS = frozenset(
+    {"ApproveTransfer", "RescindTransfer", "ApproveItmoTransfer", "RescindItmoTransfer"}
+)
 
 
 def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
@@ -189,7 +193,7 @@ class JournalWorker:
 
     def _hints(self, conn: Connection, row: Any, splits: list[int]) -> list[int]:
         message = row.typed_data["message"]
-        if row.primary_type in ("ApproveTransfer", "RescindTransfer"):
+        if row.primary_type in _DECISIONS:
             return approval_hints(conn, int(message["transferId"]))
         if "ranges" not in message:
             return []

@@ -19,6 +19,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from api.article6 import ARTICLE6_PRECHECKS
 from api.chainview import split_nonce
 from api.ids import account_number
 from api.intents import Resolver
@@ -48,6 +49,15 @@ OPERATION_TYPES: dict[str, str] = {
     "cancellations": "Cancel",
     "labels/apply": "SetLabel",
     "labels/remove": "SetLabel",
+    "article6/parties": "RegisterParty",
+    "article6/cooperative-approaches": "RegisterCooperativeApproach",
+    "article6/mechanism-accounts": "SetMechanismAccounts",
+    "article6/authorizations": "Authorize",
+    "article6/issuances": "IssueArticle64",
+    "article6/transfers": "TransferItmos",
+    "article6/transfers/approve": "ApproveItmoTransfer",
+    "article6/transfers/rescind": "RescindItmoTransfer",
+    "article6/cancellations": "CancelItmos",
 }
 
 
@@ -277,6 +287,7 @@ PRECHECKS: dict[str, Precheck] = {
     "RescindTransfer": _pre_decide("appointed"),
     "Cancel": _pre_cancel,
     "SetLabel": _pre_label,
+    **ARTICLE6_PRECHECKS,
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import accounts, auth, discovery, events, registers, requests, writes
+from api.routes import accounts, article6, auth, discovery, events, registers, requests, writes
 
 __all__ = ["ROUTERS"]
 
 ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]
-ROUTERS += [accounts.router, registers.router, events.router]
+ROUTERS += [accounts.router, registers.router, events.router, article6.router]

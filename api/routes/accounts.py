@@ -1,8 +1,9 @@
 """Accounts, their holdings and their transactions, for the callers allowed to see them.
 
 Scope (API.md): the registry administrator reads every account, an authorised representative the
-accounts it represents. A caller outside an account's scope gets 403 NOT_AUTHORISED whether or not
-the account exists, so account ids cannot be probed (decision D11).
+accounts it represents, and a Party's administrator the accounts of its Party's section (A6,
+decision D27). A caller outside an account's scope gets 403 NOT_AUTHORISED whether or not the
+account exists, so account ids cannot be probed (decision D11).
 """
 
 from __future__ import annotations
@@ -179,15 +180,25 @@ class TransactionPublic(BaseModel):
 # -- account scope ---------------------------------------------------------------------------
 
 
-def _readable_account(services: ServicesDep, caller: Caller, account_id: str) -> int:
+def _readable_account(
+    services: ServicesDep, caller: Caller, account_id: str, snapshot: Snapshot
+) -> int:
     """Return the number of an account the caller may read, refusing others with 403."""
     number = account_number(services.registry_code, account_id)
-    if not caller.may_read(number):
+    party = None
+    if caller.parties and not caller.may_read(number):
+        # Whether the account lies in a section the caller administers; an unknown account
+        # lies in none, so it is refused like another Party's (D11).
+        party = snapshot.conn.execute(
+            select(_ACCOUNTS.c.party).where(_ACCOUNTS.c.id == number)
+        ).scalar()
+    if not caller.may_read(number, party):
         raise Problem(
             403,
             "NOT_AUTHORISED",
             f"{caller.address} may not read account {account_id}: only its authorised "
-            "representatives and the registry administrator may.",
+            "representatives, the administrators of its Party's section and the registry "
+            "administrator may.",
         )
     return number
 
@@ -250,7 +261,10 @@ def list_accounts(
         represented = select(_REPRESENTATIVES.c.account_id).where(
             _REPRESENTATIVES.c.address == caller.address
         )
-        query = query.where(_ACCOUNTS.c.id.in_(represented))
+        scope: ColumnElement[bool] = _ACCOUNTS.c.id.in_(represented)
+        if caller.parties:
+            scope = or_(scope, _ACCOUNTS.c.party.in_(sorted(caller.parties)))
+        query = query.where(scope)
     for column, value in (("kind", kind), ("status", status), ("party", party)):
         if value is not None:
             query = query.where(_ACCOUNTS.c[column] == value)
@@ -267,7 +281,7 @@ def get_account(
     account_id: AccountIdPath, caller: CurrentCaller, services: ServicesDep, snapshot: SnapshotDep
 ) -> AccountDetail:
     """Return an account with its representatives and its balances by unit type and state."""
-    number = _readable_account(services, caller, account_id)
+    number = _readable_account(services, caller, account_id, snapshot)
     row = _require_account(snapshot, number, account_id)
     conn = snapshot.conn
     representatives = [
@@ -387,7 +401,7 @@ def list_holdings(
     ] = None,
 ) -> Page[Holding] | Response:
     """List the account's unit blocks. Sort: start, end, quantity, vintage, issuance_id, ..."""
-    number = _readable_account(services, caller, account_id)
+    number = _readable_account(services, caller, account_id, snapshot)
     _require_account(snapshot, number, account_id)
     query = holdings_query().where(_BLOCKS.c.account_id == number)
     if state is None:
@@ -592,7 +606,7 @@ def list_transactions(
     ] = None,
 ) -> Page[TransactionPublic] | Response:
     """List the account's issuances, transfers and cancellations. Sort: block_number, quantity."""
-    number = _readable_account(services, caller, account_id)
+    number = _readable_account(services, caller, account_id, snapshot)
     _require_account(snapshot, number, account_id)
     tx = _transactions(number, (type_,) if type_ else _TRANSACTION_TYPES, status)
     hashes = _BLOCK_HASHES
