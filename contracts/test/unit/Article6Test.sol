@@ -463,6 +463,30 @@ abstract contract Article6Test is UnitTest {
         else submitRescindItmo(r, s, starts);
     }
 
+    /// @dev Opens the five mechanism accounts and configures them.
+    function configureMechanism() internal returns (MechanismAccounts memory m) {
+        m = MechanismAccounts({
+            pending: openKind(AccountKind.Pending),
+            holding: openKind(AccountKind.Holding),
+            cancellation: openKind(AccountKind.Cancellation),
+            omgeCancellation: openKind(AccountKind.OmgeCancellation),
+            shareOfProceeds: openKind(AccountKind.ShareOfProceeds)
+        });
+        SetMechanismAccountsRequest memory r = mechanismRequest(m);
+        submitSetMechanism(r, signSetMechanism(ADMIN_KEY, r));
+    }
+
+    function forwards1(uint64 accountId, uint64 quantity) internal pure returns (Forward[] memory f) {
+        f = new Forward[](1);
+        f[0] = Forward(accountId, quantity);
+    }
+
+    function forwards2(uint64 a, uint64 qa, uint64 b, uint64 qb) internal pure returns (Forward[] memory f) {
+        f = new Forward[](2);
+        f[0] = Forward(a, qa);
+        f[1] = Forward(b, qb);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Reading and assertions
     // ---------------------------------------------------------------------------------------------
