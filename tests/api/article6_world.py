@@ -157,6 +157,7 @@ def build_a6_world(node: ApiNode, database: str) -> A6World:
                 **world.monitoring_period(),
                 "quantity": 1000,
                 "to_account": world.accounts["mn_holder"],
+                "origin_registry": "MNG",
             },
         )
     )
