@@ -90,6 +90,7 @@ def build_a6_world(node: ApiNode, database: str) -> A6World:
         **node.keys,
         "mn_admin": Account.create(),
         "jp_admin": Account.create(),
+        "kr_admin": Account.create(),
         "mn_ar": Account.create(),
         "jp_ar": Account.create(),
         "participant_ar": Account.create(),
@@ -100,7 +101,7 @@ def build_a6_world(node: ApiNode, database: str) -> A6World:
     for party, registry_id, admin in (
         ("MN", "MNG", "mn_admin"),
         ("JP", "JPN", "jp_admin"),
-        ("KR", "KOR", "jp_admin"),  # registered, but outside the approach
+        ("KR", "KOR", "kr_admin"),  # registered, but outside the approach
     ):
         world.write(
             "registry_admin",
