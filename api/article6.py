@@ -273,6 +273,12 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
 
 def check_authorization(r: Resolver, m: dict[str, Any]) -> None:
     """Check an Authorize message: the Party's label authority, the letter's terms, the units."""
+    _check_letter(r, m)
+    _section_ranges(r, _ranges(m), hex_text(m["party"]))
+
+
+def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
+    """Check the signer and the letter of an Authorize message, in the contract's order."""
     code = hex_text(m["party"])
     party = _party(r, code)
     signer = m["signer"]
@@ -340,7 +346,6 @@ def check_authorization(r: Resolver, m: dict[str, Any]) -> None:
                 "INVALID_AUTHORIZATION_DATE",
                 "The date of authorization must be set and not in the future.",
             )
-    _section_ranges(r, _ranges(m), code)
 
 
 def check_article64(r: Resolver, m: dict[str, Any]) -> None:
@@ -381,14 +386,9 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
     quantity = m["quantity"]
     if quantity == 0:
         raise Problem(422, "INVALID_QUANTITY", "The quantity is zero.")
-    share_of_proceeds, omge, forwarded = article64_shares(quantity)
+    _share_of_proceeds, _omge, forwarded = article64_shares(quantity)
     if forwarded < 0:
-        raise Problem(
-            422,
-            "ISSUANCE_TOO_SMALL",
-            f"{quantity} units cannot carry {share_of_proceeds} for the share of proceeds and "
-            f"{omge} for OMGE.",
-        )
+        raise _too_small(quantity)
     forwards = m["forwards"]
     if len(forwards) > MAX_RANGES or (forwarded and not forwards):
         raise Problem(
@@ -409,9 +409,19 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
         raise Problem(
             422,
             "FORWARDED_QUANTITY_MISMATCH",
-            f"After {share_of_proceeds} for the share of proceeds and {omge} for OMGE, "
+            f"After {_share_of_proceeds} for the share of proceeds and {_omge} for OMGE, "
             f"{forwarded} units remain; the forwards add up to {total}.",
         )
+
+
+def _too_small(quantity: int) -> Problem:
+    share_of_proceeds, omge, _ = article64_shares(quantity)
+    return Problem(
+        422,
+        "ISSUANCE_TOO_SMALL",
+        f"{quantity} units cannot carry {share_of_proceeds} for the share of proceeds and "
+        f"{omge} for OMGE; issue at least 2.",
+    )
 
 
 def _itmo_target(r: Resolver, source: Any, target_number: int, authorization: Any) -> None:
@@ -429,13 +439,19 @@ def _itmo_target(r: Resolver, source: Any, target_number: int, authorization: An
 
 def check_itmo_transfer(r: Resolver, m: dict[str, Any]) -> None:
     """Check a TransferItmos message."""
+    source = _check_itmo_transfer_head(r, m)
+    r.check_ranges(source, _ranges(m), lock=m["authorizationId"])
+
+
+def _check_itmo_transfer_head(r: Resolver, m: dict[str, Any]) -> Any:
+    """Check the accounts, the signer and the authorization of a TransferItmos message."""
     source = _account_row(r, m["fromAccount"])
     r.require_right(source, m["signer"], "initiate")
     if m["fromAccount"] == m["toAccount"]:
         raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
     authorization = _authorization(r, m["authorizationId"])
     _itmo_target(r, source, m["toAccount"], authorization)
-    r.check_ranges(source, _ranges(m), lock=authorization.id)
+    return source
 
 
 def _itmo_transfer(r: Resolver, transfer_id: int) -> Any:
@@ -484,6 +500,11 @@ def check_itmo_decision(
 
 def check_itmo_cancellation(r: Resolver, m: dict[str, Any]) -> None:
     """Check a CancelItmos message: the account's right, the authorized purpose, the units."""
+    account = _check_itmo_cancellation_head(r, m)
+    r.check_ranges(account, _ranges(m), lock=m["authorizationId"])
+
+
+def _check_itmo_cancellation_head(r: Resolver, m: dict[str, Any]) -> Any:
     account = _account_row(r, m["accountId"])
     r.require_right(account, m["signer"], "initiate")
     authorization = _authorization(r, m["authorizationId"])
@@ -500,7 +521,7 @@ def check_itmo_cancellation(r: Resolver, m: dict[str, Any]) -> None:
                 f"Authorization {authorization.id} does not authorize {word}; it authorizes "
                 f"{authorization.purposes}.",
             )
-    r.check_ranges(account, _ranges(m), lock=authorization.id)
+    return account
 
 
 def _message_check(
@@ -576,6 +597,19 @@ def build_mechanism_accounts(r: Resolver, intent: MechanismAccountsIntent) -> di
 
 def build_authorization(r: Resolver, intent: AuthorizationIntent) -> dict[str, Any]:
     """Return the typed data applying a letter of authorization to units."""
+    bits = 0
+    for purpose in intent.purposes:
+        bits |= _PURPOSE_BITS[purpose]
+    message: dict[str, Any] = {
+        "signer": intent.signer,
+        "party": bytes8_hex(intent.party),
+        "letterId": bytes32_hex(intent.letter_id),
+        "approachId": bytes32_hex(intent.cooperative_approach),
+        "purposes": bits,
+        "firstTransferDefinition": _DEFINITIONS[intent.first_transfer_definition],
+        "authorizedAt": day_start(intent.date),
+    }
+    _check_letter(r, message)
     if intent.ranges is not None:
         ranges = _section_ranges(r, intent.ranges, intent.party)
     else:
@@ -590,19 +624,7 @@ def build_authorization(r: Resolver, intent: AuthorizationIntent) -> dict[str, A
             )
         chosen = r.select_units(account, intent.quantity or 0, intent.filters)
         ranges = [{"start": s, "end": e} for s, e in chosen]
-    bits = 0
-    for purpose in intent.purposes:
-        bits |= _PURPOSE_BITS[purpose]
-    message = {
-        "signer": intent.signer,
-        "party": bytes8_hex(intent.party),
-        "letterId": bytes32_hex(intent.letter_id),
-        "approachId": bytes32_hex(intent.cooperative_approach),
-        "purposes": bits,
-        "firstTransferDefinition": _DEFINITIONS[intent.first_transfer_definition],
-        "authorizedAt": day_start(intent.date),
-        "ranges": ranges,
-    }
+    message["ranges"] = ranges
     check_authorization(r, message)
     return r.typed("Authorize", intent.signer, message)
 
@@ -614,6 +636,8 @@ def build_article64(r: Resolver, intent: Article64IssuanceIntent) -> dict[str, A
             422, "INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts."
         )
     share_of_proceeds, omge, forwarded = article64_shares(intent.quantity)
+    if forwarded < 0:
+        raise _too_small(intent.quantity)
     given = sum(f.quantity or 0 for f in intent.forwards)
     forwards = []
     for forward in intent.forwards:
@@ -664,13 +688,16 @@ def build_itmo_transfer(r: Resolver, intent: ItmoTransferIntent) -> dict[str, An
                 "UNITS_LOCKED",
                 "The first serial named is not an ITMO held under an authorization.",
             )
-    message = {
+    message: dict[str, Any] = {
         "signer": intent.signer,
         "fromAccount": source.id,
         "toAccount": target.id,
         "authorizationId": authorization_id,
-        "ranges": r.units(source, intent.quantity, intent.filters, intent.ranges, authorization_id),
     }
+    _check_itmo_transfer_head(r, message)
+    message["ranges"] = r.units(
+        source, intent.quantity, intent.filters, intent.ranges, authorization_id
+    )
     check_itmo_transfer(r, message)
     return r.typed("TransferItmos", intent.signer, message)
 
@@ -698,16 +725,17 @@ def build_itmo_cancellation(r: Resolver, intent: ItmoCancellationIntent) -> dict
                 "UNITS_LOCKED",
                 "The first serial named is not an ITMO held under an authorization.",
             )
-    message = {
+    message: dict[str, Any] = {
         "signer": intent.signer,
         "accountId": account.id,
         "authorizationId": authorization_id,
-        "ranges": r.units(
-            account, intent.quantity, intent.filters, intent.ranges, authorization_id
-        ),
         "purpose": _CANCEL_PURPOSES[intent.purpose],
         "beneficiary": intent.beneficiary,
         "reason": intent.reason,
     }
+    _check_itmo_cancellation_head(r, message)
+    message["ranges"] = r.units(
+        account, intent.quantity, intent.filters, intent.ranges, authorization_id
+    )
     check_itmo_cancellation(r, message)
     return r.typed("CancelItmos", intent.signer, message)

@@ -70,7 +70,15 @@ def _address(value: str) -> str:
     return str(to_checksum_address(value))
 
 
+def _after_epoch(value: date) -> date:
+    # Dates are signed as unix seconds in unsigned fields: nothing before 1970 fits.
+    if value < date(1970, 1, 2):
+        raise ValueError("dates before 1970-01-02 cannot be recorded")
+    return value
+
+
 Text = Annotated[str, Field(max_length=200), AfterValidator(_clean_text)]
+RecordDate = Annotated[date, AfterValidator(_after_epoch)]
 ShortCode = Annotated[str, Field(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9_-]+$")]
 Identifier = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 Address = Annotated[str, AfterValidator(_address), Field(examples=["0x" + "ab" * 20])]
@@ -188,8 +196,8 @@ class IssuanceIntent(_SignerIntent):
     project_id: Identifier
     unit_type: Identifier
     vintage: Annotated[int, Field(strict=True, ge=1900, le=9999)]
-    monitoring_period_start: date
-    monitoring_period_end: date
+    monitoring_period_start: RecordDate
+    monitoring_period_end: RecordDate
     quantity: Quantity
     to_account: AccountId
     labels: Annotated[list[Identifier], Field(max_length=256)] = []
@@ -371,8 +379,8 @@ class Article64IssuanceIntent(_SignerIntent):
     project_id: Identifier
     unit_type: Identifier = "A6.4ER"
     vintage: Annotated[int, Field(strict=True, ge=1900, le=9999)]
-    monitoring_period_start: date
-    monitoring_period_end: date
+    monitoring_period_start: RecordDate
+    monitoring_period_end: RecordDate
     quantity: Annotated[int, Field(strict=True, ge=1, le=2**64 - 1)]
     forwards: Annotated[list[ForwardIn], Field(max_length=MAX_RANGES)] = Field(
         description="The activity participants' instructions, in serial order."

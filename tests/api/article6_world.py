@@ -49,6 +49,7 @@ class A6World:
     accounts: dict[str, str]  # name -> account id
     project: str
     issued: dict[str, int] = field(default_factory=dict)  # start/end of the MN issuance
+    issued_period: dict[str, str] = field(default_factory=dict)  # its monitoring period
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> request
 
     def client(self, name: str) -> RegistryClient:
@@ -147,6 +148,7 @@ def build_a6_world(node: ApiNode, database: str) -> A6World:
             "country": "MN",
         },
     )
+    world.issued_period = world.monitoring_period()
     issued = indexed(
         world.write(
             "issuer",
@@ -155,7 +157,7 @@ def build_a6_world(node: ApiNode, database: str) -> A6World:
                 "project_id": world.project,
                 "unit_type": "JCM",
                 "vintage": 2025,
-                **world.monitoring_period(),
+                **world.issued_period,
                 "quantity": 1000,
                 "to_account": world.accounts["mn_holder"],
                 "origin_registry": "MNG",
