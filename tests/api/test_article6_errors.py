@@ -814,3 +814,59 @@ def test_a_request_the_chain_refuses_fails_with_the_decoded_code(world: A6World)
     assert outcome["status"] == "failed", outcome
     assert outcome["error"]["code"] == "UNITS_LOCKED"
     assert outcome["error"]["contract_error"]["name"] == "UnitsLocked"
+
+
+def test_requests_on_one_block_in_flight_together_all_apply(world: A6World) -> None:
+    """Uses and a transfer of one ITMO block, submitted back to back: the journal's hints
+    predict the splits the earlier ones make (D14), so every one applies."""
+    s = world.issued["start"]
+    key = world.keys["mn_ar"]
+    client = world.node.client
+    typed = [
+        _prepared(
+            world,
+            "article6/cancellations",
+            "mn_ar",
+            {
+                "account_id": world.accounts["mn_holder"],
+                "ranges": [{"start": s + first, "end": s + first + 9}],
+                "purpose": "ndc_use",
+            },
+        )
+        for first in (200, 220, 240)
+    ]
+    typed.append(
+        _prepared(
+            world,
+            "article6/transfers",
+            "mn_ar",
+            {
+                "from_account": world.accounts["mn_holder"],
+                "to_account": world.accounts["jp_holder"],
+                "ranges": [{"start": s + 260, "end": s + 269}],
+            },
+        )
+    )
+    ids = []
+    for data in typed:
+        operation = (
+            "article6/cancellations"
+            if data["primaryType"] == "CancelItmos"
+            else "article6/transfers"
+        )
+        response = client.post(
+            f"/v1/{operation}", json={"typed_data": data, "signature": _sign(key, data)}
+        )
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["request_id"])
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    statuses: list[str] = []
+    while datetime.now(UTC) < deadline:
+        statuses = [client.get(f"/v1/requests/{i}").json()["status"] for i in ids]
+        if all(status in ("indexed", "failed") for status in statuses):
+            break
+    assert statuses == ["indexed"] * 4
+    contract = world.node.registry.contract
+    for first, state in ((200, 6), (220, 6), (240, 6), (260, 1)):
+        block, _ = contract.functions.getBlock(s + first).call()
+        assert (block[0], block[4]) == (s + first + 9, state)
