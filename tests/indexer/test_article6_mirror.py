@@ -122,24 +122,35 @@ def scenario(registry: Registry) -> dict[str, Any]:
         signer.issue(keys["issuer"], "IDX-A6", "VCU", 2024, period, period + 1000, 100, ix),
     ).event("UnitsIssued")
     s = int(issued.args["start"])
+    authorized_fields: dict[str, Any] = {
+        "party": _hex(text_bytes8("IX")),
+        "letterId": _hex(text_bytes32("IX-LOA-1")),
+        "approachId": _hex(text_bytes32(approach)),
+        "purposes": int(AuthorizationPurpose.NDC),
+        "firstTransferDefinition": int(FirstTransferDefinition.AT_AUTHORIZATION),
+        "authorizedAt": int(time.time()) - 86_400,
+    }
     authorized = _relay(
         registry,
         signer.sign(
             authority,
             "Authorize",
-            {
-                "party": _hex(text_bytes8("IX")),
-                "letterId": _hex(text_bytes32("IX-LOA-1")),
-                "approachId": _hex(text_bytes32(approach)),
-                "purposes": int(AuthorizationPurpose.NDC),
-                "firstTransferDefinition": int(FirstTransferDefinition.AT_AUTHORIZATION),
-                "authorizedAt": int(time.time()) - 86_400,
-                "ranges": [{"start": s, "end": s + 59}],
-            },
+            {**authorized_fields, "ranges": [{"start": s, "end": s + 59}]},
             block_hints=[s],
         ),
     )
     authorization_id = int(authorized.event("AuthorizationRecorded").args["authorizationId"])
+    # The same letter again, for more units: a new operation id, no new letter.
+    again = _relay(
+        registry,
+        signer.sign(
+            authority,
+            "Authorize",
+            {**authorized_fields, "ranges": [{"start": s + 90, "end": s + 99}]},
+            block_hints=[s + 60],
+        ),
+    )
+    assert "AuthorizationRecorded" not in {e.name for e in again.events}
     transferred = _relay(
         registry,
         signer.sign(
@@ -245,6 +256,8 @@ def test_the_mirror_holds_every_article6_record(
     assert actions == [
         ("authorization", s, s + 59, "IX", ""),
         ("first_transfer", s, s + 59, "IX", ""),
+        ("authorization", s + 90, s + 99, "IX", ""),
+        ("first_transfer", s + 90, s + 99, "IX", ""),
         ("transfer", s, s + 19, "IX", "IY"),
         ("acquisition", s, s + 19, "IY", "IX"),
         ("use_towards_ndc", s, s + 9, "IY", ""),
@@ -307,11 +320,13 @@ def test_the_aef_from_the_mirror_equals_the_aef_from_the_chain(
         assert [r["action_type"] for r in result.chain.actions] == [
             "authorization",
             "first_transfer",
+            "authorization",
+            "first_transfer",
             "transfer",
         ]
         assert [
             (h["underlying_block_start"], h["underlying_block_end"]) for h in result.chain.holdings
-        ] == [(s + 20, s + 59)]
+        ] == [(s + 20, s + 59), (s + 90, s + 99)]
     else:
         assert [r["action_type"] for r in result.chain.actions] == [
             "acquisition",
