@@ -162,7 +162,8 @@ contract Article64Module is Article6Base, IArticle64, IRegistryModule {
             total += forwards[i].quantity;
         }
         if (total != forwarded) {
-            // Cannot truncate in practice: at most MAX_RANGES quantities of 64 bits; saturate to be safe.
+            // At most MAX_RANGES quantities of 64 bits can exceed 64 bits: report such a total saturated.
+            // forge-lint: disable-next-line(unsafe-typecast)
             uint64 actual = total > type(uint64).max ? type(uint64).max : uint64(total);
             revert ForwardedQuantityMismatch(forwarded, actual);
         }

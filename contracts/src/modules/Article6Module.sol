@@ -281,6 +281,8 @@ contract Article6Module is Article6Base, IArticle6Authorization, IRegistryModule
         if (request.firstTransferDefinition == FirstTransferDefinition.None) {
             revert InvalidFirstTransferDefinition(request.firstTransferDefinition);
         }
+        // A validator's leeway over the timestamp is seconds; a letter's date is what the Party signed.
+        // forge-lint: disable-next-line(block-timestamp)
         if (request.authorizedAt == 0 || request.authorizedAt > block.timestamp) {
             revert InvalidAuthorizationDate(request.authorizedAt, block.timestamp);
         }
