@@ -23,9 +23,25 @@ from api.models import Session as BearerSession
 from api.models import SiweNonce
 from api.problems import Problem
 from api.siwe import SiweError, parse_siwe, recover_siwe_signer
-from indexer.models import Consent, Platform, PlatformSigner, Representative, table_of
+from indexer.models import (
+    Article6PartyAdministrator,
+    Consent,
+    Platform,
+    PlatformSigner,
+    Representative,
+    table_of,
+)
 
-__all__ = ["Caller", "PlatformScope", "issue_nonce", "platform_scope", "resolve_token", "sign_in"]
+__all__ = [
+    "Caller",
+    "PlatformScope",
+    "administered_parties",
+    "issue_nonce",
+    "platform_scope",
+    "represented_accounts",
+    "resolve_token",
+    "sign_in",
+]
 
 _NONCES = table_of(SiweNonce)
 
@@ -52,10 +68,19 @@ class Caller:
     is_admin: bool = False
     accounts: frozenset[int] = field(default_factory=frozenset)  # accounts it represents
     platform: PlatformScope = field(default_factory=PlatformScope)
+    parties: frozenset[str] = field(default_factory=frozenset)  # Party sections it administers
 
-    def may_read(self, account_id: int) -> bool:
-        """Return whether the caller may read all of an account's private data."""
-        return self.is_admin or account_id in self.accounts
+    def may_read(self, account_id: int, party: str | None = None) -> bool:
+        """Return whether the caller may read an account (of a Party section) in private."""
+        return (
+            self.is_admin
+            or account_id in self.accounts
+            or (party is not None and party in self.parties)
+        )
+
+    def may_read_party(self, party: str) -> bool:
+        """Return whether the caller may read a Party's section (A6): its administrators may."""
+        return self.is_admin or party in self.parties
 
     def consented(self, account_id: int) -> frozenset[tuple[str, str]]:
         """Return the (platform, scope) pairs the caller reads an account by (none: no consent)."""
@@ -180,6 +205,13 @@ def platform_scope(session: Session, address: str) -> PlatformScope:
     return PlatformScope(
         active, suspended, {account: frozenset(pairs) for account, pairs in granted.items()}
     )
+
+
+def administered_parties(session: Session, address: str) -> frozenset[str]:
+    """Return the Party sections an address administers, as the chain records them (A6)."""
+    admins = table_of(Article6PartyAdministrator)
+    rows = session.connection().execute(select(admins.c.party).where(admins.c.address == address))
+    return frozenset(str(r[0]) for r in rows)
 
 
 def iso(timestamp: float) -> str:

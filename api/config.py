@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -75,6 +77,17 @@ class ApiSettings(NodeSettings):
         default="relayer",
         description="Role in dev-accounts.json (dev chain) or keystore name of the relayer key.",
     )
+
+    response_key_path: Path | None = Field(
+        default=None,
+        description="Ed25519 PEM key signing pull-and-view responses; generated in the data dir "
+        "when unset (keys/response-ed25519.pem).",
+    )
+
+    @property
+    def response_key_file(self) -> Path:
+        """Return where the response-signing key is read from (and created on first start)."""
+        return self.response_key_path or self.data_dir / "keys" / "response-ed25519.pem"
 
     @property
     def siwe_domain(self) -> str:

@@ -9,7 +9,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from api.auth import Caller, platform_scope, represented_accounts, resolve_token
+from api.auth import (
+    Caller,
+    administered_parties,
+    platform_scope,
+    represented_accounts,
+    resolve_token,
+)
 from api.problems import Problem
 from api.services import Services
 
@@ -59,6 +65,7 @@ def get_caller(
         is_admin=services.chain.has_role("registry_admin", address),
         accounts=represented_accounts(session, address),
         platform=platform_scope(session, address),
+        parties=administered_parties(session, address),
     )
 
 

@@ -21,6 +21,7 @@ from api.problems import Problem
 from api.schemas import MAX_RANGES, SerialRange, UnitFilters
 from indexer.models import (
     Account,
+    Article6ItmoTransfer,
     Association,
     Consent,
     Escrow,
@@ -74,6 +75,7 @@ _ESCROWS = table_of(Escrow)
 _ASSOCIATIONS = table_of(Association)
 # Account kinds units can never be transferred or settled into (decision D3).
 _CANNOT_RECEIVE = ("cancellation", "omge_cancellation")
+_ITMO_TRANSFERS = table_of(Article6ItmoTransfer)
 
 
 def day_start(value: date) -> int:
@@ -169,10 +171,23 @@ class Resolver:
     # -- units -------------------------------------------------------------------------------
 
     def select_units(
-        self, account: Any, quantity: int, filters: UnitFilters | None, state: str = "held"
+        self,
+        account: Any,
+        quantity: int,
+        filters: UnitFilters | None,
+        state: str = "held",
+        lock: int = 0,
     ) -> list[tuple[int, int]]:
-        """Choose ranges for a quantity: oldest vintage first, whole blocks, one split at most."""
-        conditions = [_BLOCKS.c.account_id == account.id, _BLOCKS.c.state == state]
+        """Choose ranges for a quantity: oldest vintage first, whole blocks, one split at most.
+
+        Only units under `lock` qualify: 0, free units, for the core's operations; an
+        authorization's id for the ITMOs it covers (authorized units are Held under it).
+        """
+        conditions = [
+            _BLOCKS.c.account_id == account.id,
+            _BLOCKS.c.state == state,
+            _BLOCKS.c.lock_id == lock,
+        ]
         if filters is not None:
             if filters.unit_type is not None:
                 conditions.append(_ISSUANCES.c.unit_type == filters.unit_type)
@@ -216,9 +231,13 @@ class Resolver:
         return ranges
 
     def check_ranges(
-        self, account: Any, ranges: list[SerialRange], state: str = "held"
+        self, account: Any, ranges: list[SerialRange], state: str = "held", lock: int = 0
     ) -> list[tuple[int, int]]:
-        """Split explicit ranges along the mirror's blocks; refuse units the account lacks."""
+        """Split explicit ranges along the mirror's blocks; refuse units the account lacks.
+
+        Units Held under another lock (an authorization's, for ITMOs) are UNITS_LOCKED, as the
+        contract refuses them.
+        """
         pieces: list[tuple[int, int]] = []
         for wanted in sorted(ranges, key=lambda r: r.start):
             if pieces and wanted.start <= pieces[-1][1]:
@@ -237,6 +256,8 @@ class Resolver:
                         "UNITS_NOT_HELD",
                         f"Serial {serial} is not {state} in {self.registry_code}-{account.id}.",
                     )
+                if block.lock_id != lock:
+                    raise Problem(409, "UNITS_LOCKED", _locked(serial, block.lock_id, lock))
                 end = min(block.end, wanted.end)
                 pieces.append((serial, end))
                 serial = end + 1
@@ -254,12 +275,13 @@ class Resolver:
         quantity: int | None,
         filters: UnitFilters | None,
         ranges: list[SerialRange] | None,
+        lock: int = 0,
     ) -> list[dict[str, int]]:
-        """Resolve a quantity or explicit ranges into the ranges to sign."""
+        """Resolve a quantity or explicit ranges into the ranges to sign (units under `lock`)."""
         chosen = (
-            self.check_ranges(account, ranges)
+            self.check_ranges(account, ranges, lock=lock)
             if ranges is not None
-            else self.select_units(account, quantity or 0, filters)
+            else self.select_units(account, quantity or 0, filters, lock=lock)
         )
         return [{"start": s, "end": e} for s, e in chosen]
 
@@ -268,6 +290,18 @@ class Resolver:
         row = self.conn.execute(select(_TRANSFERS).where(_TRANSFERS.c.id == transfer_id)).first()
         if row is None:
             raise Problem(404, "TRANSFER_NOT_FOUND", f"There is no transfer {transfer_id}.")
+        itmo = self.conn.execute(
+            select(_ITMO_TRANSFERS.c.transfer_id).where(
+                _ITMO_TRANSFERS.c.transfer_id == transfer_id
+            )
+        ).first()
+        if itmo is not None:
+            raise Problem(
+                404,
+                "TRANSFER_NOT_FOUND",
+                f"Transfer {transfer_id} is an ITMO transfer; approve or rescind it under "
+                f"/v1/article6/transfers/{transfer_id}.",
+            )
         if row.status != "pending":
             raise Problem(409, "TRANSFER_NOT_PENDING", f"Transfer {transfer_id} is {row.status}.")
         return row
@@ -421,6 +455,15 @@ class Resolver:
                 f"{registry} already associated units with certificate {text.decode('ascii')!r} "
                 f"(association {found}); a certificate backs units once.",
             )
+
+
+def _locked(serial: int, found: int, wanted: int) -> str:
+    if wanted:
+        return f"Serial {serial} is not held under authorization {wanted}."
+    return (
+        f"Serial {serial} is an ITMO under authorization {found}; ITMOs move only through "
+        "the /v1/article6 operations."
+    )
 
 
 # Wire values of the intents -> contract enums.

@@ -67,6 +67,10 @@ _LOCK_DECISIONS = {
     "Dissociate": ("associated", "associationId"),
     "RetireAssociation": ("associated", "associationId"),
 }
+# Requests that settle a pending transfer: their hints are the transfer's pending blocks.
+_DECISIONS = frozenset(
+    {"ApproveTransfer", "RescindTransfer", "ApproveItmoTransfer", "RescindItmoTransfer"}
+)
 
 
 def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
@@ -223,7 +227,7 @@ class JournalWorker:
 
     def _hints(self, conn: Connection, row: Any, splits: list[int]) -> list[int]:
         message = row.typed_data["message"]
-        if row.primary_type in ("ApproveTransfer", "RescindTransfer"):
+        if row.primary_type in _DECISIONS:
             return approval_hints(conn, int(message["transferId"]))
         if row.primary_type in _LOCK_DECISIONS:
             state, field = _LOCK_DECISIONS[row.primary_type]

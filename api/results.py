@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from node.contracts import bytes32_text
+from node.contracts import Article6Action, Article64Share, bytes32_text
 
 __all__ = ["result_from_events"]
 
@@ -26,6 +26,116 @@ def _ranges(
     return out
 
 
+def _text(value: Any) -> str:
+    return bytes32_text(bytes.fromhex(str(value).removeprefix("0x")))
+
+
+def _action_ranges(
+    events: Sequence[tuple[str, dict[str, Any]]], *actions: Article6Action
+) -> list[dict[str, int]]:
+    """Return the ranges of the request's Article 6 records of the given actions, in order."""
+    wanted = {int(a) for a in actions}
+    return [
+        {"start": int(args["start"]), "end": int(args["end"])}
+        for name, args in events
+        if name == "Article6ActionRecorded" and int(args["action"]) in wanted
+    ]
+
+
+def _article6_result(
+    account: Any, primary_type: str, events: Sequence[tuple[str, dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """Return the result of an Article 6 request, or None for another type."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for name, args in events:
+        by_name.setdefault(name, args)
+    first_transfers = _action_ranges(events, Article6Action.FIRST_TRANSFER)
+    if primary_type == "RegisterParty":
+        return {"party": _text(by_name["PartyRegistered"]["party"])}
+    if primary_type == "RegisterCooperativeApproach":
+        return {"approach_id": _text(by_name["CooperativeApproachRegistered"]["approachId"])}
+    if primary_type == "SetMechanismAccounts":
+        m = by_name["MechanismAccountsSet"]
+        return {
+            "pending": account(m["pending"]),
+            "holding": account(m["holding"]),
+            "cancellation": account(m["cancellation"]),
+            "omge_cancellation": account(m["omgeCancellation"]),
+            "share_of_proceeds": account(m["shareOfProceeds"]),
+        }
+    if primary_type == "Authorize":
+        recorded = by_name["Article6ActionRecorded"]
+        return {
+            "authorization_id": int(recorded["authorizationId"]),
+            "party": _text(recorded["party"]),
+            "ranges": _action_ranges(events, Article6Action.AUTHORIZATION),
+            "first_transfer_ranges": first_transfers,
+        }
+    if primary_type == "TransferItmos":
+        initiated = by_name["TransferInitiated"]
+        return {
+            "transfer_id": int(initiated["transferId"]),
+            "authorization_id": int(by_name["ItmoTransferInitiated"]["authorizationId"]),
+            "ranges": _ranges(events),
+            "status": "completed" if "TransferCompleted" in by_name else "pending",
+            "first_transfer_ranges": first_transfers,
+        }
+    if primary_type in ("ApproveItmoTransfer", "RescindItmoTransfer"):
+        approved = primary_type == "ApproveItmoTransfer"
+        decided = by_name["TransferCompleted" if approved else "TransferRescinded"]
+        return {
+            "transfer_id": int(decided["transferId"]),
+            "status": "completed" if approved else "rescinded",
+            "first_transfer_ranges": first_transfers,
+        }
+    if primary_type == "CancelItmos":
+        cancelled = by_name["UnitsCancelled"]
+        cancellation_id = int(cancelled["cancellationId"])
+        uses = [
+            args
+            for name, args in events
+            if name == "Article6ActionRecorded"
+            and int(args["action"]) != Article6Action.FIRST_TRANSFER
+        ]
+        return {
+            "cancellation_id": cancellation_id,
+            "action": Article6Action(int(uses[0]["action"])).name.lower() if uses else None,
+            "ranges": _ranges(events, cancellation_id),
+            "first_transfer_ranges": first_transfers,
+        }
+    if primary_type == "IssueArticle64":
+        issued = by_name["UnitsIssued"]
+        summary = by_name["Article64Issued"]
+        parts: dict[int, list[tuple[int, int, int]]] = {}
+        for name, args in events:
+            if name == "Article64Distributed":
+                share = int(args["share"])
+                parts.setdefault(share, []).append(
+                    (int(args["accountId"]), int(args["start"]), int(args["end"]))
+                )
+
+        def part(account_id: int, start: int, end: int) -> dict[str, Any]:
+            return {
+                "account_id": account(account_id),
+                "quantity": end - start + 1,
+                "ranges": [{"start": start, "end": end}],
+            }
+
+        (sop,) = parts.get(Article64Share.SHARE_OF_PROCEEDS, [(0, 1, 0)])
+        (omge,) = parts.get(Article64Share.OMGE, [(0, 1, 0)])
+        return {
+            "issuance_id": int(issued["issuanceId"]),
+            "quantity": int(summary["quantity"]),
+            "ranges": [{"start": int(issued["start"]), "end": int(issued["end"])}],
+            "pending_account": account(summary["pendingAccount"]),
+            "share_of_proceeds": part(*sop),
+            "omge": {**part(*omge), "cancellation_id": int(summary["cancellationId"])},
+            "forwarded": [part(*p) for p in parts.get(Article64Share.FORWARDED, [])],
+            "forwarded_quantity": int(summary["forwarded"]),
+        }
+    return None
+
+
 def result_from_events(
     registry_code: str, primary_type: str, events: Sequence[tuple[str, dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -36,6 +146,10 @@ def result_from_events(
 
     def account(number: Any) -> str:
         return f"{registry_code}-{int(number)}"
+
+    article6 = _article6_result(account, primary_type, events)
+    if article6 is not None:
+        return article6
 
     if primary_type == "OpenAccount":
         return {"account_id": account(by_name["AccountOpened"]["accountId"])}

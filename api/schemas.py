@@ -17,15 +17,23 @@ __all__ = [
     "MAX_SERIAL",
     "AccountIntent",
     "ApproveIntent",
+    "Article64IssuanceIntent",
     "AssociationIntent",
+    "AuthorizationIntent",
     "CancellationIntent",
     "ConsentIntent",
+    "CooperativeApproachIntent",
     "DecisionIntent",
     "DefineLabelIntent",
     "EscrowIntent",
     "EscrowSettleIntent",
+    "ForwardIn",
     "IssuanceIntent",
+    "ItmoCancellationIntent",
+    "ItmoTransferIntent",
     "LabelChangeIntent",
+    "MechanismAccountsIntent",
+    "PartyIntent",
     "PlatformIntent",
     "PlatformSignerIntent",
     "PlatformStatusIntent",
@@ -72,7 +80,15 @@ def _address(value: str) -> str:
     return str(to_checksum_address(value))
 
 
+def _after_epoch(value: date) -> date:
+    # Dates are signed as unix seconds in unsigned fields: nothing before 1970 fits.
+    if value < date(1970, 1, 2):
+        raise ValueError("dates before 1970-01-02 cannot be recorded")
+    return value
+
+
 Text = Annotated[str, Field(max_length=200), AfterValidator(_clean_text)]
+RecordDate = Annotated[date, AfterValidator(_after_epoch)]
 ShortCode = Annotated[str, Field(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9_-]+$")]
 Identifier = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 Address = Annotated[str, AfterValidator(_address), Field(examples=["0x" + "ab" * 20])]
@@ -190,8 +206,8 @@ class IssuanceIntent(_SignerIntent):
     project_id: Identifier
     unit_type: Identifier
     vintage: Annotated[int, Field(strict=True, ge=1900, le=9999)]
-    monitoring_period_start: date
-    monitoring_period_end: date
+    monitoring_period_start: RecordDate
+    monitoring_period_end: RecordDate
     quantity: Quantity
     to_account: AccountId
     labels: Annotated[list[Identifier], Field(max_length=256)] = []
@@ -336,3 +352,128 @@ class RequestResource(BaseModel):
     error: dict[str, Any] | None
     result: dict[str, Any] | None
     accepted_at: str
+
+
+# -- Article 6 -------------------------------------------------------------------------------
+
+AuthorizationPurposeName = Literal["ndc_use", "oimp"]
+FirstTransferDefinitionName = Literal["at_authorization", "at_issuance", "at_use_or_cancellation"]
+PartyCode = Annotated[str, Field(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class PartyIntent(_SignerIntent):
+    """Register a participating Party's section, or replace its authority and administrators."""
+
+    party: PartyCode = Field(description="The code accounts of its section carry, e.g. JP.")
+    registry_id: ShortCode = Field(description="Its registry's id, part of ITMO identifiers.")
+    label_authority: Address = Field(description="Who signs the Party's authorizations.")
+    administrators: Annotated[list[Address], Field(max_length=64)] = Field(
+        default=[], description="Who may read the Party's section through the API."
+    )
+
+
+class CooperativeApproachIntent(_SignerIntent):
+    """Register a cooperative approach and its participating Parties (or replace them)."""
+
+    approach_id: Identifier
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+    parties: Annotated[list[PartyCode], Field(min_length=1, max_length=MAX_RANGES)]
+
+
+class MechanismAccountsIntent(_SignerIntent):
+    """Name the Article 6.4 mechanism registry's accounts."""
+
+    pending: AccountId
+    holding: AccountId
+    cancellation: AccountId
+    omge_cancellation: AccountId
+    share_of_proceeds: AccountId
+
+
+class AuthorizationIntent(_UnitsIntent):
+    """Apply a Party's letter of authorization to units of its section (its label authority).
+
+    The first request naming a letter records its terms; later ones must repeat them.
+    """
+
+    party: PartyCode
+    letter_id: Identifier = Field(description="The authorization ID the Party's letter carries.")
+    date: Annotated[date, Field(strict=False, description="Date of the letter (ISO).")]
+    purposes: Annotated[list[AuthorizationPurposeName], Field(min_length=1, max_length=2)]
+    cooperative_approach: Identifier
+    first_transfer_definition: FirstTransferDefinitionName
+    account_id: AccountId | None = Field(
+        default=None, description="Account to take `quantity` from; not needed with `ranges`."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_purposes(self) -> AuthorizationIntent:
+        if len(set(self.purposes)) != len(self.purposes):
+            raise ValueError("`purposes` lists a purpose twice")
+        if self.quantity is not None and self.account_id is None:
+            raise ValueError("`quantity` needs an `account_id` to take the units from")
+        return self
+
+
+class ItmoTransferIntent(_UnitsIntent):
+    """Transfer ITMOs of one authorization (AR of `from_account` who may initiate)."""
+
+    from_account: AccountId
+    to_account: AccountId
+    authorization_id: Annotated[int, Field(strict=True, ge=1, le=2**64 - 1)] | None = Field(
+        default=None,
+        description="The registry's authorization number; with `ranges` it may be left out.",
+    )
+
+    @model_validator(mode="after")
+    def _authorization_with_quantity(self) -> ItmoTransferIntent:
+        if self.quantity is not None and self.authorization_id is None:
+            raise ValueError("`quantity` needs the `authorization_id` to take ITMOs of")
+        return self
+
+
+class ItmoCancellationIntent(_UnitsIntent):
+    """Use ITMOs towards an NDC or OIMP, or cancel them (AR of the account)."""
+
+    account_id: AccountId
+    authorization_id: Annotated[int, Field(strict=True, ge=1, le=2**64 - 1)] | None = None
+    purpose: Literal["ndc_use", "oimp", "voluntary", "omge"]
+    beneficiary: Text = ""
+    reason: Text = ""
+
+    @model_validator(mode="after")
+    def _authorization_with_quantity(self) -> ItmoCancellationIntent:
+        if self.quantity is not None and self.authorization_id is None:
+            raise ValueError("`quantity` needs the `authorization_id` to take ITMOs of")
+        return self
+
+
+class ForwardIn(_Intent):
+    """An activity participant's instruction: where forwarded units go, and how many."""
+
+    account_id: AccountId
+    quantity: Quantity | None = Field(
+        default=None, description="Leave it out on one forward to give it the rest."
+    )
+
+
+class Article64IssuanceIntent(_SignerIntent):
+    """Issue A6.4ERs: into the pending account, with share of proceeds, OMGE and forwards."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # ISO dates arrive as JSON strings
+
+    project_id: Identifier
+    unit_type: Identifier = "A6.4ER"
+    vintage: Annotated[int, Field(strict=True, ge=1900, le=9999)]
+    monitoring_period_start: RecordDate
+    monitoring_period_end: RecordDate
+    quantity: Annotated[int, Field(strict=True, ge=1, le=2**64 - 1)]
+    forwards: Annotated[list[ForwardIn], Field(max_length=MAX_RANGES)] = Field(
+        description="The activity participants' instructions, in serial order."
+    )
+
+    @model_validator(mode="after")
+    def _one_rest(self) -> Article64IssuanceIntent:
+        if sum(f.quantity is None for f in self.forwards) > 1:
+            raise ValueError("at most one forward may leave out `quantity` (it gets the rest)")
+        return self

@@ -13,6 +13,7 @@ from api.chainview import ChainView
 from api.config import ApiSettings
 from api.db import upgrade_database
 from api.ratelimit import RateLimiter
+from api.responsekey import ResponseKey
 from indexer.db import create_engine, database_url
 from indexer.models import Checkpoint, table_of
 from node.chain import ChainClient
@@ -38,6 +39,7 @@ class Services:
     chain: ChainView
     relayer: Relayer | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
+    response_key: ResponseKey | None = None
 
     @classmethod
     def from_settings(
@@ -67,6 +69,7 @@ class Services:
             chain=ChainView(client, deployment.registry, abi),
             relayer=relayer,
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            response_key=ResponseKey.load_or_create(settings.response_key_file),
         )
 
     @property

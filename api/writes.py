@@ -19,6 +19,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from api.article6 import ARTICLE6_PRECHECKS
 from api.chainview import split_nonce
 from api.ids import account_number
 from api.intents import PLATFORM_STATUSES, SCOPES, Resolver
@@ -71,6 +72,15 @@ OPERATION_TYPES: dict[str, str] = {
     "associations": "Associate",
     "associations/dissociate": "Dissociate",
     "associations/retire": "RetireAssociation",
+    "article6/parties": "RegisterParty",
+    "article6/cooperative-approaches": "RegisterCooperativeApproach",
+    "article6/mechanism-accounts": "SetMechanismAccounts",
+    "article6/authorizations": "Authorize",
+    "article6/issuances": "IssueArticle64",
+    "article6/transfers": "TransferItmos",
+    "article6/transfers/approve": "ApproveItmoTransfer",
+    "article6/transfers/rescind": "RescindItmoTransfer",
+    "article6/cancellations": "CancelItmos",
 }
 
 
@@ -453,6 +463,7 @@ PRECHECKS: dict[str, Precheck] = {
     "Associate": _pre_associate,
     "Dissociate": _pre_association_decision,
     "RetireAssociation": _pre_association_decision,
+    **ARTICLE6_PRECHECKS,
 }
 
 

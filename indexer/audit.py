@@ -18,13 +18,34 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from web3 import Web3
 from web3.exceptions import BlockNotFound
 
+from indexer.aef import (
+    ActionFact,
+    AefReport,
+    Article6Facts,
+    AuthorizationFact,
+    CancellationFact,
+    IssuanceFact,
+    build_aef,
+    compare_aef,
+    load_mirror_facts,
+)
 from indexer.models import (
     Account,
+    Article6Action,
+    Article6Approach,
+    Article6ApproachParty,
+    Article6Authorization,
+    Article6Config,
+    Article6Party,
+    Article6PartyAdministrator,
+    Article64Issuance,
+    Article64Part,
     Association,
+    BlockHash,
     Cancellation,
     Checkpoint,
     Consent,
@@ -40,6 +61,7 @@ from indexer.models import (
     Transfer,
     UnitBlock,
     enum_text,
+    purposes_text,
     sql_text,
     table_of,
 )
@@ -48,21 +70,28 @@ from node.contracts import (
     AccountKind,
     AccountStatus,
     ApprovalPolicy,
+    Article64Share,
     CancellationPurpose,
     ConsentScope,
+    FirstTransferDefinition,
     PlatformStatus,
     UnitState,
     bytes32_text,
 )
+from node.contracts import Article6Action as Action
 from node.deploy import Deployment
 from node.ledger import BlockIndex, DecodedEvent, EventDecoder
 
 __all__ = [
+    "AefAudit",
     "AuditReport",
     "Difference",
     "LedgerSnapshot",
     "audit",
+    "audit_aef",
+    "chain_aef",
     "compare",
+    "print_aef_audit",
     "print_report",
     "read_mirror",
     "recompute_from_chain",
@@ -103,6 +132,12 @@ class LedgerSnapshot:
     holdings: dict[tuple[Any, ...], int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     events: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+    article6_parties: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    article6_approaches: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    article6_authorizations: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    article6_actions: dict[tuple[int, int], tuple[Any, ...]] = field(default_factory=dict)
+    article6_config: dict[str, int | None] = field(default_factory=dict)
+    article64_issuances: dict[int, tuple[Any, ...]] = field(default_factory=dict)
 
     SECTIONS = (
         "totals",
@@ -122,6 +157,12 @@ class LedgerSnapshot:
         "associations",
         "blocks",
         "events",
+        "article6_parties",
+        "article6_approaches",
+        "article6_authorizations",
+        "article6_actions",
+        "article6_config",
+        "article64_issuances",
     )
 
 
@@ -156,12 +197,19 @@ class _Replay:
         self.snapshot = LedgerSnapshot()
         self.index = BlockIndex()
         self._signer = ""  # the signer of the request whose events are being replayed
+        self._tx = ""
+        # What an AEF is built from, collected here independently of the mirror.
+        self.facts = Article6Facts()
+        self._parts: dict[int, list[tuple[int, int, str, int]]] = {}
 
     def apply(self, event: DecodedEvent) -> None:
         s, a = self.snapshot, event.args
         s.events[(event.block_number, event.log_index)] = (event.tx_hash, event.name)
         self.index.apply(event)
         name = event.name
+        if name in _ARTICLE6_EVENTS:
+            self._article6(event)
+            return
         if name == "RequestExecuted":
             self._signer = a["signer"]
         elif name in _PLATFORM_EVENTS:
@@ -188,6 +236,7 @@ class _Replay:
             status = enum_text(AccountStatus(a["status"]))
             s.accounts[a["accountId"]] = (account[0], status, *account[2:])
         elif name == "ProjectRegistered":
+            self.facts.methodologies[_text(a["projectId"])] = sql_text(a["methodology"])
             s.projects[_text(a["projectId"])] = (
                 sql_text(a["name"]),
                 sql_text(a["methodology"]),
@@ -196,6 +245,18 @@ class _Replay:
         elif name == "LabelDefined":
             s.labels[a["labelId"]] = (_text(a["name"]), a["authority"])
         elif name == "UnitsIssued":
+            self.facts.issuances.append(
+                IssuanceFact(
+                    id=a["issuanceId"],
+                    start=a["start"],
+                    end=a["end"],
+                    project_id=_text(a["projectId"]),
+                    unit_type=_text(a["unitType"]),
+                    vintage=a["vintage"],
+                    origin_registry=_text(a["originRegistry"]),
+                    tx_hash=event.tx_hash,
+                )
+            )
             s.issuances[a["issuanceId"]] = (
                 _text(a["projectId"]),
                 _text(a["unitType"]),
@@ -225,6 +286,12 @@ class _Replay:
             t = s.transfers[a["transferId"]]
             s.transfers[a["transferId"]] = (*t[:3], "rescinded", t[4], t[5], a["representative"])
         elif name == "UnitsCancelled":
+            self.facts.cancellations[a["cancellationId"]] = CancellationFact(
+                a["cancellationId"],
+                enum_text(CancellationPurpose(a["purpose"])),
+                sql_text(a["beneficiary"]),
+                event.tx_hash,
+            )
             s.cancellations[a["cancellationId"]] = (
                 a["accountId"],
                 enum_text(CancellationPurpose(a["purpose"])),
@@ -330,6 +397,85 @@ class _Replay:
                 a["thirdPartyRegistry"],
             )
 
+    def _article6(self, event: DecodedEvent) -> None:
+        s, a, name = self.snapshot, event.args, event.name
+        if name == "PartyRegistered":
+            s.article6_parties[_text(a["party"])] = (
+                _text(a["registryId"]),
+                a["labelAuthority"],
+                tuple(sorted(a["administrators"])),
+            )
+        elif name == "CooperativeApproachRegistered":
+            s.article6_approaches[_text(a["approachId"])] = (
+                sql_text(a["name"]),
+                tuple(sorted(_text(p) for p in a["parties"])),
+            )
+        elif name == "MechanismAccountsSet":
+            s.article6_config.update(
+                pending_account=a["pending"],
+                holding_account=a["holding"],
+                cancellation_account=a["cancellation"],
+                omge_cancellation_account=a["omgeCancellation"],
+                share_of_proceeds_account=a["shareOfProceeds"],
+            )
+        elif name == "Article6LabelsDefined":
+            s.article6_config.update(
+                ndc_label=a["ndcLabel"],
+                oimp_label=a["oimpLabel"],
+                first_transferred_label=a["firstTransferredLabel"],
+            )
+        elif name == "AuthorizationRecorded":
+            fact = AuthorizationFact(
+                id=a["authorizationId"],
+                party=_text(a["party"]),
+                approach_id=_text(a["approachId"]),
+                letter_id=_text(a["letterId"]),
+                purposes=purposes_text(a["purposes"]),
+                first_transfer_definition=enum_text(
+                    FirstTransferDefinition(a["firstTransferDefinition"])
+                ),
+                authorized_at=a["authorizedAt"],
+                tx_hash=event.tx_hash,
+            )
+            self.facts.authorizations[fact.id] = fact
+            s.article6_authorizations[fact.id] = (
+                fact.party,
+                fact.approach_id,
+                fact.letter_id,
+                fact.purposes,
+                fact.first_transfer_definition,
+                fact.authorized_at,
+            )
+        elif name == "Article6ActionRecorded":
+            row = (
+                a["operationId"],
+                a["authorizationId"],
+                enum_text(Action(a["action"])),
+                a["start"],
+                a["end"],
+                a["accountId"],
+                _text(a["party"]),
+                _text(a["counterparty"]),
+            )
+            s.article6_actions[(event.block_number, event.log_index)] = row
+            self.facts.actions.append(
+                ActionFact(event.block_number, event.log_index, event.tx_hash, 0, *row)
+            )
+        elif name == "Article64Distributed":
+            self._parts.setdefault(a["issuanceId"], []).append(
+                (a["start"], a["end"], enum_text(Article64Share(a["share"])), a["accountId"])
+            )
+        elif name == "Article64Issued":
+            s.article64_issuances[a["issuanceId"]] = (
+                a["cancellationId"],
+                a["pendingAccount"],
+                a["quantity"],
+                a["shareOfProceeds"],
+                a["omge"],
+                a["forwarded"],
+                tuple(sorted(self._parts.get(a["issuanceId"], []))),
+            )
+
     def finish(self) -> LedgerSnapshot:
         s = self.snapshot
         units: Counter[str] = Counter()
@@ -372,6 +518,21 @@ _PLATFORM_EVENTS = frozenset(
     }
 )
 
+# Events of the Article 6 modules, replayed by `_Replay._article6`.
+_ARTICLE6_EVENTS = frozenset(
+    {
+        "PartyRegistered",
+        "CooperativeApproachRegistered",
+        "MechanismAccountsSet",
+        "Article6LabelsDefined",
+        "AuthorizationRecorded",
+        "Article6ActionRecorded",
+        "ItmoTransferInitiated",
+        "Article64Issued",
+        "Article64Distributed",
+    }
+)
+
 
 def _sum_by(pairs: Iterable[tuple[str, int]]) -> Counter[str]:
     out: Counter[str] = Counter()
@@ -403,14 +564,21 @@ def _totals(
     return totals
 
 
-def recompute_from_chain(
+def _replay(
     client: ChainClient, deployment: Deployment, decoder: EventDecoder, block_number: int
-) -> tuple[LedgerSnapshot, BlockIndex]:
-    """Replay every registry event up to `block_number` from eth_getLogs alone."""
+) -> _Replay:
     replay = _Replay()
     for logs in client.iter_logs(deployment.registry, deployment.deploy_block, block_number):
         for event in sorted(decoder.decode_all(logs), key=lambda e: (e.block_number, e.log_index)):
             replay.apply(event)
+    return replay
+
+
+def recompute_from_chain(
+    client: ChainClient, deployment: Deployment, decoder: EventDecoder, block_number: int
+) -> tuple[LedgerSnapshot, BlockIndex]:
+    """Replay every registry event up to `block_number` from eth_getLogs alone."""
+    replay = _replay(client, deployment, decoder, block_number)
     return replay.finish(), replay.index
 
 
@@ -510,6 +678,7 @@ def read_mirror(engine: Engine) -> LedgerSnapshot:
             select(events.c.block_number, events.c.log_index, events.c.tx_hash, events.c.name)
         ):
             s.events[(r.block_number, r.log_index)] = (r.tx_hash, r.name)
+        _read_article6(conn, s)
 
         quantity = func.sum(blocks.c.end - blocks.c.start + 1)
         held = (
@@ -566,6 +735,64 @@ def read_mirror(engine: Engine) -> LedgerSnapshot:
         events=int(event_count or 0),
     )
     return s
+
+
+def _read_article6(conn: Connection, s: LedgerSnapshot) -> None:
+    admins: dict[str, list[str]] = {}
+    for r in conn.execute(select(table_of(Article6PartyAdministrator))):
+        admins.setdefault(r.party, []).append(r.address)
+    for r in conn.execute(select(table_of(Article6Party))):
+        s.article6_parties[r.party] = (
+            r.registry_id,
+            r.label_authority,
+            tuple(sorted(admins.get(r.party, []))),
+        )
+    members: dict[str, list[str]] = {}
+    for r in conn.execute(select(table_of(Article6ApproachParty))):
+        members.setdefault(r.approach_id, []).append(r.party)
+    for r in conn.execute(select(table_of(Article6Approach))):
+        s.article6_approaches[r.approach_id] = (
+            r.name,
+            tuple(sorted(members.get(r.approach_id, []))),
+        )
+    for r in conn.execute(select(table_of(Article6Authorization))):
+        s.article6_authorizations[r.id] = (
+            r.party,
+            r.approach_id,
+            r.letter_id,
+            r.purposes,
+            r.first_transfer_definition,
+            r.authorized_at,
+        )
+    for r in conn.execute(select(table_of(Article6Action))):
+        s.article6_actions[(r.block_number, r.log_index)] = (
+            r.operation_id,
+            r.authorization_id,
+            r.action,
+            r.start,
+            r.end,
+            r.account_id,
+            r.party,
+            r.counterparty,
+        )
+    config = conn.execute(select(table_of(Article6Config))).first()
+    if config is not None:
+        s.article6_config = {
+            k: v for k, v in config._mapping.items() if k != "id" and v is not None
+        }
+    parts: dict[int, list[tuple[int, int, str, int]]] = {}
+    for r in conn.execute(select(table_of(Article64Part))):
+        parts.setdefault(r.issuance_id, []).append((r.start, r.end, r.share, r.account_id))
+    for r in conn.execute(select(table_of(Article64Issuance))):
+        s.article64_issuances[r.issuance_id] = (
+            r.cancellation_id,
+            r.pending_account,
+            r.quantity,
+            r.share_of_proceeds,
+            r.omge,
+            r.forwarded,
+            tuple(sorted(parts.get(r.issuance_id, []))),
+        )
 
 
 # -- comparison ------------------------------------------------------------------------------
@@ -627,9 +854,14 @@ def _spot_check(
     check("counters: accounts", totals["accounts"], next_account - _FIRST_ACCOUNT_ID)
     check("counters: units issued", totals["units issued"], next_serial - 1)
     check("counters: issuances", totals["issuances"], next_issuance - 1)
-    # Transfers, cancellations, consents, reservations, escrows and associations share one
-    # operation counter.
-    operations = sum(
+    # Transfers (ITMO transfers included), cancellations, consents, reservations, escrows,
+    # associations and authorize calls share one operation counter. An authorize call that adds
+    # units to a recorded letter takes an id but records no letter, so those calls are counted
+    # by the operation ids of their authorization records.
+    authorize_calls = {
+        row[0] for row in snapshot.article6_actions.values() if row[2] == "authorization"
+    }
+    operations = len(authorize_calls) + sum(
         len(getattr(snapshot, section))
         for section in (
             "transfers",
@@ -822,4 +1054,101 @@ def print_report(report: AuditReport, console: Console, limit: int = 50) -> None
     console.print(
         "[bold red]The mirror differs from the chain.[/] Rebuild it from an empty database "
         "(the chain is the source of truth)."
+    )
+
+
+# -- the AEF from chain data alone ---------------------------------------------------------
+
+
+@dataclass
+class AefAudit:
+    """A Party's AEF for a year built from the chain alone, beside the mirror's."""
+
+    block_number: int
+    chain: AefReport
+    mirror: AefReport | None
+    differences: list[tuple[str, str, str]]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return True when the mirror's AEF equals the chain's."""
+        return self.mirror is not None and not self.differences
+
+
+def chain_aef(
+    client: ChainClient,
+    deployment: Deployment,
+    abi: list[dict[str, Any]],
+    party: str,
+    year: int,
+    block_number: int,
+) -> AefReport:
+    """Build a Party's AEF from eth_getLogs and block headers up to `block_number` alone."""
+    replay = _replay(client, deployment, EventDecoder(abi), block_number)
+    facts = replay.facts
+    times: dict[int, int] = {}
+
+    def timestamp(number: int) -> int:
+        if number not in times:
+            times[number] = int(client.get_block(number)["timestamp"])
+        return times[number]
+
+    facts.actions = [
+        ActionFact(**{**vars(a), "timestamp": timestamp(a.block_number)})
+        for a in facts.actions
+        if a.party == party
+    ]
+    return build_aef(facts, party, year, timestamp(block_number))
+
+
+def audit_aef(
+    engine: Engine,
+    client: ChainClient,
+    deployment: Deployment,
+    abi: list[dict[str, Any]],
+    party: str,
+    year: int,
+) -> AefAudit:
+    """Build a Party's AEF from the chain alone at the mirror's checkpoint; compare the mirror's."""
+    with engine.connect() as conn:
+        checkpoint = conn.execute(select(table_of(Checkpoint))).first()
+    number = deployment.deploy_block if checkpoint is None else int(checkpoint.block_number)
+    chain = chain_aef(client, deployment, abi, party, year, number)
+    if checkpoint is None:
+        return AefAudit(
+            number, chain, None, [], ["The mirror has never been synced; run `registry sync`."]
+        )
+    with engine.connect() as conn:
+        facts = load_mirror_facts(conn, party, number)
+        now = conn.execute(
+            select(table_of(BlockHash).c.timestamp).where(table_of(BlockHash).c.number == number)
+        ).scalar()
+    mirror = build_aef(facts, party, year, int(now if now is not None else chain.holdings_at))
+    return AefAudit(number, chain, mirror, compare_aef(chain, mirror))
+
+
+def print_aef_audit(result: AefAudit, console: Console, limit: int = 50) -> None:
+    """Print what an AEF audit compared and every difference (up to `limit`)."""
+    chain = result.chain
+    console.print(
+        f"AEF of {chain.party} for {chain.year} at block {result.block_number}, from the chain "
+        f"alone: {len(chain.actions)} actions, {len(chain.holdings)} holdings."
+    )
+    for note in result.notes:
+        console.print(f"[yellow]{note}[/]")
+    if result.ok:
+        console.print("[bold green]The mirror's AEF equals the chain's.[/]")
+        return
+    if result.mirror is None:
+        return
+    table = Table(title=f"{len(result.differences)} differences")
+    for column in ("row", "chain", "mirror"):
+        table.add_column(column, overflow="fold")
+    for where, left, right in result.differences[:limit]:
+        table.add_row(where, left, right)
+    console.print(table)
+    console.print(
+        "[bold red]The mirror's AEF differs from the chain's.[/] Rebuild the mirror from an "
+        "empty database (the chain is the source of truth)."
     )

@@ -6,6 +6,7 @@ outside the node package (see `register`).
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from pathlib import Path
@@ -15,7 +16,8 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from indexer.audit import audit, print_report
+from indexer.aef import aef_document
+from indexer.audit import audit, audit_aef, print_aef_audit, print_report
 from indexer.db import create_engine, database_url, upgrade_database
 from indexer.sync import Indexer
 from node.chain import ChainClient
@@ -23,7 +25,7 @@ from node.deploy import load_abi, load_manifest
 from node.errors import RegistryError
 from node.settings import NodeSettings, load_settings
 
-__all__ = ["app", "audit_command", "register", "sync_command"]
+__all__ = ["aef_audit_command", "app", "audit_command", "register", "sync_command"]
 
 app = typer.Typer(
     help="The SQL mirror: sync it from the chain, audit it against the chain.",
@@ -112,6 +114,34 @@ def audit_command(settings: NodeSettings, *, spot_checks: int = 64, seed: int | 
     return 0 if report.ok else 1
 
 
+def aef_audit_command(
+    settings: NodeSettings, party: str, year: int, out: Path | None = None
+) -> int:
+    """Build a Party's AEF from the chain alone and compare the mirror's; 0 when they agree."""
+    try:
+        engine = create_engine(database_url(settings))
+        client = ChainClient(settings.chain_rpc_url)
+        deployment = load_manifest(settings.deployments_dir, client.chain_id)
+        result = audit_aef(
+            engine, client, deployment, load_abi(settings.deployments_dir), party, year
+        )
+    except SQLAlchemyError as exc:
+        err.print(
+            f"[bold red]error:[/] cannot read the mirror ({exc.__class__.__name__}: {exc}); "
+            "create it with `registry sync`."
+        )
+        return 1
+    except RegistryError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return 1
+    if out is not None:
+        document = aef_document(result.chain, result.block_number)
+        out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        console.print(f"Wrote the chain's AEF to {out}.")
+    print_aef_audit(result, console)
+    return 0 if result.ok else 1
+
+
 @app.command("sync")
 def sync(
     data_dir: DataDir = None,
@@ -154,6 +184,18 @@ def audit_cli(
         int, typer.Option(min=0, help="Blocks and accounts to check with contract view calls.")
     ] = 64,
     seed: Annotated[int | None, typer.Option(help="Seed for choosing the spot checks.")] = None,
+    aef: Annotated[
+        tuple[str, int] | None,
+        typer.Option(
+            metavar="PARTY YEAR",
+            help="Instead: build this Party's AEF for this year from the chain alone and "
+            "compare it with the mirror's (the API's).",
+        ),
+    ] = None,
+    aef_out: Annotated[
+        Path | None,
+        typer.Option(help="With --aef: also write the chain's AEF to this file as JSON."),
+    ] = None,
 ) -> None:
     """Recompute holdings and register totals from the chain alone and compare with the mirror."""
     try:
@@ -163,6 +205,9 @@ def audit_cli(
     except RegistryError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from exc
+    if aef is not None:
+        party, year = aef
+        raise typer.Exit(aef_audit_command(settings, party, year, aef_out))
     raise typer.Exit(audit_command(settings, spot_checks=spot_checks, seed=seed))
 
 

@@ -25,6 +25,16 @@ from sqlalchemy import Connection, Table, select, tuple_
 from indexer.errors import MirrorInconsistentError
 from indexer.models import (
     Account,
+    Article6Action,
+    Article6Approach,
+    Article6ApproachParty,
+    Article6Authorization,
+    Article6Config,
+    Article6ItmoTransfer,
+    Article6Party,
+    Article6PartyAdministrator,
+    Article64Issuance,
+    Article64Part,
     Association,
     Cancellation,
     Consent,
@@ -44,6 +54,7 @@ from indexer.models import (
     Uint256,
     UnitBlock,
     enum_text,
+    purposes_text,
     sql_text,
     table_of,
 )
@@ -51,12 +62,15 @@ from node.contracts import (
     AccountKind,
     AccountStatus,
     ApprovalPolicy,
+    Article64Share,
     CancellationPurpose,
     ConsentScope,
+    FirstTransferDefinition,
     PlatformStatus,
     UnitState,
     bytes32_text,
 )
+from node.contracts import Article6Action as Action
 from node.ledger import DecodedEvent
 
 __all__ = [
@@ -88,6 +102,16 @@ _CONSENTS = table_of(Consent)
 _RESERVATIONS = table_of(Reservation)
 _ESCROWS = table_of(Escrow)
 _ASSOCIATIONS = table_of(Association)
+_A6_PARTIES = table_of(Article6Party)
+_A6_PARTY_ADMINS = table_of(Article6PartyAdministrator)
+_A6_APPROACHES = table_of(Article6Approach)
+_A6_APPROACH_PARTIES = table_of(Article6ApproachParty)
+_A6_AUTHORIZATIONS = table_of(Article6Authorization)
+_A6_ACTIONS = table_of(Article6Action)
+_A6_ITMO_TRANSFERS = table_of(Article6ItmoTransfer)
+_A6_CONFIG = table_of(Article6Config)
+_A64_ISSUANCES = table_of(Article64Issuance)
+_A64_PARTS = table_of(Article64Part)
 
 # Every table that is a function of the raw events alone, i.e. what a rebuild recomputes.
 DERIVED_TABLES: tuple[Table, ...] = (
@@ -108,6 +132,16 @@ DERIVED_TABLES: tuple[Table, ...] = (
     _RESERVATIONS,
     _ESCROWS,
     _ASSOCIATIONS,
+    _A6_PARTIES,
+    _A6_PARTY_ADMINS,
+    _A6_APPROACHES,
+    _A6_APPROACH_PARTIES,
+    _A6_AUTHORIZATIONS,
+    _A6_ACTIONS,
+    _A6_ITMO_TRANSFERS,
+    _A6_CONFIG,
+    _A64_ISSUANCES,
+    _A64_PARTS,
 )
 
 # Serials per prefetch query on SQLite: well under its bound-parameter limit.
@@ -512,11 +546,26 @@ class MirrorWriter:
         self._reservations = _Rows(_RESERVATIONS, ("id",))
         self._escrows = _Rows(_ESCROWS, ("id",))
         self._associations = _Rows(_ASSOCIATIONS, ("id",))
+        self._a6_parties = _Rows(_A6_PARTIES, ("party",))
+        self._a6_party_admins = _Rows(_A6_PARTY_ADMINS, ("party", "address"))
+        self._a6_approaches = _Rows(_A6_APPROACHES, ("approach_id",))
+        self._a6_approach_parties = _Rows(_A6_APPROACH_PARTIES, ("approach_id", "party"))
+        self._a6_authorizations = _Rows(_A6_AUTHORIZATIONS, ("id",))
+        self._a6_actions = _Rows(_A6_ACTIONS, ("block_number", "log_index"))
+        self._a6_itmo_transfers = _Rows(_A6_ITMO_TRANSFERS, ("transfer_id",))
+        self._a6_config = _Rows(_A6_CONFIG, ("id",))
+        self._a64_issuances = _Rows(_A64_ISSUANCES, ("issuance_id",))
+        self._a64_parts = _Rows(_A64_PARTS, ("issuance_id", "start"))
+        # Members of Parties and approaches (and the config row) as this batch leaves them,
+        # loaded from the database on first use: a re-registration replaces the whole list.
+        self._members: dict[tuple[str, str], set[str]] = {}
+        self._config: dict[str, Any] | None = None
         self._blocks = _BlockSet()
         # Ranges moved by the request being applied: a request's events start with its
         # RequestExecuted, and its unit-moving event follows the BlockChanged events it caused.
+        # Each is (start, end, state, lock id).
         self._tx_hash = ""
-        self._ranges: list[tuple[int, int]] = []
+        self._ranges: list[tuple[int, int, int, int]] = []
         # The signer of the request being applied (its RequestExecuted comes first).
         self._signer = ""
 
@@ -562,6 +611,16 @@ class MirrorWriter:
             self._reservations,
             self._escrows,
             self._associations,
+            self._a6_parties,
+            self._a6_party_admins,
+            self._a6_approaches,
+            self._a6_approach_parties,
+            self._a6_authorizations,
+            self._a6_actions,
+            self._a6_itmo_transfers,
+            self._a6_config,
+            self._a64_issuances,
+            self._a64_parts,
         ):
             rows.flush(self._bulk)
         self._blocks.flush(self._bulk)
@@ -675,7 +734,7 @@ class MirrorWriter:
     def _block_changed(self, e: DecodedEvent) -> None:
         a = e.args
         self._blocks.change(a["start"], a["end"], a["accountId"], a["state"], a["lockId"])
-        self._ranges.append((a["start"], a["end"]))
+        self._ranges.append((a["start"], a["end"], a["state"], a["lockId"]))
 
     def _label_changed(self, e: DecodedEvent) -> None:
         a = e.args
@@ -692,8 +751,12 @@ class MirrorWriter:
             }
         )
 
-    def _record_ranges(self, operation_id: int) -> None:
-        for start, end in self._ranges:
+    def _record_ranges(self, operation_id: int, *, cancelled: bool = False) -> None:
+        for start, end, state, lock_id in self._ranges:
+            # NOTE: an Article 6.4 issuance moves its other parts in the same request before it
+            # cancels the OMGE part: a cancellation's ranges are the ones it cancelled.
+            if cancelled and (state != _CANCELLED or lock_id != operation_id):
+                continue
             self._operation_ranges.insert(
                 {"operation_id": operation_id, "start": start, "end": end}
             )
@@ -752,7 +815,7 @@ class MirrorWriter:
                 "tx_hash": e.tx_hash,
             }
         )
-        self._record_ranges(a["cancellationId"])
+        self._record_ranges(a["cancellationId"], cancelled=True)
 
     # -- platforms, consents, reservations, escrows, associations ----------------------------
 
@@ -912,6 +975,165 @@ class MirrorWriter:
             cancellation_id=a["cancellationId"],
         )
 
+    # -- Article 6 ---------------------------------------------------------------------------
+
+    def _member_set(self, table: Table, key: str, owner: str, member: str) -> set[str]:
+        """Return the current members of a Party (administrators) or an approach (Parties)."""
+        cache_key = (table.name, owner)
+        members = self._members.get(cache_key)
+        if members is None:
+            rows = self.conn.execute(select(table.c[member]).where(table.c[key] == owner))
+            members = {str(r[0]) for r in rows}
+            self._members[cache_key] = members
+        return members
+
+    def _replace_members(
+        self, rows: _Rows, key: str, owner: str, member: str, new: Iterable[str]
+    ) -> None:
+        current = self._member_set(rows.table, key, owner, member)
+        wanted = set(new)
+        for gone in current - wanted:
+            rows.replace((owner, gone), None)
+        for added in wanted - current:
+            rows.insert({key: owner, member: added})
+        self._members[(rows.table.name, owner)] = wanted
+
+    def _update_config(self, **values: Any) -> None:
+        if self._config is None:
+            row = self.conn.execute(select(_A6_CONFIG).where(_A6_CONFIG.c.id == 1)).first()
+            self._config = (
+                dict(row._mapping)
+                if row is not None
+                else {c.name: None for c in _A6_CONFIG.columns} | {"id": 1}
+            )
+        self._config.update(values)
+        self._a6_config.replace((1,), dict(self._config))
+
+    def _party_registered(self, e: DecodedEvent) -> None:
+        a = e.args
+        party = hex_text(a["party"])
+        self._a6_parties.replace(
+            (party,),
+            {
+                "party": party,
+                "registry_id": hex_text(a["registryId"]),
+                "label_authority": a["labelAuthority"],
+                "registered_block": e.block_number,
+                "tx_hash": e.tx_hash,
+            },
+        )
+        self._replace_members(self._a6_party_admins, "party", party, "address", a["administrators"])
+
+    def _approach_registered(self, e: DecodedEvent) -> None:
+        a = e.args
+        approach = hex_text(a["approachId"])
+        self._a6_approaches.replace(
+            (approach,),
+            {
+                "approach_id": approach,
+                "name": sql_text(a["name"]),
+                "registered_block": e.block_number,
+                "tx_hash": e.tx_hash,
+            },
+        )
+        self._replace_members(
+            self._a6_approach_parties,
+            "approach_id",
+            approach,
+            "party",
+            (hex_text(p) for p in a["parties"]),
+        )
+
+    def _mechanism_accounts_set(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._update_config(
+            pending_account=a["pending"],
+            holding_account=a["holding"],
+            cancellation_account=a["cancellation"],
+            omge_cancellation_account=a["omgeCancellation"],
+            share_of_proceeds_account=a["shareOfProceeds"],
+        )
+
+    def _article6_labels_defined(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._update_config(
+            ndc_label=a["ndcLabel"],
+            oimp_label=a["oimpLabel"],
+            first_transferred_label=a["firstTransferredLabel"],
+        )
+
+    def _authorization_recorded(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._a6_authorizations.insert(
+            {
+                "id": a["authorizationId"],
+                "party": hex_text(a["party"]),
+                "approach_id": hex_text(a["approachId"]),
+                "letter_id": hex_text(a["letterId"]),
+                "purposes": purposes_text(a["purposes"]),
+                "first_transfer_definition": enum_text(
+                    FirstTransferDefinition(a["firstTransferDefinition"])
+                ),
+                "authorized_at": a["authorizedAt"],
+                "block_number": e.block_number,
+                "tx_hash": e.tx_hash,
+            }
+        )
+
+    def _article6_action_recorded(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._a6_actions.insert(
+            {
+                "block_number": e.block_number,
+                "log_index": e.log_index,
+                "tx_hash": e.tx_hash,
+                "operation_id": a["operationId"],
+                "authorization_id": a["authorizationId"],
+                "action": enum_text(Action(a["action"])),
+                "start": a["start"],
+                "end": a["end"],
+                "account_id": a["accountId"],
+                "party": hex_text(a["party"]),
+                "counterparty": hex_text(a["counterparty"]),
+            }
+        )
+
+    def _itmo_transfer_initiated(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._a6_itmo_transfers.insert(
+            {"transfer_id": a["transferId"], "authorization_id": a["authorizationId"]}
+        )
+
+    def _article64_issued(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._a64_issuances.insert(
+            {
+                "issuance_id": a["issuanceId"],
+                "cancellation_id": a["cancellationId"],
+                "pending_account": a["pendingAccount"],
+                "quantity": a["quantity"],
+                "share_of_proceeds": a["shareOfProceeds"],
+                "omge": a["omge"],
+                "forwarded": a["forwarded"],
+                "block_number": e.block_number,
+                "tx_hash": e.tx_hash,
+            }
+        )
+
+    def _article64_distributed(self, e: DecodedEvent) -> None:
+        a = e.args
+        self._a64_parts.insert(
+            {
+                "issuance_id": a["issuanceId"],
+                "start": a["start"],
+                "end": a["end"],
+                "share": enum_text(Article64Share(a["share"])),
+                "account_id": a["accountId"],
+            }
+        )
+
+
+_CANCELLED = int(UnitState.CANCELLED)
 
 _HANDLERS = {
     "RequestExecuted": MirrorWriter._request_executed,
@@ -942,6 +1164,15 @@ _HANDLERS = {
     "UnitsAssociated": MirrorWriter._units_associated,
     "UnitsDissociated": MirrorWriter._units_dissociated,
     "AssociationRetired": MirrorWriter._association_retired,
+    "PartyRegistered": MirrorWriter._party_registered,
+    "CooperativeApproachRegistered": MirrorWriter._approach_registered,
+    "MechanismAccountsSet": MirrorWriter._mechanism_accounts_set,
+    "Article6LabelsDefined": MirrorWriter._article6_labels_defined,
+    "AuthorizationRecorded": MirrorWriter._authorization_recorded,
+    "Article6ActionRecorded": MirrorWriter._article6_action_recorded,
+    "ItmoTransferInitiated": MirrorWriter._itmo_transfer_initiated,
+    "Article64Issued": MirrorWriter._article64_issued,
+    "Article64Distributed": MirrorWriter._article64_distributed,
 }
 
 

@@ -37,6 +37,16 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "Account",
     "AccountBase",
+    "Article6Action",
+    "Article6Approach",
+    "Article6ApproachParty",
+    "Article6Authorization",
+    "Article6Config",
+    "Article6ItmoTransfer",
+    "Article6Party",
+    "Article6PartyAdministrator",
+    "Article64Issuance",
+    "Article64Part",
     "Association",
     "AssociationBase",
     "BlockHash",
@@ -71,6 +81,7 @@ __all__ = [
     "UnitBlock",
     "UnitBlockBase",
     "enum_text",
+    "purposes_text",
     "sql_text",
     "table_of",
 ]
@@ -130,6 +141,12 @@ def table_of(model: type[SQLModel]) -> Table:
 def enum_text(value: enum.IntEnum) -> str:
     """Return the stored name of a contract enum value, e.g. UnitState.HELD -> "held"."""
     return value.name.lower()
+
+
+def purposes_text(bits: int) -> str:
+    """Return an authorization's purposes bitmap as stored: "ndc_use", "oimp", "ndc_use,oimp"."""
+    # Bits as `PURPOSE_NDC` (1) and `PURPOSE_OIMP` (2) in Article6Types.sol.
+    return ",".join(word for bit, word in ((1, "ndc_use"), (2, "oimp")) if bits & bit)
 
 
 def sql_text(value: str) -> str:
@@ -559,3 +576,145 @@ class Checkpoint(SQLModel, table=True):
     registry_address: str = Field(sa_type=String(_ADDRESS))
     block_number: int = Field(sa_type=BigInteger)
     block_hash: str = Field(sa_type=String(_HASH))
+
+
+# -- Article 6 -------------------------------------------------------------------------------
+
+
+class Article6Party(SQLModel, table=True):
+    """A participating Party's section: its code (as accounts carry it) and registry id."""
+
+    __tablename__ = "article6_parties"
+
+    party: str = Field(primary_key=True, sa_type=String(8))
+    registry_id: str = Field(sa_type=String(8))
+    label_authority: str = Field(sa_type=String(_ADDRESS))
+    registered_block: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class Article6PartyAdministrator(SQLModel, table=True):
+    """An address the contract records as an administrator of a Party's section (A6)."""
+
+    __tablename__ = "article6_party_administrators"
+
+    party: str = Field(primary_key=True, sa_type=String(8))
+    address: str = Field(primary_key=True, sa_type=String(_ADDRESS), index=True)
+
+
+class Article6Approach(SQLModel, table=True):
+    """A cooperative approach."""
+
+    __tablename__ = "article6_approaches"
+
+    approach_id: str = Field(primary_key=True, sa_type=String(32))
+    name: str
+    registered_block: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class Article6ApproachParty(SQLModel, table=True):
+    """A Party participating in a cooperative approach."""
+
+    __tablename__ = "article6_approach_parties"
+
+    approach_id: str = Field(primary_key=True, sa_type=String(32))
+    party: str = Field(primary_key=True, sa_type=String(8))
+
+
+class Article6Authorization(SQLModel, table=True):
+    """A Party's letter of authorization, keyed by the operation id the registry gave it."""
+
+    __tablename__ = "article6_authorizations"
+
+    id: int = _id_column()
+    party: str = Field(sa_type=String(8), index=True)
+    approach_id: str = Field(sa_type=String(32))
+    letter_id: str = Field(sa_type=String(32))
+    purposes: str = Field(sa_type=String(16))  # "ndc", "oimp" or "ndc,oimp"
+    first_transfer_definition: str = Field(sa_type=String(32))
+    authorized_at: int = Field(sa_type=BigInteger)  # unix seconds, as signed
+    block_number: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class Article6Action(SQLModel, table=True):
+    """One Article 6 action on one serial range: one record of a Party's AEF actions table."""
+
+    __tablename__ = "article6_actions"
+    __table_args__ = (Index("ix_article6_actions_party_block", "party", "block_number"),)
+
+    block_number: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    log_index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    tx_hash: str = Field(sa_type=String(_HASH))
+    operation_id: int = Field(sa_type=BigInteger)
+    authorization_id: int = Field(sa_type=BigInteger, index=True)
+    action: str = Field(sa_type=String(32))
+    start: int = Field(sa_type=BigInteger)
+    end: int = Field(sa_type=BigInteger)
+    account_id: int = Field(sa_type=BigInteger)
+    party: str = Field(sa_type=String(8))
+    counterparty: str = Field(sa_type=String(8))
+
+
+class Article6ItmoTransfer(SQLModel, table=True):
+    """The authorization an ITMO transfer moves units of (the transfer itself is in `transfers`)."""
+
+    __tablename__ = "article6_itmo_transfers"
+
+    transfer_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    authorization_id: int = Field(sa_type=BigInteger)
+
+
+class Article6Config(SQLModel, table=True):
+    """The one row of registry-wide Article 6 settings: its labels, the 6.4 mechanism accounts."""
+
+    __tablename__ = "article6_config"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    ndc_label: int | None = Field(default=None, sa_type=SmallInteger)
+    oimp_label: int | None = Field(default=None, sa_type=SmallInteger)
+    first_transferred_label: int | None = Field(default=None, sa_type=SmallInteger)
+    pending_account: int | None = Field(default=None, sa_type=BigInteger)
+    holding_account: int | None = Field(default=None, sa_type=BigInteger)
+    cancellation_account: int | None = Field(default=None, sa_type=BigInteger)
+    omge_cancellation_account: int | None = Field(default=None, sa_type=BigInteger)
+    share_of_proceeds_account: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Article64Issuance(SQLModel, table=True):
+    """An Article 6.4 issuance and how it was distributed (the issuance is in `issuances`)."""
+
+    __tablename__ = "article64_issuances"
+
+    issuance_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    cancellation_id: int = Field(sa_type=BigInteger)  # the OMGE cancellation
+    pending_account: int = Field(sa_type=BigInteger)
+    quantity: int = Field(sa_type=BigInteger)
+    share_of_proceeds: int = Field(sa_type=BigInteger)
+    omge: int = Field(sa_type=BigInteger)
+    forwarded: int = Field(sa_type=BigInteger)
+    block_number: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class Article64Part(SQLModel, table=True):
+    """One part of an Article 6.4 issuance: share of proceeds, OMGE, or a forward."""
+
+    __tablename__ = "article64_parts"
+
+    issuance_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    start: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    end: int = Field(sa_type=BigInteger)
+    share: str = Field(sa_type=String(32))  # share_of_proceeds, omge, forwarded
+    account_id: int = Field(sa_type=BigInteger)

@@ -38,6 +38,9 @@ CONTRACTS: dict[str, str] = {
     "AdministrationModule": "contracts/src/modules/AdministrationModule.sol",
     "PlatformModule": "contracts/src/modules/PlatformModule.sol",
     "CertificateModule": "contracts/src/modules/CertificateModule.sol",
+    "Article6Module": "contracts/src/modules/Article6Module.sol",
+    "Article6TransferModule": "contracts/src/modules/Article6TransferModule.sol",
+    "Article64Module": "contracts/src/modules/Article64Module.sol",
 }
 MODULES: tuple[str, ...] = tuple(name for name in CONTRACTS if name != "UnitRegistry")
 

@@ -23,11 +23,15 @@ __all__ = [
     "AccountKind",
     "AccountStatus",
     "ApprovalPolicy",
+    "Article6Action",
+    "Article64Share",
     "AssociationStatus",
+    "AuthorizationPurpose",
     "CancellationPurpose",
     "ConsentScope",
     "ConsentStatus",
     "EscrowStatus",
+    "FirstTransferDefinition",
     "Operation",
     "PlatformStatus",
     "ReservationStatus",
@@ -152,6 +156,45 @@ class AssociationStatus(enum.IntEnum):
     RETIRED = 3
 
 
+class FirstTransferDefinition(enum.IntEnum):
+    """When an authorized unit's first transfer is recorded, as in `Article6Types.sol`."""
+
+    NONE = 0
+    AT_AUTHORIZATION = 1
+    AT_ISSUANCE = 2
+    AT_USE_OR_CANCELLATION = 3
+
+
+class Article6Action(enum.IntEnum):
+    """Article 6 actions recorded per serial range, as in `Article6Types.sol`."""
+
+    NONE = 0
+    AUTHORIZATION = 1
+    FIRST_TRANSFER = 2
+    TRANSFER = 3
+    ACQUISITION = 4
+    USE_TOWARDS_NDC = 5
+    USE_FOR_OIMP = 6
+    VOLUNTARY_CANCELLATION = 7
+    OMGE_CANCELLATION = 8
+
+
+class Article64Share(enum.IntEnum):
+    """Parts of an Article 6.4 issuance, as in `Article6Types.sol`."""
+
+    NONE = 0
+    SHARE_OF_PROCEEDS = 1
+    OMGE = 2
+    FORWARDED = 3
+
+
+class AuthorizationPurpose(enum.IntFlag):
+    """Bits of an authorization's `purposes`: `PURPOSE_NDC`, `PURPOSE_OIMP` in Article6Types.sol."""
+
+    NDC = 1
+    OIMP = 2
+
+
 def _fields(spec: str) -> list[dict[str, str]]:
     return [
         {"name": name, "type": typ}
@@ -160,6 +203,7 @@ def _fields(spec: str) -> list[dict[str, str]]:
 
 
 _RANGE = _fields("uint64 start, uint64 end")
+_FORWARD = _fields("uint64 accountId, uint64 quantity")
 _REPRESENTATIVE = _fields("address addr, bool primary, bool canInitiate, bool canApprove")
 _TAIL = "uint256 nonce, uint256 deadline"
 
@@ -224,12 +268,44 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
     "RetireAssociation": _fields(
         f"address signer, uint64 associationId, string beneficiary, string reason, {_TAIL}"
     ),
+    # Article 6 (Article6Hashing.sol).
+    "RegisterParty": _fields(
+        "address signer, bytes8 party, bytes8 registryId, address labelAuthority, "
+        f"address[] administrators, {_TAIL}"
+    ),
+    "RegisterCooperativeApproach": _fields(
+        f"address signer, bytes32 approachId, string name, bytes8[] parties, {_TAIL}"
+    ),
+    "SetMechanismAccounts": _fields(
+        "address signer, uint64 pending, uint64 holding, uint64 cancellation, "
+        f"uint64 omgeCancellation, uint64 shareOfProceeds, {_TAIL}"
+    ),
+    "Authorize": _fields(
+        "address signer, bytes8 party, bytes32 letterId, bytes32 approachId, uint8 purposes, "
+        f"uint8 firstTransferDefinition, uint64 authorizedAt, Range[] ranges, {_TAIL}"
+    ),
+    "IssueArticle64": _fields(
+        "address signer, bytes32 projectId, bytes32 unitType, uint16 vintage, "
+        "uint64 monitoringStart, uint64 monitoringEnd, uint64 quantity, Forward[] forwards, "
+        f"{_TAIL}"
+    ),
+    "TransferItmos": _fields(
+        "address signer, uint64 fromAccount, uint64 toAccount, uint64 authorizationId, "
+        f"Range[] ranges, {_TAIL}"
+    ),
+    "ApproveItmoTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+    "RescindItmoTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+    "CancelItmos": _fields(
+        "address signer, uint64 accountId, uint64 authorizationId, Range[] ranges, uint8 purpose, "
+        f"string beneficiary, string reason, {_TAIL}"
+    ),
 }
 
 # Struct types requests embed, by name.
 AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
     "Range": _RANGE,
     "Representative": _REPRESENTATIVE,
+    "Forward": _FORWARD,
 }
 _AUXILIARY = AUXILIARY_TYPES
 
@@ -268,6 +344,15 @@ OPERATIONS: dict[str, Operation] = {
     "Associate": Operation("associate", True),
     "Dissociate": Operation("dissociate", True),
     "RetireAssociation": Operation("retireAssociation", True),
+    "RegisterParty": Operation("registerParty", False),
+    "RegisterCooperativeApproach": Operation("registerCooperativeApproach", False),
+    "SetMechanismAccounts": Operation("setMechanismAccounts", False),
+    "Authorize": Operation("authorize", True),
+    "IssueArticle64": Operation("issueArticle64", False),
+    "TransferItmos": Operation("transferItmos", True),
+    "ApproveItmoTransfer": Operation("approveItmoTransfer", True),
+    "RescindItmoTransfer": Operation("rescindItmoTransfer", True),
+    "CancelItmos": Operation("cancelItmos", True),
 }
 
 
@@ -326,6 +411,10 @@ def _as_tuple(fields: list[dict[str, str]], value: dict[str, Any]) -> tuple[Any,
                 out.append(_as_tuple(_AUXILIARY[base], item))
         elif typ.startswith("bytes") and isinstance(item, str):
             out.append(bytes.fromhex(item.removeprefix("0x")))
+        elif typ.startswith("bytes") and typ.endswith("[]"):
+            out.append(
+                [bytes.fromhex(v.removeprefix("0x")) if isinstance(v, str) else v for v in item]
+            )
         else:
             out.append(item)
     return tuple(out)

@@ -149,6 +149,10 @@ def _abi_decoder(entry: _Entry, log: RawLog) -> DecodedEvent:
 
 
 def _plain(typ: str, value: Any) -> Any:
+    if typ.endswith("]"):
+        # Arrays (address[] administrators, bytes8[] parties): each item as its own type says,
+        # as a list, which is also what the item reads back as from a stored event's JSON.
+        return [_plain(typ[: typ.rindex("[")], item) for item in value]
     if typ == "address":
         return to_checksum_address(value)
     if isinstance(value, bytes):

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     accounts,
+    article6,
     associations,
     auth,
     consents,
@@ -31,3 +32,4 @@ ROUTERS += [
     escrows.router,
     associations.router,
 ]
+ROUTERS += [article6.router]

@@ -1,10 +1,11 @@
 """Accounts, their holdings and their transactions, for the callers allowed to see them.
 
 Scope (API.md): the registry administrator reads every account, an authorised representative the
-accounts it represents, and a signer of an active platform what the platform's active consents
-cover (decision D19): scope `holdings` the account's holdings, `reserved` only the blocks reserved
-to that platform, `escrowed` only those escrowed to it. A caller outside an account's scope gets a
-403 whether or not the account exists, so account ids cannot be probed (decision D11).
+accounts it represents, a Party's administrator the accounts of its Party's section (A6, decision
+D27), and a signer of an active platform what the platform's active consents cover (decision D19):
+scope `holdings` the account's holdings, `reserved` only the blocks reserved to that platform,
+`escrowed` only those escrowed to it. A caller outside an account's scope gets a 403 whether or not
+the account exists, so account ids cannot be probed (decision D11).
 """
 
 from __future__ import annotations
@@ -226,14 +227,23 @@ class TransactionPublic(BaseModel):
 View = frozenset[tuple[str, str]] | None
 
 
-def _readable_account(services: ServicesDep, caller: Caller, account_id: str) -> tuple[int, View]:
+def _readable_account(
+    services: ServicesDep, caller: Caller, account_id: str, snapshot: Snapshot
+) -> tuple[int, View]:
     """Return an account's number and the caller's view of it, refusing others with 403.
 
     NOTE: decided from the caller alone, before the account is looked up (decision D11): the
     same refusal whether or not the account exists.
     """
     number = account_number(services.registry_code, account_id)
-    if caller.may_read(number):
+    party = None
+    if caller.parties and not caller.may_read(number):
+        # Whether the account lies in a section the caller administers; an unknown account
+        # lies in none, so it is refused like another Party's (D11).
+        party = snapshot.conn.execute(
+            select(_ACCOUNTS.c.party).where(_ACCOUNTS.c.id == number)
+        ).scalar()
+    if caller.may_read(number, party):
         return number, None
     consented = caller.consented(number)
     if consented:
@@ -256,7 +266,8 @@ def _readable_account(services: ServicesDep, caller: Caller, account_id: str) ->
         403,
         "NOT_AUTHORISED",
         f"{caller.address} may not read account {account_id}: only its authorised "
-        "representatives, platforms it consented to and the registry administrator may.",
+        "representatives, platforms it consented to, the administrators of its Party's section "
+        "and the registry administrator may.",
     )
 
 
@@ -338,6 +349,9 @@ def list_accounts(
         if caller.platform.consents:
             # Accounts whose holders consented to a platform the caller signs for (D19).
             visible = or_(visible, _ACCOUNTS.c.id.in_(sorted(caller.platform.consents)))
+        if caller.parties:
+            # Accounts of the Party sections the caller administers (A6, D27).
+            visible = or_(visible, _ACCOUNTS.c.party.in_(sorted(caller.parties)))
         query = query.where(visible)
     for column, value in (("kind", kind), ("status", status), ("party", party)):
         if value is not None:
@@ -359,7 +373,7 @@ def get_account(
     A platform reading by consent sees the balances of the blocks its consents cover and no
     representatives.
     """
-    number, view = _readable_account(services, caller, account_id)
+    number, view = _readable_account(services, caller, account_id, snapshot)
     row = _require_account(snapshot, number, account_id)
     conn = snapshot.conn
     representatives = (
@@ -490,7 +504,7 @@ def list_holdings(
 
     A platform reading by consent sees only the blocks its consents cover (decision D19).
     """
-    number, view = _readable_account(services, caller, account_id)
+    number, view = _readable_account(services, caller, account_id, snapshot)
     _require_account(snapshot, number, account_id)
     query = holdings_query().where(_BLOCKS.c.account_id == number)
     visible = _block_condition(view)
@@ -752,7 +766,7 @@ def list_transactions(
     ] = None,
 ) -> Page[TransactionPublic] | Response:
     """List the account's transactions of every type (`<type>-<id>`). Sort: block_number, ..."""
-    number, view = _readable_account(services, caller, account_id)
+    number, view = _readable_account(services, caller, account_id, snapshot)
     if view is not None:
         raise Problem(
             403,
@@ -863,7 +877,7 @@ def list_consents(
     ] = None,
 ) -> Page[ConsentPublic] | Response:
     """List the consents the account gave platforms; a platform sees only those given to it."""
-    number, view = _readable_account(services, caller, account_id)
+    number, view = _readable_account(services, caller, account_id, snapshot)
     _require_account(snapshot, number, account_id)
     query = select(_CONSENTS).where(_CONSENTS.c.account_id == number)
     if view is not None:

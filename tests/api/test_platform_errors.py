@@ -16,7 +16,6 @@ from eth_account import Account
 from sqlalchemy import func, select
 
 from api.models import JournalEntry
-from api.problems import CONTRACT_ERROR_CODES
 from indexer.models import (
     Association,
     Consent,
@@ -774,23 +773,6 @@ def test_a_path_that_names_another_reservation_is_refused(fx: Fixture) -> None:
     )
     assert_problem(response, 422, "INVALID_TYPED_DATA")
     assert _state(fx) == before
-
-
-def test_every_contract_error_has_a_stable_code(fx: Fixture) -> None:
-    errors = {item["name"] for item in fx.market.node.registry.abi if item["type"] == "error"}
-    # OpenZeppelin's own errors that no relayed request can reach are reported as CHAIN_REVERTED.
-    unreachable = {
-        "AccessControlBadConfirmation",
-        "ECDSAInvalidSignatureLength",
-        "ECDSAInvalidSignatureS",
-        "InvalidShortString",
-        "StringTooLong",
-        "UnknownFunction",
-        "DuplicateSelector",
-        "StringsInsufficientHexLength",
-    }
-    missing = sorted(errors - set(CONTRACT_ERROR_CODES) - unreachable)
-    assert missing == []
 
 
 # -- the journal's hints for a decision on a lock (decision D21) -------------------------------

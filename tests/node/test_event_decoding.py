@@ -88,7 +88,7 @@ def test_invalid_utf8_is_replaced_and_arrays_go_through_eth_abi() -> None:
 
     formatted, raw = _logs("WithArray", "uint64[]", [], abi_encode(["uint64[]"], [[1, 2, 3]]))
     array = decoder.decode_raw(raw)
-    assert array is not None and array.args == {"values": (1, 2, 3)}
+    assert array is not None and array.args == {"values": [1, 2, 3]}
     assert array == decoder.decode(formatted)  # type: ignore[arg-type]
 
 

@@ -279,6 +279,60 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
         _blocks[start] = b;
     }
 
+    /// @dev Records a new issuance of `quantity` units as one block of consecutive serials Held by
+    /// `toAccount`, and emits UnitsIssued and BlockChanged. `issuance.start` and `.end` are assigned here.
+    /// The caller checks the issuer, the project, the destination and the monitoring period.
+    function _issue(Issuance memory issuance, uint64 quantity, uint64 toAccount)
+        internal
+        returns (uint64 issuanceId, uint64 start, uint64 end)
+    {
+        if (quantity == 0) revert InvalidQuantity(quantity);
+        Counters memory c = _counters;
+        start = c.nextSerial;
+        // A quantity that would reach MAX_SERIAL is refused before the addition can overflow.
+        if (quantity > MAX_SERIAL - start) revert SerialSpaceExhausted(start, quantity);
+        end = start + quantity - 1;
+        issuanceId = c.nextIssuanceId;
+        _counters.nextSerial = end + 1;
+        _counters.nextIssuanceId = issuanceId + 1;
+
+        issuance.start = start;
+        issuance.end = end;
+        _issuances[issuanceId] = issuance;
+        _blocks[start] =
+            UnitBlock({end: end, account: toAccount, issuance: issuanceId, lockId: 0, state: UnitState.Held});
+        emit UnitsIssued(
+            issuanceId,
+            issuance.projectId,
+            toAccount,
+            issuance.unitType,
+            issuance.vintage,
+            issuance.monitoringStart,
+            issuance.monitoringEnd,
+            issuance.originRegistry,
+            start,
+            end
+        );
+        emit BlockChanged(start, end, toAccount, UnitState.Held, 0);
+    }
+
+    /// @dev Refuses a monitoring period that ends before it starts or overlaps an earlier issuance of the
+    /// same project and unit type, and records it.
+    function _guardDoubleIssuance(bytes32 projectId, bytes32 unitType, uint64 start, uint64 end) internal {
+        if (start > end) revert InvalidMonitoringPeriod(start, end);
+        Period[] storage periods = _periods[keccak256(abi.encode(projectId, unitType))];
+        // NOTE: a linear scan. Issuances per project and unit type number in the tens over a project's
+        // life, only issuers can add to the list, and an exact check beats a cheaper "strictly after the
+        // last period" rule that would refuse legitimate out-of-order issuances.
+        for (uint256 i; i < periods.length; ++i) {
+            Period memory p = periods[i];
+            if (start <= p.end && p.start <= end) {
+                revert MonitoringPeriodOverlap(projectId, unitType, p.start, p.end);
+            }
+        }
+        periods.push(Period({start: start, end: end}));
+    }
+
     function _emitLabels(uint64 start, uint64 end, uint256 labels) internal {
         for (uint256 id; labels != 0; ++id) {
             if (labels & 1 != 0) emit LabelChanged(start, end, uint8(id), true);

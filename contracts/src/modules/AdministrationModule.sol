@@ -8,12 +8,9 @@ import {RequestHashing} from "../libraries/RequestHashing.sol";
 import {
     AccountKind,
     AccountStatus,
-    UnitState,
     Account,
-    UnitBlock,
     Issuance,
     Label,
-    Period,
     Representative,
     OpenAccountRequest,
     SetRepresentativeRequest,
@@ -177,43 +174,17 @@ contract AdministrationModule is RegistryBase, IAdministration, IRegistryModule 
         );
         _requireLabelAuthority(request.labels, request.signer);
 
-        uint64 quantity = request.quantity;
-        if (quantity == 0) revert InvalidQuantity(quantity);
-        Counters memory c = _counters;
-        start = c.nextSerial;
-        // A quantity that would reach MAX_SERIAL is refused before the addition can overflow.
-        if (quantity > MAX_SERIAL - start) revert SerialSpaceExhausted(start, quantity);
-        end = start + quantity - 1;
-        issuanceId = c.nextIssuanceId;
-        _counters.nextSerial = end + 1;
-        _counters.nextIssuanceId = issuanceId + 1;
-
-        _issuances[issuanceId] = Issuance({
+        Issuance memory issuance = Issuance({
             projectId: request.projectId,
             unitType: request.unitType,
-            start: start,
-            end: end,
+            start: 0,
+            end: 0,
             monitoringStart: request.monitoringStart,
             monitoringEnd: request.monitoringEnd,
             vintage: request.vintage,
             originRegistry: request.originRegistry == bytes8(0) ? _registryCode : request.originRegistry
         });
-        _blocks[start] = UnitBlock({
-            end: end, account: request.toAccount, issuance: issuanceId, lockId: 0, state: UnitState.Held
-        });
-        emit UnitsIssued(
-            issuanceId,
-            request.projectId,
-            request.toAccount,
-            request.unitType,
-            request.vintage,
-            request.monitoringStart,
-            request.monitoringEnd,
-            _issuances[issuanceId].originRegistry,
-            start,
-            end
-        );
-        emit BlockChanged(start, end, request.toAccount, UnitState.Held, 0);
+        (issuanceId, start, end) = _issue(issuance, request.quantity, request.toAccount);
         if (request.labels != 0) {
             _blockLabels[start] = request.labels;
             _emitLabels(start, end, request.labels);
@@ -231,20 +202,5 @@ contract AdministrationModule is RegistryBase, IAdministration, IRegistryModule 
 
     function _encodeRights(Representative calldata r) private pure returns (uint8) {
         return _RIGHT_APPOINTED | (r.canInitiate ? _RIGHT_INITIATE : 0) | (r.canApprove ? _RIGHT_APPROVE : 0);
-    }
-
-    function _guardDoubleIssuance(bytes32 projectId, bytes32 unitType, uint64 start, uint64 end) private {
-        if (start > end) revert InvalidMonitoringPeriod(start, end);
-        Period[] storage periods = _periods[keccak256(abi.encode(projectId, unitType))];
-        // NOTE: a linear scan. Issuances per project and unit type number in the tens over a project's
-        // life, only issuers can add to the list, and an exact check beats a cheaper "strictly after the
-        // last period" rule that would refuse legitimate out-of-order issuances.
-        for (uint256 i; i < periods.length; ++i) {
-            Period memory p = periods[i];
-            if (start <= p.end && p.start <= end) {
-                revert MonitoringPeriodOverlap(projectId, unitType, p.start, p.end);
-            }
-        }
-        periods.push(Period({start: start, end: end}));
     }
 }

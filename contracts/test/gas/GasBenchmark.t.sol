@@ -19,8 +19,30 @@ import {
     AssociateRequest
 } from "../../src/libraries/PlatformTypes.sol";
 import {
+    IArticle6,
+    IArticle6Authorization,
+    IArticle6Transfers,
+    IArticle64
+} from "../../src/interfaces/IArticle6.sol";
+import {Article6Hashing} from "../../src/libraries/Article6Hashing.sol";
+import {
+    PURPOSE_NDC,
+    PURPOSE_OIMP,
+    FirstTransferDefinition,
+    MechanismAccounts,
+    Forward,
+    RegisterPartyRequest,
+    RegisterCooperativeApproachRequest,
+    SetMechanismAccountsRequest,
+    AuthorizeRequest,
+    IssueArticle64Request,
+    TransferItmosRequest,
+    CancelItmosRequest
+} from "../../src/libraries/Article6Types.sol";
+import {
     AccountKind,
     ApprovalPolicy,
+    CancellationPurpose,
     OpenAccountRequest,
     Representative,
     InitiateTransferRequest,
@@ -88,6 +110,19 @@ contract GasBenchmarkTest is RegistryFixture {
     address internal platform = address(0x9A7F);
     address internal thirdParty = address(0x3D9);
 
+    // Article 6: Parties AU and CH, a Swiss account, the 6.4 mechanism accounts, and blocks of the
+    // seller's: one to authorize, one authorized under a recorded letter for the second authorization,
+    // and two authorized blocks to transfer to Switzerland and to use.
+    IArticle6 internal a6;
+    bytes32 internal constant APPROACH = "AU-CH-2030";
+    bytes32 internal constant LETTER = "AU-LOA-1";
+    uint64 internal swiss;
+    uint64 internal authorizeStart;
+    uint64 internal letterStart;
+    uint64 internal itmoStart;
+    uint64 internal useStart;
+    uint64 internal authorizationId;
+
     function setUp() public {
         setUpRegistry();
         token = new BaselineToken(tokenHolder, 1_000_000 ether);
@@ -126,6 +161,103 @@ contract GasBenchmarkTest is RegistryFixture {
             range(pendingStart, pendingStart + BLOCK_SIZE - 1),
             hints(pendingStart)
         );
+        _setUpArticle6();
+    }
+
+    /// @dev Parties, approach, mechanism accounts; one letter recorded over the ITMO blocks, so that the
+    /// measured requests find their signers, letter and project in steady state.
+    function _setUpArticle6() internal {
+        a6 = IArticle6(address(registry));
+        _registerParty("AU", "AU-NR");
+        _registerParty("CH", "CH-NR");
+        bytes8[] memory parties = new bytes8[](2);
+        (parties[0], parties[1]) = (bytes8("AU"), bytes8("CH"));
+        RegisterCooperativeApproachRequest memory ra = RegisterCooperativeApproachRequest({
+            signer: adminAddr,
+            approachId: APPROACH,
+            name: "Australia-Switzerland",
+            parties: parties,
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashRegisterApproach(ra)));
+        vm.prank(relayer);
+        a6.registerCooperativeApproach(ra, sig);
+
+        swiss = _open(AccountKind.Holding, "CH");
+        MechanismAccounts memory m = MechanismAccounts({
+            pending: _open(AccountKind.Pending, ""),
+            holding: _open(AccountKind.Holding, ""),
+            cancellation: _open(AccountKind.Cancellation, ""),
+            omgeCancellation: _open(AccountKind.OmgeCancellation, ""),
+            shareOfProceeds: _open(AccountKind.ShareOfProceeds, "")
+        });
+        SetMechanismAccountsRequest memory rm = SetMechanismAccountsRequest({
+            signer: adminAddr,
+            pending: m.pending,
+            holding: m.holding,
+            cancellation: m.cancellation,
+            omgeCancellation: m.omgeCancellation,
+            shareOfProceeds: m.shareOfProceeds,
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
+        });
+        sig = signDigest(ADMIN_KEY, digestOf(this.hashSetMechanism(rm)));
+        vm.prank(relayer);
+        a6.setMechanismAccounts(rm, sig);
+
+        (authorizeStart,) = issueTo(seller, BLOCK_SIZE);
+        (letterStart,) = issueTo(seller, BLOCK_SIZE);
+        (itmoStart,) = issueTo(seller, BLOCK_SIZE);
+        (useStart,) = issueTo(seller, BLOCK_SIZE);
+        AuthorizeRequest memory r = _authorizeRequest(LETTER, itmoStart, itmoStart + BLOCK_SIZE - 1);
+        sig = signDigest(LABELLER_KEY, digestOf(this.hashAuthorize(r)));
+        vm.prank(relayer);
+        authorizationId = a6.authorize(r, sig, hints(itmoStart));
+        r = _authorizeRequest(LETTER, useStart, useStart + BLOCK_SIZE - 1);
+        sig = signDigest(LABELLER_KEY, digestOf(this.hashAuthorize(r)));
+        vm.prank(relayer);
+        a6.authorize(r, sig, hints(useStart));
+    }
+
+    /// @notice Measures the Article 6 operations like the table above and prints them.
+    function test_article6GasTable() public {
+        string[7] memory names = [
+            "authorize_subrange_new_letter",
+            "authorize_subrange_recorded_letter",
+            "transfer_itmos_whole_block_to_another_party",
+            "transfer_itmos_subrange_within_party",
+            "cancel_itmos_subrange_ndc_use",
+            "issue_article64_1000_one_forward",
+            "issue_article64_1000_two_forwards"
+        ];
+        bytes[] memory calls = new bytes[](names.length);
+        calls[0] = _authorizeCall("AU-LOA-2", authorizeStart + 100, authorizeStart + 199, authorizeStart);
+        calls[1] = _authorizeCall(LETTER, letterStart + 100, letterStart + 199, letterStart);
+        calls[2] = _transferItmosCall(swiss, itmoStart, itmoStart + BLOCK_SIZE - 1);
+        calls[3] = _transferItmosCall(buyer, itmoStart + 100, itmoStart + 199);
+        calls[4] = _cancelItmosCall(useStart + 100, useStart + 199);
+        calls[5] = _issue64Call(1);
+        calls[6] = _issue64Call(2);
+
+        uint256 base = GAS_CHEATS.snapshotState();
+        Row[] memory rows = new Row[](names.length);
+        for (uint256 i; i < names.length; ++i) {
+            rows[i] = _measure(base, names[i], address(registry), relayer, calls[i]);
+            vm.snapshotValue(GROUP, rows[i].name, rows[i].transactionGas);
+        }
+        console.log("");
+        for (uint256 i; i < rows.length; ++i) {
+            console.log(
+                string.concat(
+                    _pad(rows[i].name, 46),
+                    _padLeft(vm.toString(rows[i].executionGas), 11),
+                    _padLeft(vm.toString(rows[i].calldataGas), 10),
+                    _padLeft(vm.toString(rows[i].refund), 8),
+                    _padLeft(vm.toString(rows[i].transactionGas), 9)
+                )
+            );
+        }
     }
 
     /// @notice Measures every operation, records it with snapshotValue and prints the table.
@@ -430,6 +562,153 @@ contract GasBenchmarkTest is RegistryFixture {
             if (starts[i] <= serial && serial <= blockAt(starts[i]).end) return starts[i];
         }
         revert("serial outside the benchmark blocks");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Article 6 requests
+    // ---------------------------------------------------------------------------------------------
+
+    function hashRegisterParty(RegisterPartyRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashRegisterApproach(RegisterCooperativeApproachRequest calldata r)
+        external
+        pure
+        returns (bytes32)
+    {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashSetMechanism(SetMechanismAccountsRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashAuthorize(AuthorizeRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashIssueArticle64(IssueArticle64Request calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashTransferItmos(TransferItmosRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashCancelItmos(CancelItmosRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function _registerParty(bytes8 party, bytes8 registryId) internal {
+        RegisterPartyRequest memory r = RegisterPartyRequest({
+            signer: adminAddr,
+            party: party,
+            registryId: registryId,
+            labelAuthority: labeller,
+            administrators: new address[](0),
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashRegisterParty(r)));
+        vm.prank(relayer);
+        a6.registerParty(r, sig);
+    }
+
+    function _open(AccountKind kind, bytes8 party) internal returns (uint64) {
+        Representative[] memory reps = new Representative[](1);
+        reps[0] = rep(ar3, true, true, true);
+        OpenAccountRequest memory r = openAccountRequest(ApprovalPolicy.Single, reps);
+        r.kind = kind;
+        r.party = party;
+        bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashOpenAccount(r)));
+        vm.prank(relayer);
+        return admin.openAccount(r, sig);
+    }
+
+    function _authorizeRequest(bytes32 letterId, uint64 start, uint64 end)
+        internal
+        view
+        returns (AuthorizeRequest memory)
+    {
+        return AuthorizeRequest({
+            signer: labeller,
+            party: "AU",
+            letterId: letterId,
+            approachId: APPROACH,
+            purposes: PURPOSE_NDC | PURPOSE_OIMP,
+            firstTransferDefinition: FirstTransferDefinition.AtUseOrCancellation,
+            authorizedAt: uint64(block.timestamp),
+            ranges: range(start, end),
+            nonce: nextNonce(labeller),
+            deadline: deadline()
+        });
+    }
+
+    function _authorizeCall(bytes32 letterId, uint64 start, uint64 end, uint64 hint)
+        internal
+        view
+        returns (bytes memory)
+    {
+        AuthorizeRequest memory r = _authorizeRequest(letterId, start, end);
+        bytes memory sig = signDigest(LABELLER_KEY, digestOf(this.hashAuthorize(r)));
+        return abi.encodeCall(IArticle6Authorization.authorize, (r, sig, hints(hint)));
+    }
+
+    function _transferItmosCall(uint64 to, uint64 start, uint64 end) internal view returns (bytes memory) {
+        TransferItmosRequest memory r = TransferItmosRequest({
+            signer: ar1,
+            fromAccount: seller,
+            toAccount: to,
+            authorizationId: authorizationId,
+            ranges: range(start, end),
+            nonce: nextNonce(ar1),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(AR1_KEY, digestOf(this.hashTransferItmos(r)));
+        return abi.encodeCall(IArticle6Transfers.transferItmos, (r, sig, hints(itmoStart)));
+    }
+
+    function _cancelItmosCall(uint64 start, uint64 end) internal view returns (bytes memory) {
+        CancelItmosRequest memory r = CancelItmosRequest({
+            signer: ar1,
+            accountId: seller,
+            authorizationId: authorizationId,
+            ranges: range(start, end),
+            purpose: CancellationPurpose.NdcUse,
+            beneficiary: "Commonwealth of Australia",
+            reason: "NDC 2031-2035",
+            nonce: nextNonce(ar1),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(AR1_KEY, digestOf(this.hashCancelItmos(r)));
+        return abi.encodeCall(IArticle6Transfers.cancelItmos, (r, sig, hints(useStart)));
+    }
+
+    /// @dev 1000 A6.4ERs: 50 to the share of proceeds, 20 cancelled for OMGE, 930 forwarded to the buyer
+    /// (or 465 each to the buyer and the seller).
+    function _issue64Call(uint256 forwardCount) internal view returns (bytes memory) {
+        Forward[] memory forwards = new Forward[](forwardCount);
+        if (forwardCount == 1) {
+            forwards[0] = Forward(buyer, 930);
+        } else {
+            forwards[0] = Forward(buyer, 465);
+            forwards[1] = Forward(seller, 465);
+        }
+        IssueArticle64Request memory r = IssueArticle64Request({
+            signer: issuer,
+            projectId: PROJECT,
+            unitType: "A6.4ER",
+            vintage: 2026,
+            monitoringStart: 1_700_000_000,
+            monitoringEnd: 1_710_000_000,
+            quantity: 1000,
+            forwards: forwards,
+            nonce: nextNonce(issuer),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(ISSUER_KEY, digestOf(this.hashIssueArticle64(r)));
+        return abi.encodeCall(IArticle64.issueArticle64, (r, sig));
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import {
     Escrow,
     Association
 } from "../../src/libraries/PlatformTypes.sol";
+import {IArticle6} from "../../src/interfaces/IArticle6.sol";
 import {
     UnitState,
     UnitBlock,
@@ -21,6 +22,7 @@ import {
     Transfer,
     TransferStatus
 } from "../../src/libraries/RegistryTypes.sol";
+import {PURPOSE_NDC, PURPOSE_OIMP, Authorization, ItmoTransfer} from "../../src/libraries/Article6Types.sol";
 
 /// @notice The ledger invariants of ARCHITECTURE.md, checked after every call of random sequences of
 /// signed requests (see README.md in this folder for each invariant in plain words).
@@ -34,11 +36,13 @@ contract RegistryInvariantTest is LedgerAssertions {
     }
 
     PlatformHandler internal handler;
+    IArticle6 internal a6;
 
     function setUp() public {
         handler = new PlatformHandler();
         handler.initialize();
         registry = handler.getRegistry();
+        a6 = handler.getArticle6();
     }
 
     function targetContracts() public view returns (address[] memory targets) {
@@ -149,6 +153,7 @@ contract RegistryInvariantTest is LedgerAssertions {
             assertEq(sum, transfer.quantity, "pending: blocks add up to the quantity");
             pendingTotal += sum;
         }
+        pendingTotal += _itmoPendingTotal();
         uint256 onChain;
         (,, uint64 nextIssuanceId,,) = registry.counters();
         for (uint64 id = 1; id < nextIssuanceId; ++id) {
@@ -255,6 +260,52 @@ contract RegistryInvariantTest is LedgerAssertions {
             assertEq(a.accountId, lock.account, "association: account");
             assertEq(a.thirdPartyRegistry, lock.party, "association: registry");
             assertEq(a.quantity, lock.quantity, "association: quantity");
+        }
+    }
+
+    /// @dev Authorized units: every Held block with a lock is locked by an authorization of Australia
+    /// (the only Party whose label authority the handler signs for) and carries its purpose labels; and
+    /// the units labelled first transferred are exactly as many as the FirstTransfer records covered, so
+    /// no unit's first transfer was recorded twice or left unlabelled.
+    function invariant_article6() public view {
+        (uint8 ndc, uint8 oimp, uint8 ft,) = a6.article6Labels();
+        uint256 firstTransferred;
+        (,, uint64 nextIssuanceId,,) = registry.counters();
+        for (uint64 id = 1; id < nextIssuanceId; ++id) {
+            uint64[] memory starts = walkIssuance(id);
+            for (uint256 i; i < starts.length; ++i) {
+                (UnitBlock memory b, uint256 labels) = registry.getBlock(starts[i]);
+                if (labels & (uint256(1) << ft) != 0) firstTransferred += uint256(b.end) - starts[i] + 1;
+                if (b.state != UnitState.Held || b.lockId == 0) continue;
+                Authorization memory a = a6.getAuthorization(b.lockId);
+                assertEq(
+                    uint256(bytes32(a.party)), uint256(bytes32(bytes8("AU"))), "held lock is an authorization"
+                );
+                assertEq(labels >> ndc & 1, a.purposes & PURPOSE_NDC, "NDC label as authorized");
+                assertEq(labels >> oimp & 1, (a.purposes & PURPOSE_OIMP) >> 1, "OIMP label as authorized");
+            }
+        }
+        assertEq(firstTransferred, handler.ghost_firstTransferred(), "first transfer recorded once per unit");
+    }
+
+    /// @dev Checks each pending ITMO transfer like a core one and returns the units they hold.
+    function _itmoPendingTotal() internal view returns (uint256 total) {
+        uint64[] memory ids = handler.itmoPendingTransferIds();
+        for (uint256 t; t < ids.length; ++t) {
+            RegistryHandler.PendingTransfer memory pending = handler.pendingTransfer(ids[t]);
+            ItmoTransfer memory transfer = a6.getItmoTransfer(ids[t]);
+            assertEq(uint256(transfer.status), uint256(TransferStatus.Pending), "ITMO pending: status");
+            assertEq(transfer.quantity, pending.quantity, "ITMO pending: quantity");
+            uint256 sum;
+            for (uint256 i; i < pending.blockStarts.length; ++i) {
+                UnitBlock memory b = blockAt(pending.blockStarts[i]);
+                assertEq(uint256(b.state), uint256(UnitState.Pending), "ITMO pending: block state");
+                assertEq(b.lockId, ids[t], "ITMO pending: block lockId");
+                assertEq(b.account, transfer.fromAccount, "ITMO pending: block account");
+                sum += uint256(b.end) - pending.blockStarts[i] + 1;
+            }
+            assertEq(sum, transfer.quantity, "ITMO pending: blocks add up to the quantity");
+            total += sum;
         }
     }
 

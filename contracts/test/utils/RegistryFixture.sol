@@ -6,6 +6,9 @@ import {UnitRegistry} from "../../src/UnitRegistry.sol";
 import {AdministrationModule} from "../../src/modules/AdministrationModule.sol";
 import {PlatformModule} from "../../src/modules/PlatformModule.sol";
 import {CertificateModule} from "../../src/modules/CertificateModule.sol";
+import {Article6Module} from "../../src/modules/Article6Module.sol";
+import {Article6TransferModule} from "../../src/modules/Article6TransferModule.sol";
+import {Article64Module} from "../../src/modules/Article64Module.sol";
 import {IAdministration} from "../../src/interfaces/IAdministration.sol";
 import {RequestHashing} from "../../src/libraries/RequestHashing.sol";
 import {
@@ -115,10 +118,13 @@ abstract contract RegistryFixture is Assertions {
 
     /// @notice A fresh deployment of every module the registry routes to, in node/'s deploy order.
     function deployModules() internal returns (address[] memory modules) {
-        modules = new address[](3);
+        modules = new address[](6);
         modules[0] = address(new AdministrationModule());
         modules[1] = address(new PlatformModule());
         modules[2] = address(new CertificateModule());
+        modules[3] = address(new Article6Module());
+        modules[4] = address(new Article6TransferModule());
+        modules[5] = address(new Article64Module());
     }
 
     // ---------------------------------------------------------------------------------------------

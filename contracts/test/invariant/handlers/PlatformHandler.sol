@@ -7,9 +7,12 @@ import {IRegistryBase} from "../../../src/interfaces/IRegistryBase.sol";
 import {IPlatforms} from "../../../src/interfaces/IPlatforms.sol";
 import {ICertificates} from "../../../src/interfaces/ICertificates.sol";
 import {PlatformHashing} from "../../../src/libraries/PlatformHashing.sol";
+import {IArticle6Transfers} from "../../../src/interfaces/IArticle6.sol";
+import {TransferItmosRequest, CancelItmosRequest} from "../../../src/libraries/Article6Types.sol";
 import {
     AccountKind,
     ApprovalPolicy,
+    CancellationPurpose,
     UnitState,
     UnitBlock,
     Range,
@@ -148,7 +151,8 @@ contract PlatformHandler is RegistryHandler {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Reserves 1..3 sub-ranges of Held blocks of a random account for platform A, or one time
-    /// in four for platform B, which has no consent.
+    /// in four for platform B, which has no consent. One time in eight the range is an authorized block
+    /// instead (Held, locked by its authorization), which must be refused with UnitsLocked.
     function reserve(uint256 accountSeed, uint256 signerSeed, uint256 rangeSeed, uint256 platformSeed)
         external
     {
@@ -163,17 +167,36 @@ contract PlatformHandler is RegistryHandler {
     }
 
     /// @notice Associates 1..3 sub-ranges with a fresh certificate, or one time in five with one already
-    /// used, which must be refused.
+    /// used, which must be refused. One time in eight the range is an authorized block instead, which must
+    /// be refused with UnitsLocked.
     function associate(uint256 accountSeed, uint256 signerSeed, uint256 rangeSeed, uint256 certificateSeed)
         external
     {
         Holder storage holder = _holders[accountSeed % _holders.length];
-        Picked memory picked = _pickHeldRanges(holder.id, rangeSeed);
+        (Picked memory picked, bytes memory lockedError) = _pickCoreRanges(holder.id, rangeSeed);
         if (picked.ranges.length == 0) return;
-        (uint256 key, uint8 rights) = _pickRepresentative(holder, signerSeed, RIGHT_INITIATE, address(0));
         bytes32 certificateId = certificateSeed % 5 == 0 && ghost_usedCertificates.length != 0
             ? ghost_usedCertificates[(certificateSeed >> 8) % ghost_usedCertificates.length]
             : bytes32(++_certificateCursor);
+        (bytes memory data, bytes memory expected) = _associateCall(holder, signerSeed, certificateId, picked);
+        if (expected.length == 0) expected = lockedError;
+        (bool ok, bytes memory ret) = _submit(OP_ASSOCIATE, data, expected);
+        if (!ok) return;
+        uint64 associationId = abi.decode(ret, (uint64));
+        _recordLock(associationId, UnitState.Associated, holder.id, _thirdParty, picked);
+        ghost_certificates[certificateId] = associationId;
+        ghost_usedCertificates.push(certificateId);
+    }
+
+    /// @dev The signed associate call for the picked ranges, and its expected refusal before the units
+    /// are looked at: the account checks, then a certificate already used.
+    function _associateCall(
+        Holder storage holder,
+        uint256 signerSeed,
+        bytes32 certificateId,
+        Picked memory picked
+    ) internal view returns (bytes memory data, bytes memory expected) {
+        (uint256 key, uint8 rights) = _pickRepresentative(holder, signerSeed, RIGHT_INITIATE, address(0));
         AssociateRequest memory r = AssociateRequest({
             signer: vm.addr(key),
             accountId: holder.id,
@@ -184,22 +207,15 @@ contract PlatformHandler is RegistryHandler {
             deadline: deadline()
         });
         bytes memory sig = signDigest(key, digestOf(this.hashAssociate(r)));
+        data = abi.encodeCall(ICertificates.associate, (r, sig, picked.hintStarts));
 
-        bytes memory expected = _accountActionError(holder.id, vm.addr(key), rights);
+        expected = _accountActionError(holder.id, vm.addr(key), rights);
         uint64 used = ghost_certificates[certificateId];
         if (expected.length == 0 && used != 0) {
             expected = abi.encodeWithSelector(
                 ICertificates.CertificateAlreadyUsed.selector, _thirdParty, certificateId, used
             );
         }
-        (bool ok, bytes memory ret) = _submit(
-            OP_ASSOCIATE, abi.encodeCall(ICertificates.associate, (r, sig, picked.hintStarts)), expected
-        );
-        if (!ok) return;
-        uint64 associationId = abi.decode(ret, (uint64));
-        _recordLock(associationId, UnitState.Associated, holder.id, _thirdParty, picked);
-        ghost_certificates[certificateId] = associationId;
-        ghost_usedCertificates.push(certificateId);
     }
 
     /// @notice Releases a random reservation, signed by a random representative of its account.
@@ -448,8 +464,10 @@ contract PlatformHandler is RegistryHandler {
     }
 
     /// @notice Tries to transfer, cancel, reserve, escrow or associate a sub-range of a locked block
-    /// (pending, reserved, escrowed or associated). After the checks that come first (suspension,
-    /// platform, consent), each path must refuse with UnitsLocked.
+    /// (pending, reserved, escrowed, associated, or Held under an Article 6 authorization), or to
+    /// transfer or use it as ITMOs under another authorization. After the checks that come first
+    /// (suspension, platform, consent), each path must refuse with UnitsLocked: the platform locks and
+    /// the authorization lock refuse each other's units.
     function useLocked(uint256 blockSeed, uint256 rangeSeed, uint256 opSeed) external {
         uint256 n = ghost_blockStarts.length;
         if (n == 0) return;
@@ -458,7 +476,8 @@ contract PlatformHandler is RegistryHandler {
         for (uint256 i; i < n; ++i) {
             uint64 start = ghost_blockStarts[(blockSeed % n + i) % n];
             UnitBlock memory candidate = blockAt(start);
-            if (candidate.state != UnitState.Held && candidate.state != UnitState.Cancelled) {
+            bool locked = candidate.state != UnitState.Held || candidate.lockId != 0;
+            if (locked && candidate.state != UnitState.Cancelled && !_isExtra(candidate.account)) {
                 (hint, b) = (start, candidate);
                 break;
             }
@@ -467,11 +486,72 @@ contract PlatformHandler is RegistryHandler {
         (uint64 s, uint64 e) = _subRange(hint, b.end, rangeSeed);
         Holder storage holder = _holderOf(b.account);
         (uint256 key,) = _pickRepresentative(holder, 1, RIGHT_INITIATE, address(0));
-        bytes memory locked =
-            abi.encodeWithSelector(IRegistryBase.UnitsLocked.selector, s, e, b.state, b.lockId);
-        (bytes memory data, bytes memory expected) = _useLockedCall(opSeed % 5, key, holder, s, e, hint);
-        if (expected.length == 0) expected = locked;
+        uint256 op = opSeed % 7;
+        uint64 authorizationId = op < 5 ? 0 : _otherAuthorization(b, opSeed >> 8);
+        // Without another authorization to name, fall back to a core or platform path.
+        if (op >= 5 && authorizationId == 0) op = opSeed % 5;
+        (bytes memory data, bytes memory expected) = op < 5
+            ? _useLockedCall(op, key, holder, s, e, hint)
+            : _useLockedItmoCall(op == 5, key, holder, authorizationId, range(s, e), hint);
+        if (expected.length == 0) {
+            expected = abi.encodeWithSelector(IRegistryBase.UnitsLocked.selector, s, e, b.state, b.lockId);
+        }
         _submit(OP_USE_LOCKED, data, expected);
+    }
+
+    /// @dev An existing authorization, from a random letter on, other than the one that locks `b`; or 0.
+    function _otherAuthorization(UnitBlock memory b, uint256 seed) internal view returns (uint64) {
+        uint256 letters = _letters;
+        for (uint256 i; i < letters; ++i) {
+            uint256 letter = 1 + (seed + i) % letters;
+            uint64 id = a6.authorizationOf(AU, _letterId(letter));
+            if (id != 0 && !(b.state == UnitState.Held && id == b.lockId)) return id;
+        }
+        return 0;
+    }
+
+    /// @dev The signed transferItmos (to the next holder) or cancelItmos (voluntary, so that no purpose
+    /// check comes first) call for `ranges` under `authorizationId`, and the refusal that comes before the
+    /// units are looked at.
+    function _useLockedItmoCall(
+        bool transfer,
+        uint256 key,
+        Holder storage holder,
+        uint64 authorizationId,
+        Range[] memory ranges,
+        uint64 hint
+    ) internal view returns (bytes memory data, bytes memory expected) {
+        address signer = vm.addr(key);
+        expected = _suspendedError(holder.id);
+        if (transfer) {
+            uint64 to = _holders[(_holderIndex[holder.id] + 1) % _holders.length].id;
+            TransferItmosRequest memory t = TransferItmosRequest({
+                signer: signer,
+                fromAccount: holder.id,
+                toAccount: to,
+                authorizationId: authorizationId,
+                ranges: ranges,
+                nonce: nextNonce(signer),
+                deadline: deadline()
+            });
+            bytes memory sig = signDigest(key, digestOf(this.hashTransferItmos(t)));
+            data = abi.encodeCall(IArticle6Transfers.transferItmos, (t, sig, hints(hint)));
+            if (expected.length == 0) expected = _suspendedError(to);
+        } else {
+            CancelItmosRequest memory c = CancelItmosRequest({
+                signer: signer,
+                accountId: holder.id,
+                authorizationId: authorizationId,
+                ranges: ranges,
+                purpose: CancellationPurpose.Voluntary,
+                beneficiary: "beneficiary",
+                reason: "reason",
+                nonce: nextNonce(signer),
+                deadline: deadline()
+            });
+            bytes memory sig = signDigest(key, digestOf(this.hashCancelItmos(c)));
+            data = abi.encodeCall(IArticle6Transfers.cancelItmos, (c, sig, hints(hint)));
+        }
     }
 
     function _useLockedCall(uint256 op, uint256 key, Holder storage holder, uint64 s, uint64 e, uint64 hint)
@@ -677,10 +757,11 @@ contract PlatformHandler is RegistryHandler {
         uint256 platformSeed
     ) internal {
         Holder storage holder = _holders[accountSeed % _holders.length];
-        Picked memory picked = _pickHeldRanges(holder.id, rangeSeed);
+        (Picked memory picked, bytes memory lockedError) = _pickCoreRanges(holder.id, rangeSeed);
         if (picked.ranges.length == 0) return;
         address platform = _platforms[platformSeed % 4 == 0 ? 1 : 0];
         (bytes memory data, bytes memory expected) = _lockCall(state, holder, signerSeed, platform, picked);
+        if (expected.length == 0) expected = lockedError;
         (bool ok, bytes memory ret) =
             _submit(state == UnitState.Reserved ? OP_RESERVE : OP_ESCROW, data, expected);
         if (ok) _recordLock(abi.decode(ret, (uint64)), state, holder.id, platform, picked);

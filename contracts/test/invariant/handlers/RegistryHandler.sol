@@ -8,8 +8,33 @@ import {IUnitRegistry} from "../../../src/interfaces/IUnitRegistry.sol";
 import {IAdministration} from "../../../src/interfaces/IAdministration.sol";
 import {IRegistryBase} from "../../../src/interfaces/IRegistryBase.sol";
 import {
+    IArticle6,
+    IArticle6Events,
+    IArticle6Authorization,
+    IArticle6Transfers,
+    IArticle64
+} from "../../../src/interfaces/IArticle6.sol";
+import {Article6Hashing} from "../../../src/libraries/Article6Hashing.sol";
+import {
+    PURPOSE_NDC,
+    PURPOSE_OIMP,
+    FirstTransferDefinition,
+    Article6Action,
+    MechanismAccounts,
+    Forward,
+    RegisterPartyRequest,
+    RegisterCooperativeApproachRequest,
+    SetMechanismAccountsRequest,
+    AuthorizeRequest,
+    IssueArticle64Request,
+    TransferItmosRequest,
+    CancelItmosRequest
+} from "../../../src/libraries/Article6Types.sol";
+import {
+    AccountKind,
     AccountStatus,
     ApprovalPolicy,
+    CancellationPurpose,
     UnitState,
     UnitBlock,
     Range,
@@ -20,7 +45,8 @@ import {
     TransferDecisionRequest,
     CancelRequest,
     SetLabelRequest,
-    SetAccountStatusRequest
+    SetAccountStatusRequest,
+    OpenAccountRequest
 } from "../../../src/libraries/RegistryTypes.sol";
 
 /// @notice Drives the registry with random signed requests, submitted by the relayer as in production,
@@ -92,6 +118,12 @@ contract RegistryHandler is RegistryFixture {
 
     bytes32 internal constant BLOCK_CHANGED = keccak256("BlockChanged(uint64,uint64,uint64,uint8,uint64)");
     bytes32 internal constant LABEL_CHANGED = keccak256("LabelChanged(uint64,uint64,uint8,bool)");
+    bytes32 internal constant ACTION_RECORDED =
+        keccak256("Article6ActionRecorded(uint64,uint64,uint8,uint64,uint64,uint64,bytes8,bytes8)");
+
+    bytes8 internal constant AU = "AU";
+    bytes8 internal constant CH = "CH";
+    bytes32 internal constant APPROACH = "AU-CH-2030";
 
     // ---------------------------------------------------------------------------------------------
     // Set-up state
@@ -102,6 +134,14 @@ contract RegistryHandler is RegistryFixture {
     /// @dev Labels 0 and 1 belong to the labeller; label 2 to the issuer, who may attach it at issuance.
     uint8[3] internal _labelIds;
     uint64 internal _periodCursor;
+
+    IArticle6 internal a6;
+    /// @dev Accounts the handler knows but does not pick as holders: the 6.4 mechanism accounts.
+    uint64[] internal _extraAccounts;
+    MechanismAccounts internal _mechanism;
+    /// @dev The holder in Switzerland's section; every other holder is in Australia's.
+    uint64 internal _swissHolder;
+    uint256 internal _letters;
 
     // ---------------------------------------------------------------------------------------------
     // Ghost state
@@ -117,7 +157,11 @@ contract RegistryHandler is RegistryFixture {
     mapping(uint64 accountId => uint256[7] units) internal ghost_units;
 
     uint64[] internal ghost_pendingTransferIds;
+    /// @dev Pending ITMO transfers; their records share `ghost_pendingTransfers` (ids never collide).
+    uint64[] internal ghost_itmoPendingTransferIds;
     mapping(uint64 transferId => PendingTransfer) internal ghost_pendingTransfers;
+    /// @dev Units the FirstTransfer records covered, summed over every record.
+    uint256 public ghost_firstTransferred;
 
     CancelledRange[] internal ghost_cancelled;
 
@@ -181,6 +225,136 @@ contract RegistryHandler is RegistryFixture {
         reps[0] = rep(ar1, true, true, true);
         reps[1] = rep(ar4, false, false, true);
         _addHolder(openAccount(ApprovalPolicy.Single, reps), true, _keys2(AR1_KEY, AR4_KEY), reps);
+
+        _initializeArticle6();
+    }
+
+    /// @dev Parties AU (authority: the labeller) and CH (authority: the issuer) in one approach, a single
+    /// policy holder in Switzerland's section, and the 6.4 mechanism accounts.
+    function _initializeArticle6() internal {
+        a6 = IArticle6(address(registry));
+        _registerParty(AU, "AU-NR", labeller);
+        _registerParty(CH, "CH-NR", issuer);
+        bytes8[] memory parties = new bytes8[](2);
+        (parties[0], parties[1]) = (AU, CH);
+        RegisterCooperativeApproachRequest memory ra = RegisterCooperativeApproachRequest({
+            signer: adminAddr,
+            approachId: APPROACH,
+            name: "Australia-Switzerland",
+            parties: parties,
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashRegisterApproach(ra)));
+        vm.prank(relayer);
+        a6.registerCooperativeApproach(ra, sig);
+
+        Representative[] memory reps = new Representative[](1);
+        reps[0] = rep(ar3, true, true, true);
+        OpenAccountRequest memory ro = openAccountRequest(ApprovalPolicy.Single, reps);
+        ro.party = CH;
+        sig = signDigest(ADMIN_KEY, digestOf(this.hashOpenAccount(ro)));
+        vm.prank(relayer);
+        _swissHolder = admin.openAccount(ro, sig);
+        uint256[] memory keys = new uint256[](1);
+        keys[0] = AR3_KEY;
+        _addHolder(_swissHolder, true, keys, reps);
+
+        _mechanism = MechanismAccounts({
+            pending: _openExtra(AccountKind.Pending),
+            holding: _openExtra(AccountKind.Holding),
+            cancellation: _openExtra(AccountKind.Cancellation),
+            omgeCancellation: _openExtra(AccountKind.OmgeCancellation),
+            shareOfProceeds: _openExtra(AccountKind.ShareOfProceeds)
+        });
+        SetMechanismAccountsRequest memory rm = SetMechanismAccountsRequest({
+            signer: adminAddr,
+            pending: _mechanism.pending,
+            holding: _mechanism.holding,
+            cancellation: _mechanism.cancellation,
+            omgeCancellation: _mechanism.omgeCancellation,
+            shareOfProceeds: _mechanism.shareOfProceeds,
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
+        });
+        sig = signDigest(ADMIN_KEY, digestOf(this.hashSetMechanism(rm)));
+        vm.prank(relayer);
+        a6.setMechanismAccounts(rm, sig);
+    }
+
+    function _registerParty(bytes8 party, bytes8 registryId, address authority) internal {
+        RegisterPartyRequest memory r = RegisterPartyRequest({
+            signer: adminAddr,
+            party: party,
+            registryId: registryId,
+            labelAuthority: authority,
+            administrators: new address[](0),
+            nonce: nextNonce(adminAddr),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashRegisterParty(r)));
+        vm.prank(relayer);
+        a6.registerParty(r, sig);
+    }
+
+    function _openExtra(AccountKind kind) internal returns (uint64 id) {
+        Representative[] memory reps = new Representative[](1);
+        reps[0] = rep(ar3, true, true, true);
+        OpenAccountRequest memory r = openAccountRequest(ApprovalPolicy.Single, reps);
+        r.kind = kind;
+        bytes memory sig = signDigest(ADMIN_KEY, digestOf(this.hashOpenAccount(r)));
+        vm.prank(relayer);
+        id = admin.openAccount(r, sig);
+        _extraAccounts.push(id);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // EIP-712 hashing of the Article 6 requests, as the modules hash calldata
+    // ---------------------------------------------------------------------------------------------
+
+    function hashRegisterParty(RegisterPartyRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashRegisterApproach(RegisterCooperativeApproachRequest calldata r)
+        external
+        pure
+        returns (bytes32)
+    {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashSetMechanism(SetMechanismAccountsRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashAuthorize(AuthorizeRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashIssueArticle64(IssueArticle64Request calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashTransferItmos(TransferItmosRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashItmoDecision(TransferDecisionRequest calldata r, bool isApproval)
+        external
+        pure
+        returns (bytes32)
+    {
+        return Article6Hashing.hash(
+            r,
+            isApproval
+                ? Article6Hashing.APPROVE_ITMO_TRANSFER_TYPEHASH
+                : Article6Hashing.RESCIND_ITMO_TRANSFER_TYPEHASH
+        );
+    }
+
+    function hashCancelItmos(CancelItmosRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -218,7 +392,7 @@ contract RegistryHandler is RegistryFixture {
         uint256 fromIndex = fromSeed % _holders.length;
         Holder storage from = _holders[fromIndex];
         Holder storage to = _holders[(fromIndex + 1 + toSeed % (_holders.length - 1)) % _holders.length];
-        Picked memory picked = _pickHeldRanges(from.id, rangeSeed);
+        (Picked memory picked, bytes memory lockedError) = _pickCoreRanges(from.id, rangeSeed);
         if (picked.ranges.length == 0) return;
         (uint256 key, uint8 rights) = _pickRepresentative(from, signerSeed, RIGHT_INITIATE, address(0));
         address signer = vm.addr(key);
@@ -230,6 +404,7 @@ contract RegistryHandler is RegistryFixture {
             expected = abi.encodeWithSelector(IRegistryBase.CannotInitiate.selector, from.id, signer);
         }
         if (expected.length == 0) expected = _suspendedError(to.id);
+        if (expected.length == 0) expected = lockedError;
         (bool ok, bytes memory ret) = _submit(
             "initiate", abi.encodeCall(IUnitRegistry.initiateTransfer, (r, sig, picked.hintStarts)), expected
         );
@@ -320,7 +495,7 @@ contract RegistryHandler is RegistryFixture {
     function cancel(uint256 accountSeed, uint256 signerSeed, uint256 rangeSeed) external {
         Holder storage holder = _holders[accountSeed % _holders.length];
         (uint256 key, uint8 rights) = _pickRepresentative(holder, signerSeed, RIGHT_INITIATE, address(0));
-        Picked memory picked = _pickHeldRanges(holder.id, rangeSeed);
+        (Picked memory picked, bytes memory lockedError) = _pickCoreRanges(holder.id, rangeSeed);
         if (picked.ranges.length == 0) return;
         Range[] memory ranges = picked.ranges;
         CancelRequest memory r = cancelRequest(vm.addr(key), holder.id, ranges);
@@ -330,20 +505,26 @@ contract RegistryHandler is RegistryFixture {
         if (expected.length == 0 && rights & RIGHT_INITIATE == 0) {
             expected = abi.encodeWithSelector(IRegistryBase.CannotInitiate.selector, holder.id, vm.addr(key));
         }
+        if (expected.length == 0) expected = lockedError;
         (bool ok, bytes memory ret) =
             _submit("cancel", abi.encodeCall(IUnitRegistry.cancel, (r, sig, picked.hintStarts)), expected);
         if (!ok) return;
-        uint64 cancellationId = abi.decode(ret, (uint64));
+        _recordCancelled(holder.id, abi.decode(ret, (uint64)), picked);
+    }
 
+    /// @dev Books a successful cancellation: new block starts, units by state, and the fingerprint of
+    /// every cancelled range.
+    function _recordCancelled(uint64 accountId, uint64 cancellationId, Picked memory picked) internal {
+        Range[] memory ranges = picked.ranges;
         uint64 quantity = _applyMoves(picked);
-        ghost_units[holder.id][uint8(UnitState.Held)] -= quantity;
-        ghost_units[holder.id][uint8(UnitState.Cancelled)] += quantity;
+        ghost_units[accountId][uint8(UnitState.Held)] -= quantity;
+        ghost_units[accountId][uint8(UnitState.Cancelled)] += quantity;
         for (uint256 i; i < ranges.length; ++i) {
             // The fingerprint is read back from the chain right after cancellation; it must already
             // match what the request asked for.
             (UnitBlock memory b, uint256 labels) = registry.getBlock(ranges[i].start);
             if (
-                b.end != ranges[i].end || b.account != holder.id || b.state != UnitState.Cancelled
+                b.end != ranges[i].end || b.account != accountId || b.state != UnitState.Cancelled
                     || b.lockId != cancellationId
             ) ++ghost_bookkeepingErrors;
             ghost_cancelled.push(CancelledRange(ranges[i].start, b.end, b.account, b.state, b.lockId, labels));
@@ -404,6 +585,284 @@ contract RegistryHandler is RegistryFixture {
     }
 
     // ---------------------------------------------------------------------------------------------
+    // Article 6 operations (the fuzzer's targets)
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Australia's label authority authorizes a sub-range of any random block under a new letter,
+    /// with a random first-transfer definition and purposes. Units that are not Held and unlocked, or
+    /// outside Australia's section, or of a suspended account, must be refused with the exact error.
+    function authorize(uint256 blockSeed, uint256 rangeSeed, uint256 termsSeed) external {
+        if (ghost_blockStarts.length == 0) return;
+        uint64 hint = ghost_blockStarts[blockSeed % ghost_blockStarts.length];
+        UnitBlock memory b = blockAt(hint);
+        (uint64 s, uint64 e) = _subRange(hint, b.end, rangeSeed);
+        AuthorizeRequest memory r = AuthorizeRequest({
+            signer: labeller,
+            party: AU,
+            letterId: _letterId(++_letters),
+            approachId: APPROACH,
+            purposes: uint8(1 + termsSeed % 3),
+            firstTransferDefinition: FirstTransferDefinition(1 + (termsSeed >> 8) % 3),
+            authorizedAt: uint64(block.timestamp),
+            ranges: range(s, e),
+            nonce: nextNonce(labeller),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(LABELLER_KEY, digestOf(this.hashAuthorize(r)));
+
+        bytes memory expected = _suspendedError(b.account);
+        if (expected.length == 0 && b.account == _swissHolder) {
+            expected =
+                abi.encodeWithSelector(IArticle6Events.UnitsNotInPartySection.selector, b.account, CH, AU);
+        }
+        if (expected.length == 0 && b.state == UnitState.Cancelled) {
+            expected = abi.encodeWithSelector(IRegistryBase.UnitsAlreadyCancelled.selector, s, e);
+        } else if (expected.length == 0 && (b.state != UnitState.Held || b.lockId != 0)) {
+            expected = abi.encodeWithSelector(IRegistryBase.UnitsLocked.selector, s, e, b.state, b.lockId);
+        }
+        if (_isExtra(b.account) && expected.length == 0) {
+            // Mechanism accounts are in no holder's hands; authorizing there is fine, but keep it simple.
+            return;
+        }
+        (bool ok,) = _submit(
+            "authorize", abi.encodeCall(IArticle6Authorization.authorize, (r, sig, hints(hint))), expected
+        );
+        if (!ok) return;
+        if (s > hint) _addStart(b.issuance, s);
+        if (e < b.end) _addStart(b.issuance, e + 1);
+    }
+
+    /// @notice Transfers 1..3 sub-ranges of blocks under one authorization between two random holders,
+    /// within Australia's section or across to Switzerland's and back.
+    function transferItmos(uint256 fromSeed, uint256 toSeed, uint256 signerSeed, uint256 rangeSeed) external {
+        uint256 fromIndex = fromSeed % _holders.length;
+        Holder storage from = _holders[fromIndex];
+        Holder storage to = _holders[(fromIndex + 1 + toSeed % (_holders.length - 1)) % _holders.length];
+        (Picked memory picked, uint64 authorizationId) = _pickItmoRanges(from.id, rangeSeed);
+        if (picked.ranges.length == 0) return;
+        (uint256 key, uint8 rights) = _pickRepresentative(from, signerSeed, RIGHT_INITIATE, address(0));
+        address signer = vm.addr(key);
+        bytes memory expected = _suspendedError(from.id);
+        if (expected.length == 0 && rights & RIGHT_INITIATE == 0) {
+            expected = abi.encodeWithSelector(IRegistryBase.CannotInitiate.selector, from.id, signer);
+        }
+        if (expected.length == 0) expected = _suspendedError(to.id);
+        (bool ok, bytes memory ret) = _submit(
+            "transferItmos", _transferItmosCall(key, from.id, to.id, authorizationId, picked), expected
+        );
+        if (!ok) return;
+        uint256 before = ghost_pendingTransferIds.length;
+        _recordInitiated(from, to.id, signer, abi.decode(ret, (uint64)), picked);
+        if (ghost_pendingTransferIds.length > before) {
+            // _recordInitiated books pending transfers as core ones; move it to the ITMO list.
+            ghost_itmoPendingTransferIds.push(ghost_pendingTransferIds[before]);
+            ghost_pendingTransferIds.pop();
+        }
+    }
+
+    function _transferItmosCall(
+        uint256 key,
+        uint64 from,
+        uint64 to,
+        uint64 authorizationId,
+        Picked memory picked
+    ) internal view returns (bytes memory) {
+        address signer = vm.addr(key);
+        TransferItmosRequest memory r = TransferItmosRequest({
+            signer: signer,
+            fromAccount: from,
+            toAccount: to,
+            authorizationId: authorizationId,
+            ranges: picked.ranges,
+            nonce: nextNonce(signer),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(key, digestOf(this.hashTransferItmos(r)));
+        return abi.encodeCall(IArticle6Transfers.transferItmos, (r, sig, picked.hintStarts));
+    }
+
+    /// @notice Approves or rescinds a random pending ITMO transfer, with the same hint mistakes as for
+    /// core transfers.
+    function decideItmoTransfer(uint256 transferSeed, uint256 signerSeed, bool approval) external {
+        if (ghost_itmoPendingTransferIds.length == 0) return;
+        uint256 slot = transferSeed % ghost_itmoPendingTransferIds.length;
+        uint64 transferId = ghost_itmoPendingTransferIds[slot];
+        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        (uint256 key, uint8 rights) = _pickRepresentative(
+            _holderOf(pending.fromAccount),
+            signerSeed,
+            approval ? RIGHT_APPROVE : 0,
+            approval ? pending.initiator : address(0)
+        );
+        bytes memory expected = _decisionExpectation(transferId, vm.addr(key), rights, approval);
+        (uint64[] memory starts, bytes memory shortfall) = _decisionHints(transferId, transferSeed);
+        if (expected.length == 0) expected = shortfall;
+        (bool ok,) = _submit(
+            approval ? bytes32("approveItmo") : bytes32("rescindItmo"),
+            _decisionCall(key, transferId, approval, starts),
+            expected
+        );
+        if (!ok) return;
+        uint64 back = approval ? pending.toAccount : pending.fromAccount;
+        ghost_units[pending.fromAccount][uint8(UnitState.Pending)] -= pending.quantity;
+        ghost_units[back][uint8(UnitState.Held)] += pending.quantity;
+        ghost_itmoPendingTransferIds[slot] =
+            ghost_itmoPendingTransferIds[ghost_itmoPendingTransferIds.length - 1];
+        ghost_itmoPendingTransferIds.pop();
+        delete ghost_pendingTransfers[transferId];
+    }
+
+    /// @dev The error an approval or rescission must get before its hints are looked at, or empty.
+    function _decisionExpectation(uint64 transferId, address signer, uint8 rights, bool approval)
+        internal
+        view
+        returns (bytes memory expected)
+    {
+        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        expected = _suspendedError(pending.fromAccount);
+        if (!approval) return expected;
+        if (expected.length == 0 && rights & RIGHT_APPROVE == 0) {
+            expected =
+                abi.encodeWithSelector(IRegistryBase.CannotApprove.selector, pending.fromAccount, signer);
+        }
+        if (expected.length == 0 && signer == pending.initiator) {
+            expected = abi.encodeWithSelector(IRegistryBase.ApproverIsInitiator.selector, transferId, signer);
+        }
+        if (expected.length == 0) expected = _suspendedError(pending.toAccount);
+    }
+
+    function _decisionCall(uint256 key, uint64 transferId, bool approval, uint64[] memory starts)
+        internal
+        view
+        returns (bytes memory)
+    {
+        TransferDecisionRequest memory r = decisionRequest(vm.addr(key), transferId);
+        bytes memory sig = signDigest(key, digestOf(this.hashItmoDecision(r, approval)));
+        return approval
+            ? abi.encodeCall(IArticle6Transfers.approveItmoTransfer, (r, sig, starts))
+            : abi.encodeCall(IArticle6Transfers.rescindItmoTransfer, (r, sig, starts));
+    }
+
+    /// @notice Uses or cancels 1..3 sub-ranges under one authorization with a random purpose; a use the
+    /// authorization does not cover must be refused with PurposeNotAuthorized.
+    function cancelItmos(uint256 accountSeed, uint256 signerSeed, uint256 rangeSeed, uint8 purposeSeed)
+        external
+    {
+        Holder storage holder = _holders[accountSeed % _holders.length];
+        (Picked memory picked, uint64 authorizationId) = _pickItmoRanges(holder.id, rangeSeed);
+        if (picked.ranges.length == 0) return;
+        (uint256 key, uint8 rights) = _pickRepresentative(holder, signerSeed, RIGHT_INITIATE, address(0));
+        CancelItmosRequest memory r = CancelItmosRequest({
+            signer: vm.addr(key),
+            accountId: holder.id,
+            authorizationId: authorizationId,
+            ranges: picked.ranges,
+            purpose: CancellationPurpose(purposeSeed % 4),
+            beneficiary: "beneficiary",
+            reason: "reason",
+            nonce: nextNonce(vm.addr(key)),
+            deadline: deadline()
+        });
+        bytes memory sig = signDigest(key, digestOf(this.hashCancelItmos(r)));
+
+        bytes memory expected = _suspendedError(holder.id);
+        if (expected.length == 0 && rights & RIGHT_INITIATE == 0) {
+            expected = abi.encodeWithSelector(IRegistryBase.CannotInitiate.selector, holder.id, vm.addr(key));
+        }
+        uint8 purposes = a6.getAuthorization(authorizationId).purposes;
+        bool unauthorized = (r.purpose == CancellationPurpose.NdcUse && purposes & PURPOSE_NDC == 0)
+            || (r.purpose == CancellationPurpose.Oimp && purposes & PURPOSE_OIMP == 0);
+        if (expected.length == 0 && unauthorized) {
+            expected = abi.encodeWithSelector(
+                IArticle6Events.PurposeNotAuthorized.selector, authorizationId, r.purpose
+            );
+        }
+        (bool ok, bytes memory ret) = _submit(
+            "cancelItmos",
+            abi.encodeCall(IArticle6Transfers.cancelItmos, (r, sig, picked.hintStarts)),
+            expected
+        );
+        if (ok) _recordCancelled(holder.id, abi.decode(ret, (uint64)), picked);
+    }
+
+    /// @notice Issues A6.4ERs (2..40 or up to 2^56) and forwards the remainder to one or two random
+    /// holders; a suspended participant must be refused with AccountSuspended.
+    function issueArticle64(uint256 quantitySeed, uint256 forwardSeed) external {
+        uint64 quantity = uint64(
+            quantitySeed % 2 == 0
+                ? bound(quantitySeed >> 1, 2, 40)
+                : bound(quantitySeed >> 1, 2, MAX_LARGE_ISSUE)
+        );
+        (uint64 sop, uint64 omge, uint64 rest) = a6.article64Shares(quantity);
+        Forward[] memory forwards = _forwards(rest, forwardSeed);
+        IssueArticle64Request memory r = IssueArticle64Request({
+            signer: issuer,
+            projectId: PROJECT,
+            unitType: "A6.4ER",
+            vintage: 2026,
+            monitoringStart: _periodCursor,
+            monitoringEnd: _periodCursor + 364 days,
+            quantity: quantity,
+            forwards: forwards,
+            nonce: nextNonce(issuer),
+            deadline: deadline()
+        });
+        _periodCursor += 365 days;
+        bytes memory sig = signDigest(ISSUER_KEY, digestOf(this.hashIssueArticle64(r)));
+
+        bytes memory expected;
+        for (uint256 i; i < forwards.length && expected.length == 0; ++i) {
+            expected = _suspendedError(forwards[i].accountId);
+        }
+        (bool ok, bytes memory ret) =
+            _submit("issueArticle64", abi.encodeCall(IArticle64.issueArticle64, (r, sig)), expected);
+        if (!ok) return;
+        (uint64 issuanceId, uint64 start,) = abi.decode(ret, (uint64, uint64, uint64));
+        ghost_issuanceIds.push(issuanceId);
+        ghost_totalIssued += quantity;
+        _addStart(issuanceId, start);
+        ghost_units[_mechanism.shareOfProceeds][uint8(UnitState.Held)] += sop;
+        _addStart(issuanceId, start + sop);
+        ghost_units[_mechanism.omgeCancellation][uint8(UnitState.Cancelled)] += omge;
+        (UnitBlock memory b, uint256 labels) = registry.getBlock(start + sop);
+        ghost_cancelled.push(CancelledRange(start + sop, b.end, b.account, b.state, b.lockId, labels));
+        uint64 cursor = start + sop + omge;
+        for (uint256 i; i < forwards.length; ++i) {
+            _addStart(issuanceId, cursor);
+            ghost_units[forwards[i].accountId][uint8(UnitState.Held)] += forwards[i].quantity;
+            cursor += forwards[i].quantity;
+        }
+    }
+
+    /// @dev One or two forwards to random holders adding up to `rest`; none if nothing remains.
+    function _forwards(uint64 rest, uint256 seed) internal view returns (Forward[] memory forwards) {
+        if (rest == 0) return new Forward[](0);
+        uint64 a = _holders[seed % _holders.length].id;
+        if (rest == 1 || seed % 3 == 0) {
+            forwards = new Forward[](1);
+            forwards[0] = Forward(a, rest);
+            return forwards;
+        }
+        uint64 b = _holders[(seed >> 8) % _holders.length].id;
+        uint64 first = uint64(bound(seed >> 16, 1, rest - 1));
+        forwards = new Forward[](2);
+        forwards[0] = Forward(a, first);
+        forwards[1] = Forward(b, rest - first);
+    }
+
+    /// @dev The id of the handler's `letter`th letter of authorization (from 1).
+    function _letterId(uint256 letter) internal pure returns (bytes32) {
+        return bytes32(abi.encodePacked("LOA-", uint64(letter)));
+    }
+
+    function _isExtra(uint64 accountId) internal view returns (bool) {
+        for (uint256 i; i < _extraAccounts.length; ++i) {
+            if (_extraAccounts[i] == accountId) return true;
+        }
+        return false;
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // Ghost views for the invariant suite
     // ---------------------------------------------------------------------------------------------
 
@@ -412,7 +871,7 @@ contract RegistryHandler is RegistryFixture {
     }
 
     function selectors() public pure virtual returns (bytes4[] memory s) {
-        s = new bytes4[](7);
+        s = new bytes4[](12);
         s[0] = this.issue.selector;
         s[1] = this.initiate.selector;
         s[2] = this.approve.selector;
@@ -420,13 +879,30 @@ contract RegistryHandler is RegistryFixture {
         s[4] = this.cancel.selector;
         s[5] = this.setLabel.selector;
         s[6] = this.setAccountStatus.selector;
+        s[7] = this.authorize.selector;
+        s[8] = this.transferItmos.selector;
+        s[9] = this.decideItmoTransfer.selector;
+        s[10] = this.cancelItmos.selector;
+        s[11] = this.issueArticle64.selector;
     }
 
+    /// @dev Every account that can hold units: the holders and the mechanism accounts.
     function accountIds() external view returns (uint64[] memory ids) {
-        ids = new uint64[](_holders.length);
-        for (uint256 i; i < ids.length; ++i) {
+        ids = new uint64[](_holders.length + _extraAccounts.length);
+        for (uint256 i; i < _holders.length; ++i) {
             ids[i] = _holders[i].id;
         }
+        for (uint256 i; i < _extraAccounts.length; ++i) {
+            ids[_holders.length + i] = _extraAccounts[i];
+        }
+    }
+
+    function itmoPendingTransferIds() external view returns (uint64[] memory) {
+        return ghost_itmoPendingTransferIds;
+    }
+
+    function getArticle6() external view returns (IArticle6) {
+        return a6;
     }
 
     function issuanceIds() external view returns (uint64[] memory) {
@@ -557,9 +1033,59 @@ contract RegistryHandler is RegistryFixture {
         return _holders[_holderIndex[accountId]];
     }
 
-    /// @dev Picks up to three distinct Held blocks of `accountId`, scanning from a random block, and a
-    /// random sub-range of each. Returns no ranges if the account holds nothing.
-    function _pickHeldRanges(uint64 accountId, uint256 seed) internal view returns (Picked memory picked) {
+    /// @dev Ranges for an operation on unlocked units (a core transfer or cancellation, a reservation,
+    /// escrow or association): unlocked Held blocks of the account; one time in eight, if the account
+    /// holds one, a single authorized block, which must be refused with UnitsLocked (the returned error).
+    function _pickCoreRanges(uint64 accountId, uint256 seed)
+        internal
+        view
+        returns (Picked memory picked, bytes memory lockedError)
+    {
+        if (seed % 8 == 7) {
+            uint64 authorizationId;
+            (picked, authorizationId) = _pickItmoRanges(accountId, seed);
+            if (picked.ranges.length != 0) {
+                _truncate(picked, 1);
+                lockedError = abi.encodeWithSelector(
+                    IRegistryBase.UnitsLocked.selector,
+                    picked.ranges[0].start,
+                    picked.ranges[0].end,
+                    UnitState.Held,
+                    authorizationId
+                );
+                return (picked, lockedError);
+            }
+        }
+        picked = _pickHeldRanges(accountId, seed, 0);
+    }
+
+    /// @dev Ranges of up to three Held blocks of the account under one authorization: the first
+    /// authorized block found from a random offset names it.
+    function _pickItmoRanges(uint64 accountId, uint256 seed)
+        internal
+        view
+        returns (Picked memory picked, uint64 authorizationId)
+    {
+        uint256 n = ghost_blockStarts.length;
+        uint256 offset = n == 0 ? 0 : (seed >> 8) % n;
+        for (uint256 i; i < n; ++i) {
+            UnitBlock memory b = blockAt(ghost_blockStarts[(offset + i) % n]);
+            if (b.account == accountId && b.state == UnitState.Held && b.lockId != 0) {
+                authorizationId = b.lockId;
+                break;
+            }
+        }
+        if (authorizationId == 0) return (Picked(new Range[](0), new uint64[](0), new uint64[](0)), 0);
+        picked = _pickHeldRanges(accountId, seed, authorizationId);
+    }
+
+    /// @dev Picks up to three distinct Held blocks of `accountId` locked by `lock` (0: unlocked),
+    /// scanning from a random block, and a random sub-range of each. Returns no ranges if there are none.
+    function _pickHeldRanges(uint64 accountId, uint256 seed, uint64 lock)
+        internal
+        view
+        returns (Picked memory picked)
+    {
         uint256 want = 1 + (seed % MAX_RANGES_PER_REQUEST);
         picked = Picked(new Range[](want), new uint64[](want), new uint64[](want));
         uint256 found;
@@ -568,7 +1094,7 @@ contract RegistryHandler is RegistryFixture {
         for (uint256 i; i < n && found < want; ++i) {
             uint64 start = ghost_blockStarts[(offset + i) % n];
             UnitBlock memory b = blockAt(start);
-            if (b.account != accountId || b.state != UnitState.Held) continue;
+            if (b.account != accountId || b.state != UnitState.Held || b.lockId != lock) continue;
             (uint64 s, uint64 e) = _subRange(start, b.end, uint256(keccak256(abi.encode(seed, found))));
             picked.ranges[found] = Range(s, e);
             picked.hintStarts[found] = start;
@@ -649,6 +1175,11 @@ contract RegistryHandler is RegistryFixture {
                 m.account = uint64(uint256(log.topics[2]));
                 m.state = state;
                 m.lockId = lockId;
+            } else if (log.topics[0] == ACTION_RECORDED) {
+                if (uint256(log.topics[3]) == uint256(Article6Action.FirstTransfer)) {
+                    (uint64 start, uint64 end) = abi.decode(log.data, (uint64, uint64));
+                    ghost_firstTransferred += uint256(end) - start + 1;
+                }
             } else if (log.topics[0] == LABEL_CHANGED) {
                 uint64 start = uint64(uint256(log.topics[1]));
                 uint256 bit = uint256(1) << uint8(uint256(log.topics[2]));
