@@ -52,7 +52,7 @@ from api.paging import (
 )
 from api.problems import Problem
 from api.responsekey import KEY_ID_HEADER, SIGNATURE_HEADER
-from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     ApproveIntent,
     Article64IssuanceIntent,
@@ -63,9 +63,6 @@ from api.schemas import (
     MechanismAccountsIntent,
     PartyIntent,
     PreparedRequest,
-    RequestAccepted,
-    RequestResource,
-    SignedSubmission,
 )
 from api.services import Services
 from indexer.aef import (
@@ -130,16 +127,7 @@ def prepare_party(intent: PartyIntent, services: ServicesDep) -> PreparedRequest
     return _prepare_with(services, build_party, intent)
 
 
-@router.post("/parties", responses=WRITE_RESPONSES, status_code=202)
-def submit_party(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RegisterParty request (registry administrator)."""
-    return submit_request(request, response, services, "article6/parties", body, wait)
+submit_route(router, "/parties", "article6/parties")
 
 
 @router.post("/cooperative-approaches/prepare", response_model=PreparedRequest)
@@ -150,18 +138,7 @@ def prepare_cooperative_approach(
     return _prepare_with(services, build_cooperative_approach, intent)
 
 
-@router.post("/cooperative-approaches", responses=WRITE_RESPONSES, status_code=202)
-def submit_cooperative_approach(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RegisterCooperativeApproach request (registry administrator)."""
-    return submit_request(
-        request, response, services, "article6/cooperative-approaches", body, wait
-    )
+submit_route(router, "/cooperative-approaches", "article6/cooperative-approaches")
 
 
 @router.post("/mechanism-accounts/prepare", response_model=PreparedRequest)
@@ -172,16 +149,7 @@ def prepare_mechanism_accounts(
     return _prepare_with(services, build_mechanism_accounts, intent)
 
 
-@router.post("/mechanism-accounts", responses=WRITE_RESPONSES, status_code=202)
-def submit_mechanism_accounts(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SetMechanismAccounts request (registry administrator)."""
-    return submit_request(request, response, services, "article6/mechanism-accounts", body, wait)
+submit_route(router, "/mechanism-accounts", "article6/mechanism-accounts")
 
 
 # -- writes: authorization, Article 6.4 issuance -------------------------------------------
@@ -193,16 +161,7 @@ def prepare_authorization(intent: AuthorizationIntent, services: ServicesDep) ->
     return _prepare_with(services, build_authorization, intent)
 
 
-@router.post("/authorizations", responses=WRITE_RESPONSES, status_code=202)
-def submit_authorization(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed Authorize request (the Party's label authority)."""
-    return submit_request(request, response, services, "article6/authorizations", body, wait)
+submit_route(router, "/authorizations", "article6/authorizations")
 
 
 @router.post("/issuances/prepare", response_model=PreparedRequest)
@@ -211,16 +170,7 @@ def prepare_article64(intent: Article64IssuanceIntent, services: ServicesDep) ->
     return _prepare_with(services, build_article64, intent)
 
 
-@router.post("/issuances", responses=WRITE_RESPONSES, status_code=202)
-def submit_article64(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed IssueArticle64 request (issuer)."""
-    return submit_request(request, response, services, "article6/issuances", body, wait)
+submit_route(router, "/issuances", "article6/issuances")
 
 
 # -- writes: ITMO transfers, uses and cancellations ----------------------------------------
@@ -232,16 +182,7 @@ def prepare_itmo_transfer(intent: ItmoTransferIntent, services: ServicesDep) -> 
     return _prepare_with(services, build_itmo_transfer, intent)
 
 
-@router.post("/transfers", responses=WRITE_RESPONSES, status_code=202)
-def submit_itmo_transfer(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed TransferItmos request."""
-    return submit_request(request, response, services, "article6/transfers", body, wait)
+submit_route(router, "/transfers", "article6/transfers")
 
 
 @router.post("/transfers/{transfer_id}/approve/prepare", response_model=PreparedRequest)
@@ -254,20 +195,9 @@ def prepare_itmo_approve(
     )
 
 
-@router.post("/transfers/{transfer_id}/approve", responses=WRITE_RESPONSES, status_code=202)
-def submit_itmo_approve(
-    transfer_id: TransferId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed ApproveItmoTransfer request."""
-    path = {"transfer_id": str(transfer_id)}
-    return submit_request(
-        request, response, services, "article6/transfers/approve", body, wait, path
-    )
+submit_route(
+    router, "/transfers/{transfer_id}/approve", "article6/transfers/approve", transfer_id=TransferId
+)
 
 
 @router.post("/transfers/{transfer_id}/rescind/prepare", response_model=PreparedRequest)
@@ -280,20 +210,9 @@ def prepare_itmo_rescind(
     )
 
 
-@router.post("/transfers/{transfer_id}/rescind", responses=WRITE_RESPONSES, status_code=202)
-def submit_itmo_rescind(
-    transfer_id: TransferId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RescindItmoTransfer request."""
-    path = {"transfer_id": str(transfer_id)}
-    return submit_request(
-        request, response, services, "article6/transfers/rescind", body, wait, path
-    )
+submit_route(
+    router, "/transfers/{transfer_id}/rescind", "article6/transfers/rescind", transfer_id=TransferId
+)
 
 
 @router.post("/cancellations/prepare", response_model=PreparedRequest)
@@ -304,16 +223,7 @@ def prepare_itmo_cancellation(
     return _prepare_with(services, build_itmo_cancellation, intent)
 
 
-@router.post("/cancellations", responses=WRITE_RESPONSES, status_code=202)
-def submit_itmo_cancellation(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed CancelItmos request."""
-    return submit_request(request, response, services, "article6/cancellations", body, wait)
+submit_route(router, "/cancellations", "article6/cancellations")
 
 
 # -- Party scope -----------------------------------------------------------------------------

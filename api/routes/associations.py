@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
 from api.intents import Resolver, bytes32_hex
-from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     AssociationIntent,
     DecisionIntent,
     PreparedRequest,
-    RequestAccepted,
-    RequestResource,
     RetireIntent,
-    SignedSubmission,
 )
 from api.writes import require_third_party_registry
 from node.contracts import text_bytes32
@@ -56,16 +53,7 @@ def prepare_association(intent: AssociationIntent, services: ServicesDep) -> Pre
     return prepare_request(services, build)
 
 
-@router.post("/associations", responses=WRITE_RESPONSES, status_code=202)
-def submit_association(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed Associate request."""
-    return submit_request(request, response, services, "associations", body, wait)
+submit_route(router, "/associations", "associations")
 
 
 @router.post("/associations/{association_id}/dissociate/prepare", response_model=PreparedRequest)
@@ -83,27 +71,12 @@ def prepare_dissociate(
     return prepare_request(services, build)
 
 
-@router.post(
-    "/associations/{association_id}/dissociate", responses=WRITE_RESPONSES, status_code=202
+submit_route(
+    router,
+    "/associations/{association_id}/dissociate",
+    "associations/dissociate",
+    association_id=AssociationId,
 )
-def submit_dissociate(
-    association_id: AssociationId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed Dissociate request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "associations/dissociate",
-        body,
-        wait,
-        {"association_id": str(association_id)},
-    )
 
 
 @router.post("/associations/{association_id}/retire/prepare", response_model=PreparedRequest)
@@ -129,22 +102,9 @@ def prepare_retire(
     return prepare_request(services, build)
 
 
-@router.post("/associations/{association_id}/retire", responses=WRITE_RESPONSES, status_code=202)
-def submit_retire(
-    association_id: AssociationId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RetireAssociation request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "associations/retire",
-        body,
-        wait,
-        {"association_id": str(association_id)},
-    )
+submit_route(
+    router,
+    "/associations/{association_id}/retire",
+    "associations/retire",
+    association_id=AssociationId,
+)

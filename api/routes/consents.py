@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
 from api.intents import SCOPES, Resolver
 from api.problems import Problem
-from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     ConsentIntent,
     DecisionIntent,
     PreparedRequest,
-    RequestAccepted,
-    RequestResource,
-    SignedSubmission,
 )
 
 __all__ = ["router"]
@@ -55,16 +52,7 @@ def prepare_consent(intent: ConsentIntent, services: ServicesDep) -> PreparedReq
     return prepare_request(services, build)
 
 
-@router.post("/consents", responses=WRITE_RESPONSES, status_code=202)
-def submit_consent(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed GrantConsent request."""
-    return submit_request(request, response, services, "consents", body, wait)
+submit_route(router, "/consents", "consents")
 
 
 @router.post("/consents/{consent_id}/revoke/prepare", response_model=PreparedRequest)
@@ -82,22 +70,4 @@ def prepare_revoke_consent(
     return prepare_request(services, build)
 
 
-@router.post("/consents/{consent_id}/revoke", responses=WRITE_RESPONSES, status_code=202)
-def submit_revoke_consent(
-    consent_id: ConsentId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RevokeConsent request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "consents/revoke",
-        body,
-        wait,
-        {"consent_id": str(consent_id)},
-    )
+submit_route(router, "/consents/{consent_id}/revoke", "consents/revoke", consent_id=ConsentId)

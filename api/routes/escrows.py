@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
 from api.intents import Resolver
 from api.problems import Problem
-from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     DecisionIntent,
     EscrowIntent,
     EscrowSettleIntent,
     PreparedRequest,
-    RequestAccepted,
-    RequestResource,
-    SignedSubmission,
 )
 
 __all__ = ["router"]
@@ -53,16 +50,7 @@ def prepare_escrow(intent: EscrowIntent, services: ServicesDep) -> PreparedReque
     return prepare_request(services, build)
 
 
-@router.post("/escrows", responses=WRITE_RESPONSES, status_code=202)
-def submit_escrow(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed Escrow request."""
-    return submit_request(request, response, services, "escrows", body, wait)
+submit_route(router, "/escrows", "escrows")
 
 
 @router.post("/escrows/{escrow_id}/settle/prepare", response_model=PreparedRequest)
@@ -86,19 +74,7 @@ def prepare_settle_escrow(
     return prepare_request(services, build)
 
 
-@router.post("/escrows/{escrow_id}/settle", responses=WRITE_RESPONSES, status_code=202)
-def submit_settle_escrow(
-    escrow_id: EscrowId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SettleEscrow request."""
-    return submit_request(
-        request, response, services, "escrows/settle", body, wait, {"escrow_id": str(escrow_id)}
-    )
+submit_route(router, "/escrows/{escrow_id}/settle", "escrows/settle", escrow_id=EscrowId)
 
 
 @router.post("/escrows/{escrow_id}/release/prepare", response_model=PreparedRequest)
@@ -116,16 +92,4 @@ def prepare_release_escrow(
     return prepare_request(services, build)
 
 
-@router.post("/escrows/{escrow_id}/release", responses=WRITE_RESPONSES, status_code=202)
-def submit_release_escrow(
-    escrow_id: EscrowId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed ReleaseEscrow request."""
-    return submit_request(
-        request, response, services, "escrows/release", body, wait, {"escrow_id": str(escrow_id)}
-    )
+submit_route(router, "/escrows/{escrow_id}/release", "escrows/release", escrow_id=EscrowId)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -27,15 +27,12 @@ from api.paging import (
     list_response,
 )
 from api.problems import Problem
-from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     PlatformIntent,
     PlatformSignerIntent,
     PlatformStatusIntent,
     PreparedRequest,
-    RequestAccepted,
-    RequestResource,
-    SignedSubmission,
 )
 from api.writes import check_new_platform
 from indexer.models import Platform, table_of
@@ -82,16 +79,7 @@ def prepare_platform(intent: PlatformIntent, services: ServicesDep) -> PreparedR
     return prepare_request(services, build)
 
 
-@router.post("/admin/platforms", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
-def submit_platform(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RegisterPlatform request."""
-    return submit_request(request, response, services, "admin/platforms", body, wait)
+submit_route(router, "/admin/platforms", "admin/platforms", tags=["admin"])
 
 
 @router.post(
@@ -116,24 +104,13 @@ def prepare_platform_signer(
     return prepare_request(services, build)
 
 
-@router.post(
+submit_route(
+    router,
     "/admin/platforms/{platform}/signers",
-    responses=WRITE_RESPONSES,
-    status_code=202,
+    "admin/platforms/signers",
     tags=["admin"],
+    platform=PlatformPath,
 )
-def submit_platform_signer(
-    platform: PlatformPath,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SetPlatformSigner request."""
-    return submit_request(
-        request, response, services, "admin/platforms/signers", body, wait, {"platform": platform}
-    )
 
 
 @router.post(
@@ -160,24 +137,13 @@ def prepare_platform_status(
     return prepare_request(services, build)
 
 
-@router.post(
+submit_route(
+    router,
     "/admin/platforms/{platform}/status",
-    responses=WRITE_RESPONSES,
-    status_code=202,
+    "admin/platforms/status",
     tags=["admin"],
+    platform=PlatformPath,
 )
-def submit_platform_status(
-    platform: PlatformPath,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SetPlatformStatus request."""
-    return submit_request(
-        request, response, services, "admin/platforms/status", body, wait, {"platform": platform}
-    )
 
 
 # -- reads -----------------------------------------------------------------------------------

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
 from api.intents import Resolver
-from api.routes.writes import WRITE_RESPONSES, Wait, prepare_request, submit_request
+from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     DecisionIntent,
     PreparedRequest,
-    RequestAccepted,
-    RequestResource,
     ReservationIntent,
-    SignedSubmission,
 )
 
 __all__ = ["router"]
@@ -53,16 +50,7 @@ def prepare_reservation(intent: ReservationIntent, services: ServicesDep) -> Pre
     return prepare_request(services, build)
 
 
-@router.post("/reservations", responses=WRITE_RESPONSES, status_code=202)
-def submit_reservation(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed Reserve request."""
-    return submit_request(request, response, services, "reservations", body, wait)
+submit_route(router, "/reservations", "reservations")
 
 
 def _prepare_decision(
@@ -92,25 +80,12 @@ def prepare_release_reservation(
     return _prepare_decision(services, reservation_id, intent, transfer=False)
 
 
-@router.post("/reservations/{reservation_id}/release", responses=WRITE_RESPONSES, status_code=202)
-def submit_release_reservation(
-    reservation_id: ReservationId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed ReleaseReservation request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "reservations/release",
-        body,
-        wait,
-        {"reservation_id": str(reservation_id)},
-    )
+submit_route(
+    router,
+    "/reservations/{reservation_id}/release",
+    "reservations/release",
+    reservation_id=ReservationId,
+)
 
 
 @router.post("/reservations/{reservation_id}/transfer/prepare", response_model=PreparedRequest)
@@ -121,22 +96,9 @@ def prepare_transfer_reservation(
     return _prepare_decision(services, reservation_id, intent, transfer=True)
 
 
-@router.post("/reservations/{reservation_id}/transfer", responses=WRITE_RESPONSES, status_code=202)
-def submit_transfer_reservation(
-    reservation_id: ReservationId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed TransferReservation request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "reservations/transfer",
-        body,
-        wait,
-        {"reservation_id": str(reservation_id)},
-    )
+submit_route(
+    router,
+    "/reservations/{reservation_id}/transfer",
+    "reservations/transfer",
+    reservation_id=ReservationId,
+)

@@ -6,7 +6,9 @@ changes, label definitions and label changes follow the same pattern.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from enum import Enum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -42,7 +44,7 @@ from api.schemas import (
     TransferIntent,
 )
 from api.services import Services
-from api.writes import accept, fresh_mirror, wait_for_request
+from api.writes import OPERATION_TYPES, accept, fresh_mirror, wait_for_request
 
 __all__ = [
     "WRITE_RESPONSES",
@@ -52,6 +54,7 @@ __all__ = [
     "prepare_request",
     "router",
     "submit_request",
+    "submit_route",
 ]
 
 router = APIRouter(tags=["writes"])
@@ -101,6 +104,73 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def submit_route(
+    router: APIRouter,
+    path: str,
+    operation: str,
+    *,
+    tags: list[str | Enum] | None = None,
+    fixed: dict[str, str] | None = None,
+    **params: Any,
+) -> None:
+    """Add `POST path`, which checks and journals a signed request of `operation`.
+
+    Every submission takes the same body and `wait` and differs only in its path parameters,
+    given as `name=AnnotatedType` so that they are validated and documented like any other.
+    `fixed` adds values the route implies (e.g. whether a label is applied) to those the
+    submitted request is checked against.
+    """
+    primary_type = OPERATION_TYPES[operation]
+
+    def submit(
+        body: SignedSubmission,
+        request: Request,
+        response: Response,
+        services: ServicesDep,
+        wait: Wait = None,
+        **values: Any,
+    ) -> RequestAccepted | RequestResource:
+        path_values = {name: str(value) for name, value in values.items()} | (fixed or {})
+        return submit_request(
+            request, response, services, operation, body, wait, path_values or None
+        )
+
+    # NOTE: FastAPI reads parameters from the signature; the path parameters are added to it
+    # here because their names and types vary by route.
+    signature = inspect.signature(submit)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    path_params = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
+        for name, annotation in params.items()
+    ]
+    keyword = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=_HINTS[p.name]) for p in own
+    ]
+    submit.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=keyword + path_params, return_annotation=RequestAccepted | RequestResource
+    )
+    submit.__doc__ = f"Submit a signed {primary_type} request."
+    router.add_api_route(
+        path,
+        submit,
+        methods=["POST"],
+        name=f"submit_{operation.replace('/', '_').replace('-', '_')}",
+        responses=WRITE_RESPONSES,
+        status_code=202,
+        tags=tags,
+    )
+
+
+# The submit handler's own parameters, as objects: this module's annotations are strings.
+_HINTS: dict[str, Any] = {
+    "body": SignedSubmission,
+    "request": Request,
+    "response": Response,
+    "services": ServicesDep,
+    "wait": Wait,
+}
+
+
 # -- accounts ---------------------------------------------------------------------------------
 
 
@@ -137,16 +207,7 @@ def prepare_account(intent: AccountIntent, services: ServicesDep) -> PreparedReq
     return prepare_request(services, build)
 
 
-@router.post("/admin/accounts", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
-def submit_account(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed OpenAccount request."""
-    return submit_request(request, response, services, "admin/accounts", body, wait)
+submit_route(router, "/admin/accounts", "admin/accounts", tags=["admin"])
 
 
 @router.post(
@@ -179,30 +240,13 @@ def prepare_representative(
     return prepare_request(services, build)
 
 
-@router.post(
+submit_route(
+    router,
     "/admin/accounts/{account_id}/representatives",
-    responses=WRITE_RESPONSES,
-    status_code=202,
+    "admin/accounts/representatives",
     tags=["admin"],
+    account_id=AccountPath,
 )
-def submit_representative(
-    account_id: AccountPath,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SetRepresentative request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "admin/accounts/representatives",
-        body,
-        wait,
-        {"account_id": account_id},
-    )
 
 
 @router.post(
@@ -225,30 +269,13 @@ def prepare_status(
     return prepare_request(services, build)
 
 
-@router.post(
+submit_route(
+    router,
     "/admin/accounts/{account_id}/status",
-    responses=WRITE_RESPONSES,
-    status_code=202,
+    "admin/accounts/status",
     tags=["admin"],
+    account_id=AccountPath,
 )
-def submit_status(
-    account_id: AccountPath,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SetAccountStatus request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "admin/accounts/status",
-        body,
-        wait,
-        {"account_id": account_id},
-    )
 
 
 # -- projects, labels, issuances ------------------------------------------------------------
@@ -274,16 +301,7 @@ def prepare_project(intent: ProjectIntent, services: ServicesDep) -> PreparedReq
     return prepare_request(services, build)
 
 
-@router.post("/admin/projects", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
-def submit_project(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RegisterProject request."""
-    return submit_request(request, response, services, "admin/projects", body, wait)
+submit_route(router, "/admin/projects", "admin/projects", tags=["admin"])
 
 
 @router.post("/admin/labels/prepare", response_model=PreparedRequest, tags=["admin"])
@@ -301,16 +319,7 @@ def prepare_label(intent: DefineLabelIntent, services: ServicesDep) -> PreparedR
     return prepare_request(services, build)
 
 
-@router.post("/admin/labels", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
-def submit_label(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed DefineLabel request."""
-    return submit_request(request, response, services, "admin/labels", body, wait)
+submit_route(router, "/admin/labels", "admin/labels", tags=["admin"])
 
 
 @router.post("/admin/issuances/prepare", response_model=PreparedRequest, tags=["admin"])
@@ -346,16 +355,7 @@ def prepare_issuance(intent: IssuanceIntent, services: ServicesDep) -> PreparedR
     return prepare_request(services, build)
 
 
-@router.post("/admin/issuances", responses=WRITE_RESPONSES, status_code=202, tags=["admin"])
-def submit_issuance(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed Issue request."""
-    return submit_request(request, response, services, "admin/issuances", body, wait)
+submit_route(router, "/admin/issuances", "admin/issuances", tags=["admin"])
 
 
 # -- transfers --------------------------------------------------------------------------------
@@ -384,16 +384,7 @@ def prepare_transfer(intent: TransferIntent, services: ServicesDep) -> PreparedR
     return prepare_request(services, build)
 
 
-@router.post("/transfers", responses=WRITE_RESPONSES, status_code=202, tags=["transfers"])
-def submit_transfer(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed InitiateTransfer request."""
-    return submit_request(request, response, services, "transfers", body, wait)
+submit_route(router, "/transfers", "transfers", tags=["transfers"])
 
 
 def _prepare_decision(
@@ -428,30 +419,13 @@ def prepare_approve(
     return _prepare_decision(services, transfer_id, intent, approve=True)
 
 
-@router.post(
+submit_route(
+    router,
     "/transfers/{transfer_id}/approve",
-    responses=WRITE_RESPONSES,
-    status_code=202,
+    "transfers/approve",
     tags=["transfers"],
+    transfer_id=TransferId,
 )
-def submit_approve(
-    transfer_id: TransferId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed ApproveTransfer request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "transfers/approve",
-        body,
-        wait,
-        {"transfer_id": str(transfer_id)},
-    )
 
 
 @router.post(
@@ -464,30 +438,13 @@ def prepare_rescind(
     return _prepare_decision(services, transfer_id, intent, approve=False)
 
 
-@router.post(
+submit_route(
+    router,
     "/transfers/{transfer_id}/rescind",
-    responses=WRITE_RESPONSES,
-    status_code=202,
+    "transfers/rescind",
     tags=["transfers"],
+    transfer_id=TransferId,
 )
-def submit_rescind(
-    transfer_id: TransferId,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed RescindTransfer request."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "transfers/rescind",
-        body,
-        wait,
-        {"transfer_id": str(transfer_id)},
-    )
 
 
 # -- cancellations and labels -----------------------------------------------------------------
@@ -515,16 +472,7 @@ def prepare_cancellation(intent: CancellationIntent, services: ServicesDep) -> P
     return prepare_request(services, build)
 
 
-@router.post("/cancellations", responses=WRITE_RESPONSES, status_code=202, tags=["cancellations"])
-def submit_cancellation(
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed Cancel request."""
-    return submit_request(request, response, services, "cancellations", body, wait)
+submit_route(router, "/cancellations", "cancellations", tags=["cancellations"])
 
 
 def _prepare_label_change(
@@ -557,25 +505,14 @@ def prepare_apply_label(
     return _prepare_label_change(services, label, intent, applied=True)
 
 
-@router.post("/labels/{label}/apply", responses=WRITE_RESPONSES, status_code=202, tags=["labels"])
-def submit_apply_label(
-    label: LabelPath,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SetLabel request that applies a label."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "labels/apply",
-        body,
-        wait,
-        {"label": label, "applied": "true"},
-    )
+submit_route(
+    router,
+    "/labels/{label}/apply",
+    "labels/apply",
+    tags=["labels"],
+    fixed={"applied": "true"},
+    label=LabelPath,
+)
 
 
 @router.post("/labels/{label}/remove/prepare", response_model=PreparedRequest, tags=["labels"])
@@ -586,22 +523,11 @@ def prepare_remove_label(
     return _prepare_label_change(services, label, intent, applied=False)
 
 
-@router.post("/labels/{label}/remove", responses=WRITE_RESPONSES, status_code=202, tags=["labels"])
-def submit_remove_label(
-    label: LabelPath,
-    body: SignedSubmission,
-    request: Request,
-    response: Response,
-    services: ServicesDep,
-    wait: Wait = None,
-) -> RequestAccepted | RequestResource:
-    """Submit a signed SetLabel request that removes a label."""
-    return submit_request(
-        request,
-        response,
-        services,
-        "labels/remove",
-        body,
-        wait,
-        {"label": label, "applied": "false"},
-    )
+submit_route(
+    router,
+    "/labels/{label}/remove",
+    "labels/remove",
+    tags=["labels"],
+    fixed={"applied": "false"},
+    label=LabelPath,
+)
