@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from api.auth import iso
 from api.models import DeliveryStatus, WebhookCursor, WebhookDelivery, WebhookSubscription
 from api.webhooks.routing import IndexedEvent, platforms_concerned
 from api.webhooks.signing import webhook_id
@@ -50,10 +50,9 @@ def newest_event_id(conn: Connection) -> int:
 
 def payload(event: IndexedEvent) -> str:
     """Return the JSON body delivered for an event (Standard Webhooks: type, timestamp, data)."""
-    moment = event.timestamp if event.timestamp is not None else 0
     document = {
         "type": event.name,
-        "timestamp": datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z"),
+        "timestamp": iso(event.timestamp if event.timestamp is not None else 0),
         "data": {
             **event.data,
             "event_id": event.id,
