@@ -80,7 +80,7 @@ def bench_api_writes(node: ApiNode, url: str, requests: int, signers: int) -> tu
     each = requests // signers
     sink, funded = accounts_with_units(node, signers, 2 * each)
 
-    def prepared(key: LocalAccount, account: int, first: int) -> list[tuple[str, str]]:
+    def prepared(key: LocalAccount, account: int, first: int) -> list[str]:
         client = RegistryClient(url, key, domain="testserver")
         out = []
         for serial in range(first, first + each):
@@ -92,12 +92,12 @@ def bench_api_writes(node: ApiNode, url: str, requests: int, signers: int) -> tu
                     "ranges": [{"start": serial, "end": serial}],
                 },
             )
-            out.append((json.dumps({"typed_data": typed, "signature": client.sign(typed)}), ""))
+            out.append(json.dumps({"typed_data": typed, "signature": client.sign(typed)}))
         return out
 
-    def submit_all(bodies: list[tuple[str, str]]) -> None:
+    def submit_all(bodies: list[str]) -> None:
         with httpx.Client(base_url=url) as http:
-            for body, _ in bodies:
+            for body in bodies:
                 response = http.post(
                     "/v1/transfers", content=body, headers={"content-type": "application/json"}
                 )
