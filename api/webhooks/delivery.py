@@ -111,10 +111,6 @@ class WebhookWorker:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
-    def wake(self) -> None:
-        """Ask the worker to look at the outbox now."""
-        self._wake.set()
-
     # -- loop --------------------------------------------------------------------------------
 
     def _run(self) -> None:
