@@ -668,6 +668,11 @@ def test_deliveries_wait_for_a_receiver_that_is_down_then_arrive_once_each(
         copies = [r for r in receiver.received if r.path == path]
         assert len(copies) == 2 * len(unique)
         assert [r.answered for r in copies].count(500) == len(unique)
+        # Each webhook-id came exactly twice, refused then accepted, with the same body.
+        for webhook_id, first in unique.items():
+            repeats = [r for r in copies if r.webhook_id == webhook_id]
+            assert [r.answered for r in repeats] == [500, 204], webhook_id
+            assert all(r.payload == first for r in repeats), webhook_id
         for delivery in deliveries:
             attempts = _detail(node, signers[sub["subscription_id"]], delivery["delivery_id"])
             codes = [a["status_code"] for a in attempts["attempt_log"]]
@@ -693,9 +698,7 @@ def test_deliveries_wait_for_a_receiver_that_is_down_then_arrive_once_each(
 
 
 def _rpc(node: ApiNode, method: str, *params: Any) -> Any:
-    response = node.registry.client.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in response, response
-    return response.get("result")
+    return node.registry.client.request(method, list(params))  # raises ChainError on an error
 
 
 def _in_one_block(market: Market, *requests: tuple[str, dict[str, Any], list[int]]) -> list[Any]:
