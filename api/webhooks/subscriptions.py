@@ -30,6 +30,7 @@ __all__ = [
     "check_url",
     "create_subscription",
     "delete_subscription",
+    "find_subscription",
     "platform_scope",
 ]
 
