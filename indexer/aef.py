@@ -407,14 +407,25 @@ def aef_document(report: AefReport, as_of_block: int) -> dict[str, Any]:
     }
 
 
+# A cell starting with one of these is read as a formula by spreadsheet programs.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
-    """Return a value as a CSV or spreadsheet cell: lists joined, booleans as yes / no."""
+    """Return a value as a CSV or spreadsheet cell: lists joined, booleans as yes / no.
+
+    NOTE: beneficiaries (the using entity) and methodologies are text users wrote; one starting
+    with a formula character is quoted with `'`, as the API's CSV lists do (`api.paging`), or
+    the auditor's spreadsheet would run it (openpyxl even stores such text as a formula).
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
+        value = "; ".join(str(v) for v in value)
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
     return value
 
 
