@@ -40,6 +40,7 @@ from indexer.models import (
     Article6ApproachParty,
     Article6Authorization,
     Article6Config,
+    Article6ItmoTransfer,
     Article6Party,
     Article6PartyAdministrator,
     Article64Issuance,
@@ -136,6 +137,7 @@ class LedgerSnapshot:
     article6_approaches: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     article6_authorizations: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     article6_actions: dict[tuple[int, int], tuple[Any, ...]] = field(default_factory=dict)
+    article6_itmo_transfers: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     article6_config: dict[str, int | None] = field(default_factory=dict)
     article64_issuances: dict[int, tuple[Any, ...]] = field(default_factory=dict)
 
@@ -161,6 +163,7 @@ class LedgerSnapshot:
         "article6_approaches",
         "article6_authorizations",
         "article6_actions",
+        "article6_itmo_transfers",
         "article6_config",
         "article64_issuances",
     )
@@ -461,6 +464,8 @@ class _Replay:
             self.facts.actions.append(
                 ActionFact(event.block_number, event.log_index, event.tx_hash, 0, *row)
             )
+        elif name == "ItmoTransferInitiated":
+            s.article6_itmo_transfers[a["transferId"]] = (a["authorizationId"],)
         elif name == "Article64Distributed":
             self._parts.setdefault(a["issuanceId"], []).append(
                 (a["start"], a["end"], enum_text(Article64Share(a["share"])), a["accountId"])
@@ -775,6 +780,8 @@ def _read_article6(conn: Connection, s: LedgerSnapshot) -> None:
             r.party,
             r.counterparty,
         )
+    for r in conn.execute(select(table_of(Article6ItmoTransfer))):
+        s.article6_itmo_transfers[r.transfer_id] = (r.authorization_id,)
     config = conn.execute(select(table_of(Article6Config))).first()
     if config is not None:
         s.article6_config = {

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from indexer.aef import build_aef, load_mirror_facts
 from indexer.audit import audit, audit_aef, chain_aef
@@ -289,6 +289,79 @@ def test_the_mirror_holds_every_article6_record(
         if r["operation_id"] == issued["cancellationId"]
     ]
     assert len(omge) == 1 and omge[0][1] == omge[0][0]
+
+
+def test_the_audit_finds_a_change_to_any_article6_table(
+    registry: Registry, scenario: dict[str, Any], engine: Engine
+) -> None:
+    """Each Article 6 table is compared: one changed row in each is one reported difference."""
+    make_indexer(engine, registry).sync_once()
+    auth, transfer = scenario["authorization_id"], scenario["transfer_id"]
+    issuance = scenario["article64"].event("Article64Issued").args["issuanceId"]
+    actions = table_of(Article6Action)
+    with engine.begin() as conn:
+        acquisition = conn.execute(
+            select(actions.c.block_number, actions.c.log_index).where(
+                actions.c.authorization_id == auth, actions.c.action == "acquisition"
+            )
+        ).one()
+        for statement, values in [
+            ("UPDATE article6_parties SET registry_id = 'ZZR' WHERE party = 'IY'", {}),
+            (
+                "DELETE FROM article6_party_administrators WHERE party = 'IX' AND address = :a",
+                {"a": scenario["administrators"][1]},
+            ),
+            (
+                "DELETE FROM article6_approach_parties "
+                "WHERE approach_id = 'IDX-APPROACH' AND party = 'IY'",
+                {},
+            ),
+            ("UPDATE article6_authorizations SET letter_id = 'FORGED' WHERE id = :i", {"i": auth}),
+            (
+                "UPDATE article6_actions SET counterparty = 'ZZ' "
+                "WHERE block_number = :b AND log_index = :l",
+                {"b": acquisition.block_number, "l": acquisition.log_index},
+            ),
+            (
+                "UPDATE article6_itmo_transfers SET authorization_id = 0 WHERE transfer_id = :t",
+                {"t": transfer},
+            ),
+            ("UPDATE article6_config SET pending_account = NULL", {}),
+            (
+                "UPDATE article64_issuances SET forwarded = 0 WHERE issuance_id = :i",
+                {"i": issuance},
+            ),
+        ]:
+            assert conn.execute(text(statement), values).rowcount == 1, statement
+    report = audit(engine, registry.client, registry.deployment, registry.abi, spot_checks=0)
+    found = {(d.section, d.key) for d in report.differences}
+    assert found == {
+        ("article6_parties", "IY"),
+        ("article6_parties", "IX"),
+        ("article6_approaches", "IDX-APPROACH"),
+        ("article6_authorizations", str(auth)),
+        ("article6_actions", f"{acquisition.block_number} / {acquisition.log_index}"),
+        ("article6_itmo_transfers", str(transfer)),
+        ("article6_config", "pending_account"),
+        ("article64_issuances", str(issuance)),
+    }
+    # A part of an Article 6.4 issuance is compared with its issuance.
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE article64_issuances SET forwarded = 17 WHERE issuance_id = :i"),
+            {"i": issuance},
+        )
+        conn.execute(
+            text(
+                "UPDATE article64_parts SET account_id = 1 "
+                "WHERE issuance_id = :i AND share = 'omge'"
+            ),
+            {"i": issuance},
+        )
+    report = audit(engine, registry.client, registry.deployment, registry.abi, spot_checks=0)
+    assert ("article64_issuances", str(issuance)) in {
+        (d.section, d.key) for d in report.differences
+    }
 
 
 def test_a_rebuild_from_raw_events_gives_the_same_article6_tables(
