@@ -32,13 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, exists, select, update
 
 from api.chainview import split_nonce
-from api.mirrorq import (
-    approval_hints,
-    executed_requests,
-    lock_blocks,
-    range_hints,
-    request_events,
-)
+from api.mirrorq import executed_requests, lock_blocks, range_hints, request_events
 from api.models import JournalEntry, RequestStatus
 from api.problems import HINT_ERRORS, contract_problem
 from api.results import result_from_events
@@ -58,8 +52,13 @@ _DISPATCH_LIMIT = 256
 # How far back (in blocks) indexed requests are re-checked against the mirror after a rollback.
 _REORG_WINDOW = 10_000
 # Decisions on an existing lock -> the state its blocks are in and the message field naming it.
-# Their hints are the start of every block the lock holds (the platform module's convention).
+# Their hints are the start of every block the lock holds: a pending transfer's, a reservation's,
+# an escrow's or an association's.
 _LOCK_DECISIONS = {
+    "ApproveTransfer": ("pending", "transferId"),
+    "RescindTransfer": ("pending", "transferId"),
+    "ApproveItmoTransfer": ("pending", "transferId"),
+    "RescindItmoTransfer": ("pending", "transferId"),
     "ReleaseReservation": ("reserved", "reservationId"),
     "TransferReservation": ("reserved", "reservationId"),
     "SettleEscrow": ("escrowed", "escrowId"),
@@ -67,10 +66,6 @@ _LOCK_DECISIONS = {
     "Dissociate": ("associated", "associationId"),
     "RetireAssociation": ("associated", "associationId"),
 }
-# Requests that settle a pending transfer: their hints are the transfer's pending blocks.
-_DECISIONS = frozenset(
-    {"ApproveTransfer", "RescindTransfer", "ApproveItmoTransfer", "RescindItmoTransfer"}
-)
 
 
 def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
@@ -227,8 +222,6 @@ class JournalWorker:
 
     def _hints(self, conn: Connection, row: Any, splits: list[int]) -> list[int]:
         message = row.typed_data["message"]
-        if row.primary_type in _DECISIONS:
-            return approval_hints(conn, int(message["transferId"]))
         if row.primary_type in _LOCK_DECISIONS:
             state, field = _LOCK_DECISIONS[row.primary_type]
             return _lock_hints(lock_blocks(conn, state, int(message[field])), splits)

@@ -10,7 +10,6 @@ from sqlalchemy import Connection, select
 from indexer.models import Event, ExecutedRequest, UnitBlock, table_of
 
 __all__ = [
-    "approval_hints",
     "containing_block",
     "executed_requests",
     "lock_blocks",
@@ -37,16 +36,6 @@ def range_hints(conn: Connection, ranges: Iterable[tuple[int, int]]) -> list[int
         block = containing_block(conn, start)
         hints.append(int(block.start) if block is not None else 0)
     return hints
-
-
-def approval_hints(conn: Connection, transfer_id: int) -> list[int]:
-    """Return the starts of the blocks a pending transfer locks, in serial order."""
-    rows = conn.execute(
-        select(_BLOCKS.c.start)
-        .where(_BLOCKS.c.state == "pending", _BLOCKS.c.lock_id == transfer_id)
-        .order_by(_BLOCKS.c.start)
-    )
-    return [int(r[0]) for r in rows]
 
 
 def lock_blocks(conn: Connection, state: str, lock_id: int) -> list[tuple[int, int]]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
 
+from api.models import JournalEntry
+from indexer.models import table_of
 from node.contracts import UnitState, text_bytes32
 from sdk import RegistryClient, RegistryError
 from tests.api.conftest import ApiNode
@@ -192,6 +196,58 @@ def test_define_and_apply_label(
     assert applied == {"label_id": label, "ranges": ranges}
     _, labels = node.registry.contract.functions.getBlock(ranges[0]["start"]).call()
     assert labels >> label & 1
+
+
+def test_approval_right_after_a_label_splits_the_pending_transfer_needs_no_resend(
+    node: ApiNode, market: dict[str, Any], actors: dict[str, LocalAccount]
+) -> None:
+    """A label change in flight splits a pending transfer's block; the approval sent right after
+    it is relayed with the hints of the blocks the label will have made (decision D14), so it
+    applies at its first attempt."""
+    admin, authority = sdk(node, actors["registry_admin"]), sdk(node, actors["label_authority"])
+    indexed(admin.write("admin/labels", {"name": "SPLIT_PENDING", "authority": authority.address}))
+    ar1, ar2 = sdk(node, actors["seller_ar1"]), sdk(node, actors["seller_ar2"])
+    ar1.login()
+    free = next(
+        block
+        for block in ar1.get(f"/v1/accounts/{market['seller']}/holdings", state="held")["items"]
+        if block["quantity"] >= 12
+    )
+    ranges = [{"start": free["start"], "end": free["start"] + 11}]
+    transfer = indexed(
+        ar1.write(
+            "transfers",
+            {"from_account": market["seller"], "to_account": market["buyer"], "ranges": ranges},
+        )
+    )
+    assert transfer["status"] == "pending"
+    (moved,) = transfer["ranges"]
+    assert moved == ranges[0]
+    middle = [{"start": moved["start"] + 4, "end": moved["start"] + 7}]
+    labelled = authority.write("labels/SPLIT_PENDING/apply", {"ranges": middle}, wait=False)
+    approved = ar2.write(f"transfers/{transfer['transfer_id']}/approve", {}, wait=False)
+    for accepted in (labelled, approved):
+        deadline = time.monotonic() + 60
+        while (row := ar1.request(accepted["request_id"]))["status"] not in ("indexed", "failed"):
+            assert time.monotonic() < deadline, row
+            time.sleep(0.05)
+        assert row["status"] == "indexed", row
+    journal = table_of(JournalEntry)
+    with node.services.engine.connect() as conn:
+        attempts = conn.execute(
+            select(journal.c.attempts).where(journal.c.request_id == approved["request_id"])
+        ).scalar()
+    assert attempts == 1
+    buyer_number = int(market["buyer"].split("-")[1])
+    pieces = [
+        (start, _block(node, start)[0], _block(node, start)[1], _block(node, start)[4])
+        for start in (moved["start"], moved["start"] + 4, moved["start"] + 8)
+    ]
+    assert pieces == [
+        (moved["start"], moved["start"] + 3, buyer_number, UnitState.HELD),
+        (moved["start"] + 4, moved["start"] + 7, buyer_number, UnitState.HELD),
+        (moved["start"] + 8, moved["end"], buyer_number, UnitState.HELD),
+    ]
 
 
 def test_account_status_and_representative_changes(
