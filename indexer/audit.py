@@ -72,10 +72,14 @@ from node.contracts import (
     AccountStatus,
     ApprovalPolicy,
     Article64Share,
+    AssociationStatus,
     CancellationPurpose,
     ConsentScope,
+    ConsentStatus,
+    EscrowStatus,
     FirstTransferDefinition,
     PlatformStatus,
+    ReservationStatus,
     UnitState,
     bytes32_text,
 )
@@ -200,7 +204,6 @@ class _Replay:
         self.snapshot = LedgerSnapshot()
         self.index = BlockIndex()
         self._signer = ""  # the signer of the request whose events are being replayed
-        self._tx = ""
         # What an AEF is built from, collected here independently of the mirror.
         self.facts = Article6Facts()
         self._parts: dict[int, list[tuple[int, int, str, int]]] = {}
@@ -916,12 +919,16 @@ def _spot_check(
     return out, checks
 
 
+# A status as the mirror stores it -> its number in the module's views, per section.
 _STATUS = {
-    "consents": {"active": 1, "revoked": 2},
-    "reservations": {"active": 1, "released": 2, "transferred": 3},
-    "escrows": {"active": 1, "settled": 2, "released": 3},
-    "associations": {"active": 1, "dissociated": 2, "retired": 3},
-    "platforms": {"active": 1, "suspended": 2},
+    section: {enum_text(status): int(status) for status in statuses}
+    for section, statuses in (
+        ("consents", ConsentStatus),
+        ("reservations", ReservationStatus),
+        ("escrows", EscrowStatus),
+        ("associations", AssociationStatus),
+        ("platforms", PlatformStatus),
+    )
 }
 
 
