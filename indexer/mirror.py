@@ -530,32 +530,34 @@ class MirrorWriter:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._bulk = _Bulk(conn)
-        self._accounts = _Rows(_ACCOUNTS, ("id",))
-        self._representatives = _Rows(_REPRESENTATIVES, ("account_id", "address"))
-        self._projects = _Rows(_PROJECTS, ("id",))
-        self._issuances = _Rows(_ISSUANCES, ("id",))
-        self._labels = _Rows(_LABELS, ("id",))
-        self._transfers = _Rows(_TRANSFERS, ("id",))
-        self._cancellations = _Rows(_CANCELLATIONS, ("id",))
-        self._operation_ranges = _Rows(_OPERATION_RANGES, ("operation_id", "start"))
-        self._label_changes = _Rows(_LABEL_CHANGES, ("block_number", "log_index"))
-        self._executed = _Rows(_EXECUTED_REQUESTS, ("digest",))
-        self._platforms = _Rows(_PLATFORMS, ("address",))
-        self._platform_signers = _Rows(_PLATFORM_SIGNERS, ("platform", "signer"))
-        self._consents = _Rows(_CONSENTS, ("id",))
-        self._reservations = _Rows(_RESERVATIONS, ("id",))
-        self._escrows = _Rows(_ESCROWS, ("id",))
-        self._associations = _Rows(_ASSOCIATIONS, ("id",))
-        self._a6_parties = _Rows(_A6_PARTIES, ("party",))
-        self._a6_party_admins = _Rows(_A6_PARTY_ADMINS, ("party", "address"))
-        self._a6_approaches = _Rows(_A6_APPROACHES, ("approach_id",))
-        self._a6_approach_parties = _Rows(_A6_APPROACH_PARTIES, ("approach_id", "party"))
-        self._a6_authorizations = _Rows(_A6_AUTHORIZATIONS, ("id",))
-        self._a6_actions = _Rows(_A6_ACTIONS, ("block_number", "log_index"))
-        self._a6_itmo_transfers = _Rows(_A6_ITMO_TRANSFERS, ("transfer_id",))
-        self._a6_config = _Rows(_A6_CONFIG, ("id",))
-        self._a64_issuances = _Rows(_A64_ISSUANCES, ("issuance_id",))
-        self._a64_parts = _Rows(_A64_PARTS, ("issuance_id", "start"))
+        # Every table's buffer, in the order `apply` writes them.
+        self._buffers: list[_Rows] = []
+        self._accounts = self._buffer(_ACCOUNTS, ("id",))
+        self._representatives = self._buffer(_REPRESENTATIVES, ("account_id", "address"))
+        self._projects = self._buffer(_PROJECTS, ("id",))
+        self._issuances = self._buffer(_ISSUANCES, ("id",))
+        self._labels = self._buffer(_LABELS, ("id",))
+        self._transfers = self._buffer(_TRANSFERS, ("id",))
+        self._cancellations = self._buffer(_CANCELLATIONS, ("id",))
+        self._operation_ranges = self._buffer(_OPERATION_RANGES, ("operation_id", "start"))
+        self._label_changes = self._buffer(_LABEL_CHANGES, ("block_number", "log_index"))
+        self._executed = self._buffer(_EXECUTED_REQUESTS, ("digest",))
+        self._platforms = self._buffer(_PLATFORMS, ("address",))
+        self._platform_signers = self._buffer(_PLATFORM_SIGNERS, ("platform", "signer"))
+        self._consents = self._buffer(_CONSENTS, ("id",))
+        self._reservations = self._buffer(_RESERVATIONS, ("id",))
+        self._escrows = self._buffer(_ESCROWS, ("id",))
+        self._associations = self._buffer(_ASSOCIATIONS, ("id",))
+        self._a6_parties = self._buffer(_A6_PARTIES, ("party",))
+        self._a6_party_admins = self._buffer(_A6_PARTY_ADMINS, ("party", "address"))
+        self._a6_approaches = self._buffer(_A6_APPROACHES, ("approach_id",))
+        self._a6_approach_parties = self._buffer(_A6_APPROACH_PARTIES, ("approach_id", "party"))
+        self._a6_authorizations = self._buffer(_A6_AUTHORIZATIONS, ("id",))
+        self._a6_actions = self._buffer(_A6_ACTIONS, ("block_number", "log_index"))
+        self._a6_itmo_transfers = self._buffer(_A6_ITMO_TRANSFERS, ("transfer_id",))
+        self._a6_config = self._buffer(_A6_CONFIG, ("id",))
+        self._a64_issuances = self._buffer(_A64_ISSUANCES, ("issuance_id",))
+        self._a64_parts = self._buffer(_A64_PARTS, ("issuance_id", "start"))
         # Members of Parties and approaches (and the config row) as this batch leaves them,
         # loaded from the database on first use: a re-registration replaces the whole list.
         self._members: dict[tuple[str, str], set[str]] = {}
@@ -594,36 +596,15 @@ class MirrorWriter:
             handler = _HANDLERS.get(event.name)
             if handler is not None:
                 handler(self, event)
-        for rows in (
-            self._accounts,
-            self._representatives,
-            self._projects,
-            self._issuances,
-            self._labels,
-            self._transfers,
-            self._cancellations,
-            self._operation_ranges,
-            self._label_changes,
-            self._executed,
-            self._platforms,
-            self._platform_signers,
-            self._consents,
-            self._reservations,
-            self._escrows,
-            self._associations,
-            self._a6_parties,
-            self._a6_party_admins,
-            self._a6_approaches,
-            self._a6_approach_parties,
-            self._a6_authorizations,
-            self._a6_actions,
-            self._a6_itmo_transfers,
-            self._a6_config,
-            self._a64_issuances,
-            self._a64_parts,
-        ):
+        for rows in self._buffers:
             rows.flush(self._bulk)
         self._blocks.flush(self._bulk)
+
+    def _buffer(self, table: Table, key: tuple[str, ...]) -> _Rows:
+        """Return a new buffer of `table`'s changes, which `apply` writes at its end."""
+        rows = _Rows(table, key)
+        self._buffers.append(rows)
+        return rows
 
     # -- handlers, one per event name -------------------------------------------------------
 
