@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
 from indexer.db import database_url, normalize_url, upgrade_database
-from indexer.models import ExecutedRequest, UnitBlock, table_of
+from indexer.mirror import DERIVED_TABLES, MirrorWriter
+from indexer.models import BlockHash, Checkpoint, Event, ExecutedRequest, UnitBlock, table_of
 from node.settings import NodeSettings
 
 
@@ -19,6 +20,18 @@ def test_migrations_create_exactly_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_a_rebuild_recomputes_every_table_but_the_raw_events_and_the_sync_bookkeeping(
+    engine: Engine,
+) -> None:
+    """A table missing from DERIVED_TABLES would keep an orphaned fork's rows after a reorg."""
+    kept = {table_of(Event), table_of(BlockHash), table_of(Checkpoint)}
+    assert set(DERIVED_TABLES) == set(SQLModel.metadata.tables.values()) - kept
+    assert len(DERIVED_TABLES) == len(set(DERIVED_TABLES))
+    with engine.connect() as conn:
+        written = {rows.table for rows in MirrorWriter(conn)._buffers} | {table_of(UnitBlock)}
+    assert written == set(DERIVED_TABLES)
 
 
 def test_upgrading_twice_is_harmless(database_url: str, engine: Engine) -> None:
