@@ -56,6 +56,7 @@ __all__ = [
     "iso_time",
     "list_response",
     "open_snapshot",
+    "reject_unknown_parameters",
     "text_filter",
     "time_filter",
     "wait_for_block",
@@ -262,7 +263,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def _reject_unknown_parameters(request: Request) -> None:
+def reject_unknown_parameters(request: Request) -> None:
     """Refuse query parameters the list does not know: a mistyped filter must not match all."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
@@ -286,7 +287,7 @@ def get_page_params(
     output: Format = "json",
 ) -> PageParams:
     """Return the list parameters of a request, refusing unknown ones."""
-    _reject_unknown_parameters(request)
+    reject_unknown_parameters(request)
     return PageParams(limit=limit, cursor=cursor, sort=sort, format=output)
 
 

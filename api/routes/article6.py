@@ -43,12 +43,13 @@ from api.paging import (
     Snapshot,
     SnapshotDep,
     SortKey,
-    _reject_unknown_parameters,
+    block_times,
     choice_filter,
     fetch_page,
     int_filter,
     iso_time,
     list_response,
+    reject_unknown_parameters,
 )
 from api.problems import Problem
 from api.responsekey import KEY_ID_HEADER, SIGNATURE_HEADER
@@ -109,7 +110,6 @@ _BLOCK_HASHES = table_of(BlockHash)
 
 TransferId = Annotated[int, Path(ge=1, le=2**64 - 1)]
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_PARTY_PATTERN = r"^[A-Za-z0-9_-]{1,8}$"
 
 
 def _prepare_with(
@@ -542,15 +542,9 @@ def _aef_format(value: Any) -> str:
     return str(value)
 
 
-def _known_parameters(request: Request) -> None:
-    _reject_unknown_parameters(request)
-
-
 def _block_time(snapshot: Snapshot) -> int:
-    value = snapshot.conn.execute(
-        select(_BLOCK_HASHES.c.timestamp).where(_BLOCK_HASHES.c.number == snapshot.as_of_block)
-    ).scalar()
-    return int(value) if value is not None else int(time.time())
+    block = snapshot.as_of_block
+    return block_times(snapshot, [block]).get(block, int(time.time()))
 
 
 def _signed(services: Services, body: bytes, media_type: str, **headers: str) -> Response:
@@ -571,7 +565,7 @@ _SIGNED_HEADERS = {
 
 @router.get(
     "/aef",
-    dependencies=[Depends(_known_parameters)],
+    dependencies=[Depends(reject_unknown_parameters)],
     responses={
         200: {
             "description": "The AEF as JSON, CSV (the three tables, each titled) or XLSX.",
