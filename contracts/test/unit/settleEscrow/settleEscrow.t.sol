@@ -12,8 +12,7 @@ import {
     ConsentScope,
     EscrowStatus,
     Escrow,
-    SettleEscrowRequest,
-    EscrowRequest
+    SettleEscrowRequest
 } from "../../../src/libraries/PlatformTypes.sol";
 
 /// @notice settleEscrow (B.5): only the platform (one of its signers) settles escrowed units to a buyer;
