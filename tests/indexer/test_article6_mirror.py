@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select, text
 
 from indexer.aef import build_aef, load_mirror_facts
 from indexer.audit import audit, audit_aef, chain_aef
-from indexer.mirror import DERIVED_TABLES, rebuild_derived
+from indexer.mirror import DERIVED_TABLES, MirrorWriter, rebuild_derived
 from indexer.models import (
     Article6Action,
     Article6ApproachParty,
@@ -69,18 +69,18 @@ def scenario(registry: Registry) -> dict[str, Any]:
     admin, authority = keys["registry_admin"], keys["label_authority"]
     administrators = [Account.create().address for _ in range(3)]
 
-    def party(code: str, registry_id: str, admins: list[str]) -> None:
+    def party(code: str, registry_id: str, admins: list[str]) -> int:
         fields = {
             "party": _hex(text_bytes8(code)),
             "registryId": _hex(text_bytes8(registry_id)),
             "labelAuthority": authority.address,
             "administrators": admins,
         }
-        _relay(registry, signer.sign(admin, "RegisterParty", fields))
+        return _relay(registry, signer.sign(admin, "RegisterParty", fields)).block_number
 
     party("IX", "IXR", administrators[:2])
     party("IY", "IYR", [administrators[2]])
-    party("IX", "IXR", administrators[1:])  # replaces IX's administrators
+    reregistered = party("IX", "IXR", administrators[1:])  # replaces IX's administrators
     approach = "IDX-APPROACH"
     _relay(
         registry,
@@ -208,6 +208,7 @@ def scenario(registry: Registry) -> dict[str, Any]:
         "use_id": int(used.event("UnitsCancelled").args["cancellationId"]),
         "article64": article64,
         "year": time.gmtime().tm_year,
+        "reregistered_block": reregistered,
     }
 
 
@@ -372,6 +373,42 @@ def test_a_rebuild_from_raw_events_gives_the_same_article6_tables(
     with engine.begin() as conn:
         assert rebuild_derived(conn) > 0
     assert {t.name: _rows_of(engine, t) for t in DERIVED_TABLES} == before
+
+
+def test_batches_of_one_block_and_a_crash_in_one_give_the_same_article6_tables(
+    registry: Registry, scenario: dict[str, Any], engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer of a later batch takes a Party's administrators and the config row as the
+    database holds them; a crash in the batch that re-registers a Party leaves no trace."""
+    head = registry.client.block_number()
+    before = scenario["reregistered_block"] - 1  # IX and IY registered once
+    first = make_indexer(engine, registry, finality_depth=head - before).sync_once()
+    assert first.end_block == before
+    indexer = make_indexer(engine, registry, batch_blocks=1, max_batch_blocks=1)
+    original = MirrorWriter.apply
+
+    def apply_then_crash(self: MirrorWriter, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        raise RuntimeError("simulated crash after writing the batch")
+
+    monkeypatch.setattr(MirrorWriter, "apply", apply_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        indexer.sync_once(max_batches=1)
+    monkeypatch.undo()
+    assert indexer.checkpoint()[0] == before
+    admins = table_of(Article6PartyAdministrator)
+    with engine.connect() as conn:
+        kept = set(conn.execute(select(admins.c.address).where(admins.c.party == "IX")).scalars())
+    assert kept == set(scenario["administrators"][:2])
+
+    result = indexer.sync_once()
+    assert result.end_block == head and result.batches == head - before
+    report = audit(engine, registry.client, registry.deployment, registry.abi, seed=11)
+    assert report.ok, report.differences
+    forward = {t.name: _rows_of(engine, t) for t in DERIVED_TABLES}
+    with engine.begin() as conn:
+        rebuild_derived(conn)  # one writer over every event
+    assert {t.name: _rows_of(engine, t) for t in DERIVED_TABLES} == forward
 
 
 def _rows_of(engine: Engine, table: Any) -> list[tuple[Any, ...]]:
