@@ -6,6 +6,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {PlatformTest} from "../PlatformTest.sol";
 import {PlatformModule} from "../../../src/modules/PlatformModule.sol";
 import {CertificateModule} from "../../../src/modules/CertificateModule.sol";
+import {IRegistryBase} from "../../../src/interfaces/IRegistryBase.sol";
 import {PlatformStorage} from "../../../src/libraries/PlatformStorage.sol";
 import {UnitState} from "../../../src/libraries/RegistryTypes.sol";
 import {
@@ -102,6 +103,21 @@ contract PlatformViewsTest is PlatformTest {
             for (uint256 j; j < certificateSelectors.length; ++j) {
                 assertTrue(platformSelectors[i] != certificateSelectors[j], "no selector claimed twice");
             }
+            _assertRouted(platformSelectors[i]);
         }
+        for (uint256 j; j < certificateSelectors.length; ++j) {
+            _assertRouted(certificateSelectors[j]);
+        }
+    }
+
+    /// @dev The registry hands `selector` to a module instead of refusing it as unknown. Called with
+    /// the bare selector, a routed function reverts while decoding its arguments, or answers.
+    function _assertRouted(bytes4 selector) internal {
+        (, bytes memory ret) = address(registry).call(abi.encodePacked(selector));
+        assertTrue(
+            keccak256(ret)
+                != keccak256(abi.encodeWithSelector(IRegistryBase.UnknownFunction.selector, selector)),
+            "selector routed by the registry"
+        );
     }
 }
