@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from api.intents import Resolver, bytes8_hex, bytes32_hex, day_end, day_start
+from api.intents import Resolver, bytes8_hex, bytes32_hex, day_end, day_start, message_ranges
 from api.mirrorq import containing_block
 from api.problems import Problem
 from api.schemas import (
@@ -131,26 +131,8 @@ def _account_row(r: Resolver, number: int) -> Any:
 
 def _can_receive(r: Resolver, number: int) -> Any:
     account = _account_row(r, number)
-    if account.kind in ("cancellation", "omge_cancellation"):
-        raise Problem(
-            409,
-            "ACCOUNT_CANNOT_RECEIVE",
-            f"{r.registry_code}-{number} is a {account.kind} account; units cannot be sent to it.",
-        )
+    r.can_receive(account)
     return account
-
-
-def _ranges(message: dict[str, Any]) -> list[SerialRange]:
-    ranges = []
-    for item in message["ranges"]:
-        if not 1 <= item["start"] <= item["end"] <= 2**63 - 1:
-            raise Problem(422, "INVALID_RANGE", f"Range {item['start']}-{item['end']} is invalid.")
-        ranges.append(SerialRange(start=item["start"], end=item["end"]))
-    if not ranges or len(ranges) > MAX_RANGES:
-        raise Problem(
-            422, "TOO_MANY_RANGES" if ranges else "INVALID_RANGE", "Name 1 to 256 ranges."
-        )
-    return ranges
 
 
 def _require_admin(r: Resolver, message: dict[str, Any]) -> None:
@@ -274,7 +256,7 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
 def check_authorization(r: Resolver, m: dict[str, Any]) -> None:
     """Check an Authorize message: the Party's label authority, the letter's terms, the units."""
     _check_letter(r, m)
-    _section_ranges(r, _ranges(m), hex_text(m["party"]))
+    _section_ranges(r, message_ranges(m), hex_text(m["party"]))
 
 
 def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
@@ -440,7 +422,7 @@ def _itmo_target(r: Resolver, source: Any, target_number: int, authorization: An
 def check_itmo_transfer(r: Resolver, m: dict[str, Any]) -> None:
     """Check a TransferItmos message."""
     source = _check_itmo_transfer_head(r, m)
-    r.check_ranges(source, _ranges(m), lock=m["authorizationId"])
+    r.check_ranges(source, message_ranges(m), lock=m["authorizationId"])
 
 
 def _check_itmo_transfer_head(r: Resolver, m: dict[str, Any]) -> Any:
@@ -501,7 +483,7 @@ def check_itmo_decision(
 def check_itmo_cancellation(r: Resolver, m: dict[str, Any]) -> None:
     """Check a CancelItmos message: the account's right, the authorized purpose, the units."""
     account = _check_itmo_cancellation_head(r, m)
-    r.check_ranges(account, _ranges(m), lock=m["authorizationId"])
+    r.check_ranges(account, message_ranges(m), lock=m["authorizationId"])
 
 
 def _check_itmo_cancellation_head(r: Resolver, m: dict[str, Any]) -> Any:

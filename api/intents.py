@@ -18,7 +18,7 @@ from api.chainview import ChainView
 from api.ids import account_number
 from api.mirrorq import containing_block
 from api.problems import Problem
-from api.schemas import MAX_RANGES, SerialRange, UnitFilters
+from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange, UnitFilters
 from indexer.models import (
     Account,
     Article6ItmoTransfer,
@@ -59,6 +59,7 @@ __all__ = [
     "bytes32_hex",
     "day_end",
     "day_start",
+    "message_ranges",
 ]
 
 _ACCOUNTS = table_of(Account)
@@ -86,6 +87,18 @@ def day_start(value: date) -> int:
 def day_end(value: date) -> int:
     """Return the last second (UTC) of a date, so consecutive periods never overlap."""
     return day_start(value) + 86_399
+
+
+def message_ranges(message: dict[str, Any]) -> list[SerialRange]:
+    """Return the serial ranges a signed message names, refusing an invalid or empty list."""
+    ranges = []
+    for item in message["ranges"]:
+        if not 1 <= item["start"] <= item["end"] <= MAX_SERIAL:
+            raise Problem(422, "INVALID_RANGE", f"Range {item['start']}-{item['end']} is invalid.")
+        ranges.append(SerialRange(start=item["start"], end=item["end"]))
+    if not ranges:
+        raise Problem(422, "INVALID_RANGE", "The request names no ranges.")
+    return ranges
 
 
 def _hex(raw: bytes) -> str:

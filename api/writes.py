@@ -22,10 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from api.article6 import ARTICLE6_PRECHECKS
 from api.chainview import split_nonce
 from api.ids import account_number
-from api.intents import PLATFORM_STATUSES, SCOPES, Resolver
+from api.intents import PLATFORM_STATUSES, SCOPES, Resolver, message_ranges
 from api.models import JournalEntry, RequestStatus
 from api.problems import Problem
-from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange
+from api.schemas import MAX_RANGES
 from api.services import Services
 from node.contracts import AUXILIARY_TYPES, REQUEST_TYPES, request_digest, typed_data
 
@@ -235,17 +235,6 @@ def _check_signature(data: dict[str, Any], signature: str) -> Checked:
 Precheck = Callable[[Resolver, dict[str, Any], dict[str, str]], None]
 
 
-def _ranges(message: dict[str, Any]) -> list[SerialRange]:
-    ranges = []
-    for item in message["ranges"]:
-        if not 1 <= item["start"] <= item["end"] <= MAX_SERIAL:
-            raise Problem(422, "INVALID_RANGE", f"Range {item['start']}-{item['end']} is invalid.")
-        ranges.append(SerialRange(start=item["start"], end=item["end"]))
-    if not ranges:
-        raise Problem(422, "INVALID_RANGE", "The request names no ranges.")
-    return ranges
-
-
 def _pre_admin(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     r.require_role(m["signer"], "registry_admin")
 
@@ -262,7 +251,7 @@ def _pre_issue(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
 def _pre_transfer(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     account = r.account(f"{r.registry_code}-{m['fromAccount']}")
     r.require_right(account, m["signer"], "initiate")
-    r.check_ranges(account, _ranges(m))
+    r.check_ranges(account, message_ranges(m))
 
 
 def _pre_decide(right: str) -> Precheck:
@@ -279,7 +268,7 @@ def _pre_decide(right: str) -> Precheck:
 def _pre_cancel(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     account = r.account(f"{r.registry_code}-{m['accountId']}")
     r.require_right(account, m["signer"], "initiate")
-    r.check_ranges(account, _ranges(m))
+    r.check_ranges(account, message_ranges(m))
 
 
 def _pre_label(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
@@ -288,7 +277,7 @@ def _pre_label(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
     if "label" in p and r.label_id(p["label"]) != m["labelId"]:
         raise _bad("message.labelId differs from the label in the path")
     r.require_role(m["signer"], "label_authority")
-    _ranges(m)
+    message_ranges(m)
 
 
 def _pre_account_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
@@ -379,7 +368,7 @@ def _pre_lock(scope: str) -> Precheck:
         r.require_right(account, m["signer"], "initiate")
         r.platform(m["platform"])
         r.require_consent(account, m["platform"], scope)
-        r.check_ranges(account, _ranges(m))
+        r.check_ranges(account, message_ranges(m))
 
     return check
 
@@ -416,7 +405,7 @@ def _pre_associate(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
         raise Problem(422, "INVALID_CERTIFICATE", "The certificate id is empty.")
     require_third_party_registry(r, m["thirdPartyRegistry"])
     r.certificate_unused(m["thirdPartyRegistry"], certificate)
-    r.check_ranges(account, _ranges(m))
+    r.check_ranges(account, message_ranges(m))
 
 
 def require_third_party_registry(r: Resolver, registry: str) -> None:
