@@ -441,6 +441,23 @@ class Consent(ConsentBase, table=True):
     revoked_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
 
 
+class _Lock(SQLModel):
+    """The id of a reservation, escrow or association, the step that created it and the one
+    that ended it.
+
+    NOTE: tables name it as their first base: columns follow the bases in reverse order, so
+    these come after the `...Base` fields, where migration 0002 puts them.
+    """
+
+    id: int = _id_column()
+    created_by: str = Field(sa_type=String(_ADDRESS))
+    created_block: int = Field(sa_type=BigInteger)
+    created_tx_hash: str = Field(sa_type=String(_HASH))
+    closed_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    closed_block: int | None = Field(default=None, sa_type=BigInteger)
+    closed_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
+
+
 class ReservationBase(SQLModel):
     """What a reader sees of a reservation of units for a platform (B.4)."""
 
@@ -452,18 +469,10 @@ class ReservationBase(SQLModel):
     to_account: int | None = Field(default=None, sa_type=BigInteger)
 
 
-class Reservation(ReservationBase, table=True):
+class Reservation(_Lock, ReservationBase, table=True):
     """A reservation, with the step that created it and the one that ended it."""
 
     __tablename__ = "reservations"
-
-    id: int = _id_column()
-    created_by: str = Field(sa_type=String(_ADDRESS))
-    created_block: int = Field(sa_type=BigInteger)
-    created_tx_hash: str = Field(sa_type=String(_HASH))
-    closed_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
-    closed_block: int | None = Field(default=None, sa_type=BigInteger)
-    closed_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
 
 
 class EscrowBase(SQLModel):
@@ -476,18 +485,10 @@ class EscrowBase(SQLModel):
     to_account: int | None = Field(default=None, sa_type=BigInteger)  # the buyer, once settled
 
 
-class Escrow(EscrowBase, table=True):
+class Escrow(_Lock, EscrowBase, table=True):
     """An escrow, with the step that created it and the one that ended it."""
 
     __tablename__ = "escrows"
-
-    id: int = _id_column()
-    created_by: str = Field(sa_type=String(_ADDRESS))
-    created_block: int = Field(sa_type=BigInteger)
-    created_tx_hash: str = Field(sa_type=String(_HASH))
-    closed_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
-    closed_block: int | None = Field(default=None, sa_type=BigInteger)
-    closed_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
 
 
 class AssociationBase(SQLModel):
@@ -501,18 +502,10 @@ class AssociationBase(SQLModel):
     cancellation_id: int | None = Field(default=None, sa_type=BigInteger)  # once retired
 
 
-class Association(AssociationBase, table=True):
+class Association(_Lock, AssociationBase, table=True):
     """An association, with the step that created it and the one that ended it."""
 
     __tablename__ = "associations"
-
-    id: int = _id_column()
-    created_by: str = Field(sa_type=String(_ADDRESS))
-    created_block: int = Field(sa_type=BigInteger)
-    created_tx_hash: str = Field(sa_type=String(_HASH))
-    closed_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
-    closed_block: int | None = Field(default=None, sa_type=BigInteger)
-    closed_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
 
 
 # -- raw events and sync bookkeeping ---------------------------------------------------------
