@@ -34,6 +34,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
+from node.contracts import AuthorizationPurpose
+
 __all__ = [
     "Account",
     "AccountBase",
@@ -145,8 +147,8 @@ def enum_text(value: enum.IntEnum) -> str:
 
 def purposes_text(bits: int) -> str:
     """Return an authorization's purposes bitmap as stored: "ndc_use", "oimp", "ndc_use,oimp"."""
-    # Bits as `PURPOSE_NDC` (1) and `PURPOSE_OIMP` (2) in Article6Types.sol.
-    return ",".join(word for bit, word in ((1, "ndc_use"), (2, "oimp")) if bits & bit)
+    words = ((AuthorizationPurpose.NDC, "ndc_use"), (AuthorizationPurpose.OIMP, "oimp"))
+    return ",".join(word for bit, word in words if bits & bit)
 
 
 def sql_text(value: str) -> str:
@@ -624,7 +626,7 @@ class Article6Authorization(SQLModel, table=True):
     party: str = Field(sa_type=String(8), index=True)
     approach_id: str = Field(sa_type=String(32))
     letter_id: str = Field(sa_type=String(32))
-    purposes: str = Field(sa_type=String(16))  # "ndc", "oimp" or "ndc,oimp"
+    purposes: str = Field(sa_type=String(16))  # "ndc_use", "oimp" or "ndc_use,oimp"
     first_transfer_definition: str = Field(sa_type=String(32))
     authorized_at: int = Field(sa_type=BigInteger)  # unix seconds, as signed
     block_number: int = Field(sa_type=BigInteger)
