@@ -1,9 +1,10 @@
 """Article 6 writes: intents resolved into typed data, and the mirror checks of signed requests.
 
-Every operation has one check over its message (the fields as signed). `prepare` builds the
-message from the intent and runs that check before returning typed data; `submit` runs it again
-on the signed message (PRECHECKS). Both refuse, with the contract's codes, what the mirror
-already shows the contract would refuse; the contract checks everything again itself.
+Every operation has one check over its message (the fields as signed), which `submit` runs on the
+signed message (PRECHECKS). `prepare` runs the same checks while it builds the message: the
+signer and terms first, then the units as it resolves them (explicit ranges are checked, a
+quantity is chosen among the units that pass). Both refuse, with the contract's codes, what the
+mirror already shows the contract would refuse; the contract checks everything again itself.
 """
 
 from __future__ import annotations
@@ -607,7 +608,6 @@ def build_authorization(r: Resolver, intent: AuthorizationIntent) -> dict[str, A
         chosen = r.select_units(account, intent.quantity or 0, intent.filters)
         ranges = [{"start": s, "end": e} for s, e in chosen]
     message["ranges"] = ranges
-    check_authorization(r, message)
     return r.typed("Authorize", intent.signer, message)
 
 
@@ -648,28 +648,30 @@ def build_article64(r: Resolver, intent: Article64IssuanceIntent) -> dict[str, A
     return r.typed("IssueArticle64", intent.signer, message)
 
 
-def _authorization_of_ranges(r: Resolver, ranges: list[SerialRange]) -> int:
-    """Return the authorization the first named serial is held under (0 if none)."""
-    block = containing_block(r.conn, min(x.start for x in ranges))
-    if block is None or block.end < ranges[0].start:
-        return 0
-    return int(block.lock_id) if block.state == "held" else 0
+def _authorization_id(r: Resolver, given: int | None, ranges: list[SerialRange] | None) -> int:
+    """Return the authorization an intent names, or else the one its first serial is held under.
+
+    The intents' validators require `ranges` when the authorization is left out.
+    """
+    if given is not None:
+        return given
+    assert ranges is not None
+    first = min(x.start for x in ranges)
+    block = containing_block(r.conn, first)
+    if block is None or block.end < first or block.state != "held" or block.lock_id == 0:
+        raise Problem(
+            409,
+            "UNITS_LOCKED",
+            "The first serial named is not an ITMO held under an authorization.",
+        )
+    return int(block.lock_id)
 
 
 def build_itmo_transfer(r: Resolver, intent: ItmoTransferIntent) -> dict[str, Any]:
     """Return the typed data of an ITMO transfer."""
     source = r.account(intent.from_account)
     target = r.account(intent.to_account, must_be_open=False)
-    authorization_id = intent.authorization_id
-    if authorization_id is None:
-        assert intent.ranges is not None  # the intent's validator requires one of them
-        authorization_id = _authorization_of_ranges(r, intent.ranges)
-        if authorization_id == 0:
-            raise Problem(
-                409,
-                "UNITS_LOCKED",
-                "The first serial named is not an ITMO held under an authorization.",
-            )
+    authorization_id = _authorization_id(r, intent.authorization_id, intent.ranges)
     message: dict[str, Any] = {
         "signer": intent.signer,
         "fromAccount": source.id,
@@ -680,7 +682,6 @@ def build_itmo_transfer(r: Resolver, intent: ItmoTransferIntent) -> dict[str, An
     message["ranges"] = r.units(
         source, intent.quantity, intent.filters, intent.ranges, authorization_id
     )
-    check_itmo_transfer(r, message)
     return r.typed("TransferItmos", intent.signer, message)
 
 
@@ -697,16 +698,7 @@ def build_itmo_decision(
 def build_itmo_cancellation(r: Resolver, intent: ItmoCancellationIntent) -> dict[str, Any]:
     """Return the typed data of a use or cancellation of ITMOs."""
     account = r.account(intent.account_id)
-    authorization_id = intent.authorization_id
-    if authorization_id is None:
-        assert intent.ranges is not None
-        authorization_id = _authorization_of_ranges(r, intent.ranges)
-        if authorization_id == 0:
-            raise Problem(
-                409,
-                "UNITS_LOCKED",
-                "The first serial named is not an ITMO held under an authorization.",
-            )
+    authorization_id = _authorization_id(r, intent.authorization_id, intent.ranges)
     message: dict[str, Any] = {
         "signer": intent.signer,
         "accountId": account.id,
@@ -719,5 +711,4 @@ def build_itmo_cancellation(r: Resolver, intent: ItmoCancellationIntent) -> dict
     message["ranges"] = r.units(
         account, intent.quantity, intent.filters, intent.ranges, authorization_id
     )
-    check_itmo_cancellation(r, message)
     return r.typed("CancelItmos", intent.signer, message)
