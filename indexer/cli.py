@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.aef import aef_document
@@ -21,7 +24,7 @@ from indexer.audit import audit, audit_aef, print_aef_audit, print_report
 from indexer.db import create_engine, database_url, upgrade_database
 from indexer.sync import Indexer
 from node.chain import ChainClient
-from node.deploy import load_abi, load_manifest
+from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import RegistryError
 from node.settings import NodeSettings, load_settings
 
@@ -87,28 +90,33 @@ def sync_command(settings: NodeSettings, *, once: bool = False, poll_interval: f
         return 1
 
 
-def audit_command(settings: NodeSettings, *, spot_checks: int = 64, seed: int | None = None) -> int:
-    """Audit the mirror against the chain; return 0 when they agree and 1 otherwise."""
+_T = TypeVar("_T")
+
+
+def _against_chain(
+    settings: NodeSettings,
+    run: Callable[[Engine, ChainClient, Deployment, list[dict[str, Any]]], _T],
+) -> _T | None:
+    """Run `run` on the mirror and the chain; print why it could not run and return None."""
     try:
         engine = create_engine(database_url(settings))
         client = ChainClient(settings.chain_rpc_url)
         deployment = load_manifest(settings.deployments_dir, client.chain_id)
-        report = audit(
-            engine,
-            client,
-            deployment,
-            load_abi(settings.deployments_dir),
-            spot_checks=spot_checks,
-            seed=seed,
-        )
+        return run(engine, client, deployment, load_abi(settings.deployments_dir))
     except SQLAlchemyError as exc:
         err.print(
             f"[bold red]error:[/] cannot read the mirror ({exc.__class__.__name__}: {exc}); "
             "create it with `registry sync`."
         )
-        return 1
     except RegistryError as exc:
         err.print(f"[bold red]error:[/] {exc}")
+    return None
+
+
+def audit_command(settings: NodeSettings, *, spot_checks: int = 64, seed: int | None = None) -> int:
+    """Audit the mirror against the chain; return 0 when they agree and 1 otherwise."""
+    report = _against_chain(settings, partial(audit, spot_checks=spot_checks, seed=seed))
+    if report is None:
         return 1
     print_report(report, console)
     return 0 if report.ok else 1
@@ -118,21 +126,8 @@ def aef_audit_command(
     settings: NodeSettings, party: str, year: int, out: Path | None = None
 ) -> int:
     """Build a Party's AEF from the chain alone and compare the mirror's; 0 when they agree."""
-    try:
-        engine = create_engine(database_url(settings))
-        client = ChainClient(settings.chain_rpc_url)
-        deployment = load_manifest(settings.deployments_dir, client.chain_id)
-        result = audit_aef(
-            engine, client, deployment, load_abi(settings.deployments_dir), party, year
-        )
-    except SQLAlchemyError as exc:
-        err.print(
-            f"[bold red]error:[/] cannot read the mirror ({exc.__class__.__name__}: {exc}); "
-            "create it with `registry sync`."
-        )
-        return 1
-    except RegistryError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+    result = _against_chain(settings, partial(audit_aef, party=party, year=year))
+    if result is None:
         return 1
     if out is not None:
         document = aef_document(result.chain, result.block_number)
