@@ -270,12 +270,10 @@ def _action_columns(facts: Article6Facts, action: ActionFact) -> dict[str, Any]:
     name = action.action
     counterparty = action.counterparty or None
     transferring = acquiring = purposes = using = None
-    if name == "transfer":
+    if name in ("transfer", "first_transfer"):
         transferring, acquiring = action.party, counterparty
     elif name == "acquisition":
         transferring, acquiring = counterparty, action.party
-    elif name == "first_transfer":
-        transferring, acquiring = action.party, counterparty
     elif name in USE_ACTIONS:
         cancellation = facts.cancellations.get(action.operation_id)
         purposes = [cancellation.purpose] if cancellation is not None else None
@@ -528,16 +526,15 @@ def load_mirror_facts(conn: Connection, party: str, until_block: int) -> Article
                 authorized_at=int(r.authorized_at),
                 tx_hash=r.tx_hash,
             )
-    seen: set[int] = set()
     i = _ISSUANCES.c
+    # Issuances are disjoint: in ascending order, the serials of one issuance come together.
     for serial in sorted({f.start for f in facts.actions}):
-        if any(x.start <= serial <= x.end for x in facts.issuances):
+        if facts.issuances and serial <= facts.issuances[-1].end:
             continue
         found = conn.execute(
             select(_ISSUANCES).where(i.start <= serial).order_by(i.start.desc()).limit(1)
         ).first()
-        if found is not None and int(found.id) not in seen:
-            seen.add(int(found.id))
+        if found is not None and serial <= int(found.end):
             facts.issuances.append(
                 IssuanceFact(
                     id=int(found.id),
