@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.console import Console
@@ -1109,9 +1109,7 @@ def chain_aef(
         return times[number]
 
     facts.actions = [
-        ActionFact(**{**vars(a), "timestamp": timestamp(a.block_number)})
-        for a in facts.actions
-        if a.party == party
+        replace(a, timestamp=timestamp(a.block_number)) for a in facts.actions if a.party == party
     ]
     return build_aef(facts, party, year, timestamp(block_number))
 
