@@ -259,12 +259,6 @@ class Indexer:
 
     # -- batches -----------------------------------------------------------------------------
 
-    def _sync_batch(self, number: int, cp_hash: str, last: int) -> tuple[int, str]:
-        """Fetch, check and commit the blocks after `number` up to `last`; return (events, hash)."""
-        batch = self._fetch_batch(number, cp_hash, last)
-        self._commit_batch(number, batch)
-        return len(batch.events), batch.end_hash
-
     def _fetch_batch(self, number: int, cp_hash: str, last: int) -> _Batch:
         """Fetch and decode the blocks after `number` up to `last`, checked to follow `cp_hash`.
 

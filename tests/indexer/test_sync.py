@@ -165,8 +165,9 @@ def test_a_stale_batch_is_refused_by_the_checkpoint(
     indexer = make_indexer(engine, registry)
     start_number, start_hash = indexer.checkpoint()
     head = indexer.sync_once().end_block
+    stale = indexer._fetch_batch(start_number, start_hash, head)
     with pytest.raises(CheckpointConflictError):
-        indexer._sync_batch(start_number, start_hash, head)
+        indexer._commit_batch(start_number, stale)
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(table_of(Event))).scalar()
     assert stored == chain_event_count(registry, head)
