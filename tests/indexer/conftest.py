@@ -95,3 +95,10 @@ def restart_relayer(registry: Registry) -> None:
     registry.relayer = Relayer(
         registry.client, registry.deployment.registry, abi, registry.keys["relayer"]
     ).start()
+
+
+def rpc(registry: Registry, method: str, *params: Any) -> Any:
+    """Call a (test-only, anvil) JSON-RPC method."""
+    response = registry.client.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in response, response
+    return response["result"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,8 +66,8 @@ from node.contracts import (
 from node.deploy import grant_roles
 from node.devchain import DevChain
 from node.relayer import Relayer
-from tests.conftest import Registry, deploy_registry
-from tests.indexer.conftest import make_indexer
+from tests.conftest import Registry, _free_port, deploy_registry
+from tests.indexer.conftest import make_indexer, rpc
 
 pytestmark = pytest.mark.chain
 
@@ -1176,19 +1175,6 @@ def snapshot_sections(snapshot: LedgerSnapshot) -> dict[str, dict[Any, Any]]:
 # -- fixtures --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _rpc(registry: Registry, method: str, *params: Any) -> Any:
-    """Call a (test-only, anvil) JSON-RPC method."""
-    response = registry.client.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in response, response
-    return response["result"]
-
-
 class PropertyChain:
     """A registry on a chain of its own, reset to the same state after every example."""
 
@@ -1204,7 +1190,7 @@ class PropertyChain:
     def example(self) -> Iterator[Ledger]:
         """Yield a model of the registry as it is now; revert the chain to it afterwards."""
         registry = self.registry
-        snapshot = _rpc(registry, "evm_snapshot")
+        snapshot = rpc(registry, "evm_snapshot")
         # A relayer per example: after the revert its cached operator nonce would be ahead of
         # the chain. It lingers so that all the requests of one flush make one batch.
         registry.relayer = Relayer(
@@ -1219,7 +1205,7 @@ class PropertyChain:
         finally:
             # Requests still queued (an example stopped early) land before the revert.
             registry.relayer.stop()
-            assert _rpc(registry, "evm_revert", snapshot) is True
+            assert rpc(registry, "evm_revert", snapshot) is True
 
     def _ledger(self) -> Ledger:
         view = Views(self.registry)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -15,8 +13,8 @@ from sqlalchemy import Engine, select
 from indexer.models import Account, Cancellation, Transfer, table_of
 from node.contracts import ApprovalPolicy
 from node.devchain import DevChain
-from tests.conftest import Registry, deploy_registry
-from tests.indexer.conftest import make_indexer, restart_relayer
+from tests.conftest import Registry, _free_port, deploy_registry
+from tests.indexer.conftest import make_indexer, restart_relayer, rpc
 from tests.indexer.script import LedgerScript, rep
 from tests.indexer.test_sync import assert_mirror_equals_chain
 
@@ -28,7 +26,7 @@ def private_registry(
     dev_keys: dict[str, LocalAccount], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Registry]:
     """A registry on a chain of its own, so rewriting its blocks disturbs no other test."""
-    chain = DevChain(tmp_path_factory.mktemp("reorg-chain"), port=free_port()).start()
+    chain = DevChain(tmp_path_factory.mktemp("reorg-chain"), port=_free_port()).start()
     registry = deploy_registry(chain.rpc_url, dev_keys, tmp_path_factory.mktemp("deployments"))
     try:
         yield registry
@@ -36,20 +34,6 @@ def private_registry(
         registry.relayer.stop()
         registry.client.close()
         chain.stop()
-
-
-def free_port() -> int:
-    """Return a TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rpc(registry: Registry, method: str, *params: Any) -> Any:
-    """Call a (test-only, anvil) JSON-RPC method."""
-    response = registry.client.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in response, response
-    return response["result"]
 
 
 def two_accounts(script: LedgerScript) -> tuple[int, int, int]:
@@ -160,7 +144,7 @@ def test_a_chain_started_afresh_resets_the_mirror(
     dev_keys: dict[str, LocalAccount], tmp_path: Path, engine: Engine
 ) -> None:
     """A dev chain restarted without its state redeploys at the same address: start over."""
-    chain = DevChain(tmp_path / "data", port=free_port())
+    chain = DevChain(tmp_path / "data", port=_free_port())
     try:
         chain.start()
         old = deploy_registry(chain.rpc_url, dev_keys, tmp_path / "deployments")
