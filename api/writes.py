@@ -32,9 +32,10 @@ from node.contracts import AUXILIARY_TYPES, REQUEST_TYPES, request_digest, typed
 __all__ = [
     "OPERATION_TYPES",
     "accept",
-    "check_new_platform",
+    "association_head",
+    "checked_request",
     "fresh_mirror",
-    "require_third_party_registry",
+    "lock_head",
     "resolver",
     "wait_for_request",
 ]
@@ -311,11 +312,11 @@ def _pre_platform_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> Non
 
 def _pre_register_platform(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     r.require_role(m["signer"], "registry_admin")
-    check_new_platform(r, m["platform"], m["custodialAccount"])
+    _check_new_platform(r, m["platform"], m["custodialAccount"])
     r.signers_free(m["platform"], m["signers"])
 
 
-def check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
+def _check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
     """Refuse registering a platform twice, or with an account that is not free custody."""
     try:
         r.platform(platform, must_be_active=False)
@@ -362,13 +363,18 @@ def _pre_revoke_consent(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> No
     r.require_right(account, m["signer"], "appointed")
 
 
+def lock_head(r: Resolver, m: dict[str, Any], scope: str) -> Any:
+    """Check a Reserve or Escrow message but its ranges; return the account's mirror row."""
+    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    r.require_right(account, m["signer"], "initiate")
+    r.platform(m["platform"])
+    r.require_consent(account, m["platform"], scope)
+    return account
+
+
 def _pre_lock(scope: str) -> Precheck:
     def check(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
-        account = r.account(f"{r.registry_code}-{m['accountId']}")
-        r.require_right(account, m["signer"], "initiate")
-        r.platform(m["platform"])
-        r.require_consent(account, m["platform"], scope)
-        r.check_ranges(account, message_ranges(m))
+        r.check_ranges(lock_head(r, m, scope), message_ranges(m))
 
     return check
 
@@ -397,19 +403,14 @@ def _pre_escrow_decision(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> N
         r.can_receive(r.account(f"{r.registry_code}-{m['toAccount']}"))
 
 
-def _pre_associate(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+def association_head(r: Resolver, m: dict[str, Any]) -> Any:
+    """Check an Associate message but its ranges; return the account's mirror row."""
     account = r.account(f"{r.registry_code}-{m['accountId']}")
     r.require_right(account, m["signer"], "initiate")
     certificate = bytes.fromhex(m["certificateId"][2:])
     if not any(certificate):
         raise Problem(422, "INVALID_CERTIFICATE", "The certificate id is empty.")
-    require_third_party_registry(r, m["thirdPartyRegistry"])
-    r.certificate_unused(m["thirdPartyRegistry"], certificate)
-    r.check_ranges(account, message_ranges(m))
-
-
-def require_third_party_registry(r: Resolver, registry: str) -> None:
-    """Refuse naming an address that lacks the third_party_registry role."""
+    registry = m["thirdPartyRegistry"]
     if not r.chain.has_role("third_party_registry", registry):
         raise Problem(
             403,
@@ -417,6 +418,12 @@ def require_third_party_registry(r: Resolver, registry: str) -> None:
             f"{registry} does not hold the third_party_registry role; the registry "
             "administrator grants it to certificate schemes.",
         )
+    r.certificate_unused(registry, certificate)
+    return account
+
+
+def _pre_associate(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    r.check_ranges(association_head(r, m), message_ranges(m))
 
 
 def _pre_association_decision(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
@@ -454,6 +461,17 @@ PRECHECKS: dict[str, Precheck] = {
     "RetireAssociation": _pre_association_decision,
     **ARTICLE6_PRECHECKS,
 }
+
+
+def checked_request(r: Resolver, primary_type: str, message: dict[str, Any]) -> dict[str, Any]:
+    """Return the typed data of a message (signer included) that passes its operation's check.
+
+    `prepare` runs the check `submit` runs (PRECHECKS), so both refuse the same requests with the
+    same codes. Operations on ranges check the rest of the message first (`lock_head`,
+    `association_head`) and their units as they resolve them (`Resolver.units`).
+    """
+    PRECHECKS[primary_type](r, message, {})
+    return r.typed(primary_type, message["signer"], message)
 
 
 def _existing(conn: Connection, request_id: str) -> Any:

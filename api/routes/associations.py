@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
+from api.ids import account_number
 from api.intents import Resolver, bytes32_hex
 from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
@@ -20,8 +21,7 @@ from api.schemas import (
     PreparedRequest,
     RetireIntent,
 )
-from api.writes import require_third_party_registry
-from node.contracts import text_bytes32
+from api.writes import association_head, checked_request
 
 __all__ = ["router"]
 
@@ -35,20 +35,15 @@ def prepare_association(intent: AssociationIntent, services: ServicesDep) -> Pre
     """Prepare associating units with a third-party certificate (AR who may initiate)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        account = r.account(intent.account_id)
-        r.require_right(account, intent.signer, "initiate")
-        require_third_party_registry(r, intent.third_party_registry)
-        r.certificate_unused(intent.third_party_registry, text_bytes32(intent.certificate_id))
-        return r.typed(
-            "Associate",
-            intent.signer,
-            {
-                "accountId": account.id,
-                "thirdPartyRegistry": intent.third_party_registry,
-                "certificateId": bytes32_hex(intent.certificate_id),
-                "ranges": r.units(account, intent.quantity, intent.filters, intent.ranges),
-            },
-        )
+        message: dict[str, Any] = {
+            "signer": intent.signer,
+            "accountId": account_number(r.registry_code, intent.account_id),
+            "thirdPartyRegistry": intent.third_party_registry,
+            "certificateId": bytes32_hex(intent.certificate_id),
+        }
+        account = association_head(r, message)
+        message["ranges"] = r.units(account, intent.quantity, intent.filters, intent.ranges)
+        return r.typed("Associate", intent.signer, message)
 
     return prepare_request(services, build)
 
@@ -63,10 +58,9 @@ def prepare_dissociate(
     """Prepare dissociating units from a certificate (the third-party registry)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        association = r.association(association_id)
-        r.require_association_registry(association, intent.signer)
-        r.account(f"{r.registry_code}-{association.account_id}")
-        return r.typed("Dissociate", intent.signer, {"associationId": association_id})
+        return checked_request(
+            r, "Dissociate", {"signer": intent.signer, "associationId": association_id}
+        )
 
     return prepare_request(services, build)
 
@@ -86,13 +80,11 @@ def prepare_retire(
     """Prepare retiring the certificate, which cancels its units (the third-party registry)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        association = r.association(association_id)
-        r.require_association_registry(association, intent.signer)
-        r.account(f"{r.registry_code}-{association.account_id}")
-        return r.typed(
+        return checked_request(
+            r,
             "RetireAssociation",
-            intent.signer,
             {
+                "signer": intent.signer,
                 "associationId": association_id,
                 "beneficiary": intent.beneficiary,
                 "reason": intent.reason,

@@ -11,14 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
+from api.ids import account_number
 from api.intents import SCOPES, Resolver
-from api.problems import Problem
 from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     ConsentIntent,
     DecisionIntent,
     PreparedRequest,
 )
+from api.writes import checked_request
 
 __all__ = ["router"]
 
@@ -32,21 +33,15 @@ def prepare_consent(intent: ConsentIntent, services: ServicesDep) -> PreparedReq
     """Prepare consenting that a platform views one scope of an account (AR who may initiate)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        account = r.account(intent.account_id)
-        r.require_right(account, intent.signer, "initiate")
-        r.platform(intent.platform)
-        existing = r.active_consent(account.id, intent.platform, intent.scope)
-        if existing is not None:
-            raise Problem(
-                409,
-                "CONSENT_EXISTS",
-                f"Consent {existing} already lets {intent.platform} view `{intent.scope}` of "
-                f"{intent.account_id}.",
-            )
-        return r.typed(
+        return checked_request(
+            r,
             "GrantConsent",
-            intent.signer,
-            {"accountId": account.id, "platform": intent.platform, "scope": SCOPES[intent.scope]},
+            {
+                "signer": intent.signer,
+                "accountId": account_number(r.registry_code, intent.account_id),
+                "platform": intent.platform,
+                "scope": SCOPES[intent.scope],
+            },
         )
 
     return prepare_request(services, build)
@@ -62,10 +57,9 @@ def prepare_revoke_consent(
     """Prepare revoking a consent (any AR of the account); the platform's next read is refused."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        consent = r.consent(consent_id)
-        account = r.account(f"{r.registry_code}-{consent.account_id}", must_be_open=False)
-        r.require_right(account, intent.signer, "appointed")
-        return r.typed("RevokeConsent", intent.signer, {"consentId": consent_id})
+        return checked_request(
+            r, "RevokeConsent", {"signer": intent.signer, "consentId": consent_id}
+        )
 
     return prepare_request(services, build)
 

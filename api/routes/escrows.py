@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
+from api.ids import account_number
 from api.intents import Resolver
-from api.problems import Problem
 from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
     DecisionIntent,
@@ -20,6 +20,7 @@ from api.schemas import (
     EscrowSettleIntent,
     PreparedRequest,
 )
+from api.writes import checked_request, lock_head
 
 __all__ = ["router"]
 
@@ -33,19 +34,14 @@ def prepare_escrow(intent: EscrowIntent, services: ServicesDep) -> PreparedReque
     """Prepare escrowing units to a platform (AR who may initiate; needs an `escrowed` consent)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        account = r.account(intent.account_id)
-        r.require_right(account, intent.signer, "initiate")
-        r.platform(intent.platform)
-        r.require_consent(account, intent.platform, "escrowed")
-        return r.typed(
-            "Escrow",
-            intent.signer,
-            {
-                "accountId": account.id,
-                "platform": intent.platform,
-                "ranges": r.units(account, intent.quantity, intent.filters, intent.ranges),
-            },
-        )
+        message: dict[str, Any] = {
+            "signer": intent.signer,
+            "accountId": account_number(r.registry_code, intent.account_id),
+            "platform": intent.platform,
+        }
+        account = lock_head(r, message, "escrowed")
+        message["ranges"] = r.units(account, intent.quantity, intent.filters, intent.ranges)
+        return r.typed("Escrow", intent.signer, message)
 
     return prepare_request(services, build)
 
@@ -60,15 +56,14 @@ def prepare_settle_escrow(
     """Prepare settling an escrow to a buyer (a platform signer, or the administrator)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        escrow = r.escrow(escrow_id)
-        r.require_escrow_controller(escrow, intent.signer)
-        r.account(f"{r.registry_code}-{escrow.account_id}")
-        buyer = r.account(intent.to_account)
-        if buyer.id == escrow.account_id:
-            raise Problem(422, "SAME_ACCOUNT", "An escrow settles to another account.")
-        r.can_receive(buyer)
-        return r.typed(
-            "SettleEscrow", intent.signer, {"escrowId": escrow_id, "toAccount": buyer.id}
+        return checked_request(
+            r,
+            "SettleEscrow",
+            {
+                "signer": intent.signer,
+                "escrowId": escrow_id,
+                "toAccount": account_number(r.registry_code, intent.to_account),
+            },
         )
 
     return prepare_request(services, build)
@@ -84,10 +79,7 @@ def prepare_release_escrow(
     """Prepare releasing an escrow to the seller (a platform signer, or the administrator)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        escrow = r.escrow(escrow_id)
-        r.require_escrow_controller(escrow, intent.signer)
-        r.account(f"{r.registry_code}-{escrow.account_id}")
-        return r.typed("ReleaseEscrow", intent.signer, {"escrowId": escrow_id})
+        return checked_request(r, "ReleaseEscrow", {"signer": intent.signer, "escrowId": escrow_id})
 
     return prepare_request(services, build)
 

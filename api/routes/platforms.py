@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import ServicesDep
-from api.ids import format_account
+from api.ids import account_number, format_account
 from api.intents import PLATFORM_STATUSES, Resolver
 from api.paging import (
     CSV_RESPONSES,
@@ -34,7 +34,7 @@ from api.schemas import (
     PlatformStatusIntent,
     PreparedRequest,
 )
-from api.writes import check_new_platform
+from api.writes import checked_request
 from indexer.models import Platform, table_of
 
 __all__ = ["router"]
@@ -61,17 +61,14 @@ def prepare_platform(intent: PlatformIntent, services: ServicesDep) -> PreparedR
     """Prepare registering a platform with its custodial account and signers (administrator)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin")
-        custody = r.account(intent.custodial_account, must_be_open=False)
-        check_new_platform(r, intent.address, custody.id)
-        r.signers_free(intent.address, list(intent.signers))
-        return r.typed(
+        return checked_request(
+            r,
             "RegisterPlatform",
-            intent.signer,
             {
+                "signer": intent.signer,
                 "platform": intent.address,
                 "name": intent.name,
-                "custodialAccount": custody.id,
+                "custodialAccount": account_number(r.registry_code, intent.custodial_account),
                 "signers": list(intent.signers),
             },
         )
@@ -91,14 +88,15 @@ def prepare_platform_signer(
     """Prepare adding (`enabled`) or removing an address that signs for a platform."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin")
-        row = r.platform(_checksummed(platform), must_be_active=False)
-        if intent.enabled:
-            r.signers_free(row.address, [intent.address])
-        return r.typed(
+        return checked_request(
+            r,
             "SetPlatformSigner",
-            intent.signer,
-            {"platform": row.address, "platformSigner": intent.address, "enabled": intent.enabled},
+            {
+                "signer": intent.signer,
+                "platform": _checksummed(platform),
+                "platformSigner": intent.address,
+                "enabled": intent.enabled,
+            },
         )
 
     return prepare_request(services, build)
@@ -122,16 +120,14 @@ def prepare_platform_status(
     """Prepare suspending or reactivating a platform; it takes effect at once on-chain."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin")
-        row = r.platform(_checksummed(platform), must_be_active=False)
-        if row.status == intent.status:
-            raise Problem(
-                409, "INVALID_STATUS_CHANGE", f"Platform {row.address} is already {row.status}."
-            )
-        return r.typed(
+        return checked_request(
+            r,
             "SetPlatformStatus",
-            intent.signer,
-            {"platform": row.address, "status": PLATFORM_STATUSES[intent.status]},
+            {
+                "signer": intent.signer,
+                "platform": _checksummed(platform),
+                "status": PLATFORM_STATUSES[intent.status],
+            },
         )
 
     return prepare_request(services, build)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import ServicesDep
+from api.ids import account_number
 from api.intents import Resolver
 from api.routes.writes import prepare_request, submit_route
 from api.schemas import (
@@ -20,6 +21,7 @@ from api.schemas import (
     PreparedRequest,
     ReservationIntent,
 )
+from api.writes import checked_request, lock_head
 
 __all__ = ["router"]
 
@@ -33,19 +35,14 @@ def prepare_reservation(intent: ReservationIntent, services: ServicesDep) -> Pre
     """Prepare reserving units for a platform (AR who may initiate; needs a `reserved` consent)."""
 
     def build(r: Resolver) -> dict[str, Any]:
-        account = r.account(intent.account_id)
-        r.require_right(account, intent.signer, "initiate")
-        r.platform(intent.platform)
-        r.require_consent(account, intent.platform, "reserved")
-        return r.typed(
-            "Reserve",
-            intent.signer,
-            {
-                "accountId": account.id,
-                "platform": intent.platform,
-                "ranges": r.units(account, intent.quantity, intent.filters, intent.ranges),
-            },
-        )
+        message: dict[str, Any] = {
+            "signer": intent.signer,
+            "accountId": account_number(r.registry_code, intent.account_id),
+            "platform": intent.platform,
+        }
+        account = lock_head(r, message, "reserved")
+        message["ranges"] = r.units(account, intent.quantity, intent.filters, intent.ranges)
+        return r.typed("Reserve", intent.signer, message)
 
     return prepare_request(services, build)
 
@@ -57,16 +54,10 @@ def _prepare_decision(
     services: ServicesDep, reservation_id: int, intent: DecisionIntent, transfer: bool
 ) -> PreparedRequest:
     def build(r: Resolver) -> dict[str, Any]:
-        reservation = r.reservation(reservation_id)
-        account = r.account(f"{r.registry_code}-{reservation.account_id}")
-        r.require_right(account, intent.signer, "initiate" if transfer else "appointed")
-        if transfer:
-            platform = r.platform(reservation.platform)
-            r.account(f"{r.registry_code}-{platform.custodial_account_id}")
-        return r.typed(
+        return checked_request(
+            r,
             "TransferReservation" if transfer else "ReleaseReservation",
-            intent.signer,
-            {"reservationId": reservation_id},
+            {"signer": intent.signer, "reservationId": reservation_id},
         )
 
     return prepare_request(services, build)
