@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from api.problems import CONTRACT_ERROR_CODES
+import json
+import re
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
+from api.problems import CONTRACT_ERROR_CODES, HINT_ERRORS, contract_problem
 from node.compile import load_artifacts, registry_abi
+from node.contracts import ErrorDecoder
 
 # Raised at deployment (the router's constructor), or by OpenZeppelin code that no relayed
 # request reaches; were one ever raised, the client would get CHAIN_REVERTED.
@@ -15,17 +23,86 @@ UNREACHABLE = {
     "StringsInsufficientHexLength",
     "UnknownFunction",
 }
+_CODE = re.compile(r"[A-Z]+(_[A-Z]+)*")
+
+
+def _errors() -> list[dict[str, Any]]:
+    return [item for item in registry_abi(load_artifacts()) if item["type"] == "error"]
 
 
 def test_every_contract_error_has_a_stable_code() -> None:
-    errors = {item["name"] for item in registry_abi(load_artifacts()) if item["type"] == "error"}
+    errors = {item["name"] for item in _errors()}
     # The core's, every module's and OpenZeppelin's errors are all in the registry's ABI.
     assert {"UnitsLocked", "ProjectNotFound", "ConsentRequired", "CertificateAlreadyUsed"} <= errors
     assert {"NotItmoBlock", "IssuanceTooSmall", "ECDSAInvalidSignature"} <= errors
     assert sorted(errors - set(CONTRACT_ERROR_CODES) - UNREACHABLE) == []
+    # No mapping or exemption names an error the contracts no longer have (a renamed error
+    # would otherwise lose its code silently), and no error is both mapped and exempted.
+    assert sorted(set(CONTRACT_ERROR_CODES) - errors) == []
+    assert sorted(UNREACHABLE - errors) == []
+    assert sorted(UNREACHABLE & set(CONTRACT_ERROR_CODES)) == []
 
 
 def test_codes_are_upper_snake_with_an_http_status() -> None:
     for name, (code, status) in CONTRACT_ERROR_CODES.items():
         assert code.replace("_", "").isalpha() and code.isupper(), name
+        assert _CODE.fullmatch(code), name  # no leading, trailing or doubled underscore
         assert 400 <= status < 600, name
+
+
+def test_a_code_always_comes_with_the_same_status() -> None:
+    statuses: dict[str, set[int]] = {}
+    for code, status in CONTRACT_ERROR_CODES.values():
+        statuses.setdefault(code, set()).add(status)
+    assert {code: s for code, s in statuses.items() if len(s) > 1} == {}
+
+
+def test_stale_hint_errors_end_as_units_not_held() -> None:
+    # The relayer resends on these (decision D1); once it gives up, the client sees UNITS_NOT_HELD.
+    assert HINT_ERRORS <= set(CONTRACT_ERROR_CODES)
+    assert {CONTRACT_ERROR_CODES[name] for name in HINT_ERRORS} == {("UNITS_NOT_HELD", 409)}
+
+
+def _zero(typ: str, components: list[dict[str, Any]] | None = None) -> Any:
+    if typ.endswith("]"):
+        return []
+    if typ == "tuple":
+        return tuple(_zero(c["type"], c.get("components")) for c in components or [])
+    if typ == "address":
+        return "0x" + "00" * 20
+    if typ == "bool":
+        return False
+    if typ == "string":
+        return ""
+    if typ == "bytes":
+        return b""
+    if typ.startswith("bytes"):
+        return b"\0" * int(typ[5:])
+    return 0  # uintN, intN
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    typ = str(param["type"])
+    if typ.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){typ.removeprefix('tuple')}"
+    return typ
+
+
+def test_each_revert_decodes_to_its_problem() -> None:
+    """Revert data of every mapped error, decoded as the relayer does, yields its code."""
+    abi = registry_abi(load_artifacts())
+    decoder = ErrorDecoder(abi)
+    for item in _errors():
+        if item["name"] not in CONTRACT_ERROR_CODES:
+            continue
+        types = [_abi_type(i) for i in item["inputs"]]
+        values = [_zero(i["type"], i.get("components")) for i in item["inputs"]]
+        selector = keccak(f"{item['name']}({','.join(types)})".encode())[:4]
+        decoded = decoder.decode(selector + abi_encode(types, values))
+        assert decoded.name == item["name"]
+        problem = contract_problem(decoded)
+        assert (problem.code, problem.status) == CONTRACT_ERROR_CODES[item["name"]]
+        body = problem.body()
+        assert body["contract_error"]["name"] == item["name"]
+        json.dumps(body)  # the problem document is JSON as it stands
