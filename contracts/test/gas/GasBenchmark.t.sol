@@ -9,7 +9,6 @@ import {GasCheats, GAS_CHEATS} from "../utils/GasCheats.sol";
 import {IUnitRegistry} from "../../src/interfaces/IUnitRegistry.sol";
 import {IPlatforms} from "../../src/interfaces/IPlatforms.sol";
 import {ICertificates} from "../../src/interfaces/ICertificates.sol";
-import {PlatformHashing} from "../../src/libraries/PlatformHashing.sol";
 import {
     ConsentScope,
     RegisterPlatformRequest,
@@ -24,7 +23,6 @@ import {
     IArticle6Transfers,
     IArticle64
 } from "../../src/interfaces/IArticle6.sol";
-import {Article6Hashing} from "../../src/libraries/Article6Hashing.sol";
 import {
     PURPOSE_NDC,
     PURPOSE_OIMP,
@@ -483,26 +481,6 @@ contract GasBenchmarkTest is RegistryFixture {
         vm.prank(relayer);
     }
 
-    function hashRegisterPlatform(RegisterPlatformRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashGrantConsent(GrantConsentRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashReserve(ReserveRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashEscrow(EscrowRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashAssociate(AssociateRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
     function _reserveCall(uint64 start, uint64 end) internal view returns (bytes memory) {
         ReserveRequest memory r = ReserveRequest({
             signer: ar1,
@@ -567,38 +545,6 @@ contract GasBenchmarkTest is RegistryFixture {
     // ---------------------------------------------------------------------------------------------
     // Article 6 requests
     // ---------------------------------------------------------------------------------------------
-
-    function hashRegisterParty(RegisterPartyRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashRegisterApproach(RegisterCooperativeApproachRequest calldata r)
-        external
-        pure
-        returns (bytes32)
-    {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashSetMechanism(SetMechanismAccountsRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashAuthorize(AuthorizeRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashIssueArticle64(IssueArticle64Request calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashTransferItmos(TransferItmosRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashCancelItmos(CancelItmosRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
 
     function _registerParty(bytes8 party, bytes8 registryId) internal {
         RegisterPartyRequest memory r = RegisterPartyRequest({

@@ -4,7 +4,6 @@ pragma solidity 0.8.30;
 import {Cheats} from "../utils/Cheats.sol";
 import {UnitTest} from "./UnitTest.sol";
 import {IArticle6, IArticle6Events} from "../../src/interfaces/IArticle6.sol";
-import {Article6Hashing} from "../../src/libraries/Article6Hashing.sol";
 import {
     AccountKind,
     ApprovalPolicy,
@@ -70,55 +69,6 @@ abstract contract Article6Test is UnitTest {
         auSingle = openInSection(
             AU, ApprovalPolicy.Single, reps2(rep(ar1, true, true, true), rep(ar2, false, true, true))
         );
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Hashing, exactly as the modules hash calldata
-    // ---------------------------------------------------------------------------------------------
-
-    function hashRegisterParty(RegisterPartyRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashRegisterApproach(RegisterCooperativeApproachRequest calldata r)
-        external
-        pure
-        returns (bytes32)
-    {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashSetMechanism(SetMechanismAccountsRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashAuthorize(AuthorizeRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashIssueArticle64(IssueArticle64Request calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashTransferItmos(TransferItmosRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashItmoDecision(TransferDecisionRequest calldata r, bool isApproval)
-        external
-        pure
-        returns (bytes32)
-    {
-        return Article6Hashing.hash(
-            r,
-            isApproval
-                ? Article6Hashing.APPROVE_ITMO_TRANSFER_TYPEHASH
-                : Article6Hashing.RESCIND_ITMO_TRANSFER_TYPEHASH
-        );
-    }
-
-    function hashCancelItmos(CancelItmosRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ pragma solidity 0.8.30;
 import {UnitTest} from "./UnitTest.sol";
 import {IPlatforms} from "../../src/interfaces/IPlatforms.sol";
 import {ICertificates} from "../../src/interfaces/ICertificates.sol";
-import {PlatformHashing} from "../../src/libraries/PlatformHashing.sol";
 import {
     AccountKind,
     ApprovalPolicy,
@@ -147,71 +146,6 @@ abstract contract PlatformTest is UnitTest {
             if (b.account == accountId && b.state == state) n += (b.end < to ? b.end : to) - s + 1;
             s = b.end + 1;
         }
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Hashing (external, so that requests are hashed from calldata exactly as the contract does)
-    // ---------------------------------------------------------------------------------------------
-
-    function hashRegisterPlatform(RegisterPlatformRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashSetPlatformSigner(SetPlatformSignerRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashSetPlatformStatus(SetPlatformStatusRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashGrantConsent(GrantConsentRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashRevokeConsent(RevokeConsentRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashReserve(ReserveRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashReservationDecision(ReservationDecisionRequest calldata r, bool isRelease)
-        external
-        pure
-        returns (bytes32)
-    {
-        return PlatformHashing.hash(
-            r,
-            isRelease
-                ? PlatformHashing.RELEASE_RESERVATION_TYPEHASH
-                : PlatformHashing.TRANSFER_RESERVATION_TYPEHASH
-        );
-    }
-
-    function hashEscrow(EscrowRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashSettleEscrow(SettleEscrowRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashReleaseEscrow(ReleaseEscrowRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashAssociate(AssociateRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashDissociate(DissociateRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashRetireAssociation(RetireAssociationRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
     }
 
     // ---------------------------------------------------------------------------------------------

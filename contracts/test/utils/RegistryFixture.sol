@@ -11,6 +11,8 @@ import {Article6TransferModule} from "../../src/modules/Article6TransferModule.s
 import {Article64Module} from "../../src/modules/Article64Module.sol";
 import {IAdministration} from "../../src/interfaces/IAdministration.sol";
 import {RequestHashing} from "../../src/libraries/RequestHashing.sol";
+import {PlatformHashing} from "../../src/libraries/PlatformHashing.sol";
+import {Article6Hashing} from "../../src/libraries/Article6Hashing.sol";
 import {
     AccountKind,
     AccountStatus,
@@ -31,6 +33,30 @@ import {
     CancelRequest,
     SetLabelRequest
 } from "../../src/libraries/RegistryTypes.sol";
+import {
+    RegisterPlatformRequest,
+    SetPlatformSignerRequest,
+    SetPlatformStatusRequest,
+    GrantConsentRequest,
+    RevokeConsentRequest,
+    ReserveRequest,
+    ReservationDecisionRequest,
+    EscrowRequest,
+    SettleEscrowRequest,
+    ReleaseEscrowRequest,
+    AssociateRequest,
+    DissociateRequest,
+    RetireAssociationRequest
+} from "../../src/libraries/PlatformTypes.sol";
+import {
+    RegisterPartyRequest,
+    RegisterCooperativeApproachRequest,
+    SetMechanismAccountsRequest,
+    AuthorizeRequest,
+    IssueArticle64Request,
+    TransferItmosRequest,
+    CancelItmosRequest
+} from "../../src/libraries/Article6Types.sol";
 
 /// @dev Minimal assertions: forge-std's Test.sol needs ds-test, which npm does not carry.
 abstract contract Assertions {
@@ -161,8 +187,8 @@ abstract contract RegistryFixture is Assertions {
         return block.timestamp + DEADLINE_WINDOW;
     }
 
-    /// @dev External so that tests can sign calldata structs through RequestHashing, exactly as the
-    /// contract hashes them.
+    /// @dev External so that tests can sign calldata structs through RequestHashing, PlatformHashing and
+    /// Article6Hashing, exactly as the core and the modules hash them.
     function hashOpenAccount(OpenAccountRequest calldata r) external pure returns (bytes32) {
         return RequestHashing.hash(r);
     }
@@ -208,6 +234,116 @@ abstract contract RegistryFixture is Assertions {
 
     function hashSetLabel(SetLabelRequest calldata r) external pure returns (bytes32) {
         return RequestHashing.hash(r);
+    }
+
+    // Platform models and third-party certificates (PlatformHashing)
+
+    function hashRegisterPlatform(RegisterPlatformRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashSetPlatformSigner(SetPlatformSignerRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashSetPlatformStatus(SetPlatformStatusRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashGrantConsent(GrantConsentRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashRevokeConsent(RevokeConsentRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashReserve(ReserveRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashReservationDecision(ReservationDecisionRequest calldata r, bool isRelease)
+        external
+        pure
+        returns (bytes32)
+    {
+        return PlatformHashing.hash(
+            r,
+            isRelease
+                ? PlatformHashing.RELEASE_RESERVATION_TYPEHASH
+                : PlatformHashing.TRANSFER_RESERVATION_TYPEHASH
+        );
+    }
+
+    function hashEscrow(EscrowRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashSettleEscrow(SettleEscrowRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashReleaseEscrow(ReleaseEscrowRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashAssociate(AssociateRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashDissociate(DissociateRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    function hashRetireAssociation(RetireAssociationRequest calldata r) external pure returns (bytes32) {
+        return PlatformHashing.hash(r);
+    }
+
+    // Article 6 (Article6Hashing)
+
+    function hashRegisterParty(RegisterPartyRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashRegisterApproach(RegisterCooperativeApproachRequest calldata r)
+        external
+        pure
+        returns (bytes32)
+    {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashSetMechanism(SetMechanismAccountsRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashAuthorize(AuthorizeRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashIssueArticle64(IssueArticle64Request calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashTransferItmos(TransferItmosRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
+    }
+
+    function hashItmoDecision(TransferDecisionRequest calldata r, bool isApproval)
+        external
+        pure
+        returns (bytes32)
+    {
+        return Article6Hashing.hash(
+            r,
+            isApproval
+                ? Article6Hashing.APPROVE_ITMO_TRANSFER_TYPEHASH
+                : Article6Hashing.RESCIND_ITMO_TRANSFER_TYPEHASH
+        );
+    }
+
+    function hashCancelItmos(CancelItmosRequest calldata r) external pure returns (bytes32) {
+        return Article6Hashing.hash(r);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import {IUnitRegistry} from "../../../src/interfaces/IUnitRegistry.sol";
 import {IRegistryBase} from "../../../src/interfaces/IRegistryBase.sol";
 import {IPlatforms} from "../../../src/interfaces/IPlatforms.sol";
 import {ICertificates} from "../../../src/interfaces/ICertificates.sol";
-import {PlatformHashing} from "../../../src/libraries/PlatformHashing.sol";
 import {IArticle6Transfers} from "../../../src/interfaces/IArticle6.sol";
 import {TransferItmosRequest, CancelItmosRequest} from "../../../src/libraries/Article6Types.sol";
 import {
@@ -908,62 +907,5 @@ contract PlatformHandler is RegistryHandler {
             nonce: nextNonce(vm.addr(key)),
             deadline: deadline()
         });
-    }
-
-    function hashRegisterPlatform(RegisterPlatformRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashSetPlatformStatus(SetPlatformStatusRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashGrantConsent(GrantConsentRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashRevokeConsent(RevokeConsentRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashReserve(ReserveRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashReservationDecision(ReservationDecisionRequest calldata r, bool isRelease)
-        external
-        pure
-        returns (bytes32)
-    {
-        return PlatformHashing.hash(
-            r,
-            isRelease
-                ? PlatformHashing.RELEASE_RESERVATION_TYPEHASH
-                : PlatformHashing.TRANSFER_RESERVATION_TYPEHASH
-        );
-    }
-
-    function hashEscrow(EscrowRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashSettleEscrow(SettleEscrowRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashReleaseEscrow(ReleaseEscrowRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashAssociate(AssociateRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashDissociate(DissociateRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
-    }
-
-    function hashRetireAssociation(RetireAssociationRequest calldata r) external pure returns (bytes32) {
-        return PlatformHashing.hash(r);
     }
 }

@@ -14,7 +14,6 @@ import {
     IArticle6Transfers,
     IArticle64
 } from "../../../src/interfaces/IArticle6.sol";
-import {Article6Hashing} from "../../../src/libraries/Article6Hashing.sol";
 import {
     PURPOSE_NDC,
     PURPOSE_OIMP,
@@ -306,55 +305,6 @@ contract RegistryHandler is RegistryFixture {
         vm.prank(relayer);
         id = admin.openAccount(r, sig);
         _extraAccounts.push(id);
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // EIP-712 hashing of the Article 6 requests, as the modules hash calldata
-    // ---------------------------------------------------------------------------------------------
-
-    function hashRegisterParty(RegisterPartyRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashRegisterApproach(RegisterCooperativeApproachRequest calldata r)
-        external
-        pure
-        returns (bytes32)
-    {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashSetMechanism(SetMechanismAccountsRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashAuthorize(AuthorizeRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashIssueArticle64(IssueArticle64Request calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashTransferItmos(TransferItmosRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
-    }
-
-    function hashItmoDecision(TransferDecisionRequest calldata r, bool isApproval)
-        external
-        pure
-        returns (bytes32)
-    {
-        return Article6Hashing.hash(
-            r,
-            isApproval
-                ? Article6Hashing.APPROVE_ITMO_TRANSFER_TYPEHASH
-                : Article6Hashing.RESCIND_ITMO_TRANSFER_TYPEHASH
-        );
-    }
-
-    function hashCancelItmos(CancelItmosRequest calldata r) external pure returns (bytes32) {
-        return Article6Hashing.hash(r);
     }
 
     // ---------------------------------------------------------------------------------------------
