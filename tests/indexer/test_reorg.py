@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +11,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine, select
 
-from indexer.models import Account, Cancellation, Transfer, table_of
-from node.contracts import ApprovalPolicy
+from indexer.models import Account, Article6PartyAdministrator, Cancellation, Transfer, table_of
+from node.contracts import ApprovalPolicy, text_bytes8
 from node.devchain import DevChain
 from tests.conftest import Registry, _free_port, deploy_registry
 from tests.indexer.conftest import make_indexer, restart_relayer, rpc
@@ -96,6 +97,51 @@ def test_reorg_rolls_back_to_the_common_ancestor_and_follows_the_new_fork(
     # The fork reuses operation ids: every orphaned id now names a transfer, not a cancellation.
     assert gone == []
     assert sorted(r.id for r in moved) == sorted(transfers)
+
+
+_parties = itertools.count()
+
+
+def test_a_reorg_replaces_an_article6_party_registration(
+    private_registry: Registry, engine: Engine
+) -> None:
+    """The Article 6 tables follow the new fork too: a Party's orphaned administrators go."""
+    registry = private_registry
+    party = f"R{next(_parties)}"  # the chain is shared by both databases' legs
+    admin = registry.keys["registry_admin"]
+    orphaned: str = registry.keys["ar_1"].address
+    forked: list[str] = [registry.keys["ar_2"].address, registry.keys["ar_3"].address]
+
+    def register(administrators: list[str]) -> None:
+        fields = {
+            "party": "0x" + text_bytes8(party).hex(),
+            "registryId": "0x" + text_bytes8(party + "R").hex(),
+            "labelAuthority": registry.keys["label_authority"].address,
+            "administrators": administrators,
+        }
+        outcome = registry.relayer.relay(registry.signer.sign(admin, "RegisterParty", fields))
+        assert outcome.ok, outcome.error
+
+    indexer = make_indexer(engine, registry)
+    indexer.sync_once()
+    ancestor = registry.client.block_number()
+    register([orphaned])
+    indexer.sync_once()
+    assert _administrators(engine, party) == {orphaned}
+
+    rpc(registry, "anvil_rollback", 1)
+    restart_relayer(registry)
+    register(forked)
+    result = indexer.sync_once()
+    assert result.rolled_back_to == ancestor
+    assert _administrators(engine, party) == set(forked)
+    assert_mirror_equals_chain(engine, registry)
+
+
+def _administrators(engine: Engine, party: str) -> set[str]:
+    admins = table_of(Article6PartyAdministrator)
+    with engine.connect() as conn:
+        return set(conn.execute(select(admins.c.address).where(admins.c.party == party)).scalars())
 
 
 def test_finality_depth_keeps_shallow_reorgs_out_of_the_mirror(
