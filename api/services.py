@@ -37,9 +37,9 @@ class Services:
     deployment: Deployment
     abi: list[dict[str, Any]]
     chain: ChainView
+    response_key: ResponseKey  # signs pull-and-view responses and the AEF (decision D29)
     relayer: Relayer | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
-    response_key: ResponseKey | None = None
 
     @classmethod
     def from_settings(

@@ -548,8 +548,7 @@ def _block_time(snapshot: Snapshot) -> int:
 
 
 def _signed(services: Services, body: bytes, media_type: str, **headers: str) -> Response:
-    key = services.response_key
-    signature = key.headers(body) if key is not None else {}
+    signature = services.response_key.headers(body)
     return Response(body, media_type=media_type, headers={**headers, **signature})
 
 
@@ -624,10 +623,7 @@ class ResponseKeyPublic(BaseModel):
 @router.get("/pull/key", response_model=ResponseKeyPublic)
 def pull_key(services: ServicesDep) -> ResponseKeyPublic:
     """Publish the public key that verifies pull-and-view responses (no sign-in needed)."""
-
     key = services.response_key
-    if key is None:
-        raise Problem(503, "RESPONSE_KEY_UNAVAILABLE", "This node signs no responses.")
     return ResponseKeyPublic(
         key_id=key.key_id,
         public_key=base64.b64encode(key.public_raw).decode("ascii"),
