@@ -1100,6 +1100,10 @@ def chain_aef(
 ) -> AefReport:
     """Build a Party's AEF from eth_getLogs and block headers up to `block_number` alone."""
     replay = _replay(client, deployment, EventDecoder(abi), block_number)
+    return _aef_of(replay, client, party, year, block_number)
+
+
+def _aef_of(replay: _Replay, client: ChainClient, party: str, year: int, block: int) -> AefReport:
     facts = replay.facts
     times: dict[int, int] = {}
 
@@ -1111,7 +1115,7 @@ def chain_aef(
     facts.actions = [
         replace(a, timestamp=timestamp(a.block_number)) for a in facts.actions if a.party == party
     ]
-    return build_aef(facts, party, year, timestamp(block_number))
+    return build_aef(facts, party, year, timestamp(block))
 
 
 def audit_aef(
@@ -1126,10 +1130,20 @@ def audit_aef(
     with engine.connect() as conn:
         checkpoint = conn.execute(select(table_of(Checkpoint))).first()
     number = deployment.deploy_block if checkpoint is None else int(checkpoint.block_number)
-    chain = chain_aef(client, deployment, abi, party, year, number)
+    replay = _replay(client, deployment, EventDecoder(abi), number)
+    chain = _aef_of(replay, client, party, year, number)
     if checkpoint is None:
         return AefAudit(
             number, chain, None, [], ["The mirror has never been synced; run `registry sync`."]
+        )
+    if party not in replay.snapshot.article6_parties:
+        # An empty report from both sides would "agree" about a mistyped Party.
+        return AefAudit(
+            number,
+            chain,
+            None,
+            [],
+            [f"No Party {party!r} is registered on the chain; give its code as accounts carry it."],
         )
     with engine.connect() as conn:
         facts = load_mirror_facts(conn, party, number)

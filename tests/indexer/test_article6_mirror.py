@@ -462,3 +462,13 @@ def test_the_aef_from_the_mirror_equals_the_aef_from_the_chain(
         result.block_number,
     )
     assert again == result.chain
+
+
+def test_the_aef_audit_of_a_party_the_chain_does_not_know_fails(
+    registry: Registry, scenario: dict[str, Any], engine: Engine
+) -> None:
+    make_indexer(engine, registry).sync_once()
+    result = audit_aef(engine, registry.client, registry.deployment, registry.abi, "IZ", 2024)
+    assert not result.ok
+    assert result.chain.actions == () and result.mirror is None
+    assert any("No Party 'IZ'" in note for note in result.notes)
