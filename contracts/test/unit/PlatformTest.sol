@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {UnitTest} from "./UnitTest.sol";
+import {IRegistryBase} from "../../src/interfaces/IRegistryBase.sol";
 import {IPlatforms} from "../../src/interfaces/IPlatforms.sol";
 import {ICertificates} from "../../src/interfaces/ICertificates.sol";
 import {
@@ -133,6 +134,15 @@ abstract contract PlatformTest is UnitTest {
 
     function assertFullStateUnchanged(bytes32 before) internal view {
         assertEq(fullDigest(), before, "a refused request changed registry state");
+    }
+
+    /// @dev The revert of a request that meets units of `[start, end]` in `state` under `lockId`.
+    function unitsLocked(uint64 start, uint64 end, UnitState state, uint64 lockId)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodeWithSelector(IRegistryBase.UnitsLocked.selector, start, end, state, lockId);
     }
 
     /// @dev Sum of the units in `[from, to]` that `accountId` holds in `state`, walking the blocks.

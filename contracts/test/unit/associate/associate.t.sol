@@ -49,14 +49,6 @@ contract AssociateTest is PlatformTest {
         assertFullStateUnchanged(before);
     }
 
-    function _locked(uint64 start, uint64 end, UnitState state, uint64 lockId)
-        internal
-        pure
-        returns (bytes memory)
-    {
-        return abi.encodeWithSelector(IRegistryBase.UnitsLocked.selector, start, end, state, lockId);
-    }
-
     function test_AssociatesUnitsWithCertificate() public {
         uint64 expectedId = nextOperationId();
         (AssociateRequest memory r, bytes memory s) =
@@ -94,14 +86,14 @@ contract AssociateTest is PlatformTest {
         uint64 associationId = associateUnits(11, 20, 1, CERTIFICATE);
         (AssociateRequest memory r, bytes memory s) =
             _prepare(AR2_KEY, thirdParty, CERTIFICATE_2, range(11, 20));
-        _expectRefused(r, s, _locked(11, 20, UnitState.Associated, associationId), hints(11));
+        _expectRefused(r, s, unitsLocked(11, 20, UnitState.Associated, associationId), hints(11));
     }
 
     function test_RevertWhen_OverlappingUnitsAssociatedTwice() public {
         uint64 associationId = associateUnits(11, 20, 1, CERTIFICATE);
         (AssociateRequest memory r, bytes memory s) =
             _prepare(AR1_KEY, thirdParty, CERTIFICATE_2, range(15, 15));
-        _expectRefused(r, s, _locked(15, 15, UnitState.Associated, associationId), hints(11));
+        _expectRefused(r, s, unitsLocked(15, 15, UnitState.Associated, associationId), hints(11));
     }
 
     function test_RevertWhen_SameCertificateUsedTwice() public {
@@ -153,7 +145,7 @@ contract AssociateTest is PlatformTest {
         uint64 associationId = associateUnits(11, 20, 1, CERTIFICATE);
         InitiateTransferRequest memory t = transferRequest(ar1, seller, buyer, range(11, 20));
         bytes memory s = signInitiate(AR1_KEY, t);
-        vm.expectRevert(_locked(11, 20, UnitState.Associated, associationId));
+        vm.expectRevert(unitsLocked(11, 20, UnitState.Associated, associationId));
         submitInitiate(t, s, hints(11));
     }
 
@@ -161,7 +153,7 @@ contract AssociateTest is PlatformTest {
         uint64 associationId = associateUnits(11, 20, 1, CERTIFICATE);
         CancelRequest memory c = cancelRequest(ar1, seller, range(11, 20));
         bytes memory s = signCancel(AR1_KEY, c);
-        vm.expectRevert(_locked(11, 20, UnitState.Associated, associationId));
+        vm.expectRevert(unitsLocked(11, 20, UnitState.Associated, associationId));
         submitCancel(c, s, hints(11));
     }
 
@@ -170,7 +162,7 @@ contract AssociateTest is PlatformTest {
         grantConsent(seller, platform, ConsentScope.Reserved);
         ReserveRequest memory r = reserveRequest(AR1_KEY, seller, platform, range(11, 20));
         bytes memory s = signReserve(AR1_KEY, r);
-        vm.expectRevert(_locked(11, 20, UnitState.Associated, associationId));
+        vm.expectRevert(unitsLocked(11, 20, UnitState.Associated, associationId));
         submitReserve(r, s, hints(11));
     }
 
@@ -179,7 +171,7 @@ contract AssociateTest is PlatformTest {
         grantConsent(seller, platform, ConsentScope.Escrowed);
         EscrowRequest memory e = escrowRequest(AR1_KEY, seller, platform, range(11, 20));
         bytes memory s = signEscrow(AR1_KEY, e);
-        vm.expectRevert(_locked(11, 20, UnitState.Associated, associationId));
+        vm.expectRevert(unitsLocked(11, 20, UnitState.Associated, associationId));
         submitEscrow(e, s, hints(11));
     }
 
@@ -190,7 +182,7 @@ contract AssociateTest is PlatformTest {
     function test_RevertWhen_PendingUnits() public {
         uint64 transferId = initiatePending(1, 10, 1);
         (AssociateRequest memory r, bytes memory s) = _prepare(AR1_KEY, thirdParty, CERTIFICATE, range(1, 10));
-        _expectRefused(r, s, _locked(1, 10, UnitState.Pending, transferId), hints(1));
+        _expectRefused(r, s, unitsLocked(1, 10, UnitState.Pending, transferId), hints(1));
     }
 
     function test_RevertWhen_CancelledUnits() public {

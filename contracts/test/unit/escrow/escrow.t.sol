@@ -50,14 +50,6 @@ contract EscrowTest is PlatformTest {
         assertFullStateUnchanged(before);
     }
 
-    function _locked(uint64 start, uint64 end, UnitState state, uint64 lockId)
-        internal
-        pure
-        returns (bytes memory)
-    {
-        return abi.encodeWithSelector(IRegistryBase.UnitsLocked.selector, start, end, state, lockId);
-    }
-
     function test_EscrowsSubRange_UnitsStayInSellerAccount() public {
         uint64 expectedId = nextOperationId();
         (EscrowRequest memory r, bytes memory s) = _prepare(AR1_KEY, platform, range(301, 400));
@@ -95,7 +87,7 @@ contract EscrowTest is PlatformTest {
         uint64 escrowId = escrowUnits(1, 10, 1);
         InitiateTransferRequest memory t = transferRequest(ar1, seller, buyer, range(1, 10));
         bytes memory s = signInitiate(AR1_KEY, t);
-        vm.expectRevert(_locked(1, 10, UnitState.Escrowed, escrowId));
+        vm.expectRevert(unitsLocked(1, 10, UnitState.Escrowed, escrowId));
         submitInitiate(t, s, hints(1));
     }
 
@@ -103,7 +95,7 @@ contract EscrowTest is PlatformTest {
         uint64 escrowId = escrowUnits(1, 10, 1);
         CancelRequest memory c = cancelRequest(ar2, seller, range(1, 10));
         bytes memory s = signCancel(AR2_KEY, c);
-        vm.expectRevert(_locked(1, 10, UnitState.Escrowed, escrowId));
+        vm.expectRevert(unitsLocked(1, 10, UnitState.Escrowed, escrowId));
         submitCancel(c, s, hints(1));
     }
 
@@ -112,7 +104,7 @@ contract EscrowTest is PlatformTest {
         grantConsent(seller, platform, ConsentScope.Reserved);
         ReserveRequest memory r = reserveRequest(AR1_KEY, seller, platform, range(1, 10));
         bytes memory s = signReserve(AR1_KEY, r);
-        vm.expectRevert(_locked(1, 10, UnitState.Escrowed, escrowId));
+        vm.expectRevert(unitsLocked(1, 10, UnitState.Escrowed, escrowId));
         submitReserve(r, s, hints(1));
     }
 
@@ -120,14 +112,14 @@ contract EscrowTest is PlatformTest {
         uint64 escrowId = escrowUnits(1, 10, 1);
         grantConsent(seller, otherPlatform, ConsentScope.Escrowed);
         (EscrowRequest memory r, bytes memory s) = _prepare(AR1_KEY, otherPlatform, range(1, 10));
-        _expectRefused(r, s, _locked(1, 10, UnitState.Escrowed, escrowId), hints(1));
+        _expectRefused(r, s, unitsLocked(1, 10, UnitState.Escrowed, escrowId), hints(1));
     }
 
     function test_SellerCannotAssociateEscrowedUnits() public {
         uint64 escrowId = escrowUnits(1, 10, 1);
         AssociateRequest memory a = associateRequest(AR1_KEY, seller, thirdParty, CERTIFICATE, range(1, 10));
         bytes memory s = signAssociate(AR1_KEY, a);
-        vm.expectRevert(_locked(1, 10, UnitState.Escrowed, escrowId));
+        vm.expectRevert(unitsLocked(1, 10, UnitState.Escrowed, escrowId));
         submitAssociate(a, s, hints(1));
     }
 
@@ -184,13 +176,13 @@ contract EscrowTest is PlatformTest {
     function test_RevertWhen_PendingUnits() public {
         uint64 transferId = initiatePending(1, 10, 1);
         (EscrowRequest memory r, bytes memory s) = _prepare(AR1_KEY, platform, range(1, 10));
-        _expectRefused(r, s, _locked(1, 10, UnitState.Pending, transferId), hints(1));
+        _expectRefused(r, s, unitsLocked(1, 10, UnitState.Pending, transferId), hints(1));
     }
 
     function test_RevertWhen_ReservedUnits() public {
         uint64 reservationId = reserveUnits(1, 10, 1);
         (EscrowRequest memory r, bytes memory s) = _prepare(AR1_KEY, platform, range(1, 10));
-        _expectRefused(r, s, _locked(1, 10, UnitState.Reserved, reservationId), hints(1));
+        _expectRefused(r, s, unitsLocked(1, 10, UnitState.Reserved, reservationId), hints(1));
     }
 
     function test_RevertWhen_CancelledUnits() public {

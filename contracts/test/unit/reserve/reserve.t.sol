@@ -51,14 +51,6 @@ contract ReserveTest is PlatformTest {
         assertFullStateUnchanged(before);
     }
 
-    function _locked(uint64 start, uint64 end, UnitState state, uint64 lockId)
-        internal
-        pure
-        returns (bytes memory)
-    {
-        return abi.encodeWithSelector(IRegistryBase.UnitsLocked.selector, start, end, state, lockId);
-    }
-
     // ---------------------------------------------------------------------------------------------
     // Transitions
     // ---------------------------------------------------------------------------------------------
@@ -110,7 +102,7 @@ contract ReserveTest is PlatformTest {
         uint64 reservationId = reserveUnits(1, 10, 1);
         InitiateTransferRequest memory t = transferRequest(ar1, seller, buyer, range(1, 10));
         bytes memory s = signInitiate(AR1_KEY, t);
-        vm.expectRevert(_locked(1, 10, UnitState.Reserved, reservationId));
+        vm.expectRevert(unitsLocked(1, 10, UnitState.Reserved, reservationId));
         submitInitiate(t, s, hints(1));
     }
 
@@ -118,14 +110,14 @@ contract ReserveTest is PlatformTest {
         uint64 reservationId = reserveUnits(1, 10, 1);
         CancelRequest memory c = cancelRequest(ar1, seller, range(5, 6));
         bytes memory s = signCancel(AR1_KEY, c);
-        vm.expectRevert(_locked(5, 6, UnitState.Reserved, reservationId));
+        vm.expectRevert(unitsLocked(5, 6, UnitState.Reserved, reservationId));
         submitCancel(c, s, hints(1));
     }
 
     function test_ReservedUnitsCannotBeReservedAgain() public {
         uint64 reservationId = reserveUnits(1, 10, 1);
         (ReserveRequest memory r, bytes memory s) = _prepare(AR2_KEY, platform, range(1, 10));
-        _expectRefused(r, s, _locked(1, 10, UnitState.Reserved, reservationId), hints(1));
+        _expectRefused(r, s, unitsLocked(1, 10, UnitState.Reserved, reservationId), hints(1));
     }
 
     function test_ReservedUnitsCannotBeEscrowed() public {
@@ -133,7 +125,7 @@ contract ReserveTest is PlatformTest {
         grantConsent(seller, platform, ConsentScope.Escrowed);
         EscrowRequest memory e = escrowRequest(AR1_KEY, seller, platform, range(1, 10));
         bytes memory s = signEscrow(AR1_KEY, e);
-        vm.expectRevert(_locked(1, 10, UnitState.Reserved, reservationId));
+        vm.expectRevert(unitsLocked(1, 10, UnitState.Reserved, reservationId));
         submitEscrow(e, s, hints(1));
     }
 
@@ -141,7 +133,7 @@ contract ReserveTest is PlatformTest {
         uint64 reservationId = reserveUnits(1, 10, 1);
         AssociateRequest memory a = associateRequest(AR1_KEY, seller, thirdParty, CERTIFICATE, range(1, 10));
         bytes memory s = signAssociate(AR1_KEY, a);
-        vm.expectRevert(_locked(1, 10, UnitState.Reserved, reservationId));
+        vm.expectRevert(unitsLocked(1, 10, UnitState.Reserved, reservationId));
         submitAssociate(a, s, hints(1));
     }
 
@@ -152,13 +144,13 @@ contract ReserveTest is PlatformTest {
     function test_RevertWhen_PendingUnits() public {
         uint64 transferId = initiatePending(1, 10, 1);
         (ReserveRequest memory r, bytes memory s) = _prepare(AR1_KEY, platform, range(1, 10));
-        _expectRefused(r, s, _locked(1, 10, UnitState.Pending, transferId), hints(1));
+        _expectRefused(r, s, unitsLocked(1, 10, UnitState.Pending, transferId), hints(1));
     }
 
     function test_RevertWhen_PendingSubRangeOfBlock() public {
         uint64 transferId = initiatePending(5, 6, 1);
         (ReserveRequest memory r, bytes memory s) = _prepare(AR1_KEY, platform, range(5, 6));
-        _expectRefused(r, s, _locked(5, 6, UnitState.Pending, transferId), hints(5));
+        _expectRefused(r, s, unitsLocked(5, 6, UnitState.Pending, transferId), hints(5));
     }
 
     function test_RevertWhen_CancelledUnits() public {
