@@ -733,36 +733,41 @@ def pull_actions(
     """Pull the action history of a Party's ITMOs, in chain order, signed by this registry."""
     require_party(caller, snapshot, party)
     _json_only(page)
-    a, au = _ACTIONS.c, _AUTHORIZATIONS.c
+    a, au, i = _ACTIONS.c, _AUTHORIZATIONS.c, _ISSUANCES.c
+    # The issuance of a range is the one starting last at or before its first serial.
+    before = _ISSUANCES.alias("before").c
+    issuance_id = (
+        select(before.id)
+        .where(before.start <= a.start)
+        .order_by(before.start.desc())
+        .limit(1)
+        .correlate(_ACTIONS)
+        .scalar_subquery()
+    )
     query = (
         select(
             _ACTIONS,
             au.letter_id,
             au.approach_id,
             au.party.label("authorizing_party"),
+            i.vintage,
+            i.origin_registry,
             _BLOCK_HASHES.c.timestamp,
         )
         .select_from(
-            _ACTIONS.join(_AUTHORIZATIONS, au.id == a.authorization_id).outerjoin(
-                _BLOCK_HASHES, _BLOCK_HASHES.c.number == a.block_number
-            )
+            _ACTIONS.join(_AUTHORIZATIONS, au.id == a.authorization_id)
+            .join(_ISSUANCES, i.id == issuance_id)
+            .outerjoin(_BLOCK_HASHES, _BLOCK_HASHES.c.number == a.block_number)
         )
         .where(a.party == party)
     )
     if since_block is not None:
         query = query.where(a.block_number >= since_block)
     rows, cursor = fetch_page(snapshot, _ACTION_LISTING, page, query)
-    i = _ISSUANCES.c
     code = services.registry_code
     items: list[BaseModel] = []
     for r in rows:
-        issuance = snapshot.conn.execute(
-            select(i.vintage, i.origin_registry)
-            .where(i.start <= r.start)
-            .order_by(i.start.desc())
-            .limit(1)
-        ).one()
-        parts = (r.approach_id, issuance.origin_registry, r.authorizing_party)
+        parts = (r.approach_id, r.origin_registry, r.authorizing_party)
         items.append(
             ActionRecord(
                 record_id=f"A6-{r.block_number}-{r.log_index}",
@@ -774,12 +779,12 @@ def pull_actions(
                 letter_id=r.letter_id,
                 cooperative_approach=r.approach_id,
                 first_transferring_party=r.authorizing_party,
-                first_unique_identifier=itmo_identifier(*parts, r.start, issuance.vintage),
-                last_unique_identifier=itmo_identifier(*parts, r.end, issuance.vintage),
+                first_unique_identifier=itmo_identifier(*parts, r.start, r.vintage),
+                last_unique_identifier=itmo_identifier(*parts, r.end, r.vintage),
                 start=r.start,
                 end=r.end,
                 quantity=r.end - r.start + 1,
-                vintage=issuance.vintage,
+                vintage=r.vintage,
                 block_number=r.block_number,
                 log_index=r.log_index,
                 tx_hash=r.tx_hash,

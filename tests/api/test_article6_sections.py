@@ -212,6 +212,10 @@ def test_pull_responses_verify_with_the_published_key(world: A6World, kind: str)
         assert [(a["action"], a["start"], a["end"]) for a in document["items"]] == [
             ("acquisition", s, s + 199)
         ]
+        (action,) = document["items"]
+        assert (action["vintage"], action["first_transferring_party"]) == (2025, "MN")
+        assert action["first_unique_identifier"] == f"JCM-MN-JP-MNG-MN-{s}-2025"
+        assert action["last_unique_identifier"] == f"JCM-MN-JP-MNG-MN-{s + 199}-2025"
     # Any byte altered, the signature no longer verifies.
     for position in (0, len(body) // 2, len(body) - 1):
         altered = bytearray(body)
