@@ -43,12 +43,12 @@ def _action_ranges(
 
 
 def _article6_result(
-    account: Any, primary_type: str, events: Sequence[tuple[str, dict[str, Any]]]
+    account: Any,
+    primary_type: str,
+    by_name: dict[str, dict[str, Any]],
+    events: Sequence[tuple[str, dict[str, Any]]],
 ) -> dict[str, Any] | None:
     """Return the result of an Article 6 request, or None for another type."""
-    by_name: dict[str, dict[str, Any]] = {}
-    for name, args in events:
-        by_name.setdefault(name, args)
     first_transfers = _action_ranges(events, Article6Action.FIRST_TRANSFER)
     if primary_type == "RegisterParty":
         return {"party": _text(by_name["PartyRegistered"]["party"])}
@@ -147,7 +147,7 @@ def result_from_events(
     def account(number: Any) -> str:
         return f"{registry_code}-{int(number)}"
 
-    article6 = _article6_result(account, primary_type, events)
+    article6 = _article6_result(account, primary_type, by_name, events)
     if article6 is not None:
         return article6
 
