@@ -54,6 +54,7 @@ def _finally(market: Market, seller: Seller, expected: dict[str, dict[str, int]]
     assert holdings_by_state(market.buyer_ar, market.buyer) == expected["buyer"]
     assert _chain_states(market, market.buyer) == expected["buyer"]
     assert holdings_by_state(market.signer1, market.custody) == expected["custody"]
+    assert _chain_states(market, market.custody) == expected["custody"]
 
 
 def _buyer_before(market: Market) -> dict[str, int]:
