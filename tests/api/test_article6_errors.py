@@ -7,6 +7,7 @@ again on signed messages; every Article 6 custom error of the contract has a cod
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 
 from api.models import JournalEntry
 from api.problems import contract_problem
+from indexer.models import table_of
 from node.contracts import DecodedError
 from node.devchain import DevChain
 from tests.api.article6_world import A6World, indexed, serve_a6_world
@@ -796,6 +798,7 @@ def test_a_request_the_chain_refuses_fails_with_the_decoded_code(world: A6World)
     outcome = client.get(f"/v1/requests/{two.json()['request_id']}").json()
     deadline = datetime.now(UTC) + timedelta(seconds=30)
     while outcome["status"] not in ("indexed", "failed") and datetime.now(UTC) < deadline:
+        time.sleep(0.05)
         outcome = client.get(f"/v1/requests/{two.json()['request_id']}").json()
     assert outcome["status"] == "failed", outcome
     assert outcome["error"]["code"] == "UNITS_LOCKED"
@@ -851,7 +854,19 @@ def test_requests_on_one_block_in_flight_together_all_apply(world: A6World) -> N
         statuses = [client.get(f"/v1/requests/{i}").json()["status"] for i in ids]
         if all(status in ("indexed", "failed") for status in statuses):
             break
+        time.sleep(0.05)
     assert statuses == ["indexed"] * 4
+    # Each applied at its first attempt: the hints were right, not corrected by a resend.
+    journal = table_of(JournalEntry)
+    with world.node.services.engine.connect() as conn:
+        attempts = dict(
+            conn.execute(
+                select(journal.c.request_id, journal.c.attempts).where(
+                    journal.c.request_id.in_(ids)
+                )
+            ).all()
+        )
+    assert [attempts[i] for i in ids] == [1] * 4
     contract = world.node.registry.contract
     for first, state in ((200, 6), (220, 6), (240, 6), (260, 1)):
         block, _ = contract.functions.getBlock(s + first).call()
