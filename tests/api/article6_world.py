@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from eth_account.signers.local import LocalAccount
 
 from node.devchain import DevChain
 from sdk import RegistryClient
-from tests.api.conftest import ApiNode, build_node
-from tests.api.helpers import throwaway_postgres
+from tests.api.conftest import ApiNode
+from tests.api.helpers import serve
 
 __all__ = ["A6World", "build_a6_world", "indexed", "sdk", "serve_a6_world"]
 
@@ -173,9 +172,4 @@ def serve_a6_world(
     database: str, chain: DevChain, keys: dict[str, LocalAccount], data_dir: Path
 ) -> Iterator[A6World]:
     """Yield the Article 6 world on a fresh registry whose mirror is SQLite or PostgreSQL."""
-    with ExitStack() as stack:
-        url = stack.enter_context(throwaway_postgres()) if database == "postgresql" else None
-        nodes = build_node(chain, keys, data_dir, database_url=url)
-        node = next(nodes)
-        stack.callback(next, nodes, None)
-        yield build_a6_world(node, database)
+    yield from serve(build_a6_world, database, chain, keys, data_dir)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -35,11 +35,14 @@ __all__ = [
     "build_world",
     "login",
     "personal_sign",
+    "serve",
     "serve_world",
     "siwe_message",
     "stranger",
     "throwaway_postgres",
 ]
+
+T = TypeVar("T")
 
 DATABASES = ("sqlite", "postgresql")
 PROBLEM_JSON = "application/problem+json"
@@ -341,16 +344,27 @@ def build_world(node: ApiNode, database: str = "sqlite") -> World:
     )
 
 
-def serve_world(
-    database: str, chain: DevChain, keys: dict[str, LocalAccount], data_dir: Path
-) -> Iterator[World]:
-    """Yield the read scenario on a fresh registry whose mirror is SQLite or PostgreSQL."""
+def serve(
+    build: Callable[[ApiNode, str], T],
+    database: str,
+    chain: DevChain,
+    keys: dict[str, LocalAccount],
+    data_dir: Path,
+) -> Iterator[T]:
+    """Yield `build(node, database)` on a fresh registry whose mirror is SQLite or PostgreSQL."""
     with ExitStack() as stack:
         url = stack.enter_context(throwaway_postgres()) if database == "postgresql" else None
         nodes = build_node(chain, keys, data_dir, database_url=url)
         node = next(nodes)
         stack.callback(next, nodes, None)  # resume past its yield: stop the node
-        yield build_world(node, database)
+        yield build(node, database)
+
+
+def serve_world(
+    database: str, chain: DevChain, keys: dict[str, LocalAccount], data_dir: Path
+) -> Iterator[World]:
+    """Yield the read scenario on a fresh registry whose mirror is SQLite or PostgreSQL."""
+    yield from serve(build_world, database, chain, keys, data_dir)
 
 
 def stranger() -> LocalAccount:

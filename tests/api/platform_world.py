@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from eth_account.signers.local import LocalAccount
 from node.deploy import grant_roles
 from node.devchain import DevChain
 from sdk import RegistryClient
-from tests.api.conftest import ApiNode, build_node
-from tests.api.helpers import throwaway_postgres
+from tests.api.conftest import ApiNode
+from tests.api.helpers import serve
 
 __all__ = ["Market", "Seller", "holdings_by_state", "indexed", "serve_market"]
 
@@ -204,9 +203,4 @@ def serve_market(
     database: str, chain: DevChain, keys: dict[str, LocalAccount], data_dir: Path
 ) -> Iterator[Market]:
     """Yield the market on a fresh registry whose mirror is SQLite or PostgreSQL."""
-    with ExitStack() as stack:
-        url = stack.enter_context(throwaway_postgres()) if database == "postgresql" else None
-        nodes = build_node(chain, keys, data_dir, database_url=url)
-        node = next(nodes)
-        stack.callback(next, nodes, None)  # resume past its yield: stop the node
-        yield build_market(node, database)
+    yield from serve(build_market, database, chain, keys, data_dir)
