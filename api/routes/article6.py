@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select, and_, case, func, select
 
@@ -53,7 +53,7 @@ from api.paging import (
 )
 from api.problems import Problem
 from api.responsekey import KEY_ID_HEADER, SIGNATURE_HEADER
-from api.routes.writes import prepare_request, submit_route
+from api.routes.writes import TransferId, prepare_request, submit_route
 from api.schemas import (
     ApproveIntent,
     Article64IssuanceIntent,
@@ -108,7 +108,6 @@ _ITMO_TRANSFERS = table_of(Article6ItmoTransfer)
 _CONFIG = table_of(Article6Config)
 _BLOCK_HASHES = table_of(BlockHash)
 
-TransferId = Annotated[int, Path(ge=1, le=2**64 - 1)]
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
