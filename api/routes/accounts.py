@@ -69,7 +69,7 @@ from indexer.models import (
     UnitBlock,
     table_of,
 )
-from node.contracts import AccountKind, AccountStatus, UnitState
+from node.contracts import AccountKind, AccountStatus, ConsentScope, UnitState
 
 __all__ = ["holdings_query", "label_condition", "label_list", "label_names", "router"]
 
@@ -89,7 +89,7 @@ _RESERVATIONS = table_of(Reservation)
 _ESCROWS = table_of(Escrow)
 _ASSOCIATIONS = table_of(Association)
 _CONSENTS = table_of(Consent)
-_SCOPES = ("holdings", "reserved", "escrowed")
+_SCOPES = tuple(s.name.lower() for s in ConsentScope)
 
 _KINDS = tuple(k.name.lower() for k in AccountKind if k is not AccountKind.NONE)
 _STATUSES = tuple(s.name.lower() for s in AccountStatus if s is not AccountStatus.NONE)
