@@ -358,7 +358,7 @@ class RequestResource(BaseModel):
 
 AuthorizationPurposeName = Literal["ndc_use", "oimp"]
 FirstTransferDefinitionName = Literal["at_authorization", "at_issuance", "at_use_or_cancellation"]
-PartyCode = Annotated[str, Field(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9_-]+$")]
+PartyCode = ShortCode  # the code accounts of a Party section carry, e.g. JP
 
 
 class PartyIntent(_SignerIntent):
