@@ -126,12 +126,8 @@ def _authorization(r: Resolver, authorization_id: int) -> Any:
     return row
 
 
-def _account_row(r: Resolver, number: int) -> Any:
-    return r.account(f"{r.registry_code}-{number}")
-
-
 def _can_receive(r: Resolver, number: int) -> Any:
-    account = _account_row(r, number)
+    account = r.account_at(number)
     r.can_receive(account)
     return account
 
@@ -235,7 +231,7 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
                 )
             account = accounts.get(block.account_id)
             if account is None:
-                account = _account_row(r, block.account_id)
+                account = r.account_at(block.account_id)
                 accounts[block.account_id] = account
             if account.party != party:
                 raise Problem(
@@ -428,7 +424,7 @@ def check_itmo_transfer(r: Resolver, m: dict[str, Any]) -> None:
 
 def _check_itmo_transfer_head(r: Resolver, m: dict[str, Any]) -> Any:
     """Check the accounts, the signer and the authorization of a TransferItmos message."""
-    source = _account_row(r, m["fromAccount"])
+    source = r.account_at(m["fromAccount"])
     r.require_right(source, m["signer"], "initiate")
     if m["fromAccount"] == m["toAccount"]:
         raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
@@ -465,7 +461,7 @@ def check_itmo_decision(
                 "message.transferId differs from the transfer in the path",
             )
         transfer = _itmo_transfer(r, m["transferId"])
-        source = r.account(f"{r.registry_code}-{transfer.from_account}")
+        source = r.account_at(transfer.from_account)
         r.require_right(source, m["signer"], "approve" if approve else "appointed")
         if approve:
             if transfer.initiator == m["signer"]:
@@ -488,7 +484,7 @@ def check_itmo_cancellation(r: Resolver, m: dict[str, Any]) -> None:
 
 
 def _check_itmo_cancellation_head(r: Resolver, m: dict[str, Any]) -> Any:
-    account = _account_row(r, m["accountId"])
+    account = r.account_at(m["accountId"])
     r.require_right(account, m["signer"], "initiate")
     authorization = _authorization(r, m["authorizationId"])
     purposes = authorization.purposes.split(",")

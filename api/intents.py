@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from api.chainview import ChainView
-from api.ids import account_number
+from api.ids import account_number, format_account
 from api.mirrorq import containing_block
 from api.problems import Problem
 from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange, UnitFilters
@@ -148,6 +148,10 @@ class Resolver:
             code = "ACCOUNT_SUSPENDED" if row.status == "suspended" else "ACCOUNT_CLOSED"
             raise Problem(409, code, f"Account {account_id} is {row.status}.")
         return row
+
+    def account_at(self, number: int, *, must_be_open: bool = True) -> Any:
+        """Return the mirror row of an account by its on-chain number (as messages carry it)."""
+        return self.account(format_account(self.registry_code, number), must_be_open=must_be_open)
 
     def require_right(self, account: Any, signer: str, right: str) -> None:
         """Refuse a signer who is not an AR of the account with a right ("initiate", ...)."""

@@ -246,11 +246,11 @@ def _pre_project(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
 
 def _pre_issue(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     r.require_role(m["signer"], "issuer")
-    r.account(f"{r.registry_code}-{m['toAccount']}")
+    r.account_at(m["toAccount"])
 
 
 def _pre_transfer(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
-    account = r.account(f"{r.registry_code}-{m['fromAccount']}")
+    account = r.account_at(m["fromAccount"])
     r.require_right(account, m["signer"], "initiate")
     r.check_ranges(account, message_ranges(m))
 
@@ -260,14 +260,14 @@ def _pre_decide(right: str) -> Precheck:
         if "transfer_id" in p and int(p["transfer_id"]) != m["transferId"]:
             raise _bad("message.transferId differs from the transfer in the path")
         transfer = r.transfer(m["transferId"])
-        account = r.account(f"{r.registry_code}-{transfer.from_account}")
+        account = r.account_at(transfer.from_account)
         r.require_right(account, m["signer"], right)
 
     return check
 
 
 def _pre_cancel(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
-    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    account = r.account_at(m["accountId"])
     r.require_right(account, m["signer"], "initiate")
     r.check_ranges(account, message_ranges(m))
 
@@ -324,7 +324,7 @@ def _check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
         pass
     else:
         raise Problem(409, "PLATFORM_EXISTS", f"A platform is already registered at {platform}.")
-    account = r.account(f"{r.registry_code}-{custodial}", must_be_open=False)
+    account = r.account_at(custodial, must_be_open=False)
     if account.kind != "custodial" or account.status == "closed":
         raise Problem(
             422,
@@ -342,7 +342,7 @@ def _check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
 
 
 def _pre_grant_consent(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
-    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    account = r.account_at(m["accountId"])
     r.require_right(account, m["signer"], "initiate")
     r.platform(m["platform"])
     names = {value: name for name, value in SCOPES.items()}
@@ -359,13 +359,13 @@ def _pre_grant_consent(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> No
 def _pre_revoke_consent(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
     _same_id(p, "consent_id", m, "consentId")
     consent = r.consent(m["consentId"])
-    account = r.account(f"{r.registry_code}-{consent.account_id}", must_be_open=False)
+    account = r.account_at(consent.account_id, must_be_open=False)
     r.require_right(account, m["signer"], "appointed")
 
 
 def lock_head(r: Resolver, m: dict[str, Any], scope: str) -> Any:
     """Check a Reserve or Escrow message but its ranges; return the account's mirror row."""
-    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    account = r.account_at(m["accountId"])
     r.require_right(account, m["signer"], "initiate")
     r.platform(m["platform"])
     r.require_consent(account, m["platform"], scope)
@@ -383,11 +383,11 @@ def _pre_reservation(right: str, *, transfer: bool = False) -> Precheck:
     def check(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> None:
         _same_id(p, "reservation_id", m, "reservationId")
         reservation = r.reservation(m["reservationId"])
-        account = r.account(f"{r.registry_code}-{reservation.account_id}")
+        account = r.account_at(reservation.account_id)
         r.require_right(account, m["signer"], right)
         if transfer:
             platform = r.platform(reservation.platform)
-            r.account(f"{r.registry_code}-{platform.custodial_account_id}")
+            r.account_at(platform.custodial_account_id)
 
     return check
 
@@ -396,16 +396,16 @@ def _pre_escrow_decision(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> N
     _same_id(p, "escrow_id", m, "escrowId")
     escrow = r.escrow(m["escrowId"])
     r.require_escrow_controller(escrow, m["signer"])
-    r.account(f"{r.registry_code}-{escrow.account_id}")
+    r.account_at(escrow.account_id)
     if "toAccount" in m:
         if m["toAccount"] == escrow.account_id:
             raise Problem(422, "SAME_ACCOUNT", "An escrow settles to another account.")
-        r.can_receive(r.account(f"{r.registry_code}-{m['toAccount']}"))
+        r.can_receive(r.account_at(m["toAccount"]))
 
 
 def association_head(r: Resolver, m: dict[str, Any]) -> Any:
     """Check an Associate message but its ranges; return the account's mirror row."""
-    account = r.account(f"{r.registry_code}-{m['accountId']}")
+    account = r.account_at(m["accountId"])
     r.require_right(account, m["signer"], "initiate")
     certificate = bytes.fromhex(m["certificateId"][2:])
     if not any(certificate):
@@ -430,7 +430,7 @@ def _pre_association_decision(r: Resolver, m: dict[str, Any], p: dict[str, str])
     _same_id(p, "association_id", m, "associationId")
     association = r.association(m["associationId"])
     r.require_association_registry(association, m["signer"])
-    r.account(f"{r.registry_code}-{association.account_id}")
+    r.account_at(association.account_id)
 
 
 PRECHECKS: dict[str, Precheck] = {

@@ -392,7 +392,7 @@ def _prepare_decision(
 ) -> PreparedRequest:
     def build(r: Resolver) -> dict[str, Any]:
         transfer = r.transfer(transfer_id)
-        account = r.account(f"{r.registry_code}-{transfer.from_account}", must_be_open=False)
+        account = r.account_at(transfer.from_account, must_be_open=False)
         r.require_right(account, intent.signer, "approve" if approve else "appointed")
         if approve and transfer.initiator == intent.signer:
             raise Problem(
