@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from api import metrics
+from api.limits import BodyLimits
 from api.problems import Problem
 from api.routes import ROUTERS
 from api.services import Services
@@ -31,9 +33,10 @@ again on-chain. Errors are RFC 9457 problems with a stable `code`.
 """
 
 
-def _problem_response(problem: Problem, request: Request) -> JSONResponse:
+def _problem_response(problem: Problem, request: Request | Scope) -> JSONResponse:
+    path = request.url.path if isinstance(request, Request) else request["path"]
     return JSONResponse(
-        problem.body(instance=request.url.path),
+        problem.body(instance=path),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=problem.headers or None,
@@ -119,6 +122,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
         )
         return _problem_response(problem, request)
 
+    app.add_middleware(BodyLimits, problem_response=_problem_response)
     metrics.instrument(app, services)
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")

@@ -70,6 +70,15 @@ class ApiSettings(NodeSettings):
     webhook_concurrency: int = Field(
         default=8, ge=1, le=256, description="Webhook POSTs in flight at once, per process."
     )
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="Comma-separated host names and CIDRs webhooks may reach besides public "
+        "addresses (e.g. an internal receiver); loopback, private and link-local are refused "
+        "otherwise.",
+    )
+    webhook_allow_http: bool = Field(
+        default=False, description="Deliver webhooks over plain http too (https only otherwise)."
+    )
     webhook_max_subscriptions: int = Field(
         default=20, ge=1, description="Live webhook subscriptions one platform may have."
     )

@@ -15,7 +15,9 @@ def format_account(registry_code: str, number: int) -> str:
 def account_number(registry_code: str, account_id: str) -> int:
     """Parse an account id such as AU-1000001; raise a 422 problem if it is malformed."""
     prefix, _, number = account_id.partition("-")
-    if prefix != registry_code or not number.isdecimal() or not number.isascii():
+    # One written form per account: no leading zeros (AU-01000004 is not AU-1000004).
+    canonical = number.isascii() and number.isdecimal() and not number.startswith("0")
+    if prefix != registry_code or not canonical:
         raise Problem(
             422,
             "INVALID_ACCOUNT_ID",

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, and_, select
 from api.chainview import ChainView
 from api.ids import account_number, format_account
 from api.mirrorq import containing_block
+from api.models import JournalEntry, RequestStatus
 from api.problems import Problem
 from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange, UnitFilters
 from indexer.models import (
@@ -60,6 +61,7 @@ __all__ = [
     "day_end",
     "day_start",
     "message_ranges",
+    "units_account",
 ]
 
 _ACCOUNTS = table_of(Account)
@@ -77,6 +79,7 @@ _ASSOCIATIONS = table_of(Association)
 # Account kinds units can never be transferred or settled into (decision D3).
 _CANNOT_RECEIVE = ("cancellation", "omge_cancellation")
 _ITMO_TRANSFERS = table_of(Article6ItmoTransfer)
+_JOURNAL = table_of(JournalEntry)
 
 
 def day_start(value: date) -> int:
@@ -99,6 +102,37 @@ def message_ranges(message: dict[str, Any]) -> list[SerialRange]:
     if not ranges:
         raise Problem(422, "INVALID_RANGE", "The request names no ranges.")
     return ranges
+
+
+def units_account(message: dict[str, Any]) -> int | None:
+    """Return the account whose units a signed message takes, if it names ranges of one."""
+    if "ranges" not in message:
+        return None
+    account = message.get("fromAccount", message.get("accountId"))
+    return None if account is None else int(account)
+
+
+def _without(
+    blocks: list[tuple[int, int, Any]], taken: list[tuple[int, int]]
+) -> list[tuple[int, int, Any]]:
+    """Return the parts of (start, end, extra) blocks that no taken range covers, in order."""
+    if not taken:
+        return blocks
+    taken = sorted(taken)
+    free: list[tuple[int, int, Any]] = []
+    for start, end, extra in blocks:
+        serial = start
+        for low, high in taken:
+            if high < serial or low > end:
+                continue
+            if low > serial:
+                free.append((serial, low - 1, extra))
+            serial = max(serial, high + 1)
+            if serial > end:
+                break
+        if serial <= end:
+            free.append((serial, end, extra))
+    return free
 
 
 def _hex(raw: bytes) -> str:
@@ -221,9 +255,17 @@ class Resolver:
             .where(and_(*conditions))
             .order_by(_ISSUANCES.c.vintage, _BLOCKS.c.issuance_id, _BLOCKS.c.start)
         )
+        # NOTE: units named by this account's requests still in the journal are on their way
+        # out, though the mirror shows them held until the request is indexed; choosing them
+        # again would make the second request fail on-chain (UNITS_NOT_HELD). The journal is
+        # read first: a request indexed in between is then skipped twice, never chosen twice.
+        taken = self.journaled_ranges(account.id)
+        blocks = _without(
+            [(row.start, row.end, row.labels) for row in self.conn.execute(query)], taken
+        )
         ranges: list[tuple[int, int]] = []
         remaining = quantity
-        for start, end, labels in self.conn.execute(query):
+        for start, end, labels in blocks:
             if label_bit is not None and not (int(labels) >> label_bit) & 1:
                 continue
             take = min(remaining, end - start + 1)
@@ -246,6 +288,20 @@ class Resolver:
                 f"matching the filters, not {quantity}.",
             )
         return ranges
+
+    def journaled_ranges(self, account_id: int) -> list[tuple[int, int]]:
+        """Return the ranges the account's open journaled requests take (not yet indexed)."""
+        rows = self.conn.execute(
+            select(_JOURNAL.c.typed_data).where(
+                _JOURNAL.c.units_account == account_id,
+                _JOURNAL.c.status.in_(RequestStatus.OPEN),
+            )
+        )
+        return [
+            (int(item["start"]), int(item["end"]))
+            for (typed,) in rows
+            for item in typed["message"]["ranges"]
+        ]
 
     def check_ranges(
         self, account: Any, ranges: list[SerialRange], state: str = "held", lock: int = 0

@@ -59,6 +59,7 @@ class JournalEntry(ApiTable, table=True):
     __tablename__ = "api_requests"
     __table_args__ = (
         Index("ix_api_requests_status_seq", "status", "seq"),
+        Index("ix_api_requests_units_account_status", "units_account", "status"),
         {"sqlite_autoincrement": True},
     )
 
@@ -76,6 +77,9 @@ class JournalEntry(ApiTable, table=True):
     nonce: int = Field(sa_type=Uint256)
     typed_data: dict[str, Any] = Field(sa_type=JSON)
     signature: str = Field(sa_type=String(140))
+    # The account whose units the request takes (a transfer's source, a cancellation's account):
+    # prepare by quantity skips the ranges of its open requests (api.intents).
+    units_account: int | None = Field(default=None, sa_type=BigInteger)
     status: str = Field(sa_type=String(16))
     tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
     block_number: int | None = Field(default=None, sa_type=BigInteger)

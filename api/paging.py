@@ -33,6 +33,7 @@ from api.deps import ServicesDep
 from api.problems import Problem
 from api.services import Services
 from indexer.models import BlockHash, Checkpoint, table_of
+from node.errors import ChainError
 
 __all__ = [
     "CSV_RESPONSES",
@@ -129,10 +130,29 @@ async def wait_for_block(services: Services, block: int) -> None:
     for their writes do not starve the thread pool that serves every other read.
     """
     deadline = time.monotonic() + services.settings.wait_timeout_seconds
+    indexed = await run_in_threadpool(services.indexed_block)
+    if indexed < block:
+        head = await run_in_threadpool(_chain_head, services)
+        if head is not None and block > head:
+            raise Problem(
+                422,
+                "MIN_BLOCK_BEYOND_HEAD",
+                f"`min_block` {block} is beyond the chain's head, block {head}; ask for a block "
+                "your write was included in.",
+                extra={"min_block": block, "chain_block": head},
+            )
     while (indexed := await run_in_threadpool(services.indexed_block)) < block:
         if time.monotonic() >= deadline:
             raise _not_indexed(block, indexed)
         await anyio.sleep(_POLL_SECONDS)
+
+
+def _chain_head(services: Services) -> int | None:
+    """Return the chain's head block, or None while the chain cannot be reached."""
+    try:
+        return services.client.block_number()
+    except ChainError:  # the chain is down: wait for the mirror as usual
+        return None
 
 
 def _not_indexed(block: int, indexed: int) -> Problem:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys.constants import SECPK1_N
 from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from api.article6 import ARTICLE6_PRECHECKS
 from api.chainview import split_nonce
 from api.ids import account_number
-from api.intents import PLATFORM_STATUSES, SCOPES, Resolver, message_ranges
+from api.intents import PLATFORM_STATUSES, SCOPES, Resolver, message_ranges, units_account
 from api.models import JournalEntry, RequestStatus
 from api.problems import Problem
 from api.schemas import MAX_RANGES
@@ -216,6 +217,7 @@ def _check_signature(data: dict[str, Any], signature: str) -> Checked:
         raise Problem(422, "INVALID_SIGNATURE", "The signature is not hex.") from exc
     if len(raw) != 65:
         raise Problem(422, "INVALID_SIGNATURE", f"A signature has 65 bytes, not {len(raw)}.")
+    _require_canonical(raw)
     try:
         recovered = Account.recover_message(encode_typed_data(full_message=data), signature=raw)
     except Exception as exc:  # eth-keys raises several types for invalid r, s or v
@@ -233,11 +235,64 @@ def _check_signature(data: dict[str, Any], signature: str) -> Checked:
     return Checked(data, raw, "0x" + request_digest(data).hex(), signer)
 
 
+def _require_canonical(raw: bytes) -> None:
+    """Refuse a signature the contract's ECDSA check would refuse: s in the upper half, or v.
+
+    NOTE: for every valid signature (r, s, v) the copy (r, n - s, v ^ 1) recovers the same
+    signer, and anyone who sees a request can make it. OpenZeppelin's ECDSA refuses it
+    (`ECDSAInvalidSignatureS`); if submit took it, the copy would be journaled under the request's
+    digest, fail on-chain, and answer the genuine signature with that failure.
+    """
+    r = int.from_bytes(raw[:32], "big")
+    s = int.from_bytes(raw[32:64], "big")
+    if not (0 < r < SECPK1_N and 0 < s <= SECPK1_N // 2):
+        raise Problem(
+            422,
+            "INVALID_SIGNATURE",
+            "The signature is not canonical: its s value must be in the lower half of the curve "
+            "order (EIP-2), as every standard signer produces; sign the request again.",
+        )
+    if raw[64] not in (27, 28):
+        raise Problem(
+            422,
+            "INVALID_SIGNATURE",
+            f"The signature's v byte is {raw[64]}; the registry takes 27 or 28.",
+        )
+
+
 Precheck = Callable[[Resolver, dict[str, Any], dict[str, str]], None]
 
 
 def _pre_admin(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     r.require_role(m["signer"], "registry_admin")
+
+
+def _pre_open_account(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
+    r.require_role(m["signer"], "registry_admin")
+    seen: set[str] = set()
+    for rep in m["representatives"]:
+        address = str(rep["addr"]).lower()
+        if address in seen:
+            raise Problem(
+                422,
+                "INVALID_REPRESENTATIVE",
+                f"{rep['addr']} is named twice; name each representative once.",
+            )
+        seen.add(address)
+        if int(address, 16) == 0 or not (rep["primary"] or rep["canInitiate"] or rep["canApprove"]):
+            raise Problem(
+                422,
+                "INVALID_REPRESENTATIVE",
+                f"Representative {rep['addr']} needs an address and a role (primary, initiate "
+                "or approve).",
+            )
+    primaries = sum(1 for rep in m["representatives"] if rep["primary"])
+    if primaries != 1:
+        raise Problem(
+            422,
+            "PRIMARY_REPRESENTATIVE_REQUIRED",
+            f"Name exactly one primary representative, not {primaries}.",
+        )
 
 
 def _pre_project(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
@@ -434,7 +489,7 @@ def _pre_association_decision(r: Resolver, m: dict[str, Any], p: dict[str, str])
 
 
 PRECHECKS: dict[str, Precheck] = {
-    "OpenAccount": _pre_admin,
+    "OpenAccount": _pre_open_account,
     "SetRepresentative": _pre_account_path,
     "SetAccountStatus": _pre_account_path,
     "DefineLabel": _pre_admin,
@@ -513,6 +568,7 @@ def accept(
         "nonce": message["nonce"],
         "typed_data": data,
         "signature": "0x" + checked.signature.hex(),
+        "units_account": units_account(message),
         "status": RequestStatus.ACCEPTED,
         "attempts": 0,
         "accepted_at": now,

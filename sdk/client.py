@@ -178,5 +178,7 @@ class RegistryClient:
 
     def request(self, request_id: str) -> dict[str, Any]:
         """Return GET /v1/requests/{request_id}."""
+        if self._token is None:
+            self.login()  # a request is private to its signer and the ARs of its accounts
         result: dict[str, Any] = self.get(f"/v1/requests/{request_id}")
         return result

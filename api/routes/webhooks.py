@@ -34,6 +34,7 @@ from api.paging import (
 from api.problems import Problem
 from api.schemas import Address
 from api.services import Services
+from api.webhooks.egress import EgressPolicy
 from api.webhooks.subscriptions import (
     check_event_types,
     check_url,
@@ -227,6 +228,7 @@ def create(
         url,
         types,
         services.settings.webhook_max_subscriptions,
+        EgressPolicy.from_settings(services.settings),
     )
     return SubscriptionCreated(**_subscription(row).model_dump(), secret=secret)
 

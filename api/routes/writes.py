@@ -44,7 +44,7 @@ from api.schemas import (
     TransferIntent,
 )
 from api.services import Services
-from api.writes import OPERATION_TYPES, accept, fresh_mirror, wait_for_request
+from api.writes import OPERATION_TYPES, accept, checked_request, fresh_mirror, wait_for_request
 
 __all__ = [
     "WRITE_RESPONSES",
@@ -177,17 +177,13 @@ _HINTS: dict[str, Any] = {
 @router.post("/admin/accounts/prepare", response_model=PreparedRequest, tags=["admin"])
 def prepare_account(intent: AccountIntent, services: ServicesDep) -> PreparedRequest:
     """Prepare opening an account (registry administrator)."""
-    if not any(rep.primary for rep in intent.representatives):
-        raise Problem(
-            422, "PRIMARY_REPRESENTATIVE_REQUIRED", "Name exactly one primary representative."
-        )
 
     def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin")
-        return r.typed(
+        return checked_request(
+            r,
             "OpenAccount",
-            intent.signer,
             {
+                "signer": intent.signer,
                 "kind": KINDS[intent.kind],
                 "holderName": intent.holder_name,
                 "party": bytes8_hex(intent.party or ""),

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from api.config import ApiSettings
 from api.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from api.webhooks.egress import EgressPolicy, EgressRefused
 from api.webhooks.outbox import fill_outbox
 from api.webhooks.signing import signed_headers
 from indexer.models import Event, table_of
@@ -80,6 +81,7 @@ class WebhookWorker:
         self.settings = settings
         self.rng = rng or random.Random()
         self._concurrency = settings.webhook_concurrency
+        self._egress = EgressPolicy.from_settings(settings)
         timeout = settings.webhook_timeout_seconds
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout),
@@ -226,9 +228,22 @@ class WebhookWorker:
         headers = signed_headers(secret, message_id, body, datetime.now(UTC))
         started = time.perf_counter()
         try:
+            # Checked again at every attempt, on the addresses the host has now, and connected
+            # to the address checked (DNS rebinding).
+            target = self._egress.resolve(url)
+        except EgressRefused as exc:
+            duration = (time.perf_counter() - started) * 1000
+            return AttemptResult(None, f"refused: the URL {exc}"[:_MAX_ERROR], duration)
+        try:
             # Streamed and closed unread: only the status matters, and a large or slow body
             # must not hold the worker.
-            with self._http.stream("POST", url, content=body.encode(), headers=headers) as resp:
+            with self._http.stream(
+                "POST",
+                target.url,
+                content=body.encode(),
+                headers=headers | target.headers,
+                extensions=target.extensions,
+            ) as resp:
                 status: int | None = resp.status_code
             error = None if 200 <= resp.status_code < 300 else f"HTTP {resp.status_code}"
         except httpx.HTTPError as exc:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from api.auth import Caller
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from api.problems import Problem
+from api.webhooks.egress import EgressPolicy, EgressRefused
 from api.webhooks.outbox import lock_cursor, newest_event_id
 from api.webhooks.signing import new_secret
 from indexer.models import Platform, PlatformSigner, table_of
@@ -135,8 +136,19 @@ def create_subscription(
     url: str,
     event_types: list[str] | None,
     max_per_platform: int,
+    egress: EgressPolicy,
 ) -> tuple[WebhookSubscription, str]:
-    """Create a subscription for a platform the caller signs for; return it and its secret."""
+    """Create a subscription for a platform the caller signs for; return it and its secret.
+
+    The URL must lead to an address the node may deliver to (`egress`); it is resolved only for
+    a caller who may subscribe, and outside the outbox lock.
+    """
+    with engine.connect() as conn:
+        _authorise(platform_scope(conn, caller), caller, platform)
+    try:
+        egress.check(url)
+    except EgressRefused as exc:
+        raise Problem(422, "WEBHOOK_URL_FORBIDDEN", f"`url` {exc}.") from None
     with engine.begin() as conn:
         # The outbox lock: see api.webhooks.outbox. The subscription then receives exactly the
         # events indexed after this point.

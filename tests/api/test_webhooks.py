@@ -49,6 +49,12 @@ WEBHOOK_SETTINGS: dict[str, Any] = {
     "webhook_max_attempts": 200,
     "webhook_timeout_seconds": 2.0,
     "webhook_max_subscriptions": 3,
+    # The receiver listens on loopback, which a production node refuses (api.webhooks.egress);
+    # the example hosts are subscribed to by name and never delivered to.
+    "webhook_allow_hosts": ",".join(
+        ("127.0.0.1/32", "p.example", "q.example", "x.example", "platform.example", "admin.example")
+    ),
+    "webhook_allow_http": True,
 }
 
 
