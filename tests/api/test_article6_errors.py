@@ -24,7 +24,7 @@ from indexer.models import table_of
 from node.contracts import DecodedError
 from node.devchain import DevChain
 from tests.api.article6_world import A6World, indexed, serve_a6_world
-from tests.api.helpers import DATABASES, assert_problem
+from tests.api.helpers import DATABASES, assert_problem, login
 
 TODAY = datetime.now(UTC).date().isoformat()
 LETTER = "MN-LOA-NDC"
@@ -795,11 +795,12 @@ def test_a_request_the_chain_refuses_fails_with_the_decoded_code(world: A6World)
         # The first was indexed already: the mirror refuses the second at submit.
         assert_problem(two, 409, "UNITS_LOCKED")
         return
-    outcome = client.get(f"/v1/requests/{two.json()['request_id']}").json()
+    admin = login(client, world.keys["registry_admin"])  # request details are private
+    outcome = client.get(f"/v1/requests/{two.json()['request_id']}", headers=admin).json()
     deadline = datetime.now(UTC) + timedelta(seconds=30)
     while outcome["status"] not in ("indexed", "failed") and datetime.now(UTC) < deadline:
         time.sleep(0.05)
-        outcome = client.get(f"/v1/requests/{two.json()['request_id']}").json()
+        outcome = client.get(f"/v1/requests/{two.json()['request_id']}", headers=admin).json()
     assert outcome["status"] == "failed", outcome
     assert outcome["error"]["code"] == "UNITS_LOCKED"
     assert outcome["error"]["contract_error"]["name"] == "UnitsLocked"
@@ -850,8 +851,9 @@ def test_requests_on_one_block_in_flight_together_all_apply(world: A6World) -> N
         ids.append(response.json()["request_id"])
     deadline = datetime.now(UTC) + timedelta(seconds=60)
     statuses: list[str] = []
+    admin = login(client, world.keys["registry_admin"])  # request details are private
     while datetime.now(UTC) < deadline:
-        statuses = [client.get(f"/v1/requests/{i}").json()["status"] for i in ids]
+        statuses = [client.get(f"/v1/requests/{i}", headers=admin).json()["status"] for i in ids]
         if all(status in ("indexed", "failed") for status in statuses):
             break
         time.sleep(0.05)

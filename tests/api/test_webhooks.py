@@ -909,6 +909,28 @@ def test_a_delivery_never_accepted_is_failed_after_the_last_attempt(
     market.release(reservation)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5/admin",
+        "https://[::1]:8443/",
+        "https://localhost/hooks",
+        "https://no-such-host.invalid/hooks",
+    ],
+)
+def test_webhooks_cannot_target_internal_addresses(node: ApiNode, market: Market, url: str) -> None:
+    headers = login(node.client, market.p_signer)
+    before = node.client.get("/v1/webhooks/subscriptions", headers=headers).json()["items"]
+    response = node.client.post(
+        "/v1/webhooks/subscriptions", json={"platform": market.p, "url": url}, headers=headers
+    )
+    assert_problem(response, 422, "WEBHOOK_URL_FORBIDDEN")
+    after = node.client.get("/v1/webhooks/subscriptions", headers=headers).json()["items"]
+    assert after == before
+
+
 def test_platforms_see_their_own_webhooks_and_the_administrator_sees_all(
     node: ApiNode, market: Market, subscribe: Subscribe
 ) -> None:

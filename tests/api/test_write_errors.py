@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from api.models import JournalEntry
 from sdk import RegistryClient
 from tests.api.conftest import ApiNode
+from tests.api.helpers import login
 
 TypedData = dict[str, Any]
 
@@ -354,8 +355,12 @@ def test_used_nonce_is_refused(node: ApiNode, seller: dict[str, Any]) -> None:
 
 
 def test_unknown_request_is_404(node: ApiNode) -> None:
-    _problem(node.client.get("/v1/requests/0x" + "ab" * 32), 404, "REQUEST_NOT_FOUND")
-    _problem(node.client.get("/v1/requests/nope"), 422, "INVALID_REQUEST_ID")
+    admin = login(node.client, node.keys["registry_admin"])
+    _problem(
+        node.client.get("/v1/requests/0x" + "ab" * 32, headers=admin), 404, "REQUEST_NOT_FOUND"
+    )
+    _problem(node.client.get("/v1/requests/nope", headers=admin), 422, "INVALID_REQUEST_ID")
+    _problem(node.client.get("/v1/requests/0x" + "ab" * 32), 401, "UNAUTHENTICATED")
 
 
 def test_representative_of_another_account_cannot_write(
