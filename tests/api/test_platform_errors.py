@@ -804,10 +804,10 @@ def test_release_right_after_a_label_splits_the_reservation_needs_no_resend(fx: 
         f"reservations/{reserved['reservation_id']}/release", {}, wait=False
     )
     outcomes = {}
-    for accepted in (labelled, released):
-        request_id = accepted["request_id"]
+    for reader, accepted in ((authority, labelled), (seller.ar1, released)):
+        request_id = accepted["request_id"]  # the authority reads its own; ar1 its account's
         deadline = time.monotonic() + 60
-        while (row := seller.ar1.request(request_id))["status"] not in ("indexed", "failed"):
+        while (row := reader.request(request_id))["status"] not in ("indexed", "failed"):
             assert time.monotonic() < deadline, row
             time.sleep(0.05)
         outcomes[request_id] = row
