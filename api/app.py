@@ -66,7 +66,9 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
             worker = JournalWorker(services).start()
             app.state.worker = worker
         if run_workers and services.settings.webhook_delivery:
-            webhooks = WebhookWorker(services.engine, services.settings).start()
+            webhooks = WebhookWorker(
+                services.engine, services.settings, services.event_shape
+            ).start()
             app.state.webhooks = webhooks
         try:
             yield

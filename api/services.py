@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, select
 from api.chainview import ChainView
 from api.config import ApiSettings
 from api.db import upgrade_database
+from api.events import EventShape
 from api.ratelimit import RateLimiter
 from api.responsekey import ResponseKey
 from indexer.db import create_engine, database_url
@@ -76,6 +78,11 @@ class Services:
     def registry_code(self) -> str:
         """Return the registry code account ids are prefixed with, e.g. "AU"."""
         return self.deployment.registry_code
+
+    @cached_property
+    def event_shape(self) -> EventShape:
+        """Return the public shape of this registry's events (API.md conventions)."""
+        return EventShape(self.abi, self.registry_code)
 
     def indexed_block(self) -> int:
         """Return the last block the mirror has indexed (-1 before the first sync)."""

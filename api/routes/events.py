@@ -49,7 +49,10 @@ class EventPublic(BaseModel):
     log_index: int
     tx_hash: str
     block_hash: str
-    data: dict[str, Any] = Field(description="The event's arguments, by their ABI names.")
+    data: dict[str, Any] = Field(
+        description="The event's arguments: snake_case names, `AU-…` account ids, enum values "
+        "as words, identifiers as text (the same shape webhooks deliver)."
+    )
 
 
 def _event_names(abi: list[dict[str, Any]]) -> frozenset[str]:
@@ -109,7 +112,7 @@ def list_events(
             log_index=r.log_index,
             tx_hash=r.tx_hash,
             block_hash=r.block_hash,
-            data=dict(r.data),
+            data=services.event_shape.data(r.name, r.data),
         )
         for r in rows
     ]

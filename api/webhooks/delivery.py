@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import Engine, insert, select, update
 
 from api.config import ApiSettings
+from api.events import EventShape
 from api.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from api.webhooks.egress import EgressPolicy, EgressRefused
 from api.webhooks.outbox import fill_outbox
@@ -74,11 +75,13 @@ class WebhookWorker:
         self,
         engine: Engine,
         settings: ApiSettings,
+        shape: EventShape,
         *,
         rng: random.Random | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
+        self.shape = shape
         self.rng = rng or random.Random()
         self._concurrency = settings.webhook_concurrency
         self._egress = EgressPolicy.from_settings(settings)
@@ -128,7 +131,7 @@ class WebhookWorker:
     def step(self) -> None:
         """Fill the outbox from the mirror, then start the due deliveries there is room for."""
         for _ in range(_FILL_ROUNDS):
-            consumed, _added = fill_outbox(self.engine)
+            consumed, _added = fill_outbox(self.engine, self.shape)
             if not consumed:
                 break
         with self._lock:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from api.auth import iso
+from api.events import EventShape
 from api.models import DeliveryStatus, WebhookCursor, WebhookDelivery, WebhookSubscription
 from api.webhooks.routing import IndexedEvent, platforms_concerned
 from api.webhooks.signing import webhook_id
@@ -48,13 +49,16 @@ def newest_event_id(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(_EVENTS.c.id), 0))).scalar_one())
 
 
-def payload(event: IndexedEvent) -> str:
-    """Return the JSON body delivered for an event (Standard Webhooks: type, timestamp, data)."""
+def payload(event: IndexedEvent, shape: EventShape) -> str:
+    """Return the JSON body delivered for an event (Standard Webhooks: type, timestamp, data).
+
+    `data` has the public shape of `/v1/events` (api.events), plus where the event is on-chain.
+    """
     document = {
         "type": event.name,
         "timestamp": iso(event.timestamp if event.timestamp is not None else 0),
         "data": {
-            **event.data,
+            **shape.data(event.name, event.data),
             "event_id": event.id,
             "block_number": event.block_number,
             "log_index": event.log_index,
@@ -99,7 +103,11 @@ def _events_between(conn: Connection, cursor: int, last: int, limit: int) -> lis
 
 
 def _deliveries(
-    conn: Connection, events: Sequence[IndexedEvent], subscriptions: Sequence[Any], now: float
+    conn: Connection,
+    events: Sequence[IndexedEvent],
+    subscriptions: Sequence[Any],
+    now: float,
+    shape: EventShape,
 ) -> list[dict[str, Any]]:
     by_platform: dict[str, list[Any]] = {}
     for sub in subscriptions:
@@ -114,7 +122,7 @@ def _deliveries(
                     continue
                 if sub.event_types is not None and event.name not in sub.event_types:
                     continue
-                body = body or payload(event)
+                body = body or payload(event, shape)
                 rows.append(
                     {
                         "webhook_id": webhook_id(sub.id, event.id),
@@ -133,7 +141,7 @@ def _deliveries(
     return rows
 
 
-def fill_outbox(engine: Engine, batch: int = 500) -> tuple[int, int]:
+def fill_outbox(engine: Engine, shape: EventShape, batch: int = 500) -> tuple[int, int]:
     """Route the next indexed events into the outbox; return (events consumed, rows added).
 
     Call it until it consumes nothing to catch up.
@@ -170,7 +178,7 @@ def fill_outbox(engine: Engine, batch: int = 500) -> tuple[int, int]:
         events = _events_between(conn, cursor, newest, batch)
         if not events:
             return 0, 0
-        rows = _deliveries(conn, events, subscriptions, now)
+        rows = _deliveries(conn, events, subscriptions, now, shape)
         if rows:
             conn.execute(insert(_DELIVERIES), rows)
         conn.execute(update(_CURSOR).where(_CURSOR.c.id == 1).values(event_id=events[-1].id))

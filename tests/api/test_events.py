@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,10 +97,10 @@ def test_polling_with_the_last_cursor_returns_only_new_events(
 
 def test_filter_by_type_and_transaction(world: World, admin: dict[str, str]) -> None:
     issued = world.get("/v1/events", admin, type="UnitsIssued")["items"]
-    assert [e["data"]["issuanceId"] for e in issued] == sorted(world.issuance_ids.values())
+    assert [e["data"]["issuance_id"] for e in issued] == sorted(world.issuance_ids.values())
     assert {e["type"] for e in issued} == {"UnitsIssued"}
     cancelled = world.get("/v1/events", admin, type="UnitsCancelled", limit=1)
-    assert cancelled["items"][0]["data"]["cancellationId"] == world.cancelled
+    assert cancelled["items"][0]["data"]["cancellation_id"] == world.cancelled
     tx_hash = cancelled["items"][0]["tx_hash"]
     in_tx = world.get("/v1/events", admin, tx_hash=tx_hash)["items"]
     assert in_tx[0]["type"] == "RequestExecuted"
@@ -155,3 +156,25 @@ def test_bad_feed_parameters(
     world: World, admin: dict[str, str], params: dict[str, str], code: str
 ) -> None:
     assert_problem(world.client.get("/v1/events", params=params, headers=admin), 422, code)
+
+
+def test_event_data_follows_the_api_conventions(world: World, admin: dict[str, str]) -> None:
+    """snake_case keys, AU-… account ids, enum values as words, identifiers as text (F2)."""
+    items = world.get("/v1/events", admin, limit=1000)["items"]
+    assert items
+    for event in items:
+        for key in event["data"]:
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", key), (event["type"], key)
+        for key, value in event["data"].items():
+            if key == "account_id" or key.endswith("_account"):
+                assert value is None or re.fullmatch(r"AU-[1-9][0-9]*", value), (event, key)
+    by_type = {e["type"]: e["data"] for e in reversed(items)}
+    assert by_type["BlockChanged"]["state"] in {"held", "pending", "cancelled", "reserved"}
+    assert by_type["AccountOpened"]["kind"] in {"holding", "custodial"}
+    assert by_type["AccountOpened"]["approval_policy"] in {"two_person", "single"}
+    issued = by_type["UnitsIssued"]
+    assert issued["project_id"] in {
+        p["project_id"] for p in world.get("/v1/registers/projects")["items"]
+    }
+    assert issued["unit_type"].isalnum() and isinstance(issued["vintage"], int)
+    assert by_type["UnitsCancelled"]["purpose"] in {"voluntary", "ndc_use", "omge", "oimp"}

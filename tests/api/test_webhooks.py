@@ -401,7 +401,7 @@ class Market:
         events = self.admin.get(
             "/v1/events", tx_hash=request["tx_hash"], type="ReservationReleased"
         )["items"]
-        (event,) = [e for e in events if e["data"]["reservationId"] == reservation]
+        (event,) = [e for e in events if e["data"]["reservation_id"] == reservation]
         return int(event["event_id"])
 
     def set_status(self, platform: str, status: PlatformStatus) -> None:
@@ -698,9 +698,9 @@ def test_deliveries_wait_for_a_receiver_that_is_down_then_arrive_once_each(
             assert {k: data[k] for k in event["data"]} == event["data"]
     releases = [p for p in receiver.unique("/q").values() if p["type"] == "ReservationReleased"]
     assert [p["data"]["event_id"] for p in releases] == [released]
-    assert releases[0]["data"]["reservationId"] == reservation
+    assert releases[0]["data"]["reservation_id"] == reservation
     assert releases[0]["data"]["platform"] == market.p
-    assert releases[0]["data"]["accountId"] == market.seller
+    assert releases[0]["data"]["account_id"] == f"AU-{market.seller}"
 
 
 def _rpc(node: ApiNode, method: str, *params: Any) -> Any:
@@ -814,16 +814,13 @@ def test_a_suspended_platform_cannot_subscribe_and_hears_only_of_its_status(
     assert not _routed(node, market.q_signer, sub_q["subscription_id"], while_suspended)
     assert _routed(node, market.q_signer, sub_q["subscription_id"], after)
 
-    def statuses() -> list[int]:
+    def statuses() -> list[str]:
         payloads = receiver.unique("/q").values()
         if after not in {p["data"]["event_id"] for p in payloads}:
             return []
         return [p["data"]["status"] for p in payloads if p["type"] == "PlatformStatusChanged"]
 
-    assert wait_until(statuses, what="Q's deliveries") == [
-        int(PlatformStatus.SUSPENDED),
-        int(PlatformStatus.ACTIVE),
-    ]
+    assert wait_until(statuses, what="Q's deliveries") == ["suspended", "active"]
     assert receiver.refused == []
 
 
@@ -905,7 +902,7 @@ def test_a_delivery_never_accepted_is_failed_after_the_last_attempt(
     assert [a["status_code"] for a in detail["attempt_log"]] == [400, 400, 400]
     assert [a["attempt"] for a in detail["attempt_log"]] == [1, 2, 3]
     assert len(receiver.refused) == 3
-    assert detail["payload"]["data"]["reservationId"] == reservation
+    assert detail["payload"]["data"]["reservation_id"] == reservation
     market.release(reservation)
 
 
@@ -999,7 +996,7 @@ def test_racing_outbox_fillers_enqueue_every_event_exactly_once(
     def fill() -> None:
         while not stop.is_set():
             try:
-                fill_outbox(node.services.engine, batch=3)
+                fill_outbox(node.services.engine, node.services.event_shape, batch=3)
             except Exception as exc:  # reported below
                 errors.append(exc)
                 return
