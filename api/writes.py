@@ -306,6 +306,9 @@ def _pre_issue(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
 
 def _pre_transfer(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     account = r.account_at(m["fromAccount"])
+    target = r.account_at(m["toAccount"])
+    if account.id == target.id:
+        raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
     r.require_right(account, m["signer"], "initiate")
     r.check_ranges(account, message_ranges(m))
 
@@ -317,6 +320,12 @@ def _pre_decide(right: str) -> Precheck:
         transfer = r.transfer(m["transferId"])
         account = r.account_at(transfer.from_account)
         r.require_right(account, m["signer"], right)
+        if right == "approve" and str(transfer.initiator).lower() == str(m["signer"]).lower():
+            raise Problem(
+                403,
+                "APPROVER_IS_INITIATOR",
+                "Under two-person approval, another representative must approve.",
+            )
 
     return check
 

@@ -364,13 +364,14 @@ def prepare_transfer(intent: TransferIntent, services: ServicesDep) -> PreparedR
     def build(r: Resolver) -> dict[str, Any]:
         source = r.account(intent.from_account)
         target = r.account(intent.to_account)
-        if source.id == target.id:
+        if source.id == target.id:  # before choosing units, which would be wasted
             raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
         r.require_right(source, intent.signer, "initiate")
-        return r.typed(
+        return checked_request(
+            r,
             "InitiateTransfer",
-            intent.signer,
             {
+                "signer": intent.signer,
                 "fromAccount": source.id,
                 "toAccount": target.id,
                 "ranges": r.units(source, intent.quantity, intent.filters, intent.ranges),
@@ -387,19 +388,10 @@ def _prepare_decision(
     services: Services, transfer_id: int, intent: ApproveIntent, approve: bool
 ) -> PreparedRequest:
     def build(r: Resolver) -> dict[str, Any]:
-        transfer = r.transfer(transfer_id)
-        account = r.account_at(transfer.from_account, must_be_open=False)
-        r.require_right(account, intent.signer, "approve" if approve else "appointed")
-        if approve and transfer.initiator == intent.signer:
-            raise Problem(
-                403,
-                "APPROVER_IS_INITIATOR",
-                "Under two-person approval, another representative must approve.",
-            )
-        return r.typed(
+        return checked_request(
+            r,
             "ApproveTransfer" if approve else "RescindTransfer",
-            intent.signer,
-            {"transferId": transfer_id},
+            {"signer": intent.signer, "transferId": transfer_id},
         )
 
     return prepare_request(services, build)

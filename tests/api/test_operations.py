@@ -1,0 +1,116 @@
+"""Every operation has one precheck, and prepare and submit refuse the same requests with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import func, select
+
+from api.models import JournalEntry
+from api.writes import OPERATION_TYPES, PRECHECKS
+from node.contracts import REQUEST_TYPES
+from sdk import RegistryClient
+from tests.api.conftest import ApiNode
+from tests.api.helpers import assert_problem
+
+
+def test_every_request_type_has_an_operation_and_a_precheck() -> None:
+    assert set(PRECHECKS) == set(REQUEST_TYPES), set(REQUEST_TYPES) ^ set(PRECHECKS)
+    assert set(OPERATION_TYPES.values()) == set(REQUEST_TYPES)
+
+
+def _sign(key: LocalAccount, typed: dict[str, Any]) -> str:
+    return "0x" + bytes(key.sign_message(encode_typed_data(full_message=typed)).signature).hex()
+
+
+def _journal_size(node: ApiNode) -> int:
+    with node.services.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(JournalEntry)).scalar_one())
+
+
+@pytest.fixture(scope="module")
+def two_person(node: ApiNode) -> dict[str, Any]:
+    """A two-person account with two ARs and 50 units, and a receiving account."""
+    ar1, ar2 = Account.create(), Account.create()
+    admin = RegistryClient(node.client, node.keys["registry_admin"], domain="testserver")
+    reps = [
+        {"address": ar1.address, "primary": True, "can_initiate": True, "can_approve": True},
+        {"address": ar2.address, "primary": False, "can_initiate": True, "can_approve": True},
+    ]
+    account = admin.write("admin/accounts", {"holder_name": "Two", "representatives": reps})
+    other = admin.write("admin/accounts", {"holder_name": "Other", "representatives": reps[:1]})
+    issuer = RegistryClient(node.client, node.keys["issuer"], domain="testserver")
+    issuer.write("admin/projects", {"project_id": "OPS-1", "name": "Ops", "country": "AU"})
+    issuer.write(
+        "admin/issuances",
+        {
+            "project_id": "OPS-1",
+            "unit_type": "ACCU",
+            "vintage": 2022,
+            "monitoring_period_start": "2022-01-01",
+            "monitoring_period_end": "2022-12-31",
+            "quantity": 50,
+            "to_account": account["result"]["account_id"],
+        },
+    )
+    return {
+        "account": account["result"]["account_id"],
+        "other": other["result"]["account_id"],
+        "ar1": ar1,
+        "ar2": ar2,
+    }
+
+
+def test_submit_refuses_a_transfer_to_the_same_account(
+    node: ApiNode, two_person: dict[str, Any]
+) -> None:
+    ar1 = two_person["ar1"]
+    prepared = node.client.post(
+        "/v1/transfers/prepare",
+        json={
+            "signer": ar1.address,
+            "from_account": two_person["account"],
+            "to_account": two_person["other"],
+            "quantity": 1,
+        },
+    ).json()["typed_data"]
+    prepared["message"]["toAccount"] = prepared["message"]["fromAccount"]
+    before = _journal_size(node)
+    response = node.client.post(
+        "/v1/transfers", json={"typed_data": prepared, "signature": _sign(ar1, prepared)}
+    )
+    assert_problem(response, 422, "SAME_ACCOUNT")
+    assert _journal_size(node) == before
+
+
+def test_submit_refuses_an_approval_by_the_initiator(
+    node: ApiNode, two_person: dict[str, Any]
+) -> None:
+    ar1, ar2 = two_person["ar1"], two_person["ar2"]
+    seller = RegistryClient(node.client, ar1, domain="testserver")
+    transfer = seller.write(
+        "transfers",
+        {"from_account": two_person["account"], "to_account": two_person["other"], "quantity": 2},
+    )["result"]
+    assert transfer["status"] == "pending"
+    path = f"/v1/transfers/{transfer['transfer_id']}/approve"
+    refused = node.client.post(f"{path}/prepare", json={"signer": ar1.address})
+    assert_problem(refused, 403, "APPROVER_IS_INITIATOR")
+    # The same refusal at submit, for typed data prepared by another AR and re-signed by the
+    # initiator: prepare and submit run one check.
+    typed = node.client.post(f"{path}/prepare", json={"signer": ar2.address}).json()["typed_data"]
+    typed["message"]["signer"] = ar1.address
+    before = _journal_size(node)
+    response = node.client.post(path, json={"typed_data": typed, "signature": _sign(ar1, typed)})
+    assert_problem(response, 403, "APPROVER_IS_INITIATOR")
+    assert _journal_size(node) == before
+    fresh = node.client.post(f"{path}/prepare", json={"signer": ar2.address}).json()
+    approved = node.client.post(
+        f"{path}?wait=indexed",
+        json={"typed_data": fresh["typed_data"], "signature": _sign(ar2, fresh["typed_data"])},
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "indexed", approved.text
