@@ -15,7 +15,7 @@ from starlette.types import Scope
 
 from api import metrics
 from api.limits import BodyLimits
-from api.problems import Problem
+from api.problems import Problem, refuse
 from api.routes import ROUTERS
 from api.services import Services
 from api.webhooks.delivery import WebhookWorker
@@ -119,8 +119,8 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error serving %s %s", request.method, request.url.path)
-        problem = Problem(
-            500, "INTERNAL_ERROR", "The registry could not serve this request; it was logged."
+        problem = refuse(
+            "INTERNAL_ERROR", "The registry could not serve this request; it was logged."
         )
         return _problem_response(problem, request)
 

@@ -17,7 +17,7 @@ from sqlalchemy import and_, select
 
 from api.intents import Resolver, bytes8_hex, bytes32_hex, day_end, day_start, message_ranges
 from api.mirrorq import containing_block
-from api.problems import Problem
+from api.problems import Problem, refuse
 from api.schemas import (
     MAX_RANGES,
     Article64IssuanceIntent,
@@ -104,7 +104,7 @@ def article64_shares(quantity: int) -> tuple[int, int, int]:
 def _party(r: Resolver, code: str) -> Any:
     row = r.conn.execute(select(_PARTIES).where(_PARTIES.c.party == code)).first()
     if row is None:
-        raise Problem(404, "PARTY_NOT_FOUND", f"No Party {code!r} is registered.")
+        raise refuse("PARTY_NOT_FOUND", f"No Party {code!r} is registered.")
     return row
 
 
@@ -120,9 +120,7 @@ def _authorization(r: Resolver, authorization_id: int) -> Any:
         select(_AUTHORIZATIONS).where(_AUTHORIZATIONS.c.id == authorization_id)
     ).first()
     if row is None:
-        raise Problem(
-            404, "AUTHORIZATION_NOT_FOUND", f"There is no authorization {authorization_id}."
-        )
+        raise refuse("AUTHORIZATION_NOT_FOUND", f"There is no authorization {authorization_id}.")
     return row
 
 
@@ -145,28 +143,23 @@ def check_party(r: Resolver, m: dict[str, Any]) -> None:
     code, registry_id = hex_text(m["party"]), hex_text(m["registryId"])
     authority = m["labelAuthority"]
     if not code or not registry_id or authority == _ZERO_ADDRESS:
-        raise Problem(
-            422, "INVALID_PARTY", "A Party needs a code, a registry id and a label authority."
-        )
+        raise refuse("INVALID_PARTY", "A Party needs a code, a registry id and a label authority.")
     if not r.chain.has_role("label_authority", authority):
-        raise Problem(
-            403,
+        raise refuse(
             "NOT_AUTHORISED",
             f"{authority} does not hold the label_authority role; grant it before naming it the "
             "Party's label authority.",
         )
     existing = r.conn.execute(select(_PARTIES).where(_PARTIES.c.party == code)).first()
     if existing is not None and existing.registry_id != registry_id:
-        raise Problem(
-            409,
+        raise refuse(
             "PARTY_REGISTRY_ID_CHANGED",
             f"Party {code} has registry id {existing.registry_id}; it never changes.",
         )
     seen: set[str] = set()
     for address in m["administrators"]:
         if address == _ZERO_ADDRESS or address in seen:
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_PARTY_ADMINISTRATOR",
                 f"Administrator {address} is the zero address or listed twice.",
             )
@@ -179,8 +172,7 @@ def check_cooperative_approach(r: Resolver, m: dict[str, Any]) -> None:
     approach = hex_text(m["approachId"])
     parties = [hex_text(p) for p in m["parties"]]
     if not approach or not parties or len(parties) > MAX_RANGES:
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_COOPERATIVE_APPROACH",
             "A cooperative approach needs an id and 1 to 256 participating Parties.",
         )
@@ -188,7 +180,7 @@ def check_cooperative_approach(r: Resolver, m: dict[str, Any]) -> None:
     for code in parties:
         _party(r, code)
         if code in seen:
-            raise Problem(422, "DUPLICATE_PARTICIPANT", f"Party {code} is listed twice.")
+            raise refuse("DUPLICATE_PARTICIPANT", f"Party {code} is listed twice.")
         seen.add(code)
 
 
@@ -200,8 +192,7 @@ def check_mechanism_accounts(r: Resolver, m: dict[str, Any]) -> None:
         row = r.conn.execute(select(_ACCOUNTS.c.kind).where(_ACCOUNTS.c.id == number)).first()
         actual = row.kind if row is not None else "none"
         if actual != kind.name.lower():
-            raise Problem(
-                422,
+            raise refuse(
                 "MECHANISM_ACCOUNT_KIND_MISMATCH",
                 f"The {field} account must be a {kind.name.lower()} account; "
                 f"{r.registry_code}-{number} is {actual}.",
@@ -214,17 +205,16 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
     accounts: dict[int, Any] = {}
     for wanted in sorted(ranges, key=lambda x: x.start):
         if pieces and wanted.start <= pieces[-1]["end"]:
-            raise Problem(422, "INVALID_RANGE", "The ranges overlap.")
+            raise refuse("INVALID_RANGE", "The ranges overlap.")
         serial = wanted.start
         while serial <= wanted.end:
             block = containing_block(r.conn, serial)
             if block is None or block.end < serial:
-                raise Problem(409, "UNITS_NOT_HELD", f"Serial {serial} has not been issued.")
+                raise refuse("UNITS_NOT_HELD", f"Serial {serial} has not been issued.")
             if block.state == "cancelled":
-                raise Problem(409, "UNITS_CANCELLED", f"Serial {serial} is cancelled.")
+                raise refuse("UNITS_CANCELLED", f"Serial {serial} is cancelled.")
             if block.state != "held" or block.lock_id != 0:
-                raise Problem(
-                    409,
+                raise refuse(
                     "UNITS_LOCKED",
                     f"Serial {serial} is {block.state} under lock {block.lock_id}; only free "
                     "held units can be authorized.",
@@ -234,8 +224,7 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
                 account = r.account_at(block.account_id)
                 accounts[block.account_id] = account
             if account.party != party:
-                raise Problem(
-                    409,
+                raise refuse(
                     "UNITS_NOT_IN_PARTY_SECTION",
                     f"Serial {serial} is held by {r.registry_code}-{account.id} of Party "
                     f"{account.party or '(none)'}, not of Party {party}.",
@@ -244,8 +233,8 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
             pieces.append({"start": serial, "end": end})
             serial = end + 1
     if len(pieces) > MAX_RANGES:
-        raise Problem(
-            422, "TOO_MANY_RANGES", f"The ranges cover {len(pieces)} blocks; at most {MAX_RANGES}."
+        raise refuse(
+            "TOO_MANY_RANGES", f"The ranges cover {len(pieces)} blocks; at most {MAX_RANGES}."
         )
     return pieces
 
@@ -262,8 +251,7 @@ def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
     party = _party(r, code)
     signer = m["signer"]
     if party.label_authority != signer or not r.chain.has_role("label_authority", signer):
-        raise Problem(
-            403,
+        raise refuse(
             "NOT_AUTHORISED",
             f"{signer} is not the label authority of Party {code}; only it authorizes.",
         )
@@ -288,40 +276,35 @@ def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
             existing.authorized_at,
         )
         if terms != recorded:
-            raise Problem(
-                409,
+            raise refuse(
                 "AUTHORIZATION_MISMATCH",
                 f"Party {code}'s letter {letter} is recorded as authorization {existing.id} with "
                 "other terms; repeat its approach, purposes, definition and date.",
             )
     else:
         if not letter:
-            raise Problem(422, "INVALID_LETTER_ID", "The letter id is empty.")
+            raise refuse("INVALID_LETTER_ID", "The letter id is empty.")
         participants = _participants(r, approach)
         if not participants:
-            raise Problem(
-                404,
+            raise refuse(
                 "COOPERATIVE_APPROACH_NOT_FOUND",
                 f"No cooperative approach {approach!r} is registered.",
             )
         if code not in participants:
-            raise Problem(
-                409,
+            raise refuse(
                 "PARTY_NOT_IN_APPROACH",
                 f"Party {code} does not participate in cooperative approach {approach}.",
             )
         if not 1 <= purposes <= 3:
-            raise Problem(422, "INVALID_PURPOSES", "Purposes are ndc_use, oimp or both.")
+            raise refuse("INVALID_PURPOSES", "Purposes are ndc_use, oimp or both.")
         if definition not in _DEFINITION_NAMES:
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_FIRST_TRANSFER_DEFINITION",
                 "The first transfer definition is at_authorization, at_issuance or "
                 "at_use_or_cancellation.",
             )
         if not 0 < m["authorizedAt"] <= time.time():
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_AUTHORIZATION_DATE",
                 "The date of authorization must be set and not in the future.",
             )
@@ -332,20 +315,17 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
     r.require_role(m["signer"], "issuer")
     config = r.conn.execute(select(_CONFIG)).first()
     if config is None or config.pending_account is None:
-        raise Problem(
-            409,
+        raise refuse(
             "MECHANISM_NOT_CONFIGURED",
             "The Article 6.4 mechanism accounts are not configured; "
             "POST /v1/article6/mechanism-accounts first.",
         )
     project = hex_text(m["projectId"])
     if r.conn.execute(select(_PROJECTS.c.id).where(_PROJECTS.c.id == project)).first() is None:
-        raise Problem(404, "PROJECT_NOT_FOUND", f"There is no project {project!r}.")
+        raise refuse("PROJECT_NOT_FOUND", f"There is no project {project!r}.")
     start, end = m["monitoringStart"], m["monitoringEnd"]
     if start > end:
-        raise Problem(
-            422, "INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts."
-        )
+        raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
     unit_type = hex_text(m["unitType"])
     i = _ISSUANCES.c
     overlap = r.conn.execute(
@@ -357,36 +337,31 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
         )
     ).first()
     if overlap is not None:
-        raise Problem(
-            409,
+        raise refuse(
             "DOUBLE_ISSUANCE",
             f"Project {project} already has {unit_type} issued for a period overlapping this one.",
         )
     quantity = m["quantity"]
     if quantity == 0:
-        raise Problem(422, "INVALID_QUANTITY", "The quantity is zero.")
+        raise refuse("INVALID_QUANTITY", "The quantity is zero.")
     _share_of_proceeds, _omge, forwarded = article64_shares(quantity)
     if forwarded < 0:
         raise _too_small(quantity)
     forwards = m["forwards"]
     if len(forwards) > MAX_RANGES or (forwarded and not forwards):
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_FORWARD_COUNT",
             f"Give 1 to {MAX_RANGES} forwards for the {forwarded} units that remain.",
         )
     for forward in forwards:
         if forward["quantity"] == 0:
-            raise Problem(422, "INVALID_QUANTITY", "A forward's quantity is zero.")
+            raise refuse("INVALID_QUANTITY", "A forward's quantity is zero.")
         if forward["accountId"] == config.pending_account:
-            raise Problem(
-                422, "SAME_ACCOUNT", "Forwards go to participants, not to the pending account."
-            )
+            raise refuse("SAME_ACCOUNT", "Forwards go to participants, not to the pending account.")
         _can_receive(r, forward["accountId"])
     total = sum(f["quantity"] for f in forwards)
     if total != forwarded:
-        raise Problem(
-            422,
+        raise refuse(
             "FORWARDED_QUANTITY_MISMATCH",
             f"After {_share_of_proceeds} for the share of proceeds and {_omge} for OMGE, "
             f"{forwarded} units remain; the forwards add up to {total}.",
@@ -395,8 +370,7 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
 
 def _too_small(quantity: int) -> Problem:
     share_of_proceeds, omge, _ = article64_shares(quantity)
-    return Problem(
-        422,
+    return refuse(
         "ISSUANCE_TOO_SMALL",
         f"{quantity} units cannot carry {share_of_proceeds} for the share of proceeds and "
         f"{omge} for OMGE; issue at least 2.",
@@ -408,8 +382,7 @@ def _itmo_target(r: Resolver, source: Any, target_number: int, authorization: An
     if source.party != target.party:
         _party(r, target.party)
         if target.party not in _participants(r, authorization.approach_id):
-            raise Problem(
-                409,
+            raise refuse(
                 "PARTY_NOT_IN_APPROACH",
                 f"Party {target.party} of {r.registry_code}-{target.id} does not participate in "
                 f"cooperative approach {authorization.approach_id}.",
@@ -427,7 +400,7 @@ def _check_itmo_transfer_head(r: Resolver, m: dict[str, Any]) -> Any:
     source = r.account_at(m["fromAccount"])
     r.require_right(source, m["signer"], "initiate")
     if m["fromAccount"] == m["toAccount"]:
-        raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
+        raise refuse("SAME_ACCOUNT", "A transfer needs two different accounts.")
     authorization = _authorization(r, m["authorizationId"])
     _itmo_target(r, source, m["toAccount"], authorization)
     return source
@@ -442,9 +415,9 @@ def _itmo_transfer(r: Resolver, transfer_id: int) -> Any:
         .where(_TRANSFERS.c.id == transfer_id)
     ).first()
     if row is None:
-        raise Problem(404, "TRANSFER_NOT_FOUND", f"There is no ITMO transfer {transfer_id}.")
+        raise refuse("TRANSFER_NOT_FOUND", f"There is no ITMO transfer {transfer_id}.")
     if row.status != "pending":
-        raise Problem(409, "TRANSFER_NOT_PENDING", f"Transfer {transfer_id} is {row.status}.")
+        raise refuse("TRANSFER_NOT_PENDING", f"Transfer {transfer_id} is {row.status}.")
     return row
 
 
@@ -455,8 +428,7 @@ def check_itmo_decision(
 
     def check(r: Resolver, m: dict[str, Any], path: dict[str, str]) -> None:
         if "transfer_id" in path and int(path["transfer_id"]) != m["transferId"]:
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_TYPED_DATA",
                 "message.transferId differs from the transfer in the path",
             )
@@ -465,8 +437,7 @@ def check_itmo_decision(
         r.require_right(source, m["signer"], "approve" if approve else "appointed")
         if approve:
             if transfer.initiator == m["signer"]:
-                raise Problem(
-                    403,
+                raise refuse(
                     "APPROVER_IS_INITIATOR",
                     "Under two-person approval, another representative must approve.",
                 )
@@ -494,8 +465,7 @@ def _check_itmo_cancellation_head(r: Resolver, m: dict[str, Any]) -> Any:
         (CancellationPurpose.OIMP, "oimp"),
     ):
         if purpose == needed and word not in purposes:
-            raise Problem(
-                409,
+            raise refuse(
                 "PURPOSE_NOT_AUTHORISED",
                 f"Authorization {authorization.id} does not authorize {word}; it authorizes "
                 f"{authorization.purposes}.",
@@ -595,8 +565,7 @@ def build_authorization(r: Resolver, intent: AuthorizationIntent) -> dict[str, A
         assert intent.account_id is not None  # the intent's validator requires it
         account = r.account(intent.account_id)
         if account.party != intent.party:
-            raise Problem(
-                409,
+            raise refuse(
                 "UNITS_NOT_IN_PARTY_SECTION",
                 f"{intent.account_id} belongs to Party {account.party or '(none)'}, "
                 f"not {intent.party}.",
@@ -610,9 +579,7 @@ def build_authorization(r: Resolver, intent: AuthorizationIntent) -> dict[str, A
 def build_article64(r: Resolver, intent: Article64IssuanceIntent) -> dict[str, Any]:
     """Return the typed data of an Article 6.4 issuance (a forward without quantity: the rest)."""
     if intent.monitoring_period_end < intent.monitoring_period_start:
-        raise Problem(
-            422, "INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts."
-        )
+        raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
     share_of_proceeds, omge, forwarded = article64_shares(intent.quantity)
     if forwarded < 0:
         raise _too_small(intent.quantity)
@@ -621,8 +588,7 @@ def build_article64(r: Resolver, intent: Article64IssuanceIntent) -> dict[str, A
     for forward in intent.forwards:
         quantity = forward.quantity if forward.quantity is not None else forwarded - given
         if quantity <= 0:
-            raise Problem(
-                422,
+            raise refuse(
                 "FORWARDED_QUANTITY_MISMATCH",
                 f"After {share_of_proceeds} for the share of proceeds and {omge} for OMGE, "
                 f"{forwarded} units remain; the other forwards take {given}, leaving nothing "
@@ -655,8 +621,7 @@ def _authorization_id(r: Resolver, given: int | None, ranges: list[SerialRange] 
     first = min(x.start for x in ranges)
     block = containing_block(r.conn, first)
     if block is None or block.end < first or block.state != "held" or block.lock_id == 0:
-        raise Problem(
-            409,
+        raise refuse(
             "UNITS_LOCKED",
             "The first serial named is not an ITMO held under an authorization.",
         )

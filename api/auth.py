@@ -21,7 +21,7 @@ from sqlmodel import Session
 from api.config import ApiSettings
 from api.models import Session as BearerSession
 from api.models import SiweNonce
-from api.problems import Problem
+from api.problems import Problem, refuse
 from api.siwe import SiweError, parse_siwe, recover_siwe_signer
 from indexer.models import (
     Article6PartyAdministrator,
@@ -161,8 +161,7 @@ def resolve_token(session: Session, token: str) -> str:
     """Return the address a bearer token was issued to; raise a 401 problem if it is not valid."""
     row = session.get(BearerSession, _hash(token))
     if row is None or row.expires_at <= time.time():
-        raise Problem(
-            401,
+        raise refuse(
             "UNAUTHENTICATED",
             "The bearer token is unknown or expired; sign in again with SIWE.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},

@@ -11,7 +11,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from api.problems import Problem
+from api.problems import Problem, refuse
 from node.chain import ChainClient
 from node.deploy import ROLE_NAMES
 from node.errors import ChainError
@@ -73,8 +73,7 @@ class ChainView:
                 [{"to": self.contract.address, "data": "0x" + data.hex()}, "latest"],
             )
         except Exception as exc:  # requests raises several connection error types
-            raise Problem(
-                503,
+            raise refuse(
                 "CHAIN_UNAVAILABLE",
                 "The registry's chain node does not answer; retry shortly.",
                 headers={"Retry-After": "5"},

@@ -16,7 +16,7 @@ from api.auth import (
     represented_accounts,
     resolve_token,
 )
-from api.problems import Problem
+from api.problems import refuse
 from api.services import Services
 
 __all__ = [
@@ -53,8 +53,7 @@ def get_caller(
 ) -> Caller:
     """Return the authenticated caller and its read scope; 401 without a valid token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Problem(
-            401,
+        raise refuse(
             "UNAUTHENTICATED",
             "This read needs `Authorization: Bearer <token>`; sign in with SIWE first.",
             headers={"WWW-Authenticate": "Bearer"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.problems import Problem
+from api.problems import refuse
 
 __all__ = ["account_number", "format_account"]
 
@@ -18,13 +18,12 @@ def account_number(registry_code: str, account_id: str) -> int:
     # One written form per account: no leading zeros (AU-01000004 is not AU-1000004).
     canonical = number.isascii() and number.isdecimal() and not number.startswith("0")
     if prefix != registry_code or not canonical:
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_ACCOUNT_ID",
             f"{account_id!r} is not an account id of this registry; expected e.g. "
             f"{registry_code}-1000001.",
         )
     value = int(number)
     if not 0 < value < 2**64:
-        raise Problem(422, "INVALID_ACCOUNT_ID", f"{account_id!r} is out of range.")
+        raise refuse("INVALID_ACCOUNT_ID", f"{account_id!r} is out of range.")
     return value

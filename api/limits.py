@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import Problem
+from api.problems import Problem, refuse
 
 __all__ = ["MAX_JSON_DEPTH", "BodyLimits", "body_limit", "json_depth_exceeds"]
 
@@ -79,8 +79,7 @@ class BodyLimits:
         if problem is None:
             body, problem = await self._read(receive, limit)
         if problem is None and json_depth_exceeds(body):
-            problem = Problem(
-                400,
+            problem = refuse(
                 "JSON_TOO_DEEP",
                 f"The body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep; "
                 "no request of this API needs that.",
@@ -108,7 +107,7 @@ class BodyLimits:
                 try:
                     declared = int(value)
                 except ValueError:
-                    return Problem(400, "INVALID_REQUEST", "Content-Length is not a number.")
+                    return refuse("INVALID_CONTENT_LENGTH", "Content-Length is not a number.")
                 if declared > limit:
                     return _too_large(limit)
         return None
@@ -132,8 +131,7 @@ class BodyLimits:
 
 
 def _too_large(limit: int) -> Problem:
-    return Problem(
-        413,
+    return refuse(
         "PAYLOAD_TOO_LARGE",
         f"The body is larger than this route takes ({limit:,} bytes); send a smaller request.",
     )

@@ -30,7 +30,7 @@ from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, select, tuple_
 
 from api.deps import ServicesDep
-from api.problems import Problem
+from api.problems import Problem, refuse
 from api.services import Services
 from indexer.models import BlockHash, Checkpoint, table_of
 from node.errors import ChainError
@@ -135,8 +135,7 @@ async def wait_for_block(services: Services, block: int) -> None:
     if indexed < block:
         head = await run_in_threadpool(_chain_head, services)
         if head is not None and block > head + MIN_BLOCK_HORIZON:
-            raise Problem(
-                422,
+            raise refuse(
                 "MIN_BLOCK_BEYOND_HEAD",
                 f"`min_block` {block} is far beyond the chain's head, block {head}; ask for the "
                 "block your write was included in.",
@@ -163,8 +162,7 @@ def _chain_head(services: Services) -> int | None:
 
 
 def _not_indexed(block: int, indexed: int) -> Problem:
-    return Problem(
-        503,
+    return refuse(
         "BLOCK_NOT_INDEXED",
         f"The mirror has indexed up to block {indexed}, not yet block {block}; retry shortly.",
         extra={"min_block": block, "indexed_block": indexed},
@@ -248,7 +246,7 @@ def _limit(value: Any) -> int:
 
 def _format(value: Any) -> str:
     if value not in ("json", "csv"):
-        raise Problem(422, "INVALID_FORMAT", f"`format` must be json or csv, got {value!r}.")
+        raise refuse("INVALID_FORMAT", f"`format` must be json or csv, got {value!r}.")
     return str(value)
 
 
@@ -299,8 +297,7 @@ def reject_unknown_parameters(request: Request) -> None:
     known = _query_names(dependant)  # a walk over a handful of dependants: cheaper than a cache
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_FILTER",
             f"This list has no parameter {unknown[0]!r}; it takes: {', '.join(sorted(known))}.",
         )
@@ -325,7 +322,7 @@ PageDep = Annotated[PageParams, Depends(get_page_params)]
 
 
 def _filter_problem(name: str, detail: str) -> Problem:
-    return Problem(422, "INVALID_FILTER", f"Filter `{name}`: {detail}.")
+    return refuse("INVALID_FILTER", f"Filter `{name}`: {detail}.")
 
 
 def int_filter(name: str, low: int = -_INT64, high: int = _INT64 - 1) -> Callable[[Any], Any]:
@@ -422,8 +419,7 @@ class Listing:
         name = sort.removeprefix("-")
         field = self.sorts.get(name)
         if field is None:
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_SORT",
                 f"This list cannot sort by {name!r}; it sorts by: {', '.join(sorted(self.sorts))} "
                 "(prefix - for descending).",
@@ -439,8 +435,7 @@ class Listing:
             return self._order(sort or self.default), None
         sorted_by, values = _decode_cursor(cursor)
         if sort is not None and sort != sorted_by:
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_CURSOR",
                 f"The cursor continues sort={sorted_by}, not sort={sort}; drop the cursor to "
                 "start over with another order.",
@@ -463,8 +458,7 @@ def _fits(value: Any, kind: type) -> bool:
 
 
 def _bad_cursor(why: str) -> Problem:
-    return Problem(
-        422,
+    return refuse(
         "INVALID_CURSOR",
         f"The cursor is not one this list issued ({why}); use `next_cursor` as given.",
     )

@@ -12,10 +12,13 @@ from typing import Any
 from node.contracts import DecodedError
 
 __all__ = [
+    "API_CODES",
     "CONTRACT_ERROR_CODES",
     "HINT_ERRORS",
+    "STATUS_OF",
     "Problem",
     "contract_problem",
+    "refuse",
 ]
 
 _TYPE_BASE = "https://registry.example/problems/"
@@ -101,7 +104,7 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     # Platforms (CER Class B).
     "PlatformNotFound": ("PLATFORM_NOT_FOUND", 404),
     "PlatformAlreadyRegistered": ("PLATFORM_EXISTS", 409),
-    "PlatformSuspended": ("PLATFORM_SUSPENDED", 409),
+    "PlatformSuspended": ("PLATFORM_SUSPENDED", 403),
     "InvalidPlatformStatusChange": ("INVALID_STATUS_CHANGE", 409),
     "CustodialAccountRequired": ("CUSTODIAL_ACCOUNT_REQUIRED", 422),
     "CustodialAccountTaken": ("CUSTODIAL_ACCOUNT_TAKEN", 409),
@@ -111,7 +114,7 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "ConsentNotFound": ("CONSENT_NOT_FOUND", 404),
     "ConsentNotActive": ("CONSENT_NOT_ACTIVE", 409),
     "ConsentAlreadyGranted": ("CONSENT_EXISTS", 409),
-    "ConsentRequired": ("CONSENT_REQUIRED", 409),
+    "ConsentRequired": ("CONSENT_REQUIRED", 403),
     "ReservationNotFound": ("RESERVATION_NOT_FOUND", 404),
     "ReservationNotActive": ("RESERVATION_NOT_ACTIVE", 409),
     "EscrowNotFound": ("ESCROW_NOT_FOUND", 404),
@@ -148,6 +151,75 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "InvalidForwardCount": ("INVALID_FORWARD_COUNT", 422),
     "NotItmoBlock": ("NOT_ITMO_BLOCK", 409),
 }
+
+# Codes of refusals the API decides itself, with no contract error behind them.
+API_CODES: dict[str, int] = {
+    # The request itself.
+    "MALFORMED_JSON": 400,
+    "JSON_TOO_DEEP": 400,
+    "INVALID_CONTENT_LENGTH": 400,
+    "PAYLOAD_TOO_LARGE": 413,
+    "INVALID_REQUEST": 422,
+    "INVALID_TYPED_DATA": 422,
+    "WRONG_DOMAIN": 422,
+    "INVALID_ACCOUNT_ID": 422,
+    "INVALID_PROJECT_ID": 422,
+    "INVALID_REQUEST_ID": 422,
+    "INVALID_SERIAL": 422,
+    "INVALID_EVENT_TYPE": 422,
+    "INVALID_WEBHOOK_URL": 422,
+    "WEBHOOK_URL_FORBIDDEN": 422,
+    # Reads: paging, filters, snapshots.
+    "INVALID_CURSOR": 422,
+    "INVALID_FILTER": 422,
+    "INVALID_FORMAT": 422,
+    "INVALID_LIMIT": 422,
+    "INVALID_SORT": 422,
+    "INVALID_MIN_BLOCK": 422,
+    "MIN_BLOCK_BEYOND_HEAD": 422,
+    "BLOCK_NOT_INDEXED": 503,
+    # Who is asking.
+    "UNAUTHENTICATED": 401,
+    "SIWE_INVALID": 401,
+    "SIWE_WRONG_DOMAIN": 401,
+    "SIWE_WRONG_CHAIN": 401,
+    "SIWE_EXPIRED": 401,
+    "SIWE_NOT_YET_VALID": 401,
+    "SIWE_NONCE_INVALID": 401,
+    "RATE_LIMITED": 429,
+    # What the mirror shows before anything reaches the chain.
+    "INSUFFICIENT_UNITS": 409,
+    "NONCE_GAP": 409,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "REQUEST_NOT_FOUND": 404,
+    "UNIT_NOT_FOUND": 404,
+    "SUBSCRIPTION_NOT_FOUND": 404,
+    "DELIVERY_NOT_FOUND": 404,
+    "TOO_MANY_SUBSCRIPTIONS": 409,
+    # The node itself.
+    "CHAIN_REVERTED": 409,
+    "CHAIN_UNAVAILABLE": 503,
+    "INTERNAL_ERROR": 500,
+}
+
+
+def _status_of() -> dict[str, int]:
+    status = dict(API_CODES)
+    for code, code_status in CONTRACT_ERROR_CODES.values():
+        if status.setdefault(code, code_status) != code_status:
+            raise AssertionError(f"{code} has two statuses: {status[code]} and {code_status}")
+    return status
+
+
+# One status per code, for every code the API can answer with.
+STATUS_OF: dict[str, int] = _status_of()
+
+
+def refuse(code: str, detail: str, **kwargs: Any) -> Problem:
+    """Return the problem for a refusal by its stable code; its status comes from the catalogue."""
+    return Problem(STATUS_OF[code], code, detail, **kwargs)
+
 
 # Errors that only say the unsigned block hints were stale: the relayer recomputes them from the
 # mirror and sends the request again before reporting UNITS_NOT_HELD (decision D1).

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 
-from api.problems import Problem
+from api.problems import refuse
 
 __all__ = ["RateLimiter"]
 
@@ -29,8 +29,7 @@ class RateLimiter:
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
                 wait = math.ceil((1.0 - tokens) / self.rate)
-                raise Problem(
-                    429,
+                raise refuse(
                     "RATE_LIMITED",
                     f"{key} is sending faster than {self.rate:g} requests per second; "
                     f"retry in {wait} s.",

@@ -25,7 +25,7 @@ from api.chainview import split_nonce
 from api.ids import account_number
 from api.intents import PLATFORM_STATUSES, SCOPES, Resolver, message_ranges, units_account
 from api.models import JournalEntry, RequestStatus
-from api.problems import Problem
+from api.problems import Problem, refuse
 from api.schemas import MAX_RANGES
 from api.services import Services
 from node.contracts import AUXILIARY_TYPES, REQUEST_TYPES, request_digest, typed_data
@@ -103,7 +103,7 @@ def resolver(services: Services, conn: Connection) -> Resolver:
 
 
 def _bad(detail: str) -> Problem:
-    return Problem(422, "INVALID_TYPED_DATA", detail)
+    return refuse("INVALID_TYPED_DATA", detail)
 
 
 def _normalize(typ: str, value: Any, path: str) -> Any:
@@ -185,8 +185,7 @@ def canonical(services: Services, primary_type: str, data: dict[str, Any]) -> di
         **domain,
         "verifyingContract": str(domain.get("verifyingContract", "")).lower(),
     } != {**ours["domain"], "verifyingContract": deployment.registry.lower()}:
-        raise Problem(
-            422,
+        raise refuse(
             "WRONG_DOMAIN",
             "The typed data is for another EIP-712 domain; sign for the domain in GET /v1/chain.",
             extra={"expected_domain": ours["domain"]},
@@ -214,20 +213,17 @@ def _check_signature(data: dict[str, Any], signature: str) -> Checked:
     try:
         raw = bytes.fromhex(signature.removeprefix("0x"))
     except ValueError as exc:
-        raise Problem(422, "INVALID_SIGNATURE", "The signature is not hex.") from exc
+        raise refuse("INVALID_SIGNATURE", "The signature is not hex.") from exc
     if len(raw) != 65:
-        raise Problem(422, "INVALID_SIGNATURE", f"A signature has 65 bytes, not {len(raw)}.")
+        raise refuse("INVALID_SIGNATURE", f"A signature has 65 bytes, not {len(raw)}.")
     _require_canonical(raw)
     try:
         recovered = Account.recover_message(encode_typed_data(full_message=data), signature=raw)
     except Exception as exc:  # eth-keys raises several types for invalid r, s or v
-        raise Problem(
-            422, "INVALID_SIGNATURE", f"The signature cannot be verified: {exc}."
-        ) from exc
+        raise refuse("INVALID_SIGNATURE", f"The signature cannot be verified: {exc}.") from exc
     signer = data["message"]["signer"]
     if recovered != signer:
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_SIGNATURE",
             f"The signature is by {recovered}, not by the request's signer {signer}; or the "
             "typed data changed after signing.",
@@ -246,15 +242,13 @@ def _require_canonical(raw: bytes) -> None:
     r = int.from_bytes(raw[:32], "big")
     s = int.from_bytes(raw[32:64], "big")
     if not (0 < r < SECPK1_N and 0 < s <= SECPK1_N // 2):
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_SIGNATURE",
             "The signature is not canonical: its s value must be in the lower half of the curve "
             "order (EIP-2), as every standard signer produces; sign the request again.",
         )
     if raw[64] not in (27, 28):
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_SIGNATURE",
             f"The signature's v byte is {raw[64]}; the registry takes 27 or 28.",
         )
@@ -273,23 +267,20 @@ def _pre_open_account(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> Non
     for rep in m["representatives"]:
         address = str(rep["addr"]).lower()
         if address in seen:
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_REPRESENTATIVE",
                 f"{rep['addr']} is named twice; name each representative once.",
             )
         seen.add(address)
         if int(address, 16) == 0 or not (rep["primary"] or rep["canInitiate"] or rep["canApprove"]):
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_REPRESENTATIVE",
                 f"Representative {rep['addr']} needs an address and a role (primary, initiate "
                 "or approve).",
             )
     primaries = sum(1 for rep in m["representatives"] if rep["primary"])
     if primaries != 1:
-        raise Problem(
-            422,
+        raise refuse(
             "PRIMARY_REPRESENTATIVE_REQUIRED",
             f"Name exactly one primary representative, not {primaries}.",
         )
@@ -308,7 +299,7 @@ def _pre_transfer(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     account = r.account_at(m["fromAccount"])
     target = r.account_at(m["toAccount"])
     if account.id == target.id:
-        raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
+        raise refuse("SAME_ACCOUNT", "A transfer needs two different accounts.")
     r.require_right(account, m["signer"], "initiate")
     r.check_ranges(account, message_ranges(m))
 
@@ -321,8 +312,7 @@ def _pre_decide(right: str) -> Precheck:
         account = r.account_at(transfer.from_account)
         r.require_right(account, m["signer"], right)
         if right == "approve" and str(transfer.initiator).lower() == str(m["signer"]).lower():
-            raise Problem(
-                403,
+            raise refuse(
                 "APPROVER_IS_INITIATOR",
                 "Under two-person approval, another representative must approve.",
             )
@@ -365,8 +355,7 @@ def _pre_platform_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> Non
     r.require_role(m["signer"], "registry_admin")
     platform = r.platform(m["platform"], must_be_active=False)
     if "status" in m and PLATFORM_STATUSES[platform.status] == m["status"]:
-        raise Problem(
-            409,
+        raise refuse(
             "INVALID_STATUS_CHANGE",
             f"Platform {platform.address} is already {platform.status}.",
         )
@@ -387,19 +376,17 @@ def _check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
     except Problem:
         pass
     else:
-        raise Problem(409, "PLATFORM_EXISTS", f"A platform is already registered at {platform}.")
+        raise refuse("PLATFORM_EXISTS", f"A platform is already registered at {platform}.")
     account = r.account_at(custodial, must_be_open=False)
     if account.kind != "custodial" or account.status == "closed":
-        raise Problem(
-            422,
+        raise refuse(
             "CUSTODIAL_ACCOUNT_REQUIRED",
             f"{r.registry_code}-{custodial} is a {account.status} {account.kind} account; a "
             "platform's custody needs an account of kind `custodial` that is not closed.",
         )
     other = r.custodian(custodial)
     if other is not None:
-        raise Problem(
-            409,
+        raise refuse(
             "CUSTODIAL_ACCOUNT_TAKEN",
             f"{r.registry_code}-{custodial} is already the custodial account of platform {other}.",
         )
@@ -415,8 +402,8 @@ def _pre_grant_consent(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> No
     scope = names[m["scope"]]
     existing = r.active_consent(account.id, m["platform"], scope)
     if existing is not None:
-        raise Problem(
-            409, "CONSENT_EXISTS", f"Consent {existing} already grants this platform `{scope}`."
+        raise refuse(
+            "CONSENT_EXISTS", f"Consent {existing} already grants this platform `{scope}`."
         )
 
 
@@ -463,7 +450,7 @@ def _pre_escrow_decision(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> N
     r.account_at(escrow.account_id)
     if "toAccount" in m:
         if m["toAccount"] == escrow.account_id:
-            raise Problem(422, "SAME_ACCOUNT", "An escrow settles to another account.")
+            raise refuse("SAME_ACCOUNT", "An escrow settles to another account.")
         r.can_receive(r.account_at(m["toAccount"]))
 
 
@@ -473,11 +460,10 @@ def association_head(r: Resolver, m: dict[str, Any]) -> Any:
     r.require_right(account, m["signer"], "initiate")
     certificate = bytes.fromhex(m["certificateId"][2:])
     if not any(certificate):
-        raise Problem(422, "INVALID_CERTIFICATE", "The certificate id is empty.")
+        raise refuse("INVALID_CERTIFICATE", "The certificate id is empty.")
     registry = m["thirdPartyRegistry"]
     if not r.chain.has_role("third_party_registry", registry):
-        raise Problem(
-            403,
+        raise refuse(
             "NOT_AUTHORISED",
             f"{registry} does not hold the third_party_registry role; the registry "
             "administrator grants it to certificate schemes.",
@@ -561,8 +547,7 @@ def accept(
         return existing, False
     message = data["message"]
     if message["deadline"] <= time.time():
-        raise Problem(
-            422,
+        raise refuse(
             "DEADLINE_EXPIRED",
             f"The request's deadline {message['deadline']} has passed; prepare it again.",
         )
@@ -601,9 +586,7 @@ def _check_nonce(services: Services, checked: Checked) -> None:
     key, sequence = split_nonce(int(checked.data["message"]["nonce"]))
     current = services.chain.next_nonce(checked.signer, key)
     if sequence < current:
-        raise Problem(
-            409, "NONCE_USED", "The request's nonce was already used; prepare a new request."
-        )
+        raise refuse("NONCE_USED", "The request's nonce was already used; prepare a new request.")
     with services.engine.connect() as conn:
         rows = conn.execute(
             select(_JOURNAL.c.nonce).where(
@@ -613,14 +596,12 @@ def _check_nonce(services: Services, checked: Checked) -> None:
         ).all()
     queued = {split_nonce(int(n))[1] for (n,) in rows if split_nonce(int(n))[0] == key}
     if sequence in queued:
-        raise Problem(
-            409,
+        raise refuse(
             "NONCE_USED",
             "Another journaled request uses this nonce; prepare a new request.",
         )
     if any(s not in queued for s in range(current, sequence)):
-        raise Problem(
-            409,
+        raise refuse(
             "NONCE_GAP",
             f"Nonce {sequence} of this lane is ahead of the next usable one ({current}); "
             "submit the earlier requests first, or prepare a new request.",

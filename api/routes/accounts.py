@@ -11,7 +11,6 @@ the account exists, so account ids cannot be probed (decision D11).
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -51,7 +50,13 @@ from api.paging import (
     text_filter,
     time_filter,
 )
-from api.problems import Problem
+from api.problems import refuse
+from api.queries.holdings import (
+    holdings_query,
+    label_condition,
+    label_list,
+    label_names,
+)
 from indexer.models import (
     Account,
     Association,
@@ -71,7 +76,7 @@ from indexer.models import (
 )
 from node.contracts import AccountKind, AccountStatus, ConsentScope, UnitState
 
-__all__ = ["holdings_query", "label_condition", "label_list", "label_names", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
@@ -249,21 +254,18 @@ def _readable_account(
     if consented:
         return number, consented
     if caller.is_platform and not caller.platform.active:
-        raise Problem(
-            403,
+        raise refuse(
             "PLATFORM_SUSPENDED",
             f"{caller.address} signs for a suspended platform, which may read no account; "
             "the registry administrator can reinstate it.",
         )
     if caller.is_platform:
-        raise Problem(
-            403,
+        raise refuse(
             "CONSENT_REQUIRED",
             f"{caller.address} signs for a platform that holds no active consent to read "
             f"account {account_id}; its holder can grant one (POST /v1/consents).",
         )
-    raise Problem(
-        403,
+    raise refuse(
         "NOT_AUTHORISED",
         f"{caller.address} may not read account {account_id}: only its authorised "
         "representatives, platforms it consented to, the administrators of its Party's section "
@@ -290,7 +292,7 @@ def _block_condition(view: View) -> ColumnElement[bool] | None:
 def _require_account(snapshot: Snapshot, number: int, account_id: str) -> Any:
     row = snapshot.conn.execute(select(_ACCOUNTS).where(_ACCOUNTS.c.id == number)).first()
     if row is None:
-        raise Problem(404, "ACCOUNT_NOT_FOUND", f"There is no account {account_id}.")
+        raise refuse("ACCOUNT_NOT_FOUND", f"There is no account {account_id}.")
     return row
 
 
@@ -419,29 +421,6 @@ def get_account(
 # -- GET /accounts/{account_id}/holdings -----------------------------------------------------
 
 
-def label_names(snapshot: Snapshot) -> dict[int, str]:
-    """Return every label's name by id (at most 256: a block's bitmap has 256 bits)."""
-    return {int(r.id): r.name for r in snapshot.conn.execute(select(_LABELS.c.id, _LABELS.c.name))}
-
-
-def label_list(bitmap: int, names: dict[int, str]) -> list[str]:
-    """Return the names of the labels set in a bitmap, in label id order."""
-    return [names[i] for i in sorted(names) if bitmap >> i & 1]
-
-
-def label_condition(snapshot: Snapshot, name: str) -> ColumnElement[bool]:
-    """Return a WHERE condition: the block carries the label named `name`."""
-    label_id = snapshot.conn.execute(select(_LABELS.c.id).where(_LABELS.c.name == name)).scalar()
-    if label_id is None:
-        return literal(False)
-    if snapshot.dialect == "sqlite":
-        return func.registry_label_bit(_BLOCKS.c.labels, int(label_id)) == 1
-    # NUMERIC(78,0) arithmetic is exact on PostgreSQL: bit i is floor(labels / 2^i) mod 2.
-    power = literal(Decimal(2 ** int(label_id)), _BLOCKS.c.labels.type)
-    return func.mod(func.div(_BLOCKS.c.labels, power), 2) == 1
-
-
-_QUANTITY = (_BLOCKS.c.end - _BLOCKS.c.start + 1).label("quantity")
 _HOLDING_LISTING = Listing(
     sorts={
         "start": SortKey(_BLOCKS.c.start),
@@ -456,22 +435,6 @@ _HOLDING_LISTING = Listing(
     key=(SortKey(_BLOCKS.c.start),),
     default="start",
 )
-
-
-def holdings_query() -> Select[Any]:
-    """Return the select of unit blocks with their issuance attributes."""
-    return select(
-        _BLOCKS.c.start,
-        _BLOCKS.c.end,
-        _QUANTITY,
-        _BLOCKS.c.state,
-        _BLOCKS.c.lock_id,
-        _BLOCKS.c.issuance_id,
-        _BLOCKS.c.labels,
-        _ISSUANCES.c.unit_type,
-        _ISSUANCES.c.project_id,
-        _ISSUANCES.c.vintage,
-    ).select_from(_BLOCKS.join(_ISSUANCES, _ISSUANCES.c.id == _BLOCKS.c.issuance_id))
 
 
 @router.get(
@@ -768,8 +731,7 @@ def list_transactions(
     """List the account's transactions of every type (`<type>-<id>`). Sort: block_number, ..."""
     number, view = _readable_account(services, caller, account_id, snapshot)
     if view is not None:
-        raise Problem(
-            403,
+        raise refuse(
             "NOT_AUTHORISED",
             f"{caller.address} reads account {account_id} by a platform consent, which covers "
             "holdings, not the transaction history.",

@@ -35,6 +35,7 @@ from api.auth import Caller
 from api.deps import CurrentCaller, ServicesDep
 from api.ids import format_account
 from api.intents import Resolver
+from api.operations import TransferId, prepare_request, submit_route
 from api.paging import (
     Listing,
     Page,
@@ -51,9 +52,8 @@ from api.paging import (
     list_response,
     reject_unknown_parameters,
 )
-from api.problems import Problem
+from api.problems import refuse
 from api.responsekey import KEY_ID_HEADER, SIGNATURE_HEADER
-from api.routes.writes import TransferId, prepare_request, submit_route
 from api.schemas import (
     ApproveIntent,
     Article64IssuanceIntent,
@@ -235,8 +235,8 @@ def _party_filter(value: Any) -> str:
         or len(text) > 8
         or not all(c.isascii() and (c.isalnum() or c in "_-") for c in text)
     ):
-        raise Problem(
-            422, "INVALID_FILTER", "Filter `party`: a Party code is 1 to 8 letters, digits, _ or -."
+        raise refuse(
+            "INVALID_FILTER", "Filter `party`: a Party code is 1 to 8 letters, digits, _ or -."
         )
     return text
 
@@ -251,15 +251,14 @@ PartyQuery = Annotated[
 def require_party(caller: Caller, snapshot: Snapshot, party: str) -> None:
     """Refuse a caller outside the Party's section (before looking it up), then an unknown Party."""
     if not caller.may_read_party(party):
-        raise Problem(
-            403,
+        raise refuse(
             "NOT_AUTHORISED",
             f"{caller.address} may not read Party {party}'s section: only its administrators and "
             "the registry administrator may.",
         )
     found = snapshot.conn.execute(select(_PARTIES.c.party).where(_PARTIES.c.party == party))
     if found.first() is None:
-        raise Problem(404, "PARTY_NOT_FOUND", f"No Party {party!r} is registered.")
+        raise refuse("PARTY_NOT_FOUND", f"No Party {party!r} is registered.")
 
 
 # -- reads: Parties, approaches, authorizations --------------------------------------------
@@ -537,7 +536,7 @@ def list_itmos(
 
 def _aef_format(value: Any) -> str:
     if value not in ("json", "csv", "xlsx"):
-        raise Problem(422, "INVALID_FORMAT", f"`format` must be json, csv or xlsx, got {value!r}.")
+        raise refuse("INVALID_FORMAT", f"`format` must be json, csv or xlsx, got {value!r}.")
     return str(value)
 
 
@@ -588,7 +587,7 @@ def get_aef(
     """Return a Party's AEF for a year: heading, actions and holdings, from chain data (A4)."""
     require_party(caller, snapshot, party)
     if table is not None and output != "csv":
-        raise Problem(422, "INVALID_FILTER", "Filter `table` applies to format=csv only.")
+        raise refuse("INVALID_FILTER", "Filter `table` applies to format=csv only.")
     facts = load_mirror_facts(snapshot.conn, party, snapshot.as_of_block)
     report = build_aef(facts, party, year, _block_time(snapshot))
     headers = {"X-As-Of-Block": str(snapshot.as_of_block)}
@@ -689,7 +688,7 @@ _PULL_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _json_only(page: PageParams) -> None:
     if page.format != "json":
-        raise Problem(422, "INVALID_FORMAT", "Pull-and-view answers signed JSON only.")
+        raise refuse("INVALID_FORMAT", "Pull-and-view answers signed JSON only.")
 
 
 @router.get("/pull/holdings", responses=_PULL_RESPONSES)

@@ -24,7 +24,7 @@ from api.paging import (
     list_response,
     text_filter,
 )
-from api.problems import Problem
+from api.problems import refuse
 from indexer.models import Event, table_of
 
 __all__ = ["router"]
@@ -78,8 +78,7 @@ def list_events(
     to receive the events indexed since.
     """
     if not caller.is_admin:
-        raise Problem(
-            403,
+        raise refuse(
             "NOT_AUTHORISED",
             f"{caller.address} may not read the event feed: it is the registry administrator's.",
         )
@@ -94,8 +93,7 @@ def list_events(
     )
     if type_ is not None:
         if type_ not in _event_names(services.abi):
-            raise Problem(
-                422,
+            raise refuse(
                 "INVALID_FILTER",
                 f"Filter `type`: the registry emits no event {type_!r}; use a contract event "
                 "name, e.g. UnitsIssued.",

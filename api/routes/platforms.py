@@ -16,6 +16,7 @@ from sqlalchemy import select
 from api.deps import ServicesDep
 from api.ids import account_number, format_account
 from api.intents import PLATFORM_STATUSES, Resolver
+from api.operations import prepare_request, submit_route
 from api.paging import (
     CSV_RESPONSES,
     Listing,
@@ -26,8 +27,7 @@ from api.paging import (
     fetch_page,
     list_response,
 )
-from api.problems import Problem
-from api.routes.writes import prepare_request, submit_route
+from api.problems import refuse
 from api.schemas import (
     PlatformIntent,
     PlatformSignerIntent,
@@ -194,5 +194,5 @@ def get_platform(
     address = _checksummed(platform)
     row = snapshot.conn.execute(select(_PLATFORMS).where(_PLATFORMS.c.address == address)).first()
     if row is None:
-        raise Problem(404, "PLATFORM_NOT_FOUND", f"No platform is registered at {address}.")
+        raise refuse("PLATFORM_NOT_FOUND", f"No platform is registered at {address}.")
     return _public(services.registry_code, row)

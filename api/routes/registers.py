@@ -27,8 +27,8 @@ from api.paging import (
     list_response,
     text_filter,
 )
-from api.problems import Problem
-from api.routes.accounts import holdings_query, label_list, label_names
+from api.problems import refuse
+from api.queries.holdings import holdings_query, label_list, label_names
 from indexer.models import (
     Association,
     Cancellation,
@@ -213,15 +213,14 @@ def get_project(
 ) -> ProjectDetail:
     """Return a project with its units issued and cancelled per unit type and vintage."""
     if len(project_id.encode()) > 32 or not project_id.isprintable():
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_PROJECT_ID",
             f"{project_id!r} is not a project id: at most 32 bytes of printable text.",
         )
     conn = snapshot.conn
     row = conn.execute(select(_PROJECTS).where(_PROJECTS.c.id == project_id)).first()
     if row is None:
-        raise Problem(404, "PROJECT_NOT_FOUND", f"There is no project {project_id!r}.")
+        raise refuse("PROJECT_NOT_FOUND", f"There is no project {project_id!r}.")
     i = _ISSUANCES.c
     issued = conn.execute(
         select(i.unit_type, i.vintage, func.count().label("n"), func.sum(i.quantity).label("q"))
@@ -345,9 +344,7 @@ def get_unit(
 ) -> UnitPublic:
     """Return the block, attributes, state and labels of one serial, and its cancellation."""
     if not _SERIAL.fullmatch(serial) or not 1 <= int(serial) <= _MAX_SERIAL:
-        raise Problem(
-            422, "INVALID_SERIAL", f"{serial!r} is not a serial: expected 1 to {_MAX_SERIAL}."
-        )
+        raise refuse("INVALID_SERIAL", f"{serial!r} is not a serial: expected 1 to {_MAX_SERIAL}.")
     number = int(serial)
     conn = snapshot.conn
     # The block with the greatest start <= serial: one index seek (see indexer.mirror).
@@ -355,7 +352,7 @@ def get_unit(
         holdings_query().where(_BLOCKS.c.start <= number).order_by(_BLOCKS.c.start.desc()).limit(1)
     ).first()
     if row is None or row.end < number:
-        raise Problem(404, "UNIT_NOT_FOUND", f"Serial {number} has not been issued.")
+        raise refuse("UNIT_NOT_FOUND", f"Serial {number} has not been issued.")
     cancellation = None
     if row.state == "cancelled":
         c = conn.execute(select(_CANCELLATIONS).where(_CANCELLATIONS.c.id == row.lock_id)).first()

@@ -7,34 +7,16 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import Connection, select
 
-from api.auth import iso
 from api.deps import CurrentCaller, ServicesDep
 from api.models import JournalEntry
-from api.problems import Problem
+from api.operations import resource
+from api.problems import refuse
 from api.schemas import RequestResource
 from indexer.models import Association, Consent, Escrow, Reservation, Transfer, table_of
 
 router = APIRouter(tags=["requests"])
 
 _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
-
-
-def resource(row: Any) -> RequestResource:
-    """Return a journal row as the public request resource."""
-    error = row.error
-    if error is not None and "marker" in error:
-        error = None  # internal bookkeeping, not a failure
-    return RequestResource(
-        request_id=row.request_id,
-        operation=row.operation,
-        signer=row.signer,
-        status=row.status,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-        error=error,
-        result=row.result,
-        accepted_at=iso(row.accepted_at),
-    )
 
 
 # Message fields that carry an account number, and the mirror table and column that give the
@@ -71,7 +53,7 @@ def get_request(request_id: str, services: ServicesDep, caller: CurrentCaller) -
     registry administrator; to anyone else it does not exist.
     """
     if not (len(request_id) == 66 and request_id.startswith("0x")):
-        raise Problem(422, "INVALID_REQUEST_ID", "A request id is 0x followed by 64 hex digits.")
+        raise refuse("INVALID_REQUEST_ID", "A request id is 0x followed by 64 hex digits.")
     with services.engine.connect() as conn:
         row = conn.execute(
             select(_JOURNAL).where(_JOURNAL.c.request_id == request_id.lower())
@@ -83,5 +65,5 @@ def get_request(request_id: str, services: ServicesDep, caller: CurrentCaller) -
         )
     if not visible:
         # NOTE: the same answer whether or not the request exists, so ids cannot be probed.
-        raise Problem(404, "REQUEST_NOT_FOUND", f"There is no request {request_id} you may read.")
+        raise refuse("REQUEST_NOT_FOUND", f"There is no request {request_id} you may read.")
     return resource(row)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path
 from api.deps import ServicesDep
 from api.ids import account_number
 from api.intents import Resolver
-from api.routes.writes import prepare_request, submit_route
+from api.operations import prepare_request, submit_route
 from api.schemas import (
     DecisionIntent,
     PreparedRequest,

@@ -31,7 +31,7 @@ from api.paging import (
     list_response,
     text_filter,
 )
-from api.problems import Problem
+from api.problems import refuse
 from api.schemas import Address
 from api.services import Services
 from api.webhooks.egress import EgressPolicy
@@ -185,7 +185,7 @@ def _platform_filter(value: Any) -> Any:
     if parsed is None:
         return None
     if not (parsed.startswith("0x") and is_address(parsed)):
-        raise Problem(422, "INVALID_FILTER", f"Filter `platform`: {parsed!r} is not an address.")
+        raise refuse("INVALID_FILTER", f"Filter `platform`: {parsed!r} is not an address.")
     return to_checksum_address(parsed)
 
 
@@ -328,8 +328,7 @@ def get_delivery(
     scope = platform_scope(snapshot.conn, caller)
     row = snapshot.conn.execute(select(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id)).first()
     if row is None or not scope.sees(row.platform):
-        raise Problem(
-            404,
+        raise refuse(
             "DELIVERY_NOT_FOUND",
             f"No delivery {delivery_id} to a platform you sign for.",
         )

@@ -6,12 +6,9 @@ changes, label definitions and label changes follow the same pattern.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter
 
 from api.deps import ServicesDep
 from api.intents import (
@@ -25,8 +22,8 @@ from api.intents import (
     day_end,
     day_start,
 )
-from api.problems import Problem
-from api.routes.requests import resource
+from api.operations import AccountPath, LabelPath, TransferId, prepare_request, submit_route
+from api.problems import refuse
 from api.schemas import (
     AccountIntent,
     ApproveIntent,
@@ -36,140 +33,16 @@ from api.schemas import (
     LabelChangeIntent,
     PreparedRequest,
     ProjectIntent,
-    RequestAccepted,
-    RequestResource,
     SetRepresentativeIntent,
     SetStatusIntent,
-    SignedSubmission,
     TransferIntent,
 )
 from api.services import Services
-from api.writes import OPERATION_TYPES, accept, checked_request, fresh_mirror, wait_for_request
+from api.writes import checked_request
 
-__all__ = [
-    "WRITE_RESPONSES",
-    "AccountPath",
-    "TransferId",
-    "Wait",
-    "prepare_request",
-    "router",
-    "submit_request",
-    "submit_route",
-]
+__all__ = ["router"]
 
 router = APIRouter(tags=["writes"])
-
-Wait = Annotated[
-    Literal["indexed"] | None,
-    Query(description="`indexed`: answer once the request is indexed or failed (bounded)."),
-]
-TransferId = Annotated[int, Path(ge=1, le=2**64 - 1)]
-AccountPath = Annotated[str, Path(max_length=32, examples=["AU-1000001"])]
-LabelPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
-
-
-def prepare_request(
-    services: Services, build: Callable[[Resolver], dict[str, Any]]
-) -> PreparedRequest:
-    """Resolve an intent against the mirror (retrying a refusal the mirror may be behind on)."""
-    return PreparedRequest(typed_data=fresh_mirror(services, build))
-
-
-def submit_request(
-    request: Request,
-    response: Response,
-    services: Services,
-    operation: str,
-    body: SignedSubmission,
-    wait: str | None,
-    path: dict[str, str] | None = None,
-) -> RequestAccepted | RequestResource:
-    """Check and journal a signed request; with `wait=indexed`, answer once it settled."""
-    row, fresh = accept(services, operation, body.typed_data, body.signature, path)
-    worker = request.app.state.worker
-    if fresh and worker is not None:
-        worker.wake()
-    if wait == "indexed":
-        row = wait_for_request(services, row.request_id, services.settings.wait_timeout_seconds)
-        if row.status in ("indexed", "failed"):
-            response.status_code = 200
-            return resource(row)
-    response.status_code = 202
-    return RequestAccepted(request_id=row.request_id, status=row.status)
-
-
-WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": RequestResource, "description": "With `wait=indexed`: the final request."},
-    202: {"model": RequestAccepted, "description": "Journaled; follow GET /v1/requests/{id}."},
-}
-
-
-def submit_route(
-    router: APIRouter,
-    path: str,
-    operation: str,
-    *,
-    tags: list[str | Enum] | None = None,
-    fixed: dict[str, str] | None = None,
-    **params: Any,
-) -> None:
-    """Add `POST path`, which checks and journals a signed request of `operation`.
-
-    Every submission takes the same body and `wait` and differs only in its path parameters,
-    given as `name=AnnotatedType` so that they are validated and documented like any other.
-    `fixed` adds values the route implies (e.g. whether a label is applied) to those the
-    submitted request is checked against.
-    """
-    primary_type = OPERATION_TYPES[operation]
-
-    def submit(
-        body: SignedSubmission,
-        request: Request,
-        response: Response,
-        services: ServicesDep,
-        wait: Wait = None,
-        **values: Any,
-    ) -> RequestAccepted | RequestResource:
-        path_values = {name: str(value) for name, value in values.items()} | (fixed or {})
-        return submit_request(
-            request, response, services, operation, body, wait, path_values or None
-        )
-
-    # NOTE: FastAPI reads parameters from the signature; the path parameters are added to it
-    # here because their names and types vary by route.
-    signature = inspect.signature(submit)
-    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    path_params = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
-        for name, annotation in params.items()
-    ]
-    keyword = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=_HINTS[p.name]) for p in own
-    ]
-    submit.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=keyword + path_params, return_annotation=RequestAccepted | RequestResource
-    )
-    submit.__doc__ = f"Submit a signed {primary_type} request."
-    router.add_api_route(
-        path,
-        submit,
-        methods=["POST"],
-        name=f"submit_{operation.replace('/', '_').replace('-', '_')}",
-        responses=WRITE_RESPONSES,
-        status_code=202,
-        tags=tags,
-    )
-
-
-# The submit handler's own parameters, as objects: this module's annotations are strings.
-_HINTS: dict[str, Any] = {
-    "body": SignedSubmission,
-    "request": Request,
-    "response": Response,
-    "services": ServicesDep,
-    "wait": Wait,
-}
-
 
 # -- accounts ---------------------------------------------------------------------------------
 
@@ -322,9 +195,7 @@ submit_route(router, "/admin/labels", "admin/labels", tags=["admin"])
 def prepare_issuance(intent: IssuanceIntent, services: ServicesDep) -> PreparedRequest:
     """Prepare issuing units into an account (issuer)."""
     if intent.monitoring_period_end < intent.monitoring_period_start:
-        raise Problem(
-            422, "INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts."
-        )
+        raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
 
     def build(r: Resolver) -> dict[str, Any]:
         r.require_role(intent.signer, "issuer")
@@ -365,7 +236,7 @@ def prepare_transfer(intent: TransferIntent, services: ServicesDep) -> PreparedR
         source = r.account(intent.from_account)
         target = r.account(intent.to_account)
         if source.id == target.id:  # before choosing units, which would be wasted
-            raise Problem(422, "SAME_ACCOUNT", "A transfer needs two different accounts.")
+            raise refuse("SAME_ACCOUNT", "A transfer needs two different accounts.")
         r.require_right(source, intent.signer, "initiate")
         return checked_request(
             r,
@@ -473,7 +344,7 @@ def _prepare_label_change(
             ranges = [{"start": x.start, "end": x.end} for x in intent.ranges]
         else:
             if intent.account_id is None:
-                raise Problem(422, "INVALID_REQUEST", "`quantity` needs an `account_id`.")
+                raise refuse("INVALID_REQUEST", "`quantity` needs an `account_id`.")
             account = r.account(intent.account_id, must_be_open=False)
             ranges = r.units(account, intent.quantity, intent.filters, None)
         return r.typed(

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from api.auth import Caller
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from api.problems import Problem
+from api.problems import Problem, refuse
 from api.webhooks.egress import EgressPolicy, EgressRefused
 from api.webhooks.outbox import lock_cursor, newest_event_id
 from api.webhooks.signing import new_secret
@@ -70,7 +70,7 @@ def check_url(url: str) -> str:
     """Return a subscription URL if deliveries can be posted to it; else raise a 422 problem."""
 
     def invalid(why: str) -> Problem:
-        return Problem(422, "INVALID_WEBHOOK_URL", f"`url` {why}.")
+        return refuse("INVALID_WEBHOOK_URL", f"`url` {why}.")
 
     if len(url) > MAX_URL_LENGTH:
         raise invalid(f"is longer than {MAX_URL_LENGTH} characters")
@@ -101,17 +101,15 @@ def check_event_types(types: Iterable[str] | None, known: frozenset[str]) -> lis
         return None
     chosen = sorted(set(types))
     if not chosen:
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_EVENT_TYPE",
             "`event_types` is empty; omit it to receive every event that concerns the platform.",
         )
     if len(chosen) > _MAX_EVENT_TYPES:
-        raise Problem(422, "INVALID_EVENT_TYPE", f"`event_types` lists over {_MAX_EVENT_TYPES}.")
+        raise refuse("INVALID_EVENT_TYPE", f"`event_types` lists over {_MAX_EVENT_TYPES}.")
     unknown = [t for t in chosen if t not in known]
     if unknown:
-        raise Problem(
-            422,
+        raise refuse(
             "INVALID_EVENT_TYPE",
             f"The registry emits no event {unknown[0]!r}; use contract event names, e.g. "
             "ReservationReleased.",
@@ -121,8 +119,7 @@ def check_event_types(types: Iterable[str] | None, known: frozenset[str]) -> lis
 
 def _authorise(scope: WebhookScope, caller: Caller, platform: str) -> None:
     if platform not in scope.platforms:
-        raise Problem(
-            403,
+        raise refuse(
             "NOT_AUTHORISED",
             f"{caller.address} is not a signer of platform {platform}; only a registered "
             "platform's signers manage its webhooks.",
@@ -148,7 +145,7 @@ def create_subscription(
     try:
         egress.check(url)
     except EgressRefused as exc:
-        raise Problem(422, "WEBHOOK_URL_FORBIDDEN", f"`url` {exc}.") from None
+        raise refuse("WEBHOOK_URL_FORBIDDEN", f"`url` {exc}.") from None
     with engine.begin() as conn:
         # The outbox lock: see api.webhooks.outbox. The subscription then receives exactly the
         # events indexed after this point.
@@ -156,8 +153,7 @@ def create_subscription(
         scope = platform_scope(conn, caller)
         _authorise(scope, caller, platform)
         if scope.platforms[platform] != "active":
-            raise Problem(
-                409,
+            raise refuse(
                 "PLATFORM_SUSPENDED",
                 f"Platform {platform} is {scope.platforms[platform]}; it cannot subscribe to "
                 "webhooks until the administrator reinstates it.",
@@ -168,8 +164,7 @@ def create_subscription(
             )
         ).scalar_one()
         if active >= max_per_platform:
-            raise Problem(
-                409,
+            raise refuse(
                 "TOO_MANY_SUBSCRIPTIONS",
                 f"Platform {platform} has {active} subscriptions, the most allowed; delete one "
                 "first.",
@@ -199,8 +194,7 @@ def find_subscription(
         )
     ).first()
     if row is None or not scope.sees(row.platform):
-        raise Problem(
-            404,
+        raise refuse(
             "SUBSCRIPTION_NOT_FOUND",
             f"No subscription {subscription_id!r} of a platform you sign for.",
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from api.problems import CONTRACT_ERROR_CODES, HINT_ERRORS, contract_problem
+from api.problems import API_CODES, CONTRACT_ERROR_CODES, HINT_ERRORS, STATUS_OF, contract_problem
 from node.compile import load_artifacts, registry_abi
 from node.contracts import ErrorDecoder
 
@@ -106,3 +107,19 @@ def test_each_revert_decodes_to_its_problem() -> None:
         body = problem.body()
         assert body["contract_error"]["name"] == item["name"]
         json.dumps(body)  # the problem document is JSON as it stands
+
+
+def test_every_code_the_api_raises_is_in_the_catalogue_with_one_status() -> None:
+    """Refusals name a code; its status comes from one catalogue (API_CODES + contract codes)."""
+    root = Path(__file__).resolve().parents[2] / "api"
+    literal = re.compile(r'\brefuse\(\s*"([A-Z_]+)"')
+    hand_made = re.compile(r'\bProblem\(\s*\d{3}\s*,\s*"[A-Z_]+"')
+    used: set[str] = set()
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        used |= set(literal.findall(text))
+        if path.name != "problems.py":
+            assert not hand_made.search(text), f"{path}: write refuse(CODE, ...) instead"
+    assert used, "no refusal found: the scan is broken"
+    assert sorted(used - set(STATUS_OF)) == []
+    assert set(API_CODES).isdisjoint(code for code, _ in CONTRACT_ERROR_CODES.values())

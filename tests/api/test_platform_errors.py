@@ -203,7 +203,7 @@ CASES: list[Case] = [
         lambda f: "consents",
         lambda f: _seller(f, platform=f.suspended, scope="holdings"),
         "seller.ar1",
-        409,
+        403,
         "PLATFORM_SUSPENDED",
     ),
     (
@@ -240,7 +240,7 @@ CASES: list[Case] = [
         lambda f: "reservations",
         lambda f: _seller(f, platform=f.other_platform, quantity=1),
         "seller.ar1",
-        409,
+        403,
         "CONSENT_REQUIRED",
     ),
     (
@@ -248,7 +248,7 @@ CASES: list[Case] = [
         lambda f: "reservations",
         lambda f: _seller(f, platform=f.suspended, quantity=1),
         "seller.ar1",
-        409,
+        403,
         "PLATFORM_SUSPENDED",
     ),
     (
@@ -345,7 +345,7 @@ CASES: list[Case] = [
         lambda f: "escrows",
         lambda f: _seller(f, platform=f.other_platform, quantity=1),
         "seller.ar1",
-        409,
+        403,
         "CONSENT_REQUIRED",
     ),
     (
@@ -736,7 +736,7 @@ SUBMITS += [
 _SUBMIT_CODES = {
     "consent of a scope the contract has not": (422, "INVALID_TYPED_DATA"),
     "platform status none": (422, "INVALID_TYPED_DATA"),
-    "reserve without consent": (409, "CONSENT_REQUIRED"),
+    "reserve without consent": (403, "CONSENT_REQUIRED"),
     "settle an escrow of another platform": (403, "NOT_AUTHORISED"),
     "associate a used certificate": (409, "CERTIFICATE_ALREADY_USED"),
     "retire by someone else than the registry": (403, "NOT_AUTHORISED"),

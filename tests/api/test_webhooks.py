@@ -805,7 +805,7 @@ def test_a_suspended_platform_cannot_subscribe_and_hears_only_of_its_status(
         json={"platform": market.q, "url": receiver.url("/q2")},
         headers=login(node.client, market.q_signer),
     )
-    assert_problem(response, 409, "PLATFORM_SUSPENDED")
+    assert_problem(response, 403, "PLATFORM_SUSPENDED")
     assert _count(node, WebhookSubscription) == before
     while_suspended = market.release(reservation)
     market.set_status(market.q, PlatformStatus.ACTIVE)
