@@ -34,6 +34,7 @@ from sqlalchemy import Connection, exists, select, update
 from api.chainview import split_nonce
 from api.mirrorq import executed_requests, lock_blocks, range_hints, request_events
 from api.models import JournalEntry, RequestStatus
+from api.operations.catalogue import LOCK_DECISIONS
 from api.problems import HINT_ERRORS, contract_problem
 from api.results import result_from_events
 from api.services import Services
@@ -51,21 +52,6 @@ _MAX_HINT_RETRIES = 5
 _DISPATCH_LIMIT = 256
 # How far back (in blocks) indexed requests are re-checked against the mirror after a rollback.
 _REORG_WINDOW = 10_000
-# Decisions on an existing lock -> the state its blocks are in and the message field naming it.
-# Their hints are the start of every block the lock holds: a pending transfer's, a reservation's,
-# an escrow's or an association's.
-_LOCK_DECISIONS = {
-    "ApproveTransfer": ("pending", "transferId"),
-    "RescindTransfer": ("pending", "transferId"),
-    "ApproveItmoTransfer": ("pending", "transferId"),
-    "RescindItmoTransfer": ("pending", "transferId"),
-    "ReleaseReservation": ("reserved", "reservationId"),
-    "TransferReservation": ("reserved", "reservationId"),
-    "SettleEscrow": ("escrowed", "escrowId"),
-    "ReleaseEscrow": ("escrowed", "escrowId"),
-    "Dissociate": ("associated", "associationId"),
-    "RetireAssociation": ("associated", "associationId"),
-}
 
 
 def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
@@ -222,9 +208,10 @@ class JournalWorker:
 
     def _hints(self, conn: Connection, row: Any, splits: list[int]) -> list[int]:
         message = row.typed_data["message"]
-        if row.primary_type in _LOCK_DECISIONS:
-            state, field = _LOCK_DECISIONS[row.primary_type]
-            return _lock_hints(lock_blocks(conn, state, int(message[field])), splits)
+        lock = LOCK_DECISIONS.get(row.primary_type)
+        if lock is not None:
+            # A decision on a lock names no ranges: its hints are the starts of the lock's blocks.
+            return _lock_hints(lock_blocks(conn, lock.state, int(message[lock.field])), splits)
         if "ranges" not in message:
             return []
         ranges = [(int(r["start"]), int(r["end"])) for r in message["ranges"]]

@@ -16,9 +16,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from api.auth import iso
 from api.deps import ServicesDep
 from api.intents import Resolver
+from api.operations.catalogue import operation as operation_record
 from api.schemas import PreparedRequest, RequestAccepted, RequestResource, SignedSubmission
 from api.services import Services
-from api.writes import OPERATION_TYPES, accept, fresh_mirror, wait_for_request
+from api.writes import accept, fresh_mirror, wait_for_request
 
 __all__ = [
     "WRITE_RESPONSES",
@@ -112,7 +113,7 @@ def submit_route(
     `fixed` adds values the route implies (e.g. whether a label is applied) to those the
     submitted request is checked against.
     """
-    primary_type = OPERATION_TYPES[operation]
+    record = operation_record(operation)
 
     def submit(
         body: SignedSubmission,
@@ -141,11 +142,16 @@ def submit_route(
     submit.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=keyword + path_params, return_annotation=RequestAccepted | RequestResource
     )
-    submit.__doc__ = f"Submit a signed {primary_type} request."
+    submit.__doc__ = (
+        f"Submit the signed `{record.primary_type}` request that `POST {path}/prepare` returned. "
+        "Checked at once against the mirror (the same check prepare ran), journaled, relayed, "
+        "and verified again on-chain."
+    )
     router.add_api_route(
         path,
         submit,
         methods=["POST"],
+        summary=record.summary,
         name=f"submit_{operation.replace('/', '_').replace('-', '_')}",
         responses=WRITE_RESPONSES,
         status_code=202,

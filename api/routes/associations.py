@@ -15,13 +15,14 @@ from api.deps import ServicesDep
 from api.ids import account_number
 from api.intents import Resolver, bytes32_hex
 from api.operations import prepare_request, submit_route
+from api.operations.prechecks import association_head
 from api.schemas import (
     AssociationIntent,
     DecisionIntent,
     PreparedRequest,
     RetireIntent,
 )
-from api.writes import association_head, checked_request
+from api.writes import checked_request
 
 __all__ = ["router"]
 

@@ -14,13 +14,14 @@ from api.deps import ServicesDep
 from api.ids import account_number
 from api.intents import Resolver
 from api.operations import prepare_request, submit_route
+from api.operations.prechecks import lock_head
 from api.schemas import (
     DecisionIntent,
     EscrowIntent,
     EscrowSettleIntent,
     PreparedRequest,
 )
-from api.writes import checked_request, lock_head
+from api.writes import checked_request
 
 __all__ = ["router"]
 

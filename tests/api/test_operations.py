@@ -11,7 +11,8 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 
 from api.models import JournalEntry
-from api.writes import OPERATION_TYPES, PRECHECKS
+from api.operations.catalogue import OPERATION_TYPES, OPERATIONS, PRECHECKS
+from api.routes import ROUTERS
 from node.contracts import REQUEST_TYPES
 from sdk import RegistryClient
 from tests.api.conftest import ApiNode
@@ -21,6 +22,16 @@ from tests.api.helpers import assert_problem
 def test_every_request_type_has_an_operation_and_a_precheck() -> None:
     assert set(PRECHECKS) == set(REQUEST_TYPES), set(REQUEST_TYPES) ^ set(PRECHECKS)
     assert set(OPERATION_TYPES.values()) == set(REQUEST_TYPES)
+    assert all(callable(op.precheck) and op.summary for op in OPERATIONS)
+
+
+def test_every_operation_has_a_submit_and_a_prepare_route() -> None:
+    paths = {getattr(route, "path", "") for router in ROUTERS for route in router.routes}
+    names = {getattr(route, "name", "") for router in ROUTERS for route in router.routes}
+    for op in OPERATIONS:
+        assert f"submit_{op.path.replace('/', '_').replace('-', '_')}" in names, op.path
+    submits = [p for p in paths if not p.endswith("/prepare") and f"{p}/prepare" in paths]
+    assert len(submits) >= len(OPERATIONS) - 1  # labels/apply and labels/remove share a shape
 
 
 def _sign(key: LocalAccount, typed: dict[str, Any]) -> str:

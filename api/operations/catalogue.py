@@ -1,0 +1,230 @@
+"""Every signed write the registry takes, one record each: the one list submit, the journal and
+OpenAPI are built from.
+
+A record names the operation's path (its submit route, without the ids a route carries), the
+EIP-712 request it accepts, the check prepare and submit both run, how the journal finds the
+blocks of a lock the request decides, and the summary OpenAPI shows. Adding an operation is one
+record here (docs/adding-an-operation.md); a test fails for a request type with no record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.article6 import ARTICLE6_PRECHECKS
+from api.operations import prechecks as check
+from api.operations.prechecks import Precheck
+
+__all__ = [
+    "LOCK_DECISIONS",
+    "OPERATIONS",
+    "OPERATION_TYPES",
+    "PRECHECKS",
+    "LockDecision",
+    "Operation",
+    "operation",
+]
+
+
+@dataclass(frozen=True)
+class LockDecision:
+    """A request that decides on an existing lock: the state of its blocks and the id field."""
+
+    state: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One signed write: its path, its request type, its check, and what the journal needs."""
+
+    path: str
+    primary_type: str
+    precheck: Precheck
+    summary: str
+    # Decisions on a lock are relayed with the starts of every block the lock holds (D14, D21).
+    lock: LockDecision | None = None
+
+
+_PENDING = LockDecision("pending", "transferId")
+_RESERVED = LockDecision("reserved", "reservationId")
+_ESCROWED = LockDecision("escrowed", "escrowId")
+_ASSOCIATED = LockDecision("associated", "associationId")
+
+OPERATIONS: tuple[Operation, ...] = (
+    # Administration: accounts, projects, labels, issuance.
+    Operation("admin/accounts", "OpenAccount", check.check_open_account, "Open an account"),
+    Operation(
+        "admin/accounts/representatives",
+        "SetRepresentative",
+        check.check_account_path,
+        "Appoint, change or remove an authorised representative",
+    ),
+    Operation(
+        "admin/accounts/status",
+        "SetAccountStatus",
+        check.check_account_path,
+        "Suspend, reopen or close an account",
+    ),
+    Operation("admin/projects", "RegisterProject", check.check_project, "Register a project"),
+    Operation("admin/labels", "DefineLabel", check.check_admin, "Define an eligibility label"),
+    Operation("admin/issuances", "Issue", check.check_issue, "Issue units into an account"),
+    # Transfers, cancellation, labels.
+    Operation("transfers", "InitiateTransfer", check.check_transfer, "Initiate a transfer"),
+    Operation(
+        "transfers/approve",
+        "ApproveTransfer",
+        check.check_decide("approve"),
+        "Approve a pending transfer",
+        _PENDING,
+    ),
+    Operation(
+        "transfers/rescind",
+        "RescindTransfer",
+        check.check_decide("appointed"),
+        "Rescind a pending transfer",
+        _PENDING,
+    ),
+    Operation("cancellations", "Cancel", check.check_cancel, "Cancel units"),
+    Operation("labels/apply", "SetLabel", check.check_label, "Apply a label to serial ranges"),
+    Operation("labels/remove", "SetLabel", check.check_label, "Remove a label from serial ranges"),
+    # Platform models (CER Class B).
+    Operation(
+        "admin/platforms", "RegisterPlatform", check.check_register_platform, "Register a platform"
+    ),
+    Operation(
+        "admin/platforms/signers",
+        "SetPlatformSigner",
+        check.check_platform_path,
+        "Enable or disable a platform's signer",
+    ),
+    Operation(
+        "admin/platforms/status",
+        "SetPlatformStatus",
+        check.check_platform_path,
+        "Suspend or reinstate a platform",
+    ),
+    Operation("consents", "GrantConsent", check.check_grant_consent, "Grant a platform consent"),
+    Operation("consents/revoke", "RevokeConsent", check.check_revoke_consent, "Revoke a consent"),
+    Operation("reservations", "Reserve", check.check_lock("reserved"), "Reserve units"),
+    Operation(
+        "reservations/release",
+        "ReleaseReservation",
+        check.check_reservation("appointed"),
+        "Release a reservation",
+        _RESERVED,
+    ),
+    Operation(
+        "reservations/transfer",
+        "TransferReservation",
+        check.check_reservation("initiate", transfer=True),
+        "Transfer reserved units into the platform's custody",
+        _RESERVED,
+    ),
+    Operation("escrows", "Escrow", check.check_lock("escrowed"), "Put units in escrow"),
+    Operation(
+        "escrows/settle",
+        "SettleEscrow",
+        check.check_escrow_decision,
+        "Settle an escrow to a buyer",
+        _ESCROWED,
+    ),
+    Operation(
+        "escrows/release",
+        "ReleaseEscrow",
+        check.check_escrow_decision,
+        "Release an escrow to the seller",
+        _ESCROWED,
+    ),
+    # Third-party certificates (CER Class C.1).
+    Operation(
+        "associations", "Associate", check.check_associate, "Associate units with a certificate"
+    ),
+    Operation(
+        "associations/dissociate",
+        "Dissociate",
+        check.check_association_decision,
+        "Dissociate units from a certificate",
+        _ASSOCIATED,
+    ),
+    Operation(
+        "associations/retire",
+        "RetireAssociation",
+        check.check_association_decision,
+        "Retire a certificate, cancelling its units",
+        _ASSOCIATED,
+    ),
+    # Article 6.
+    Operation(
+        "article6/parties",
+        "RegisterParty",
+        ARTICLE6_PRECHECKS["RegisterParty"],
+        "Register a Party's section",
+    ),
+    Operation(
+        "article6/cooperative-approaches",
+        "RegisterCooperativeApproach",
+        ARTICLE6_PRECHECKS["RegisterCooperativeApproach"],
+        "Register a cooperative approach",
+    ),
+    Operation(
+        "article6/mechanism-accounts",
+        "SetMechanismAccounts",
+        ARTICLE6_PRECHECKS["SetMechanismAccounts"],
+        "Set the Article 6.4 mechanism accounts",
+    ),
+    Operation(
+        "article6/authorizations",
+        "Authorize",
+        ARTICLE6_PRECHECKS["Authorize"],
+        "Authorize units as ITMOs",
+    ),
+    Operation(
+        "article6/issuances",
+        "IssueArticle64",
+        ARTICLE6_PRECHECKS["IssueArticle64"],
+        "Issue Article 6.4 units with share of proceeds and OMGE",
+    ),
+    Operation(
+        "article6/transfers",
+        "TransferItmos",
+        ARTICLE6_PRECHECKS["TransferItmos"],
+        "Initiate an ITMO transfer",
+    ),
+    Operation(
+        "article6/transfers/approve",
+        "ApproveItmoTransfer",
+        ARTICLE6_PRECHECKS["ApproveItmoTransfer"],
+        "Approve a pending ITMO transfer",
+        _PENDING,
+    ),
+    Operation(
+        "article6/transfers/rescind",
+        "RescindItmoTransfer",
+        ARTICLE6_PRECHECKS["RescindItmoTransfer"],
+        "Rescind a pending ITMO transfer",
+        _PENDING,
+    ),
+    Operation(
+        "article6/cancellations",
+        "CancelItmos",
+        ARTICLE6_PRECHECKS["CancelItmos"],
+        "Cancel ITMOs for a use or voluntarily",
+    ),
+)
+
+_BY_PATH = {op.path: op for op in OPERATIONS}
+if len(_BY_PATH) != len(OPERATIONS):
+    raise AssertionError("two operations share a path")
+
+# Derived views, for the code that needs only one aspect.
+OPERATION_TYPES: dict[str, str] = {op.path: op.primary_type for op in OPERATIONS}
+PRECHECKS: dict[str, Precheck] = {op.primary_type: op.precheck for op in OPERATIONS}
+LOCK_DECISIONS: dict[str, LockDecision] = {
+    op.primary_type: op.lock for op in OPERATIONS if op.lock is not None
+}
+
+
+def operation(path: str) -> Operation:
+    """Return the record of an operation by its path, e.g. "transfers/approve"."""
+    return _BY_PATH[path]
