@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -80,14 +81,16 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
             if services.relayer is not None:
                 services.relayer.stop()
 
-    app = FastAPI(
+    # NOTE: Swagger UI and ReDoc are served from the package (fastapi-offline ships their
+    # assets), because validator networks are usually closed: a CDN would leave /docs blank.
+    app = FastAPIOffline(
         title="Unit registry API",
         version="1",
         description=_DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
     )
     app.state.services = services
     app.state.worker = None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from tests.api.conftest import ApiNode
 
 
@@ -41,3 +45,18 @@ def test_openapi_and_metrics_are_served(node: ApiNode) -> None:
     metrics = node.client.get("/metrics").text
     assert "registry_api_request_seconds_bucket" in metrics
     assert "registry_indexer_lag_blocks" in metrics
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_api_docs_load_nothing_from_another_host(node: ApiNode, path: str) -> None:
+    page = node.client.get(path)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(
+        r"url: '([^']+)'|\"url\": \"([^\"]+)\"", page.text
+    )
+    urls = [u for pair in assets for u in (pair if isinstance(pair, tuple) else (pair,)) if u]
+    assert urls, page.text
+    for url in urls:
+        assert url.startswith("/"), f"{path} loads {url} from another host"
+        if "static" in url:
+            assert node.client.get(url).status_code == 200, url
