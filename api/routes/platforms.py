@@ -155,6 +155,12 @@ class PlatformPublic(BaseModel):
     registered_block: int
 
 
+class PlatformDetail(PlatformPublic):
+    """A registered trading platform, as of an indexed block."""
+
+    as_of_block: int
+
+
 _LISTING = Listing(
     sorts={
         "address": SortKey(_PLATFORMS.c.address, str),
@@ -186,13 +192,14 @@ def list_platforms(
     return list_response(PlatformPublic, items, cursor, snapshot, page)
 
 
-@router.get("/platforms/{platform}", response_model=PlatformPublic)
+@router.get("/platforms/{platform}", response_model=PlatformDetail)
 def get_platform(
     platform: PlatformPath, services: ServicesDep, snapshot: SnapshotDep
-) -> PlatformPublic:
+) -> PlatformDetail:
     """Return one registered platform (public)."""
     address = _checksummed(platform)
     row = snapshot.conn.execute(select(_PLATFORMS).where(_PLATFORMS.c.address == address)).first()
     if row is None:
         raise refuse("PLATFORM_NOT_FOUND", f"No platform is registered at {address}.")
-    return _public(services.registry_code, row)
+    public = _public(services.registry_code, row)
+    return PlatformDetail(**public.model_dump(), as_of_block=snapshot.as_of_block)

@@ -133,6 +133,13 @@ class DeliveryDetail(DeliveryPublic):
 
     payload: dict[str, Any] = Field(description="The JSON body every attempt sends.")
     attempt_log: list[AttemptPublic]
+    as_of_block: int
+
+
+class SubscriptionDetail(SubscriptionPublic):
+    """A live subscription, as of an indexed block."""
+
+    as_of_block: int
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -253,13 +260,14 @@ def list_subscriptions(
     return list_response(SubscriptionPublic, items, cursor, snapshot, page)
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionPublic)
+@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionDetail)
 def get_subscription(
     subscription_id: SubscriptionPath, caller: CurrentCaller, snapshot: SnapshotDep
-) -> SubscriptionPublic:
+) -> SubscriptionDetail:
     """Return one live subscription of a platform the caller signs for."""
     scope = platform_scope(snapshot.conn, caller)
-    return _subscription(find_subscription(snapshot.conn, scope, subscription_id))
+    found = _subscription(find_subscription(snapshot.conn, scope, subscription_id))
+    return SubscriptionDetail(**found.model_dump(), as_of_block=snapshot.as_of_block)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
@@ -338,6 +346,7 @@ def get_delivery(
     ).all()
     return DeliveryDetail(
         **_delivery(row).model_dump(),
+        as_of_block=snapshot.as_of_block,
         payload=json.loads(row.payload),
         attempt_log=[
             AttemptPublic(
