@@ -37,6 +37,7 @@ from api.ids import format_account
 from api.intents import Resolver
 from api.operations import TransferId, prepare_request, submit_route
 from api.paging import (
+    CSV_RESPONSES,
     Listing,
     Page,
     PageDep,
@@ -302,17 +303,46 @@ class AuthorizationPublic(BaseModel):
     tx_hash: str
 
 
-@router.get("/parties", response_model=list[PartyPublic])
-def list_parties(caller: CurrentCaller, snapshot: SnapshotDep) -> list[PartyPublic]:
+_PARTY_LISTING = Listing(
+    sorts={"party": SortKey(_PARTIES.c.party, str)},
+    key=(SortKey(_PARTIES.c.party, str),),
+    default="party",
+)
+_APPROACH_LISTING = Listing(
+    sorts={"approach_id": SortKey(_APPROACHES.c.approach_id, str)},
+    key=(SortKey(_APPROACHES.c.approach_id, str),),
+    default="approach_id",
+)
+_AUTHORIZATION_LISTING = Listing(
+    sorts={"authorization_id": SortKey(_AUTHORIZATIONS.c.id)},
+    key=(SortKey(_AUTHORIZATIONS.c.id),),
+    default="authorization_id",
+)
+
+
+@router.get("/parties", response_model=Page[PartyPublic], responses=CSV_RESPONSES)
+def list_parties(
+    caller: CurrentCaller, page: PageDep, snapshot: SnapshotDep
+) -> Page[PartyPublic] | Response:
     """List the registered Parties (any signed-in caller); administrators only where in scope."""
     conn = snapshot.conn
+    rows, cursor = fetch_page(snapshot, _PARTY_LISTING, page, select(_PARTIES))
+    codes = [r.party for r in rows]
     approaches: dict[str, list[str]] = {}
-    for r in conn.execute(select(_APPROACH_PARTIES).order_by(_APPROACH_PARTIES.c.approach_id)):
+    for r in conn.execute(
+        select(_APPROACH_PARTIES)
+        .where(_APPROACH_PARTIES.c.party.in_(codes))
+        .order_by(_APPROACH_PARTIES.c.approach_id)
+    ):
         approaches.setdefault(r.party, []).append(r.approach_id)
     admins: dict[str, list[str]] = {}
-    for r in conn.execute(select(_PARTY_ADMINS).order_by(_PARTY_ADMINS.c.address)):
+    for r in conn.execute(
+        select(_PARTY_ADMINS)
+        .where(_PARTY_ADMINS.c.party.in_(codes))
+        .order_by(_PARTY_ADMINS.c.address)
+    ):
         admins.setdefault(r.party, []).append(r.address)
-    return [
+    items = [
         PartyPublic(
             party=r.party,
             registry_id=r.registry_id,
@@ -322,18 +352,26 @@ def list_parties(caller: CurrentCaller, snapshot: SnapshotDep) -> list[PartyPubl
             registered_block=r.registered_block,
             tx_hash=r.tx_hash,
         )
-        for r in conn.execute(select(_PARTIES).order_by(_PARTIES.c.party))
+        for r in rows
     ]
+    return list_response(PartyPublic, items, cursor, snapshot, page)
 
 
-@router.get("/cooperative-approaches", response_model=list[ApproachPublic])
-def list_approaches(_caller: CurrentCaller, snapshot: SnapshotDep) -> list[ApproachPublic]:
+@router.get("/cooperative-approaches", response_model=Page[ApproachPublic], responses=CSV_RESPONSES)
+def list_approaches(
+    _caller: CurrentCaller, page: PageDep, snapshot: SnapshotDep
+) -> Page[ApproachPublic] | Response:
     """List the cooperative approaches and their participating Parties."""
     conn = snapshot.conn
+    rows, cursor = fetch_page(snapshot, _APPROACH_LISTING, page, select(_APPROACHES))
     parties: dict[str, list[str]] = {}
-    for r in conn.execute(select(_APPROACH_PARTIES).order_by(_APPROACH_PARTIES.c.party)):
+    for r in conn.execute(
+        select(_APPROACH_PARTIES)
+        .where(_APPROACH_PARTIES.c.approach_id.in_([row.approach_id for row in rows]))
+        .order_by(_APPROACH_PARTIES.c.party)
+    ):
         parties.setdefault(r.approach_id, []).append(r.party)
-    return [
+    items = [
         ApproachPublic(
             approach_id=r.approach_id,
             name=r.name,
@@ -341,8 +379,9 @@ def list_approaches(_caller: CurrentCaller, snapshot: SnapshotDep) -> list[Appro
             registered_block=r.registered_block,
             tx_hash=r.tx_hash,
         )
-        for r in conn.execute(select(_APPROACHES).order_by(_APPROACHES.c.approach_id))
+        for r in rows
     ]
+    return list_response(ApproachPublic, items, cursor, snapshot, page)
 
 
 def _authorization(r: Any) -> AuthorizationPublic:
@@ -359,18 +398,16 @@ def _authorization(r: Any) -> AuthorizationPublic:
     )
 
 
-@router.get("/authorizations", response_model=list[AuthorizationPublic])
+@router.get("/authorizations", response_model=Page[AuthorizationPublic], responses=CSV_RESPONSES)
 def list_authorizations(
-    party: PartyQuery, caller: CurrentCaller, snapshot: SnapshotDep
-) -> list[AuthorizationPublic]:
+    party: PartyQuery, caller: CurrentCaller, page: PageDep, snapshot: SnapshotDep
+) -> Page[AuthorizationPublic] | Response:
     """List a Party's letters of authorization (its administrators, the registry administrator)."""
     require_party(caller, snapshot, party)
-    rows = snapshot.conn.execute(
-        select(_AUTHORIZATIONS)
-        .where(_AUTHORIZATIONS.c.party == party)
-        .order_by(_AUTHORIZATIONS.c.id)
-    )
-    return [_authorization(r) for r in rows]
+    query = select(_AUTHORIZATIONS).where(_AUTHORIZATIONS.c.party == party)
+    rows, cursor = fetch_page(snapshot, _AUTHORIZATION_LISTING, page, query)
+    items = [_authorization(r) for r in rows]
+    return list_response(AuthorizationPublic, items, cursor, snapshot, page)
 
 
 # -- reads: ITMOs ----------------------------------------------------------------------------

@@ -131,7 +131,17 @@ def test_a_stranger_reads_no_section(world: A6World) -> None:
 
 
 def test_parties_list_shows_administrators_only_in_scope(world: A6World) -> None:
-    parties = {p["party"]: p for p in _get(world, "jp_admin", "/v1/article6/parties").json()}
+    page = _get(world, "jp_admin", "/v1/article6/parties").json()
+    assert page["next_cursor"] is None and page["as_of_block"] >= 1
+    parties = {p["party"]: p for p in page["items"]}
+    first = _get(world, "jp_admin", "/v1/article6/parties", limit=1).json()
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    rest = _get(world, "jp_admin", "/v1/article6/parties", cursor=first["next_cursor"]).json()
+    assert [p["party"] for p in first["items"] + rest["items"]] == sorted(parties)
+    assert_problem(_get(world, "jp_admin", "/v1/article6/parties", limit=0), 422, "INVALID_LIMIT")
+    assert_problem(
+        _get(world, "jp_admin", "/v1/article6/parties", colour="red"), 422, "INVALID_FILTER"
+    )
     assert parties["JP"]["administrators"] == [world.keys["jp_admin"].address]
     assert parties["MN"]["administrators"] is None
     assert parties["MN"]["cooperative_approaches"] == ["JCM-MN-JP"]
