@@ -16,6 +16,7 @@ from starlette.types import Scope
 
 from api import metrics
 from api.limits import BodyLimits
+from api.openapi import install_openapi
 from api.problems import Problem, refuse
 from api.routes import ROUTERS
 from api.services import Services
@@ -131,4 +132,5 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     metrics.instrument(app, services)
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
+    install_openapi(app)
     return app

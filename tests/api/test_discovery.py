@@ -60,3 +60,19 @@ def test_api_docs_load_nothing_from_another_host(node: ApiNode, path: str) -> No
         assert url.startswith("/"), f"{path} loads {url} from another host"
         if "static" in url:
             assert node.client.get(url).status_code == 200, url
+
+
+def test_openapi_declares_errors_as_the_server_sends_them(node: ApiNode) -> None:
+    spec = node.client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    operations = [(p, m, op) for p, item in spec["paths"].items() for m, op in item.items()]
+    assert len(operations) > 90
+    for path, method, op in operations:
+        for status, response in op["responses"].items():
+            if int(status) >= 400:
+                assert list(response["content"]) == ["application/problem+json"], (path, status)
+        assert "422" in op["responses"], (path, method)
+        if method == "post" and "202" in op["responses"]:  # a signed write's submit
+            assert {"400", "403", "409", "413", "429"} <= set(op["responses"]), path
+            assert not op["summary"].startswith("Submit "), (path, op["summary"])
+    assert all(tag.get("description") for tag in spec["tags"])

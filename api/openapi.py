@@ -1,0 +1,143 @@
+"""The OpenAPI document as the server behaves: every error is problem+json, and each route
+declares the statuses it can answer with.
+
+FastAPI declares a JSON `422` with its own validation schema on every route, although the
+handlers in `api.app` answer every error as RFC 9457 problem+json. This rewrites those
+declarations and adds the others a route can meet: malformed or oversized bodies, missing or
+refused credentials, rate limits, and the mirror's wait bound. Tags get descriptions, and each
+write's summary comes from the operations catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.problems import STATUS_OF
+
+__all__ = ["install_openapi"]
+
+PROBLEM_JSON = "application/problem+json"
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "An RFC 9457 problem. `code` is stable: integrators branch on it.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What went wrong and what to do next."},
+        "code": {"type": "string", "enum": sorted(STATUS_OF), "example": "UNITS_NOT_HELD"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "For INVALID_REQUEST: each field refused, with why.",
+            "items": {
+                "type": "object",
+                "properties": {"location": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "contract_error": {
+            "type": "object",
+            "description": "For a refusal decoded from the chain: the custom error and its values.",
+        },
+    },
+}
+
+_TAGS: dict[str, str] = {
+    "discovery": "Health and the deployment: chain id, contracts, the EIP-712 domain.",
+    "auth": "Sign-In with Ethereum (EIP-4361) for reads: a nonce, then a signed message.",
+    "accounts": "An AR's accounts, balances, holdings and transactions (SIWE).",
+    "registers": "Public registers: projects, issuances, units by serial, labels. No token.",
+    "requests": "What became of a signed write: accepted, submitted, confirmed, indexed, failed.",
+    "writes": "Signed writes: `POST …/prepare` an intent, sign its EIP-712 typed data, `POST` it.",
+    "admin": "The registry administrator's and issuers' writes.",
+    "transfers": "Two-step transfers: initiate, approve (another AR), rescind.",
+    "cancellations": "Cancellation with purpose, beneficiary and reason: terminal.",
+    "labels": "Unit-level eligibility labels, applied by the label's authority.",
+    "platforms": "Trading platforms (CER Class B): registration, signers, status.",
+    "consents": "An account holder's consents to a platform (B.1).",
+    "reservations": "Reserved units a platform may see and settle into custody (B.4).",
+    "escrows": "Escrow controlled by a platform (B.5).",
+    "associations": "Units associated 1:1 with a third-party certificate (C.1).",
+    "article6": "Paris Agreement Article 6: Parties, approaches, ITMOs, the AEF, signed pulls.",
+    "events": "The ordered feed of registry events (the administrator's).",
+    "webhooks": "Signed webhook subscriptions and their delivery log (platforms).",
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def _errors(method: str, path: str, operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the problems a route can answer with, by status."""
+    errors = {"422": _problem("The request is invalid: see `code` and `errors`.")}
+    has_body = "requestBody" in operation
+    if has_body:
+        errors["400"] = _problem("MALFORMED_JSON, or JSON_TOO_DEEP (nested over 32 levels).")
+        errors["413"] = _problem("PAYLOAD_TOO_LARGE: over this route's body limit.")
+    secured = bool(operation.get("security"))
+    if secured:
+        errors["401"] = _problem("UNAUTHENTICATED: sign in with SIWE and send the bearer token.")
+        errors["403"] = _problem("NOT_AUTHORISED, CONSENT_REQUIRED or PLATFORM_SUSPENDED.")
+    if "{" in path:
+        errors["404"] = _problem("The resource named in the path does not exist, or is not yours.")
+    if method == "get":
+        errors["503"] = _problem("BLOCK_NOT_INDEXED: `min_block` not reached within the wait.")
+    if method == "post" and path.endswith("/prepare"):
+        errors["403"] = _problem("NOT_AUTHORISED: the signer lacks the right or role.")
+        errors["404"] = _problem("An account, project, transfer or lock named does not exist.")
+        errors["409"] = _problem(
+            "The mirror shows the request cannot succeed, e.g. UNITS_NOT_HELD."
+        )
+    elif method == "post" and operation.get("responses", {}).get("202"):
+        errors["403"] = _problem("NOT_AUTHORISED: the signer lacks the right or role.")
+        errors["404"] = _problem("An account, project, transfer or lock named does not exist.")
+        errors["409"] = _problem("NONCE_USED, UNITS_NOT_HELD and other refusals before journaling.")
+        errors["429"] = _problem("RATE_LIMITED: too many writes from this signer; see Retry-After.")
+    return errors
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make `app.openapi()` describe errors as the server sends them; cache the document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = spec.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["Problem"] = _PROBLEM_SCHEMA
+        for path, item in spec.get("paths", {}).items():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                for status, problem in _errors(method, path, operation).items():
+                    responses[status] = problem
+        used = {
+            tag
+            for item in spec.get("paths", {}).values()
+            for op in item.values()
+            for tag in op.get("tags", [])
+        }
+        spec["tags"] = [
+            {"name": name, "description": _TAGS.get(name, name.capitalize())}
+            for name in sorted(used)
+        ]
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
