@@ -6,10 +6,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.db import create_engine, database_url, upgrade_database
 from indexer.sync import Indexer
+from node.errors import ConfigError
 from node.settings import NodeSettings
 
 __all__ = ["IndexerService", "start"]
@@ -40,8 +42,16 @@ class IndexerService:
 def start(settings: NodeSettings, options: dict[str, Any]) -> IndexerService:
     """Migrate the mirror and start following the chain."""
     url = database_url(settings)
-    engine = create_engine(url)
-    upgrade_database(engine)
+    try:
+        engine = create_engine(url)
+        upgrade_database(engine)
+    except SQLAlchemyError as exc:
+        shown = make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        cause = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"cannot open the mirror database {shown} ({cause}); set REGISTRY_DATABASE_URL to "
+            "sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+        ) from exc
     indexer = Indexer.from_settings(settings, engine)
     stop = threading.Event()
     poll = float(options.get("poll_interval", 0.2))

@@ -19,6 +19,7 @@ from node.deploy import Deployment, deploy, grant_roles
 from node.devchain import DevChain
 from node.errors import ConfigError, RegistryError
 from node.keys import DEV_KEYS_WARNING, Keystore, dev_accounts, write_dev_accounts
+from node.lock import DataDirLock
 from node.qbft import write_network
 from node.services import ServiceHandle, service_starters
 from node.settings import NodeSettings, load_settings
@@ -73,8 +74,12 @@ def _settings(data_dir: Path | None, chain_port: int | None, rpc_url: str | None
     return load_settings(data_dir=data_dir, chain_port=chain_port, rpc_url=rpc_url)
 
 
-def _fail(exc: RegistryError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}")
+def _fail(exc: Exception, context: str | None = None) -> typer.Exit:
+    """Print one line saying what failed (no traceback) and return the exit to raise."""
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not isinstance(exc, RegistryError):
+        cause = f"{type(exc).__name__}: {cause}"
+    err.print(f"[bold red]error:[/] {context + ': ' if context else ''}{cause}", soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -121,7 +126,23 @@ def up(
     """Start the node: chain, contracts (deployed if needed), indexer and API; print the URLs."""
     try:
         settings = _settings(data_dir, chain_port, rpc_url)
-        chain: DevChain | None = None
+        lock = None if detach else DataDirLock(settings.data_dir)
+        if lock is not None:
+            lock.acquire(api_port=api_port or "default", chain=settings.chain_rpc_url)
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    try:
+        _up(settings, api_port, detach, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _up(
+    settings: NodeSettings, api_port: int | None, detach: bool, lock: DataDirLock | None
+) -> None:
+    chain: DevChain | None = None
+    try:
         if settings.uses_dev_chain:
             chain = DevChain.from_settings(settings).start()
             accounts_file = settings.dev_accounts_path
@@ -136,6 +157,7 @@ def up(
 
             deployment, fresh = load_manifest(settings.deployments_dir, client.chain_id), False
     except RegistryError as exc:
+        _stop_all([], chain)
         raise _fail(exc) from exc
     _print_deployment(deployment, fresh, settings.chain_rpc_url)
     console.print(f"JSON-RPC: {settings.chain_rpc_url}")
@@ -145,6 +167,7 @@ def up(
             console.print("Chain left running; stop it with `registry down`.")
         return
     services: list[ServiceHandle] = []
+    name = "node"
     try:
         for name, start in service_starters():
             handle = start(settings, {"api_port": api_port})
@@ -153,9 +176,11 @@ def up(
                 console.print(f"{label}: {url}")
             if not handle.urls:
                 console.print(f"{name}: running")
-    except RegistryError as exc:
+            if lock is not None and handle.urls:
+                lock.update(**handle.urls)
+    except Exception as exc:  # one line and a clean stop, whatever the service raised
         _stop_all(services, chain)
-        raise _fail(exc) from exc
+        raise _fail(exc, f"the {name} could not start") from exc
     console.print("Node running. Press Ctrl-C to stop (chain state and the mirror are kept).")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -185,7 +210,8 @@ def up(
 def _stop_all(services: list[ServiceHandle], chain: DevChain | None) -> None:
     for handle in reversed(services):
         handle.stop()
-    if chain is not None:
+    # NOTE: only a chain this process started; one it reused belongs to whoever started it.
+    if chain is not None and chain.started:
         chain.stop()
 
 
@@ -194,10 +220,17 @@ def down(data_dir: DataDir = None, chain_port: ChainPort = None) -> None:
     """Stop the embedded chain of a data directory (its state is kept)."""
     try:
         settings = _settings(data_dir, chain_port, None)
-        DevChain.from_settings(settings).stop()
+        chain = DevChain.from_settings(settings)
+        pid = chain.pid
+        chain.stop()
     except RegistryError as exc:
         raise _fail(exc) from exc
-    console.print("Stopped.")
+    if pid is None:
+        console.print(f"No chain was running for {settings.data_dir}.")
+    else:
+        console.print(
+            f"Stopped the chain of {settings.data_dir} (anvil, pid {pid}); its state is kept."
+        )
 
 
 @app.command("deploy")

@@ -1,0 +1,113 @@
+"""`registry up` as an operator meets it: one node per data directory, clear failures, clean exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _free_port
+
+_REGISTRY = str(Path(sys.executable).parent / "registry")
+
+
+def _env(data_dir: Path, api_port: int, chain_port: int, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "REGISTRY_DATA_DIR": str(data_dir),
+        "REGISTRY_API_PORT": str(api_port),
+        "REGISTRY_CHAIN_PORT": str(chain_port),
+        **extra,
+    }
+
+
+def _anvil_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir / "chain" / "anvil.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int, int]]:
+    """A node started with `registry up`; yields its data dir and ports."""
+    data_dir = tmp_path_factory.mktemp("one-node") / "data"
+    api_port, chain_port = _free_port(), _free_port()
+    log = data_dir.parent / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen(
+            [_REGISTRY, "up"], env=_env(data_dir, api_port, chain_port), stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert up.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{api_port}/v1/health").json()["status"] == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield data_dir, api_port, chain_port
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=60)
+
+
+@pytest.mark.parametrize("same_chain_port", [True, False])
+def test_a_second_up_on_the_same_data_dir_is_refused_and_the_first_is_untouched(
+    running: tuple[Path, int, int], same_chain_port: bool
+) -> None:
+    data_dir, api_port, chain_port = running
+    anvil = _anvil_pid(data_dir)
+    assert anvil is not None
+    started = time.monotonic()
+    second = subprocess.run(
+        [_REGISTRY, "up"],
+        env=_env(data_dir, _free_port(), chain_port if same_chain_port else _free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert time.monotonic() - started < 15
+    message = second.stderr.strip()
+    assert "a node is already running" in message and "pid" in message, message
+    assert str(api_port) in message, message  # it names the running node's API
+    assert "Traceback" not in second.stderr
+    # The first node and its chain are untouched.
+    assert _anvil_pid(data_dir) == anvil
+    assert httpx.get(f"http://127.0.0.1:{api_port}/v1/health").json()["status"] == "ok"
+
+
+def test_a_bad_database_url_is_one_line_and_leaves_nothing_running(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = subprocess.run(
+        [_REGISTRY, "up"],
+        env=_env(
+            data_dir, _free_port(), _free_port(), REGISTRY_DATABASE_URL="nosuchdb://nowhere/x"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "nosuchdb" in errors[0] or "database" in errors[0].lower(), errors
+    assert "Traceback" not in result.stderr
+    assert _anvil_pid(data_dir) is None  # the chain it started is stopped
+    assert not (data_dir / "node.lock").read_text().strip()  # and the lock released
