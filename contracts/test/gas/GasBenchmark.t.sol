@@ -41,6 +41,7 @@ import {
     AccountKind,
     ApprovalPolicy,
     CancellationPurpose,
+    UnitState,
     OpenAccountRequest,
     Representative,
     InitiateTransferRequest,
@@ -79,6 +80,8 @@ contract GasBenchmarkTest is RegistryFixture {
     /// @dev Transfers per relayer batch in the batch benchmark.
     uint256 internal constant BATCH = 10;
     string internal constant GROUP = "registry";
+    /// @dev A deadline the size of the API's (a Unix time in 2027): four non-zero calldata bytes.
+    uint256 internal constant API_DEADLINE = 1_800_000_000;
 
     BaselineToken internal token;
     address internal tokenHolder = address(0x70C3);
@@ -346,6 +349,124 @@ contract GasBenchmarkTest is RegistryFixture {
         uint256 large = rows[10].transactionGas;
         uint256 diff = small > large ? small - large : large - small;
         assertLe(diff * 100, small < large ? small : large, "1-unit and 1e9-unit transfers differ by over 1%");
+    }
+
+    /// @notice The headline rows: requests exactly as the API has them signed and the relayer sends them.
+    /// Each request carries the nonce the API's prepare picks and goes out alone (or ten together) in
+    /// the relayer's `batch` wrapper, ABI-encoded as node.relayer encodes it, with a deadline of the
+    /// API's size (a Unix time, four non-zero bytes).
+    function test_apiGasTable() public {
+        string[7] memory names = [
+            "erc20_transfer_to_holder",
+            "api_transfer_whole_block_single",
+            "api_transfer_1_unit_block",
+            "api_transfer_1e9_unit_block",
+            "api_initiate_whole_block_two_person",
+            "api_approve_two_person",
+            "api_batch_10_whole_block_single"
+        ];
+        bytes[] memory calls = new bytes[](names.length);
+        calls[0] = abi.encodeCall(IERC20.transfer, (tokenRecipient, 1 ether));
+        calls[1] = _apiBatch(_apiTransfer(AR1_KEY, seller, wholeStart, wholeStart + BLOCK_SIZE - 1, 0));
+        calls[2] = _apiBatch(_apiTransfer(AR1_KEY, seller, oneUnitStart, oneUnitStart, 0));
+        calls[3] = _apiBatch(_apiTransfer(AR1_KEY, seller, billionStart, billionStart + BILLION - 1, 0));
+        calls[4] =
+            _apiBatch(_apiTransfer(AR1_KEY, pairSeller, initiateStart, initiateStart + BLOCK_SIZE - 1, 0));
+        calls[5] = _apiBatch(_apiApprove(AR1_KEY, pendingId, pendingStart, 0));
+        bytes[] memory items = new bytes[](BATCH);
+        for (uint256 i; i < BATCH; ++i) {
+            items[i] = _apiTransfer(AR1_KEY, seller, batchStarts[i], batchStarts[i] + BLOCK_SIZE - 1, i);
+        }
+        calls[6] = abi.encodeCall(IUnitRegistry.batch, (items));
+
+        uint256 base = GAS_CHEATS.snapshotState();
+        Row[] memory rows = new Row[](names.length + 2);
+        for (uint256 i; i < names.length; ++i) {
+            rows[i] = i == 0
+                ? _measure(base, names[i], address(token), tokenHolder, calls[i])
+                : _measure(base, names[i], address(registry), relayer, calls[i]);
+            _assertApplied(i);
+        }
+        rows[7] = Row({
+            name: "api_initiate_plus_approve_two_person",
+            executionGas: rows[4].executionGas + rows[5].executionGas,
+            calldataGas: rows[4].calldataGas + rows[5].calldataGas,
+            refund: rows[4].refund + rows[5].refund,
+            transactionGas: rows[4].transactionGas + rows[5].transactionGas
+        });
+        rows[8] = Row({
+            name: "api_batch_10_whole_block_single_per_transfer",
+            executionGas: rows[6].executionGas / BATCH,
+            calldataGas: rows[6].calldataGas / BATCH,
+            refund: rows[6].refund / BATCH,
+            transactionGas: rows[6].transactionGas / BATCH
+        });
+        for (uint256 i = 1; i < rows.length; ++i) {
+            vm.snapshotValue(GROUP, rows[i].name, rows[i].transactionGas);
+        }
+        uint256 erc20 = rows[0].transactionGas;
+        uint256 lone = rows[1].transactionGas * 1000 / erc20;
+        uint256 batched = rows[8].transactionGas * 1000 / erc20;
+        uint256 twoPerson = rows[7].transactionGas * 1000 / erc20;
+        vm.snapshotValue(GROUP, "ratio_api_transfer_over_erc20_permille", lone);
+        vm.snapshotValue(GROUP, "ratio_api_batched_transfer_over_erc20_permille", batched);
+        vm.snapshotValue(GROUP, "ratio_api_initiate_plus_approve_over_erc20_permille", twoPerson);
+        _print(rows, lone, batched);
+        console.log(string.concat("ratio api_initiate_plus_approve / erc20 = ", _ratio(twoPerson)));
+        // Gas must not depend on the number of units in a block: 1 unit and 10^9 units cost the same
+        // execution gas (calldata differs by the bytes of the larger serial).
+        assertEq(rows[2].executionGas, rows[3].executionGas, "1-unit and 1e9-unit transfers differ");
+    }
+
+    /// @dev A failing batch item does not revert the batch: check that each measured request happened.
+    function _assertApplied(uint256 row) internal view {
+        uint64[6] memory starts = [0, wholeStart, oneUnitStart, billionStart, initiateStart, pendingStart];
+        if (row == 4) {
+            assertEq(uint8(blockAt(initiateStart).state), uint8(UnitState.Pending), "initiate not applied");
+        } else if (row == 6) {
+            for (uint256 j; j < BATCH; ++j) {
+                assertEq(blockAt(batchStarts[j]).account, buyer, "batch item not applied");
+            }
+        } else if (row > 0) {
+            assertEq(blockAt(starts[row]).account, buyer, "request not applied");
+        }
+    }
+
+    /// @dev The nonce the API's prepare gives a signer's `i`-th request in flight.
+    function _apiNonce(uint256 i) internal pure returns (uint256) {
+        // Decision D12: a fresh random lane per request, sequence 0.
+        return uint256(keccak256(abi.encode("lane", i))) >> 64 << 64;
+    }
+
+    function _apiTransfer(uint256 key, uint64 from, uint64 start, uint64 end, uint256 i)
+        internal
+        view
+        returns (bytes memory)
+    {
+        InitiateTransferRequest memory r = transferRequest(vm.addr(key), from, buyer, range(start, end));
+        r.nonce = _apiNonce(i);
+        r.deadline = API_DEADLINE;
+        bytes memory sig = signDigest(key, digestOf(this.hashInitiateTransfer(r)));
+        return abi.encodeCall(IUnitRegistry.initiateTransfer, (r, sig, hints(start)));
+    }
+
+    function _apiApprove(uint256 key, uint64 transferId, uint64 blockStart, uint256 i)
+        internal
+        view
+        returns (bytes memory)
+    {
+        TransferDecisionRequest memory r = decisionRequest(vm.addr(key), transferId);
+        r.nonce = _apiNonce(i);
+        r.deadline = API_DEADLINE;
+        bytes memory sig = signDigest(key, digestOf(this.hashTransferDecision(r, true)));
+        return abi.encodeCall(IUnitRegistry.approveTransfer, (r, sig, hints(blockStart)));
+    }
+
+    /// @dev One request alone in the relayer's wrapper (decision D6).
+    function _apiBatch(bytes memory call) internal pure returns (bytes memory) {
+        bytes[] memory items = new bytes[](1);
+        items[0] = call;
+        return abi.encodeCall(IUnitRegistry.batch, (items));
     }
 
     // ---------------------------------------------------------------------------------------------
