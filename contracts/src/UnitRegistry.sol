@@ -58,9 +58,13 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         bytes calldata signature,
         uint64[] calldata blockStarts
     ) external onlyRole(RELAYER_ROLE) returns (uint64 transferId) {
-        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        bytes32 digest = _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
         bool single = _checkTransferParties(request);
-        transferId = _counters.nextOperationId++;
+        // NOTE: a single-policy transfer completes at once and stores no record, so its id need not
+        // come from the counter: taken from the request's digest it saves the counter slot's read and
+        // write, 5,000 gas cold (gas snapshot `transfer_whole_block_single`). Digest ids lie in
+        // [2^62, 2^63), above every counter id and within a signed 64-bit SQL column.
+        transferId = single ? _digestId(digest) : _counters.nextOperationId++;
         Move memory move = Move({
             fromAccount: request.fromAccount,
             fromState: UnitState.Held,
@@ -241,6 +245,11 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
     }
 
     /// @inheritdoc IUnitRegistry
+    function nonceBitmap(address signer, uint256 word) external view returns (uint256) {
+        return _nonceBitmaps[signer][word];
+    }
+
+    /// @inheritdoc IUnitRegistry
     function getTransfer(uint64 transferId) external view returns (Transfer memory) {
         return _transfers[transferId];
     }
@@ -289,6 +298,11 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         if (from == to) revert SameAccount(from);
         _requireCanReceive(to);
         return source.approvalPolicy == ApprovalPolicy.Single;
+    }
+
+    /// @dev The id of a transfer that needs no record: 62 bits of the request's digest, plus 2^62.
+    function _digestId(bytes32 digest) private pure returns (uint64) {
+        return uint64(uint256(digest) >> 194) | uint64(1 << 62);
     }
 
     function _pendingTransfer(uint64 transferId) private view returns (Transfer storage transfer) {

@@ -22,6 +22,8 @@ interface IRegistryBase {
     /// @notice The signature was not made by the request's `signer` (another key, another domain, or
     /// data altered after signing).
     error InvalidSigner(address signer, address recovered);
+    /// @notice The signer already used this unordered nonce (decision D30).
+    error NonceUsed(address signer, uint256 nonce);
     /// @notice The signer lacks a registry role the operation needs.
     error MissingRole(address signer, bytes32 role);
     /// @notice The account id is unknown.

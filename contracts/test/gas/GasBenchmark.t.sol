@@ -82,6 +82,8 @@ contract GasBenchmarkTest is RegistryFixture {
     string internal constant GROUP = "registry";
     /// @dev A deadline the size of the API's (a Unix time in 2027): four non-zero calldata bytes.
     uint256 internal constant API_DEADLINE = 1_800_000_000;
+    /// @dev The flag of an unordered nonce (decision D30).
+    uint256 internal constant UNORDERED = 1 << 255;
 
     BaselineToken internal token;
     address internal tokenHolder = address(0x70C3);
@@ -154,6 +156,12 @@ contract GasBenchmarkTest is RegistryFixture {
         // Steady state: every signer below has used a nonce before the measured request.
         (uint64 warmUp,) = issueTo(seller, 10);
         initiate(AR1_KEY, seller, buyer, range(warmUp, warmUp), hints(warmUp));
+        // ... and ar1 has used an unordered nonce of its current word, as any request of the API's does.
+        InitiateTransferRequest memory w = transferRequest(ar1, seller, buyer, range(warmUp + 9, warmUp + 9));
+        w.nonce = UNORDERED;
+        bytes memory wSig = signDigest(AR1_KEY, digestOf(this.hashInitiateTransfer(w)));
+        vm.prank(relayer);
+        registry.initiateTransfer(w, wSig, hints(warmUp + 1));
         setLabel(label, true, range(warmUp + 1, warmUp + 1), hints(warmUp + 1));
         pendingId = initiate(
             AR2_KEY,
@@ -356,14 +364,15 @@ contract GasBenchmarkTest is RegistryFixture {
     /// the relayer's `batch` wrapper, ABI-encoded as node.relayer encodes it, with a deadline of the
     /// API's size (a Unix time, four non-zero bytes).
     function test_apiGasTable() public {
-        string[7] memory names = [
+        string[8] memory names = [
             "erc20_transfer_to_holder",
             "api_transfer_whole_block_single",
             "api_transfer_1_unit_block",
             "api_transfer_1e9_unit_block",
             "api_initiate_whole_block_two_person",
             "api_approve_two_person",
-            "api_batch_10_whole_block_single"
+            "api_batch_10_whole_block_single",
+            "api_transfer_first_of_word"
         ];
         bytes[] memory calls = new bytes[](names.length);
         calls[0] = abi.encodeCall(IERC20.transfer, (tokenRecipient, 1 ether));
@@ -378,6 +387,8 @@ contract GasBenchmarkTest is RegistryFixture {
             items[i] = _apiTransfer(AR1_KEY, seller, batchStarts[i], batchStarts[i] + BLOCK_SIZE - 1, i);
         }
         calls[6] = abi.encodeCall(IUnitRegistry.batch, (items));
+        // The signer's first request in a word (once per 256 requests): nonce 256 opens word 1.
+        calls[7] = _apiBatch(_apiTransfer(AR1_KEY, seller, wholeStart, wholeStart + BLOCK_SIZE - 1, 255));
 
         uint256 base = GAS_CHEATS.snapshotState();
         Row[] memory rows = new Row[](names.length + 2);
@@ -387,14 +398,14 @@ contract GasBenchmarkTest is RegistryFixture {
                 : _measure(base, names[i], address(registry), relayer, calls[i]);
             _assertApplied(i);
         }
-        rows[7] = Row({
+        rows[8] = Row({
             name: "api_initiate_plus_approve_two_person",
             executionGas: rows[4].executionGas + rows[5].executionGas,
             calldataGas: rows[4].calldataGas + rows[5].calldataGas,
             refund: rows[4].refund + rows[5].refund,
             transactionGas: rows[4].transactionGas + rows[5].transactionGas
         });
-        rows[8] = Row({
+        rows[9] = Row({
             name: "api_batch_10_whole_block_single_per_transfer",
             executionGas: rows[6].executionGas / BATCH,
             calldataGas: rows[6].calldataGas / BATCH,
@@ -406,8 +417,8 @@ contract GasBenchmarkTest is RegistryFixture {
         }
         uint256 erc20 = rows[0].transactionGas;
         uint256 lone = rows[1].transactionGas * 1000 / erc20;
-        uint256 batched = rows[8].transactionGas * 1000 / erc20;
-        uint256 twoPerson = rows[7].transactionGas * 1000 / erc20;
+        uint256 batched = rows[9].transactionGas * 1000 / erc20;
+        uint256 twoPerson = rows[8].transactionGas * 1000 / erc20;
         vm.snapshotValue(GROUP, "ratio_api_transfer_over_erc20_permille", lone);
         vm.snapshotValue(GROUP, "ratio_api_batched_transfer_over_erc20_permille", batched);
         vm.snapshotValue(GROUP, "ratio_api_initiate_plus_approve_over_erc20_permille", twoPerson);
@@ -420,7 +431,8 @@ contract GasBenchmarkTest is RegistryFixture {
 
     /// @dev A failing batch item does not revert the batch: check that each measured request happened.
     function _assertApplied(uint256 row) internal view {
-        uint64[6] memory starts = [0, wholeStart, oneUnitStart, billionStart, initiateStart, pendingStart];
+        uint64[8] memory starts =
+            [0, wholeStart, oneUnitStart, billionStart, initiateStart, pendingStart, 0, wholeStart];
         if (row == 4) {
             assertEq(uint8(blockAt(initiateStart).state), uint8(UnitState.Pending), "initiate not applied");
         } else if (row == 6) {
@@ -432,10 +444,10 @@ contract GasBenchmarkTest is RegistryFixture {
         }
     }
 
-    /// @dev The nonce the API's prepare gives a signer's `i`-th request in flight.
+    /// @dev The nonce the API's prepare gives a signer's `i`-th request in flight (decision D30): the
+    /// lowest free bit of the signer's current word. Bit 0 went to the set-up's warm-up request.
     function _apiNonce(uint256 i) internal pure returns (uint256) {
-        // Decision D12: a fresh random lane per request, sequence 0.
-        return uint256(keccak256(abi.encode("lane", i))) >> 64 << 64;
+        return UNORDERED | (i + 1);
     }
 
     function _apiTransfer(uint256 key, uint64 from, uint64 start, uint64 end, uint256 i)

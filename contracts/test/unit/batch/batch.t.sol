@@ -46,6 +46,38 @@ contract BatchTest is UnitTest {
         return registry.batch(calls);
     }
 
+    /// @dev Signed call data of a transfer of `[start, end]` by ar1 with the unordered nonce `2^255 | n`.
+    function _unorderedCall(uint64 start, uint64 end, uint256 n, uint64 hint)
+        internal
+        view
+        returns (bytes memory)
+    {
+        InitiateTransferRequest memory r = transferRequest(ar1, seller, buyer, range(start, end));
+        r.nonce = (1 << 255) | n;
+        return abi.encodeCall(IUnitRegistry.initiateTransfer, (r, signInitiate(AR1_KEY, r), hints(hint)));
+    }
+
+    /// @dev Requests one signer prepared concurrently all apply, whatever order the relayer sends them
+    /// in; a resend of one of them in a later batch is refused with NonceUsed and changes nothing.
+    function test_WhenUnorderedNonces_AnyOrderThenResendRefused() public {
+        bytes[] memory calls = new bytes[](3);
+        calls[0] = _unorderedCall(21, 30, 2, 1);
+        calls[1] = _unorderedCall(1, 10, 0, 1);
+        calls[2] = _unorderedCall(11, 20, 1, 11);
+        (bool[] memory ok,) = _batch(calls);
+        assertTrue(ok[0] && ok[1] && ok[2], "all applied");
+
+        bytes[] memory resend = new bytes[](1);
+        resend[0] = calls[1];
+        bytes memory reason = abi.encodeWithSelector(IRegistryBase.NonceUsed.selector, ar1, 1 << 255);
+        bytes32 before = stateDigest();
+        vm.expectEmit();
+        emit IRegistryBase.BatchItemFailed(0, reason);
+        (ok,) = _batch(resend);
+        assertFalse(ok[0], "resend refused");
+        assertStateUnchanged(before);
+    }
+
     function test_RevertWhen_CallerNotRelayer() public {
         bytes[] memory calls = new bytes[](1);
         calls[0] = _initiateCall(1, 10, 1);
