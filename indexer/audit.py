@@ -285,6 +285,16 @@ class _Replay:
                 None,
                 None,
             )
+        elif name == "TransferExecuted":
+            s.transfers[a["transferId"]] = (
+                a["fromAccount"],
+                a["toAccount"],
+                a["quantity"],
+                "completed",
+                a["initiator"],
+                a["initiator"],
+                None,
+            )
         elif name == "TransferCompleted":
             t = s.transfers[a["transferId"]]
             s.transfers[a["transferId"]] = (*t[:3], "completed", t[4], a["approver"], t[6])

@@ -74,10 +74,16 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             toLock: single ? 0 : transferId
         });
         uint64 quantity = _moveRanges(request.ranges, blockStarts, move);
-        emit TransferInitiated(transferId, request.fromAccount, request.toAccount, request.signer, quantity);
         if (single) {
-            emit TransferCompleted(transferId, request.signer);
+            // NOTE: one log instead of TransferInitiated plus TransferCompleted, and two topics
+            // instead of three: 1,500 gas less (gas snapshot `transfer_whole_block_single`).
+            emit TransferExecuted(
+                request.fromAccount, request.toAccount, transferId, request.signer, quantity
+            );
         } else {
+            emit TransferInitiated(
+                transferId, request.fromAccount, request.toAccount, request.signer, quantity
+            );
             _transfers[transferId] = Transfer({
                 fromAccount: request.fromAccount,
                 toAccount: request.toAccount,

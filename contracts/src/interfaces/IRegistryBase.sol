@@ -151,6 +151,16 @@ interface IRegistryBase {
     /// @notice The transfer's units arrived in the destination account. Under the `single` policy the
     /// approver is the initiator.
     event TransferCompleted(uint64 indexed transferId, address approver);
+    /// @notice A core transfer under the `single` policy: initiated and completed by `initiator` in one
+    /// request (TransferInitiated plus TransferCompleted in one log). Its id comes from the request's
+    /// digest (UnitRegistry.initiateTransfer).
+    event TransferExecuted(
+        uint64 indexed fromAccount,
+        uint64 indexed toAccount,
+        uint64 transferId,
+        address initiator,
+        uint64 quantity
+    );
     event TransferRescinded(uint64 indexed transferId, address representative);
     event UnitsCancelled(
         uint64 indexed cancellationId,

@@ -672,9 +672,7 @@ contract InitiateTransferTest is UnitTest {
         vm.expectEmit();
         emit IRegistryBase.BlockChanged(start + 10, start + 19, buyer, UnitState.Held, 0);
         vm.expectEmit();
-        emit IRegistryBase.TransferInitiated(expectedId, single, buyer, ar2, 10);
-        vm.expectEmit();
-        emit IRegistryBase.TransferCompleted(expectedId, ar2);
+        emit IRegistryBase.TransferExecuted(single, buyer, expectedId, ar2, 10);
         uint64 id = submitInitiate(req, sig, hints(start));
 
         assertEq(id, expectedId, "transfer id");
