@@ -74,8 +74,9 @@ interface IUnitRegistry is IRegistryBase {
     ) external;
 
     /// @notice Executes several calls to this contract in one transaction. A failing call emits
-    /// BatchItemFailed and does not undo the others.
-    function batch(bytes[] calldata calls) external returns (bool[] memory ok, bytes[] memory results);
+    /// BatchItemFailed with its revert data and does not undo the others; an applied request emits
+    /// RequestExecuted. Outcomes are in the logs only: the batch returns nothing.
+    function batch(bytes[] calldata calls) external;
 
     // ---------------------------------------------------------------------------------------------
     // Views
