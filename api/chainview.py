@@ -16,10 +16,14 @@ from node.chain import ChainClient
 from node.deploy import ROLE_NAMES
 from node.errors import ChainError
 
-__all__ = ["NONCE_MASK", "ChainView", "split_nonce"]
+__all__ = ["NONCE_MASK", "UNORDERED_NONCE", "ChainView", "split_nonce"]
 
 NONCE_MASK = (1 << 64) - 1
+# A nonce with the top bit set is unordered: bit `nonce & 255` of the signer's word `nonce >> 8`
+# (decision D33); other nonces are keyed lanes (D7).
+UNORDERED_NONCE = 1 << 255
 _NONCES_SELECTOR = keccak(text="nonces(address,uint192)")[:4]
+_BITMAP_SELECTOR = keccak(text="nonceBitmap(address,uint256)")[:4]
 _HAS_ROLE_SELECTOR = keccak(text="hasRole(bytes32,address)")[:4]
 _ROLE_TTL = 5.0  # seconds a role lookup is trusted; the contract re-checks every write anyway
 
@@ -63,6 +67,15 @@ class ChainView:
         """Return the next unused sequence number of a signer's nonce lane."""
         data = _NONCES_SELECTOR + abi_encode(["address", "uint192"], [signer, key])
         return int(self._eth_call(data), 16) & NONCE_MASK
+
+    def nonce_bitmap(self, signer: str, word: int) -> int:
+        """Return a signer's bitmap word of unordered nonces (`word` is such a nonce >> 8)."""
+        data = _BITMAP_SELECTOR + abi_encode(["address", "uint256"], [signer, word])
+        return int(self._eth_call(data), 16)
+
+    def nonce_used(self, signer: str, nonce: int) -> bool:
+        """Return whether the chain has used an unordered nonce of a signer."""
+        return (self.nonce_bitmap(signer, nonce >> 8) >> (nonce & 0xFF)) & 1 == 1
 
     def _eth_call(self, data: bytes) -> str:
         # NOTE: a raw eth_call with precomputed calldata: web3's contract call machinery costs

@@ -1,13 +1,13 @@
 """`prepare`: resolve an intent against the mirror into fully specified EIP-712 typed data.
 
 Resolution picks serial ranges (oldest vintage first, whole blocks first, at most one split),
-splits explicit ranges along the current blocks, gives the request a fresh nonce lane and a
-deadline. It refuses what the mirror already shows cannot succeed, with the contract's codes.
+splits explicit ranges along the current blocks, gives the request an unordered nonce of the
+signer's (decision D33) and a deadline. It refuses what the mirror already shows cannot
+succeed, with the contract's codes.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from api.chainview import ChainView
 from api.ids import account_number, format_account
 from api.mirrorq import containing_block
 from api.models import JournalEntry, RequestStatus
+from api.nonces import claim_nonce
 from api.problems import Problem, refuse
 from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange, UnitFilters
 from indexer.models import (
@@ -161,13 +162,13 @@ class Resolver:
     # -- common ------------------------------------------------------------------------------
 
     def typed(self, primary_type: str, signer: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Complete a request with signer, a fresh nonce lane and a deadline."""
+        """Complete a request with signer, an unordered nonce of its own and a deadline."""
         message = {
             "signer": signer,
             **fields,
-            # NOTE: a fresh random lane per request (decision D12), so requests never wait on each
-            # other; a lane nobody has used starts at sequence 0, so no chain read is needed.
-            "nonce": secrets.randbits(192) << 64,
+            # NOTE: the signer's next unordered nonce (decision D33): requests never wait on each
+            # other, as with D12's fresh lanes, without paying for a new storage slot each.
+            "nonce": claim_nonce(self.conn.engine, self.chain, signer),
             "deadline": int(time.time()) + self.deadline_seconds,
         }
         return typed_data(primary_type, message, self.chain_id, self.registry)

@@ -13,9 +13,10 @@ Every state lives in the `api_requests` table, never only in memory, so any rest
 - `indexed` goes back to `confirmed` when the mirror itself rolls back below its block.
 - `failed`: the contract refused it, with the decoded error.
 
-A resent request that finds its nonce used was applied by an earlier attempt whose outcome was
-lost; it is marked `confirmed` and settles to `indexed` (found in the mirror) or to `failed`
-with NONCE_USED (another request used the nonce).
+A resent request that finds its nonce used (`InvalidAccountNonce` of a keyed lane, `NonceUsed` of
+an unordered nonce) was applied by an earlier attempt whose outcome was lost; it is marked
+`confirmed` and settles to `indexed` (found in the mirror) or to `failed` with NONCE_USED (another
+request used the nonce).
 """
 
 from __future__ import annotations
@@ -295,6 +296,17 @@ class JournalWorker:
             )
             return
         error = outcome.error or DecodedError("UnknownRevert", {})
+        if error.name == "NonceUsed" and row.attempts > 1:
+            # An unordered nonce (D33) names one request's bit: used, on a resend, most likely by
+            # an earlier attempt of this very request. Settle it by looking for its execution.
+            self._set(
+                conn,
+                row.request_id,
+                status=RequestStatus.CONFIRMED,
+                error={"marker": _NONCE_MARKER},
+                **common,
+            )
+            return
         if error.name == "InvalidAccountNonce":
             current = int(error.args.get("currentNonce", 0))
             _key, sequence = split_nonce(int(row.nonce))

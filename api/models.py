@@ -19,6 +19,7 @@ __all__ = [
     "ApiTable",
     "DeliveryStatus",
     "JournalEntry",
+    "NonceCursor",
     "RequestStatus",
     "Session",
     "SiweNonce",
@@ -88,6 +89,20 @@ class JournalEntry(ApiTable, table=True):
     attempts: int = 0
     accepted_at: float
     updated_at: float
+
+
+class NonceCursor(ApiTable, table=True):
+    """Where `prepare` hands out a signer's next unordered nonce (decision D33).
+
+    `next_sequence` counts up through the signer's bitmap words: sequence s is the nonce
+    `2^255 | s`, bit `s & 255` of word `s >> 8`. Every prepare takes a sequence of its own with a
+    compare-and-set on this row, so concurrent prepares (in any API process) never share a nonce.
+    """
+
+    __tablename__ = "api_nonce_cursors"
+
+    signer: str = Field(primary_key=True, sa_type=String(_ADDRESS))
+    next_sequence: int = Field(sa_type=BigInteger)
 
 
 class SiweNonce(ApiTable, table=True):

@@ -62,6 +62,7 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "ECDSAInvalidSignatureLength": ("INVALID_SIGNATURE", 422),
     "ECDSAInvalidSignatureS": ("INVALID_SIGNATURE", 422),
     "InvalidAccountNonce": ("NONCE_USED", 409),
+    "NonceUsed": ("NONCE_USED", 409),
     "MissingRole": ("NOT_AUTHORISED", 403),
     "AccessControlUnauthorizedAccount": ("NOT_AUTHORISED", 403),
     "NotRepresentative": ("NOT_AUTHORISED", 403),

@@ -169,9 +169,10 @@ def result_from_events(
             "ranges": [{"start": int(issued["start"]), "end": int(issued["end"])}],
         }
     if primary_type == "InitiateTransfer":
-        initiated = by_name["TransferInitiated"]
+        # A single-policy transfer logs TransferExecuted alone; a two-person one TransferInitiated.
+        completed = "TransferExecuted" in by_name
+        initiated = by_name["TransferExecuted" if completed else "TransferInitiated"]
         transfer_id = int(initiated["transferId"])
-        completed = "TransferCompleted" in by_name
         return {
             "transfer_id": transfer_id,
             "ranges": _ranges(events),

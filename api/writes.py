@@ -20,7 +20,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from api.chainview import split_nonce
+from api.chainview import UNORDERED_NONCE, split_nonce
 from api.intents import Resolver, units_account
 from api.models import JournalEntry, RequestStatus
 from api.operations.catalogue import OPERATION_TYPES, PRECHECKS
@@ -280,7 +280,11 @@ def accept(
 
 
 def _check_nonce(services: Services, checked: Checked) -> None:
-    key, sequence = split_nonce(int(checked.data["message"]["nonce"]))
+    nonce = int(checked.data["message"]["nonce"])
+    if nonce & UNORDERED_NONCE:
+        _check_unordered_nonce(services, checked.signer, nonce)
+        return
+    key, sequence = split_nonce(nonce)
     current = services.chain.next_nonce(checked.signer, key)
     if sequence < current:
         raise refuse("NONCE_USED", "The request's nonce was already used; prepare a new request.")
@@ -302,6 +306,25 @@ def _check_nonce(services: Services, checked: Checked) -> None:
             "NONCE_GAP",
             f"Nonce {sequence} of this lane is ahead of the next usable one ({current}); "
             "submit the earlier requests first, or prepare a new request.",
+        )
+
+
+def _check_unordered_nonce(services: Services, signer: str, nonce: int) -> None:
+    """Refuse an unordered nonce (D33) the chain has used or another open request holds."""
+    if services.chain.nonce_used(signer, nonce):
+        raise refuse("NONCE_USED", "The request's nonce was already used; prepare a new request.")
+    with services.engine.connect() as conn:
+        taken = conn.execute(
+            select(_JOURNAL.c.request_id).where(
+                _JOURNAL.c.signer == signer,
+                _JOURNAL.c.nonce == nonce,
+                _JOURNAL.c.status.in_(RequestStatus.OPEN),
+            )
+        ).first()
+    if taken is not None:
+        raise refuse(
+            "NONCE_USED",
+            "Another journaled request uses this nonce; prepare a new request.",
         )
 
 

@@ -104,6 +104,8 @@ __all__ = [
 
 # First account number the contract assigns (UnitRegistry constructor).
 _FIRST_ACCOUNT_ID = 1_000_001
+# Transfer ids at or above this are taken from a request's digest, not the counter (D33).
+_DIGEST_IDS = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,16 @@ class _Replay:
                 "pending",
                 a["initiator"],
                 None,
+                None,
+            )
+        elif name == "TransferExecuted":
+            s.transfers[a["transferId"]] = (
+                a["fromAccount"],
+                a["toAccount"],
+                a["quantity"],
+                "completed",
+                a["initiator"],
+                a["initiator"],
                 None,
             )
         elif name == "TransferCompleted":
@@ -871,15 +883,21 @@ def _spot_check(
     authorize_calls = {
         row[0] for row in snapshot.article6_actions.values() if row[2] == "authorization"
     }
-    operations = len(authorize_calls) + sum(
-        len(getattr(snapshot, section))
-        for section in (
-            "transfers",
-            "cancellations",
-            "consents",
-            "reservations",
-            "escrows",
-            "associations",
+    # A single-policy core transfer is numbered from its request's digest, at 2^62 or above, and
+    # takes no operation id (decision D33).
+    counted_transfers = sum(1 for transfer_id in snapshot.transfers if transfer_id < _DIGEST_IDS)
+    operations = (
+        len(authorize_calls)
+        + counted_transfers
+        + sum(
+            len(getattr(snapshot, section))
+            for section in (
+                "cancellations",
+                "consents",
+                "reservations",
+                "escrows",
+                "associations",
+            )
         )
     )
     check("counters: operations", operations, next_operation - 1)

@@ -762,6 +762,27 @@ class MirrorWriter:
         )
         self._record_ranges(a["transferId"])
 
+    def _transfer_executed(self, e: DecodedEvent) -> None:
+        # A single-policy core transfer: initiated and completed by its initiator in one request.
+        a = e.args
+        self._transfers.insert(
+            {
+                "id": a["transferId"],
+                "from_account": a["fromAccount"],
+                "to_account": a["toAccount"],
+                "quantity": a["quantity"],
+                "status": "completed",
+                "initiator": a["initiator"],
+                "approver": a["initiator"],
+                "rescinded_by": None,
+                "initiated_block": e.block_number,
+                "initiated_tx_hash": e.tx_hash,
+                "decided_block": e.block_number,
+                "decided_tx_hash": e.tx_hash,
+            }
+        )
+        self._record_ranges(a["transferId"])
+
     def _transfer_completed(self, e: DecodedEvent) -> None:
         a = e.args
         self._transfers.update(
@@ -1129,6 +1150,7 @@ _HANDLERS = {
     "LabelChanged": MirrorWriter._label_changed,
     "TransferInitiated": MirrorWriter._transfer_initiated,
     "TransferCompleted": MirrorWriter._transfer_completed,
+    "TransferExecuted": MirrorWriter._transfer_executed,
     "TransferRescinded": MirrorWriter._transfer_rescinded,
     "UnitsCancelled": MirrorWriter._units_cancelled,
     "PlatformRegistered": MirrorWriter._platform_registered,

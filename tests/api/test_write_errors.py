@@ -354,6 +354,33 @@ def test_used_nonce_is_refused(node: ApiNode, seller: dict[str, Any]) -> None:
     _problem(response, 409, "NONCE_USED")
 
 
+def test_requests_prepared_together_apply_in_any_order(
+    node: ApiNode, seller: dict[str, Any]
+) -> None:
+    """Prepare gives each request an unordered nonce of its own (decision D33): bits of one word."""
+    last = int(seller["range"]["end"])  # the seller's newest units, which other tests leave alone
+    prepared = []
+    for i in range(3):
+        serials = {"start": last - i, "end": last - i}
+        intent = {k: v for k, v in _intent(seller).items() if k != "quantity"}
+        intent["ranges"] = [serials]
+        response = node.client.post("/v1/transfers/prepare", json=intent)
+        assert response.status_code == 200, response.text
+        prepared.append(response.json()["typed_data"])
+    nonces = [int(t["message"]["nonce"]) for t in prepared]
+    assert all(n >> 255 == 1 for n in nonces), "unordered nonces"
+    assert len(set(nonces)) == 3
+    assert len({n >> 8 for n in nonces}) == 1, "one bitmap word"
+    for typed in reversed(prepared):
+        body = {"typed_data": typed, "signature": _sign(seller["ar"], typed)}
+        response = node.client.post("/v1/transfers", json=body, params={"wait": "indexed"})
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "indexed"
+    # The next prepare moves on past the used bits.
+    nxt = int(_prepared(node, seller)["message"]["nonce"])
+    assert nxt not in nonces and nxt >> 8 == nonces[0] >> 8
+
+
 def test_unknown_request_is_404(node: ApiNode) -> None:
     admin = login(node.client, node.keys["registry_admin"])
     _problem(

@@ -1,4 +1,4 @@
-"""`registry up` as an operator meets it: one node per data directory, clear failures, clean exits."""
+"""`registry up` as an operator meets it: one node per data directory, clean failures and exits."""
 
 from __future__ import annotations
 

@@ -90,7 +90,10 @@ class LedgerScript:
         request = self.signer.initiate_transfer(
             self.keys[key], source, target, ranges, self.registry.blocks()
         )
-        return int(self.relay(request).event("TransferInitiated").args["transferId"])
+        outcome = self.relay(request)
+        # A single-policy transfer logs TransferExecuted, a two-person one TransferInitiated.
+        name = next(e.name for e in outcome.events if e.name.startswith("Transfer"))
+        return int(outcome.event(name).args["transferId"])
 
     def decide(self, key: str, transfer_id: int, approve: bool) -> None:
         """Approve or rescind a pending transfer."""

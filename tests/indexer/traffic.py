@@ -426,12 +426,13 @@ class Traffic:
             block_hints=hints,
             nonce=self._nonce(source.initiator),
         )
-        transfer_id = self._operation_id()
         if single:
+            # Numbered from its digest, not the operation counter; one TransferExecuted (D33).
             for (s, e), hint in zip(ranges, hints, strict=True):
                 self._move(hint, s, e, target.id, UnitState.HELD)
-            self._add(request, "transfer", ranges=len(ranges), events=len(ranges) + 3)
+            self._add(request, "transfer", ranges=len(ranges), events=len(ranges) + 2)
             return
+        transfer_id = self._operation_id()
         for (s, e), hint in zip(ranges, hints, strict=True):
             self._move(hint, s, e, source.id, UnitState.PENDING)
         self._add(request, "transfer_initiate", ranges=len(ranges), events=len(ranges) + 2)

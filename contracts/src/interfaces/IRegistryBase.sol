@@ -22,6 +22,8 @@ interface IRegistryBase {
     /// @notice The signature was not made by the request's `signer` (another key, another domain, or
     /// data altered after signing).
     error InvalidSigner(address signer, address recovered);
+    /// @notice The signer already used this unordered nonce (decision D33).
+    error NonceUsed(address signer, uint256 nonce);
     /// @notice The signer lacks a registry role the operation needs.
     error MissingRole(address signer, bytes32 role);
     /// @notice The account id is unknown.
@@ -149,6 +151,16 @@ interface IRegistryBase {
     /// @notice The transfer's units arrived in the destination account. Under the `single` policy the
     /// approver is the initiator.
     event TransferCompleted(uint64 indexed transferId, address approver);
+    /// @notice A core transfer under the `single` policy: initiated and completed by `initiator` in one
+    /// request (TransferInitiated plus TransferCompleted in one log). Its id comes from the request's
+    /// digest (UnitRegistry.initiateTransfer).
+    event TransferExecuted(
+        uint64 indexed fromAccount,
+        uint64 indexed toAccount,
+        uint64 transferId,
+        address initiator,
+        uint64 quantity
+    );
     event TransferRescinded(uint64 indexed transferId, address representative);
     event UnitsCancelled(
         uint64 indexed cancellationId,

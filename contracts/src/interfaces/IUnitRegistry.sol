@@ -29,7 +29,9 @@ interface IUnitRegistry is IRegistryBase {
     // ---------------------------------------------------------------------------------------------
 
     /// @notice Initiates a transfer of the given ranges. With the `single` policy it completes at once;
-    /// with `two_person` the units become Pending until another representative approves.
+    /// with `two_person` the units become Pending until another representative approves. A two-person
+    /// transfer's id comes from the operation counter; a single-policy transfer, which keeps no record,
+    /// is numbered from its request's digest, in [2^62, 2^63).
     /// @dev Requirements: signer is a representative of `fromAccount` who may initiate; both accounts
     /// open and different; every range Held by `fromAccount`.
     function initiateTransfer(
@@ -72,8 +74,9 @@ interface IUnitRegistry is IRegistryBase {
     ) external;
 
     /// @notice Executes several calls to this contract in one transaction. A failing call emits
-    /// BatchItemFailed and does not undo the others.
-    function batch(bytes[] calldata calls) external returns (bool[] memory ok, bytes[] memory results);
+    /// BatchItemFailed with its revert data and does not undo the others; an applied request emits
+    /// RequestExecuted. Outcomes are in the logs only: the batch returns nothing.
+    function batch(bytes[] calldata calls) external;
 
     // ---------------------------------------------------------------------------------------------
     // Views
@@ -93,6 +96,10 @@ interface IUnitRegistry is IRegistryBase {
     function getIssuance(uint64 issuanceId) external view returns (Issuance memory);
 
     function getTransfer(uint64 transferId) external view returns (Transfer memory);
+
+    /// @notice One word of a signer's unordered nonces (decision D33): bit b is set once the nonce
+    /// `word << 8 | b` is used. `word` is an unordered nonce shifted right by 8, so its bit 247 is set.
+    function nonceBitmap(address signer, uint256 word) external view returns (uint256);
 
     function isProjectRegistered(bytes32 projectId) external view returns (bool);
 

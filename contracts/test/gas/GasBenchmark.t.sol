@@ -41,6 +41,7 @@ import {
     AccountKind,
     ApprovalPolicy,
     CancellationPurpose,
+    UnitState,
     OpenAccountRequest,
     Representative,
     InitiateTransferRequest,
@@ -79,6 +80,12 @@ contract GasBenchmarkTest is RegistryFixture {
     /// @dev Transfers per relayer batch in the batch benchmark.
     uint256 internal constant BATCH = 10;
     string internal constant GROUP = "registry";
+    /// @dev A deadline the size of the API's (a Unix time in 2027): four non-zero calldata bytes.
+    uint256 internal constant API_DEADLINE = 1_800_000_000;
+    /// @dev The flag of an unordered nonce (decision D33).
+    uint256 internal constant UNORDERED = 1 << 255;
+    /// @dev A keyed nonce lane ar1 used once in the set-up (decision D33 measures it against bitmaps).
+    uint256 internal constant REUSED_LANE = 1 << 64;
 
     BaselineToken internal token;
     address internal tokenHolder = address(0x70C3);
@@ -151,6 +158,17 @@ contract GasBenchmarkTest is RegistryFixture {
         // Steady state: every signer below has used a nonce before the measured request.
         (uint64 warmUp,) = issueTo(seller, 10);
         initiate(AR1_KEY, seller, buyer, range(warmUp, warmUp), hints(warmUp));
+        // ... and ar1 has used an unordered nonce of its current word, as any request of the API's does.
+        InitiateTransferRequest memory w = transferRequest(ar1, seller, buyer, range(warmUp + 9, warmUp + 9));
+        w.nonce = UNORDERED;
+        bytes memory wSig = signDigest(AR1_KEY, digestOf(this.hashInitiateTransfer(w)));
+        vm.prank(relayer);
+        registry.initiateTransfer(w, wSig, hints(warmUp + 1));
+        w = transferRequest(ar1, seller, buyer, range(warmUp + 8, warmUp + 8));
+        w.nonce = REUSED_LANE;
+        wSig = signDigest(AR1_KEY, digestOf(this.hashInitiateTransfer(w)));
+        vm.prank(relayer);
+        registry.initiateTransfer(w, wSig, hints(warmUp + 1));
         setLabel(label, true, range(warmUp + 1, warmUp + 1), hints(warmUp + 1));
         pendingId = initiate(
             AR2_KEY,
@@ -346,6 +364,164 @@ contract GasBenchmarkTest is RegistryFixture {
         uint256 large = rows[10].transactionGas;
         uint256 diff = small > large ? small - large : large - small;
         assertLe(diff * 100, small < large ? small : large, "1-unit and 1e9-unit transfers differ by over 1%");
+    }
+
+    /// @notice The headline rows: requests exactly as the API has them signed and the relayer sends them.
+    /// Each request carries the nonce the API's prepare picks and goes out alone (or ten together) in
+    /// the relayer's `batch` wrapper, ABI-encoded as node.relayer encodes it, with a deadline of the
+    /// API's size (a Unix time, four non-zero bytes).
+    function test_apiGasTable() public {
+        string[10] memory names = [
+            "erc20_transfer_to_holder",
+            "api_transfer_whole_block_single",
+            "api_transfer_1_unit_block",
+            "api_transfer_1e9_unit_block",
+            "api_initiate_whole_block_two_person",
+            "api_approve_two_person",
+            "api_batch_10_whole_block_single",
+            "api_transfer_first_of_word",
+            "api_transfer_reused_lane",
+            "api_transfer_fresh_lane"
+        ];
+        bytes[] memory calls = new bytes[](names.length);
+        calls[0] = abi.encodeCall(IERC20.transfer, (tokenRecipient, 1 ether));
+        calls[1] = _apiBatch(_apiTransfer(AR1_KEY, seller, wholeStart, wholeStart + BLOCK_SIZE - 1, 0));
+        calls[2] = _apiBatch(_apiTransfer(AR1_KEY, seller, oneUnitStart, oneUnitStart, 0));
+        calls[3] = _apiBatch(_apiTransfer(AR1_KEY, seller, billionStart, billionStart + BILLION - 1, 0));
+        calls[4] =
+            _apiBatch(_apiTransfer(AR1_KEY, pairSeller, initiateStart, initiateStart + BLOCK_SIZE - 1, 0));
+        calls[5] = _apiBatch(_apiApprove(AR1_KEY, pendingId, pendingStart, 0));
+        bytes[] memory items = new bytes[](BATCH);
+        for (uint256 i; i < BATCH; ++i) {
+            items[i] = _apiTransfer(AR1_KEY, seller, batchStarts[i], batchStarts[i] + BLOCK_SIZE - 1, i);
+        }
+        calls[6] = abi.encodeCall(IUnitRegistry.batch, (items));
+        // The signer's first request in a word (once per 256 requests): nonce 256 opens word 1.
+        calls[7] = _apiBatch(_apiTransfer(AR1_KEY, seller, wholeStart, wholeStart + BLOCK_SIZE - 1, 255));
+        // The option decision D33 compares: a keyed lane of the signer's, used before (warm slot).
+        calls[8] = _apiBatch(_apiTransferNonce(AR1_KEY, wholeStart, REUSED_LANE | 1));
+        // What prepare gave before D33 (decision D12): a fresh random 192-bit lane, sequence 0.
+        calls[9] = _apiBatch(_apiTransferNonce(AR1_KEY, wholeStart, uint256(keccak256("lane")) >> 64 << 64));
+
+        uint256 base = GAS_CHEATS.snapshotState();
+        Row[] memory rows = new Row[](names.length + 2);
+        for (uint256 i; i < names.length; ++i) {
+            rows[i] = i == 0
+                ? _measure(base, names[i], address(token), tokenHolder, calls[i])
+                : _measure(base, names[i], address(registry), relayer, calls[i]);
+            _assertApplied(i);
+        }
+        rows[10] = Row({
+            name: "api_initiate_plus_approve_two_person",
+            executionGas: rows[4].executionGas + rows[5].executionGas,
+            calldataGas: rows[4].calldataGas + rows[5].calldataGas,
+            refund: rows[4].refund + rows[5].refund,
+            transactionGas: rows[4].transactionGas + rows[5].transactionGas
+        });
+        rows[11] = Row({
+            name: "api_batch_10_whole_block_single_per_transfer",
+            executionGas: rows[6].executionGas / BATCH,
+            calldataGas: rows[6].calldataGas / BATCH,
+            refund: rows[6].refund / BATCH,
+            transactionGas: rows[6].transactionGas / BATCH
+        });
+        for (uint256 i = 1; i < rows.length; ++i) {
+            vm.snapshotValue(GROUP, rows[i].name, rows[i].transactionGas);
+        }
+        uint256 erc20 = rows[0].transactionGas;
+        uint256 lone = rows[1].transactionGas * 1000 / erc20;
+        uint256 batched = rows[11].transactionGas * 1000 / erc20;
+        uint256 twoPerson = rows[10].transactionGas * 1000 / erc20;
+        vm.snapshotValue(GROUP, "ratio_api_transfer_over_erc20_permille", lone);
+        vm.snapshotValue(GROUP, "ratio_api_batched_transfer_over_erc20_permille", batched);
+        vm.snapshotValue(GROUP, "ratio_api_initiate_plus_approve_over_erc20_permille", twoPerson);
+        _print(rows, lone, batched, "api_");
+        console.log(
+            string.concat(
+                "ratio api_initiate_plus_approve_two_person / erc20_transfer_to_holder = ",
+                _ratio(twoPerson),
+                twoPerson <= 4000 ? " (target <= 4x: met)" : " (target <= 4x: missed)"
+            )
+        );
+        // Gas must not depend on the number of units in a block: 1 unit and 10^9 units cost the same
+        // execution gas (calldata differs by the bytes of the larger serial).
+        assertEq(rows[2].executionGas, rows[3].executionGas, "1-unit and 1e9-unit transfers differ");
+    }
+
+    /// @dev A failing batch item does not revert the batch: check that each measured request happened.
+    function _assertApplied(uint256 row) internal view {
+        uint64[10] memory starts = [
+            0,
+            wholeStart,
+            oneUnitStart,
+            billionStart,
+            initiateStart,
+            pendingStart,
+            0,
+            wholeStart,
+            wholeStart,
+            wholeStart
+        ];
+        if (row == 4) {
+            assertEq(uint8(blockAt(initiateStart).state), uint8(UnitState.Pending), "initiate not applied");
+        } else if (row == 6) {
+            for (uint256 j; j < BATCH; ++j) {
+                assertEq(blockAt(batchStarts[j]).account, buyer, "batch item not applied");
+            }
+        } else if (row > 0) {
+            assertEq(blockAt(starts[row]).account, buyer, "request not applied");
+        }
+    }
+
+    /// @dev The nonce the API's prepare gives a signer's `i`-th request in flight (decision D33): the
+    /// lowest free bit of the signer's current word. Bit 0 went to the set-up's warm-up request.
+    function _apiNonce(uint256 i) internal pure returns (uint256) {
+        return UNORDERED | (i + 1);
+    }
+
+    function _apiTransfer(uint256 key, uint64 from, uint64 start, uint64 end, uint256 i)
+        internal
+        view
+        returns (bytes memory)
+    {
+        InitiateTransferRequest memory r = transferRequest(vm.addr(key), from, buyer, range(start, end));
+        r.nonce = _apiNonce(i);
+        r.deadline = API_DEADLINE;
+        bytes memory sig = signDigest(key, digestOf(this.hashInitiateTransfer(r)));
+        return abi.encodeCall(IUnitRegistry.initiateTransfer, (r, sig, hints(start)));
+    }
+
+    function _apiTransferNonce(uint256 key, uint64 start, uint256 nonce)
+        internal
+        view
+        returns (bytes memory)
+    {
+        InitiateTransferRequest memory r = transferRequest(
+            vm.addr(key), seller, buyer, range(start, start + BLOCK_SIZE - 1)
+        );
+        r.nonce = nonce;
+        r.deadline = API_DEADLINE;
+        bytes memory sig = signDigest(key, digestOf(this.hashInitiateTransfer(r)));
+        return abi.encodeCall(IUnitRegistry.initiateTransfer, (r, sig, hints(start)));
+    }
+
+    function _apiApprove(uint256 key, uint64 transferId, uint64 blockStart, uint256 i)
+        internal
+        view
+        returns (bytes memory)
+    {
+        TransferDecisionRequest memory r = decisionRequest(vm.addr(key), transferId);
+        r.nonce = _apiNonce(i);
+        r.deadline = API_DEADLINE;
+        bytes memory sig = signDigest(key, digestOf(this.hashTransferDecision(r, true)));
+        return abi.encodeCall(IUnitRegistry.approveTransfer, (r, sig, hints(blockStart)));
+    }
+
+    /// @dev One request alone in the relayer's wrapper (decision D6).
+    function _apiBatch(bytes memory call) internal pure returns (bytes memory) {
+        bytes[] memory items = new bytes[](1);
+        items[0] = call;
+        return abi.encodeCall(IUnitRegistry.batch, (items));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -662,6 +838,16 @@ contract GasBenchmarkTest is RegistryFixture {
     // ---------------------------------------------------------------------------------------------
 
     function _print(Row[] memory rows, uint256 ratioPermille, uint256 batchRatioPermille) internal view {
+        _print(rows, ratioPermille, batchRatioPermille, "");
+    }
+
+    /// @dev `prefix` names the rows the ratios are of: "" (steady state) or "api_".
+    function _print(
+        Row[] memory rows,
+        uint256 ratioPermille,
+        uint256 batchRatioPermille,
+        string memory prefix
+    ) internal view {
         console.log("");
         console.log(
             string.concat(
@@ -685,14 +871,18 @@ contract GasBenchmarkTest is RegistryFixture {
         }
         console.log(
             string.concat(
-                "ratio transfer_whole_block_single / erc20_transfer_to_holder = ",
+                "ratio ",
+                prefix,
+                "transfer_whole_block_single / erc20_transfer_to_holder = ",
                 _ratio(ratioPermille),
                 ratioPermille <= 2000 ? " (target <= 2x: met)" : " (target <= 2x: missed)"
             )
         );
         console.log(
             string.concat(
-                "ratio batch_10_whole_block_single_per_transfer / erc20_transfer_to_holder = ",
+                "ratio ",
+                prefix,
+                "batch_10_whole_block_single_per_transfer / erc20_transfer_to_holder = ",
                 _ratio(batchRatioPermille)
             )
         );

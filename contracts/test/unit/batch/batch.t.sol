@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 
 import {UnitTest} from "../UnitTest.sol";
+import {Cheats} from "../../utils/Cheats.sol";
 import {IUnitRegistry} from "../../../src/interfaces/IUnitRegistry.sol";
 import {IAdministration} from "../../../src/interfaces/IAdministration.sol";
 import {IRegistryBase} from "../../../src/interfaces/IRegistryBase.sol";
@@ -41,9 +42,61 @@ contract BatchTest is UnitTest {
             abi.encodeWithSelector(IRegistryBase.UnitsNotHeld.selector, buyer, otherStart, otherStart + 9);
     }
 
+    /// @dev Runs a batch as the relayer and reads each item's outcome from the logs, as node.relayer
+    /// does: an item failed if a BatchItemFailed names it (its revert data is then in `results`).
     function _batch(bytes[] memory calls) internal returns (bool[] memory ok, bytes[] memory results) {
+        vm.recordLogs();
         vm.prank(relayer);
-        return registry.batch(calls);
+        registry.batch(calls);
+        return _outcomes(calls.length);
+    }
+
+    function _outcomes(uint256 count) internal returns (bool[] memory ok, bytes[] memory results) {
+        Cheats.Log[] memory logs = vm.getRecordedLogs();
+        ok = new bool[](count);
+        results = new bytes[](count);
+        for (uint256 i; i < count; ++i) {
+            ok[i] = true;
+        }
+        for (uint256 j; j < logs.length; ++j) {
+            if (logs[j].emitter != address(registry)) continue;
+            if (logs[j].topics[0] != IRegistryBase.BatchItemFailed.selector) continue;
+            (uint256 index, bytes memory reason) = abi.decode(logs[j].data, (uint256, bytes));
+            ok[index] = false;
+            results[index] = reason;
+        }
+    }
+
+    /// @dev Signed call data of a transfer of `[start, end]` by ar1 with the unordered nonce `2^255 | n`.
+    function _unorderedCall(uint64 start, uint64 end, uint256 n, uint64 hint)
+        internal
+        view
+        returns (bytes memory)
+    {
+        InitiateTransferRequest memory r = transferRequest(ar1, seller, buyer, range(start, end));
+        r.nonce = (1 << 255) | n;
+        return abi.encodeCall(IUnitRegistry.initiateTransfer, (r, signInitiate(AR1_KEY, r), hints(hint)));
+    }
+
+    /// @dev Requests one signer prepared concurrently all apply, whatever order the relayer sends them
+    /// in; a resend of one of them in a later batch is refused with NonceUsed and changes nothing.
+    function test_WhenUnorderedNonces_AnyOrderThenResendRefused() public {
+        bytes[] memory calls = new bytes[](3);
+        calls[0] = _unorderedCall(21, 30, 2, 1);
+        calls[1] = _unorderedCall(1, 10, 0, 1);
+        calls[2] = _unorderedCall(11, 20, 1, 11);
+        (bool[] memory ok,) = _batch(calls);
+        assertTrue(ok[0] && ok[1] && ok[2], "all applied");
+
+        bytes[] memory resend = new bytes[](1);
+        resend[0] = calls[1];
+        bytes memory reason = abi.encodeWithSelector(IRegistryBase.NonceUsed.selector, ar1, 1 << 255);
+        bytes32 before = stateDigest();
+        vm.expectEmit();
+        emit IRegistryBase.BatchItemFailed(0, reason);
+        (ok,) = _batch(resend);
+        assertFalse(ok[0], "resend refused");
+        assertStateUnchanged(before);
     }
 
     function test_RevertWhen_CallerNotRelayer() public {
@@ -80,8 +133,7 @@ contract BatchTest is UnitTest {
         assertStateUnchanged(before);
 
         // With enough gas the same batch applies its first item and reports the second as a replay.
-        vm.prank(relayer);
-        (bool[] memory ok,) = registry.batch(calls);
+        (bool[] memory ok,) = _batch(calls);
         assertTrue(ok[0], "applied with enough gas");
         assertFalse(ok[1], "second is a replay");
     }
@@ -111,8 +163,7 @@ contract BatchTest is UnitTest {
 
         assertTrue(ok[0], "first applied");
         assertFalse(ok[1], "second failed");
-        assertEq(abi.decode(results[0], (uint64)), expectedId, "first returns the transfer id");
-        assertEq(keccak256(results[1]), keccak256(reason), "second returns the revert data");
+        assertEq(keccak256(results[1]), keccak256(reason), "second reports the revert data");
         assertBlock(1, 10, seller, UnitState.Pending, expectedId);
         assertTransfer(expectedId, seller, buyer, 10, TransferStatus.Pending);
         assertEq(registry.nonces(ar1), ar1Nonce + 1, "good call consumed its nonce");
@@ -175,9 +226,9 @@ contract BatchTest is UnitTest {
         bytes[] memory calls = new bytes[](1);
         calls[0] = abi.encodeCall(IAdministration.issue, (r, signIssue(ISSUER_KEY, r)));
         uint64 next = uint64(counter(1));
-        (bool[] memory ok, bytes[] memory results) = _batch(calls);
+        (bool[] memory ok,) = _batch(calls);
         assertTrue(ok[0], "issued");
-        (uint64 issuanceId, uint64 start, uint64 end) = abi.decode(results[0], (uint64, uint64, uint64));
+        (uint64 issuanceId, uint64 start, uint64 end) = (uint64(counter(2)) - 1, next, uint64(counter(1)) - 1);
         assertEq(issuanceId, 3, "third issuance");
         assertEq(start, next, "start");
         assertEq(end, next + 24, "end");
@@ -221,10 +272,13 @@ contract BatchTest is UnitTest {
         (inner[1],) = _failingCancelCall();
         bytes[] memory outer = new bytes[](1);
         outer[0] = abi.encodeCall(IUnitRegistry.batch, (inner));
-        (bool[] memory ok, bytes[] memory results) = _batch(outer);
-        assertTrue(ok[0], "outer item succeeded");
-        (bool[] memory innerOk,) = abi.decode(results[0], (bool[], bytes[]));
+        vm.recordLogs();
+        vm.prank(relayer);
+        registry.batch(outer);
+        (bool[] memory innerOk,) = _outcomes(2);
+        // The inner batch's BatchItemFailed(1) is the only failure logged: the outer item applied.
         assertTrue(innerOk[0], "inner first applied");
         assertFalse(innerOk[1], "inner second failed");
+        assertEq(uint256(blockAt(1).state), uint256(UnitState.Pending), "inner transfer applied");
     }
 }

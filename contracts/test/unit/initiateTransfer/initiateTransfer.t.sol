@@ -123,6 +123,79 @@ contract InitiateTransferTest is UnitTest {
         );
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // Unordered nonces (decision D33)
+    // ---------------------------------------------------------------------------------------------
+
+    uint256 internal constant UNORDERED = 1 << 255;
+
+    /// @dev A request by ar1 for `[start, end]` with the unordered nonce `UNORDERED | n`.
+    function _unordered(uint64 start, uint64 end, uint256 n)
+        internal
+        view
+        returns (InitiateTransferRequest memory req, bytes memory sig)
+    {
+        req = transferRequest(ar1, seller, buyer, range(start, end));
+        req.nonce = UNORDERED | n;
+        sig = signInitiate(AR1_KEY, req);
+    }
+
+    function test_WhenUnorderedNonce_SetsItsBitOnly() public {
+        (InitiateTransferRequest memory req, bytes memory sig) = _unordered(1, 10, 3);
+        submitInitiate(req, sig, hints(1));
+        assertEq(registry.nonceBitmap(ar1, UNORDERED >> 8), 1 << 3, "bit 3 of word 0");
+        assertEq(registry.nonces(ar1), 0, "default lane untouched");
+    }
+
+    function test_RevertWhen_NonceUsed() public {
+        (InitiateTransferRequest memory req, bytes memory sig) = _unordered(1, 10, 7);
+        submitInitiate(req, sig, hints(1));
+        // The same signed request sent again (a resend after a rollback the chain did not make).
+        _expectRefused(
+            req, sig, abi.encodeWithSelector(IRegistryBase.NonceUsed.selector, ar1, UNORDERED | 7), hints(1)
+        );
+    }
+
+    function test_RevertWhen_NonceUsedByAnotherRequest() public {
+        (InitiateTransferRequest memory first, bytes memory firstSig) = _unordered(1, 10, 7);
+        submitInitiate(first, firstSig, hints(1));
+        (InitiateTransferRequest memory req, bytes memory sig) = _unordered(11, 20, 7);
+        _expectRefused(
+            req, sig, abi.encodeWithSelector(IRegistryBase.NonceUsed.selector, ar1, UNORDERED | 7), hints(11)
+        );
+    }
+
+    /// @dev Requests prepared together are usable in any order, across words, without gaps.
+    function test_WhenUnorderedNonces_UsedOutOfOrder() public {
+        uint256[4] memory order = [uint256(200), 5, 256 + 1, 0];
+        for (uint256 i; i < order.length; ++i) {
+            uint64 start = uint64(1 + 10 * i);
+            (InitiateTransferRequest memory req, bytes memory sig) = _unordered(start, start + 9, order[i]);
+            submitInitiate(req, sig, hints(start));
+        }
+        assertEq(
+            registry.nonceBitmap(ar1, UNORDERED >> 8), (1 << 200) | (1 << 5) | 1, "word 0: bits 0, 5, 200"
+        );
+        assertEq(registry.nonceBitmap(ar1, (UNORDERED >> 8) + 1), 1 << 1, "word 1: bit 1");
+    }
+
+    function test_WhenUnorderedNonce_SignersAreIndependent() public {
+        (InitiateTransferRequest memory req, bytes memory sig) = _unordered(1, 10, 9);
+        submitInitiate(req, sig, hints(1));
+        InitiateTransferRequest memory other = transferRequest(ar2, seller, buyer, range(11, 20));
+        other.nonce = UNORDERED | 9;
+        submitInitiate(other, signInitiate(AR2_KEY, other), hints(11));
+        assertEq(registry.nonceBitmap(ar2, UNORDERED >> 8), 1 << 9, "ar2's own bit");
+    }
+
+    function test_WhenUnorderedNonceRequestFails_NonceStaysUsable() public {
+        (InitiateTransferRequest memory req, bytes memory sig) = _unordered(1, 10, 4);
+        // A wrong hint refuses the request after the nonce check; the revert undoes the bit.
+        _expectRefused(req, sig, abi.encodeWithSelector(IRegistryBase.BlockNotFound.selector, 2), hints(2));
+        submitInitiate(req, sig, hints(1));
+        assertEq(registry.nonceBitmap(ar1, UNORDERED >> 8), 1 << 4, "used by the retry");
+    }
+
     function test_RevertWhen_SignedByAnotherKey() public {
         InitiateTransferRequest memory req = transferRequest(ar1, seller, buyer, range(1, 10));
         bytes memory sig = signInitiate(OUTSIDER_KEY, req);
@@ -591,17 +664,19 @@ contract InitiateTransferTest is UnitTest {
         (uint64 start, uint64 end) = issueTo(single, 100);
         (InitiateTransferRequest memory req, bytes memory sig) =
             _prepare(ar2, AR2_KEY, single, buyer, range(start + 10, start + 19));
-        uint64 expectedId = nextOperationId();
+        // A transfer that keeps no record is numbered from its request's digest, in [2^62, 2^63).
+        bytes32 digest = digestOf(this.hashInitiateTransfer(req));
+        uint64 expectedId = uint64(uint256(digest) >> 194) | uint64(1 << 62);
+        uint64 counter = nextOperationId();
 
         vm.expectEmit();
         emit IRegistryBase.BlockChanged(start + 10, start + 19, buyer, UnitState.Held, 0);
         vm.expectEmit();
-        emit IRegistryBase.TransferInitiated(expectedId, single, buyer, ar2, 10);
-        vm.expectEmit();
-        emit IRegistryBase.TransferCompleted(expectedId, ar2);
+        emit IRegistryBase.TransferExecuted(single, buyer, expectedId, ar2, 10);
         uint64 id = submitInitiate(req, sig, hints(start));
 
         assertEq(id, expectedId, "transfer id");
+        assertEq(nextOperationId(), counter, "the operation counter does not move");
         assertBlock(start, start + 9, single, UnitState.Held, 0);
         assertBlock(start + 10, start + 19, buyer, UnitState.Held, 0);
         assertBlock(start + 20, end, single, UnitState.Held, 0);

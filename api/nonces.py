@@ -1,0 +1,71 @@
+"""The unordered nonces `prepare` gives requests (decision D33).
+
+A signer's requests take consecutive bits of its nonce bitmap words. The contract sets a bit when
+a request is applied and never clears it, so only a word's first request writes a zero storage
+slot; the other 255 rewrite a non-zero one (about 17,000 gas less each than a fresh keyed lane).
+Bits are used in any order, so a prepared request that is never submitted blocks nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from api.chainview import UNORDERED_NONCE, ChainView
+from api.models import NonceCursor
+from api.problems import Problem
+
+__all__ = ["claim_nonce"]
+
+_CURSORS = NonceCursor.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = 20
+
+
+def claim_nonce(engine: Engine, chain: ChainView, signer: str) -> int:
+    """Return an unordered nonce of `signer` that no other prepare has been given.
+
+    The signer's cursor row moves with a compare-and-set, so concurrent prepares (threads or API
+    processes sharing the database) each get a sequence of their own. Bits the chain already shows
+    as used (a client that signs its own unordered nonces, or a cursor lost with its database) are
+    skipped, reading the bitmap once per word.
+    """
+    signer = signer.lower()
+    for _ in range(_ATTEMPTS):
+        with engine.begin() as conn:
+            current = conn.execute(
+                select(_CURSORS.c.next_sequence).where(_CURSORS.c.signer == signer)
+            ).scalar()
+        start = 0 if current is None else int(current)
+        sequence = _first_unused(chain, signer, start)
+        try:
+            with engine.begin() as conn:
+                if current is None:
+                    conn.execute(insert(_CURSORS).values(signer=signer, next_sequence=sequence + 1))
+                else:
+                    moved = conn.execute(
+                        update(_CURSORS)
+                        .where(_CURSORS.c.signer == signer, _CURSORS.c.next_sequence == start)
+                        .values(next_sequence=sequence + 1)
+                    ).rowcount
+                    if moved != 1:
+                        continue  # another prepare took this sequence first
+        except IntegrityError:
+            continue  # another prepare created the signer's cursor first
+        return UNORDERED_NONCE | sequence
+    raise RuntimeError(f"Could not claim a nonce for {signer}: too much contention.")
+
+
+def _first_unused(chain: ChainView, signer: str, sequence: int) -> int:
+    """Return the first sequence at or after `sequence` whose bit the chain shows unused."""
+    word = -1
+    bits = 0
+    while True:
+        if sequence >> 8 != word:
+            word = sequence >> 8
+            try:
+                bits = chain.nonce_bitmap(signer, (UNORDERED_NONCE | sequence) >> 8)
+            except Problem:
+                return sequence  # the chain is away: the cursor alone keeps prepares apart
+        if not (bits >> (sequence & 0xFF)) & 1:
+            return sequence
+        sequence += 1
