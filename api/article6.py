@@ -60,7 +60,6 @@ __all__ = [
     "build_itmo_transfer",
     "build_mechanism_accounts",
     "build_party",
-    "hex_text",
 ]
 
 _ZERO_ADDRESS = "0x" + "00" * 20
@@ -84,11 +83,6 @@ _MECHANISM_KINDS = {
     "omgeCancellation": AccountKind.OMGE_CANCELLATION,
     "shareOfProceeds": AccountKind.SHARE_OF_PROCEEDS,
 }
-
-
-def hex_text(value: str) -> str:
-    """Return the text of a right-padded bytes8/bytes32 given as 0x-hex."""
-    return bytes32_text(bytes.fromhex(value.removeprefix("0x")))
 
 
 def article64_shares(quantity: int) -> tuple[int, int, int]:
@@ -140,7 +134,7 @@ def _require_admin(r: Resolver, message: dict[str, Any]) -> None:
 def check_party(r: Resolver, m: dict[str, Any]) -> None:
     """Check a RegisterParty message against roles and the mirror."""
     _require_admin(r, m)
-    code, registry_id = hex_text(m["party"]), hex_text(m["registryId"])
+    code, registry_id = bytes32_text(m["party"]), bytes32_text(m["registryId"])
     authority = m["labelAuthority"]
     if not code or not registry_id or authority == _ZERO_ADDRESS:
         raise refuse("INVALID_PARTY", "A Party needs a code, a registry id and a label authority.")
@@ -169,8 +163,8 @@ def check_party(r: Resolver, m: dict[str, Any]) -> None:
 def check_cooperative_approach(r: Resolver, m: dict[str, Any]) -> None:
     """Check a RegisterCooperativeApproach message."""
     _require_admin(r, m)
-    approach = hex_text(m["approachId"])
-    parties = [hex_text(p) for p in m["parties"]]
+    approach = bytes32_text(m["approachId"])
+    parties = [bytes32_text(p) for p in m["parties"]]
     if not approach or not parties or len(parties) > MAX_RANGES:
         raise refuse(
             "INVALID_COOPERATIVE_APPROACH",
@@ -242,12 +236,12 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
 def check_authorization(r: Resolver, m: dict[str, Any]) -> None:
     """Check an Authorize message: the Party's label authority, the letter's terms, the units."""
     _check_letter(r, m)
-    _section_ranges(r, message_ranges(m), hex_text(m["party"]))
+    _section_ranges(r, message_ranges(m), bytes32_text(m["party"]))
 
 
 def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
     """Check the signer and the letter of an Authorize message, in the contract's order."""
-    code = hex_text(m["party"])
+    code = bytes32_text(m["party"])
     party = _party(r, code)
     signer = m["signer"]
     if party.label_authority != signer or not r.chain.has_role("label_authority", signer):
@@ -255,7 +249,7 @@ def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
             "NOT_AUTHORISED",
             f"{signer} is not the label authority of Party {code}; only it authorizes.",
         )
-    letter, approach = hex_text(m["letterId"]), hex_text(m["approachId"])
+    letter, approach = bytes32_text(m["letterId"]), bytes32_text(m["approachId"])
     definition, purposes = m["firstTransferDefinition"], m["purposes"]
     existing = r.conn.execute(
         select(_AUTHORIZATIONS).where(
@@ -320,13 +314,13 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
             "The Article 6.4 mechanism accounts are not configured; "
             "POST /v1/article6/mechanism-accounts first.",
         )
-    project = hex_text(m["projectId"])
+    project = bytes32_text(m["projectId"])
     if r.conn.execute(select(_PROJECTS.c.id).where(_PROJECTS.c.id == project)).first() is None:
         raise refuse("PROJECT_NOT_FOUND", f"There is no project {project!r}.")
     start, end = m["monitoringStart"], m["monitoringEnd"]
     if start > end:
         raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
-    unit_type = hex_text(m["unitType"])
+    unit_type = bytes32_text(m["unitType"])
     i = _ISSUANCES.c
     overlap = r.conn.execute(
         select(i.monitoring_start, i.monitoring_end).where(

@@ -38,7 +38,7 @@ def snake_case(name: str) -> str:
 def _identifier(value: Any) -> Any:
     if not isinstance(value, str) or not value.startswith("0x"):
         return value
-    return contracts.bytes32_text(bytes.fromhex(value[2:]))
+    return contracts.bytes32_text(value)
 
 
 def _enum_word(kind: type[enum.IntEnum]) -> Convert:

@@ -26,10 +26,6 @@ def _ranges(
     return out
 
 
-def _text(value: Any) -> str:
-    return bytes32_text(bytes.fromhex(str(value).removeprefix("0x")))
-
-
 def _action_ranges(
     events: Sequence[tuple[str, dict[str, Any]]], *actions: Article6Action
 ) -> list[dict[str, int]]:
@@ -51,9 +47,9 @@ def _article6_result(
     """Return the result of an Article 6 request, or None for another type."""
     first_transfers = _action_ranges(events, Article6Action.FIRST_TRANSFER)
     if primary_type == "RegisterParty":
-        return {"party": _text(by_name["PartyRegistered"]["party"])}
+        return {"party": bytes32_text(by_name["PartyRegistered"]["party"])}
     if primary_type == "RegisterCooperativeApproach":
-        return {"approach_id": _text(by_name["CooperativeApproachRegistered"]["approachId"])}
+        return {"approach_id": bytes32_text(by_name["CooperativeApproachRegistered"]["approachId"])}
     if primary_type == "SetMechanismAccounts":
         m = by_name["MechanismAccountsSet"]
         return {
@@ -67,7 +63,7 @@ def _article6_result(
         recorded = by_name["Article6ActionRecorded"]
         return {
             "authorization_id": int(recorded["authorizationId"]),
-            "party": _text(recorded["party"]),
+            "party": bytes32_text(recorded["party"]),
             "ranges": _action_ranges(events, Article6Action.AUTHORIZATION),
             "first_transfer_ranges": first_transfers,
         }

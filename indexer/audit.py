@@ -33,6 +33,7 @@ from indexer.aef import (
     compare_aef,
     load_mirror_facts,
 )
+from indexer.mirror import hex_text
 from indexer.models import (
     Account,
     Article6Action,
@@ -195,10 +196,6 @@ class AuditReport:
 # -- chain side ------------------------------------------------------------------------------
 
 
-def _text(value: str) -> str:
-    return sql_text(bytes32_text(bytes.fromhex(value.removeprefix("0x"))))
-
-
 class _Replay:
     """A reference interpreter of registry events, independent of the mirror's writer."""
 
@@ -227,7 +224,7 @@ class _Replay:
                 enum_text(AccountKind(a["kind"])),
                 enum_text(AccountStatus.OPEN),
                 enum_text(ApprovalPolicy(a["approvalPolicy"])),
-                _text(a["party"]),
+                hex_text(a["party"]),
                 sql_text(a["holderName"]),
                 "",
             )
@@ -244,34 +241,34 @@ class _Replay:
             status = enum_text(AccountStatus(a["status"]))
             s.accounts[a["accountId"]] = (account[0], status, *account[2:])
         elif name == "ProjectRegistered":
-            self.facts.methodologies[_text(a["projectId"])] = sql_text(a["methodology"])
-            s.projects[_text(a["projectId"])] = (
+            self.facts.methodologies[hex_text(a["projectId"])] = sql_text(a["methodology"])
+            s.projects[hex_text(a["projectId"])] = (
                 sql_text(a["name"]),
                 sql_text(a["methodology"]),
-                _text(a["country"]),
+                hex_text(a["country"]),
             )
         elif name == "LabelDefined":
-            s.labels[a["labelId"]] = (_text(a["name"]), a["authority"])
+            s.labels[a["labelId"]] = (hex_text(a["name"]), a["authority"])
         elif name == "UnitsIssued":
             self.facts.issuances.append(
                 IssuanceFact(
                     id=a["issuanceId"],
                     start=a["start"],
                     end=a["end"],
-                    project_id=_text(a["projectId"]),
-                    unit_type=_text(a["unitType"]),
+                    project_id=hex_text(a["projectId"]),
+                    unit_type=hex_text(a["unitType"]),
                     vintage=a["vintage"],
-                    origin_registry=_text(a["originRegistry"]),
+                    origin_registry=hex_text(a["originRegistry"]),
                     tx_hash=event.tx_hash,
                 )
             )
             s.issuances[a["issuanceId"]] = (
-                _text(a["projectId"]),
-                _text(a["unitType"]),
+                hex_text(a["projectId"]),
+                hex_text(a["unitType"]),
                 a["vintage"],
                 a["monitoringStart"],
                 a["monitoringEnd"],
-                _text(a["originRegistry"]),
+                hex_text(a["originRegistry"]),
                 a["start"],
                 a["end"],
                 a["end"] - a["start"] + 1,
@@ -389,7 +386,7 @@ class _Replay:
             s.associations[a["associationId"]] = (
                 a["accountId"],
                 a["thirdPartyRegistry"],
-                _text(a["certificateId"]),
+                hex_text(a["certificateId"]),
                 a["quantity"],
                 "active",
                 None,
@@ -418,15 +415,15 @@ class _Replay:
     def _article6(self, event: DecodedEvent) -> None:
         s, a, name = self.snapshot, event.args, event.name
         if name == "PartyRegistered":
-            s.article6_parties[_text(a["party"])] = (
-                _text(a["registryId"]),
+            s.article6_parties[hex_text(a["party"])] = (
+                hex_text(a["registryId"]),
                 a["labelAuthority"],
                 tuple(sorted(a["administrators"])),
             )
         elif name == "CooperativeApproachRegistered":
-            s.article6_approaches[_text(a["approachId"])] = (
+            s.article6_approaches[hex_text(a["approachId"])] = (
                 sql_text(a["name"]),
-                tuple(sorted(_text(p) for p in a["parties"])),
+                tuple(sorted(hex_text(p) for p in a["parties"])),
             )
         elif name == "MechanismAccountsSet":
             s.article6_config.update(
@@ -445,9 +442,9 @@ class _Replay:
         elif name == "AuthorizationRecorded":
             fact = AuthorizationFact(
                 id=a["authorizationId"],
-                party=_text(a["party"]),
-                approach_id=_text(a["approachId"]),
-                letter_id=_text(a["letterId"]),
+                party=hex_text(a["party"]),
+                approach_id=hex_text(a["approachId"]),
+                letter_id=hex_text(a["letterId"]),
                 purposes=purposes_text(a["purposes"]),
                 first_transfer_definition=enum_text(
                     FirstTransferDefinition(a["firstTransferDefinition"])
@@ -472,8 +469,8 @@ class _Replay:
                 a["start"],
                 a["end"],
                 a["accountId"],
-                _text(a["party"]),
-                _text(a["counterparty"]),
+                hex_text(a["party"]),
+                hex_text(a["counterparty"]),
             )
             s.article6_actions[(event.block_number, event.log_index)] = row
             self.facts.actions.append(

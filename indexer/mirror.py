@@ -150,7 +150,7 @@ _PREFETCH_CHUNK = 1000
 
 def hex_text(value: str) -> str:
     """Decode a right-padded bytes32/bytes8 identifier given as 0x-hex into mirror text."""
-    return sql_text(bytes32_text(bytes.fromhex(value.removeprefix("0x"))))
+    return sql_text(bytes32_text(value))
 
 
 def _clean(args: dict[str, Any]) -> dict[str, Any]:

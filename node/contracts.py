@@ -474,9 +474,10 @@ def text_bytes8(text: str) -> bytes:
     return raw.ljust(8, b"\0")
 
 
-def bytes32_text(value: bytes) -> str:
-    """Decode a right-padded bytes32 identifier."""
-    return bytes(value).rstrip(b"\0").decode("ascii", errors="replace")
+def bytes32_text(value: bytes | str) -> str:
+    """Decode a right-padded bytes32/bytes8 identifier, given as bytes or as 0x-hex text."""
+    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
 
 
 @dataclass(frozen=True)
