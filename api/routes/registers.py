@@ -15,19 +15,30 @@ from sqlalchemy import func, select
 
 from api.paging import (
     CSV_RESPONSES,
+    SHEET_RESPONSES,
     Listing,
     Page,
     PageDep,
+    SheetPageDep,
     SnapshotDep,
     SortKey,
     block_times,
+    choice_filter,
     fetch_page,
     int_filter,
     iso_time,
     list_response,
     text_filter,
+    time_filter,
 )
 from api.problems import Problem
+from api.publicq import (
+    CANCELLATION_ROWS,
+    CancellationFilters,
+    cancellation_ranges,
+    cancellations_query,
+    project_search,
+)
 from api.routes.accounts import holdings_query, label_list, label_names
 from indexer.models import (
     Association,
@@ -38,6 +49,7 @@ from indexer.models import (
     UnitBlock,
     table_of,
 )
+from node.contracts import CancellationPurpose
 
 __all__ = ["router"]
 
@@ -195,9 +207,16 @@ def list_projects(
     snapshot: SnapshotDep,
     country: Annotated[str | None, BeforeValidator(text_filter("country")), Query()] = None,
     methodology: Annotated[str | None, BeforeValidator(text_filter("methodology")), Query()] = None,
+    q: Annotated[
+        str | None,
+        BeforeValidator(text_filter("q")),
+        Query(description="Free text: in the id, name, methodology or country, any case."),
+    ] = None,
 ) -> Page[ProjectPublic] | Response:
     """List registered projects. Sort: project_id, name, country, registered_block."""
     query = select(_PROJECTS)
+    if q is not None:
+        query = query.where(project_search(q))
     if country is not None:
         query = query.where(_PROJECTS.c.country == country)
     if methodology is not None:
@@ -333,6 +352,126 @@ def list_issuances(
         for r in rows
     ]
     return list_response(IssuancePublic, items, cursor, snapshot, page)
+
+
+# -- cancellations ---------------------------------------------------------------------------
+
+_PURPOSES = tuple(p.name.lower() for p in CancellationPurpose)
+
+
+class CancellationRow(BaseModel):
+    """A cancellation's units of one issuance: who they were retired for, why and when.
+
+    A cancellation drawing on several issuances has one row per issuance (decision D30), each
+    with the same `cancellation_id`; `quantity` and `ranges` are that issuance's part.
+    """
+
+    cancellation_id: int
+    issuance_id: int
+    ranges: list[SerialBlock]
+    quantity: int
+    unit_type: str
+    project_id: str
+    vintage: int
+    purpose: str
+    beneficiary: str
+    reason: str
+    block_number: int
+    timestamp: str | None
+    tx_hash: str
+
+
+def _cancellation_listing() -> Listing:
+    r = CANCELLATION_ROWS.c
+    key = (SortKey(r.cancellation_id), SortKey(r.issuance_id))
+    return Listing(
+        sorts={
+            "cancellation_id": key[0],
+            "timestamp": SortKey(r.block_number),  # block order is time order
+            "quantity": SortKey(r.quantity),
+            "vintage": SortKey(r.vintage),
+            "project_id": SortKey(r.project_id, str),
+            "beneficiary": SortKey(r.beneficiary, str),
+        },
+        key=key,
+        default="cancellation_id",
+    )
+
+
+_CANCELLATION_LISTING = _cancellation_listing()
+
+
+@router.get("/cancellations", response_model=Page[CancellationRow], responses=SHEET_RESPONSES)
+def list_cancellations(
+    page: SheetPageDep,
+    snapshot: SnapshotDep,
+    beneficiary: Annotated[
+        str | None,
+        BeforeValidator(text_filter("beneficiary")),
+        Query(description="Part of the beneficiary's name, any case."),
+    ] = None,
+    project_id: Annotated[str | None, BeforeValidator(text_filter("project_id")), Query()] = None,
+    unit_type: Annotated[str | None, BeforeValidator(text_filter("unit_type")), Query()] = None,
+    vintage: Annotated[
+        int | None, BeforeValidator(int_filter("vintage", 0, 65535)), Query()
+    ] = None,
+    purpose: Annotated[
+        str | None,
+        BeforeValidator(choice_filter("purpose", _PURPOSES)),
+        Query(description=f"One of {', '.join(_PURPOSES)}."),
+    ] = None,
+    since: Annotated[
+        int | None,
+        BeforeValidator(time_filter("since")),
+        Query(description="ISO 8601 date or date-time: cancelled at or after it."),
+    ] = None,
+    until: Annotated[
+        int | None,
+        BeforeValidator(time_filter("until")),
+        Query(description="ISO 8601 date or date-time: cancelled before it."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        BeforeValidator(text_filter("q")),
+        Query(description="Free text: in the beneficiary, reason, project id or tx hash."),
+    ] = None,
+) -> Page[CancellationRow] | Response:
+    """List retirements (cancelled units), public. Sort: cancellation_id, timestamp, quantity,
+    vintage, project_id, beneficiary. `format=csv` or `xlsx` for a spreadsheet."""
+    filters = CancellationFilters(
+        beneficiary=beneficiary,
+        project_id=project_id,
+        unit_type=unit_type,
+        vintage=vintage,
+        purpose=purpose,
+        since=since,
+        until=until,
+        q=q,
+    )
+    rows, cursor = fetch_page(snapshot, _CANCELLATION_LISTING, page, cancellations_query(filters))
+    ranges = cancellation_ranges(snapshot.conn, [r.cancellation_id for r in rows])
+    items = [
+        CancellationRow(
+            cancellation_id=r.cancellation_id,
+            issuance_id=r.issuance_id,
+            ranges=[
+                SerialBlock(start=s, end=e)
+                for s, e in ranges.get((r.cancellation_id, r.issuance_id), [])
+            ],
+            quantity=int(r.quantity),
+            unit_type=r.unit_type,
+            project_id=r.project_id,
+            vintage=r.vintage,
+            purpose=r.purpose,
+            beneficiary=r.beneficiary,
+            reason=r.reason,
+            block_number=r.block_number,
+            timestamp=iso_time(r.timestamp),
+            tx_hash=r.tx_hash,
+        )
+        for r in rows
+    ]
+    return list_response(CancellationRow, items, cursor, snapshot, page)
 
 
 # -- units -----------------------------------------------------------------------------------
