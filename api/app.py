@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics
 from api.problems import Problem
-from api.routes import ROUTERS
+from api.routes import PAGES, ROUTERS
 from api.services import Services
 from api.webhooks.delivery import WebhookWorker
 
@@ -122,4 +122,6 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     metrics.instrument(app, services)
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
+    for router in PAGES:
+        app.include_router(router)
     return app

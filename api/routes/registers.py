@@ -5,7 +5,6 @@ Registers never name holders: no account ids, holder names or representatives ap
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,12 +15,10 @@ from sqlalchemy import func, select
 from api.paging import (
     CSV_RESPONSES,
     SHEET_RESPONSES,
-    Listing,
     Page,
     PageDep,
     SheetPageDep,
     SnapshotDep,
-    SortKey,
     block_times,
     choice_filter,
     fetch_page,
@@ -33,10 +30,16 @@ from api.paging import (
 )
 from api.problems import Problem
 from api.publicq import (
-    CANCELLATION_ROWS,
+    CANCELLATION_LISTING,
+    ISSUANCE_LISTING,
+    LABEL_LISTING,
+    MAX_SERIAL,
+    PROJECT_LISTING,
     CancellationFilters,
     cancellation_ranges,
     cancellations_query,
+    check_project_id,
+    parse_serial,
     project_search,
 )
 from api.routes.accounts import holdings_query, label_list, label_names
@@ -61,10 +64,6 @@ _LABELS = table_of(Label)
 _BLOCKS = table_of(UnitBlock)
 _CANCELLATIONS = table_of(Cancellation)
 _ASSOCIATIONS = table_of(Association)
-
-_SERIAL = re.compile(r"[0-9]{1,19}")
-_MAX_SERIAL = 2**63 - 1  # the contract keeps serials below 2^63
-
 
 # -- schemas ---------------------------------------------------------------------------------
 
@@ -178,17 +177,6 @@ def _date(timestamp: int) -> str:
 
 # -- projects --------------------------------------------------------------------------------
 
-_PROJECT_LISTING = Listing(
-    sorts={
-        "project_id": SortKey(_PROJECTS.c.id, str),
-        "name": SortKey(_PROJECTS.c.name, str),
-        "country": SortKey(_PROJECTS.c.country, str),
-        "registered_block": SortKey(_PROJECTS.c.registered_block),
-    },
-    key=(SortKey(_PROJECTS.c.id, str),),
-    default="project_id",
-)
-
 
 def _project(row: Any) -> ProjectPublic:
     return ProjectPublic(
@@ -221,7 +209,7 @@ def list_projects(
         query = query.where(_PROJECTS.c.country == country)
     if methodology is not None:
         query = query.where(_PROJECTS.c.methodology == methodology)
-    rows, cursor = fetch_page(snapshot, _PROJECT_LISTING, page, query)
+    rows, cursor = fetch_page(snapshot, PROJECT_LISTING, page, query)
     return list_response(ProjectPublic, [_project(r) for r in rows], cursor, snapshot, page)
 
 
@@ -231,12 +219,7 @@ def get_project(
     snapshot: SnapshotDep,
 ) -> ProjectDetail:
     """Return a project with its units issued and cancelled per unit type and vintage."""
-    if len(project_id.encode()) > 32 or not project_id.isprintable():
-        raise Problem(
-            422,
-            "INVALID_PROJECT_ID",
-            f"{project_id!r} is not a project id: at most 32 bytes of printable text.",
-        )
+    check_project_id(project_id)
     conn = snapshot.conn
     row = conn.execute(select(_PROJECTS).where(_PROJECTS.c.id == project_id)).first()
     if row is None:
@@ -280,19 +263,6 @@ def get_project(
 
 # -- issuances -------------------------------------------------------------------------------
 
-_ISSUANCE_LISTING = Listing(
-    sorts={
-        "issuance_id": SortKey(_ISSUANCES.c.id),
-        "vintage": SortKey(_ISSUANCES.c.vintage),
-        "quantity": SortKey(_ISSUANCES.c.quantity),
-        "block_number": SortKey(_ISSUANCES.c.block_number),
-        "project_id": SortKey(_ISSUANCES.c.project_id, str),
-        "start": SortKey(_ISSUANCES.c.start),
-    },
-    key=(SortKey(_ISSUANCES.c.id),),
-    default="issuance_id",
-)
-
 
 @router.get("/issuances", response_model=Page[IssuancePublic], responses=CSV_RESPONSES)
 def list_issuances(
@@ -331,7 +301,7 @@ def list_issuances(
     ):
         if value is not None:
             query = query.where(column == value)
-    rows, cursor = fetch_page(snapshot, _ISSUANCE_LISTING, page, query)
+    rows, cursor = fetch_page(snapshot, ISSUANCE_LISTING, page, query)
     times = block_times(snapshot, [r.block_number for r in rows])
     items = [
         IssuancePublic(
@@ -381,26 +351,6 @@ class CancellationRow(BaseModel):
     tx_hash: str
 
 
-def _cancellation_listing() -> Listing:
-    r = CANCELLATION_ROWS.c
-    key = (SortKey(r.cancellation_id), SortKey(r.issuance_id))
-    return Listing(
-        sorts={
-            "cancellation_id": key[0],
-            "timestamp": SortKey(r.block_number),  # block order is time order
-            "quantity": SortKey(r.quantity),
-            "vintage": SortKey(r.vintage),
-            "project_id": SortKey(r.project_id, str),
-            "beneficiary": SortKey(r.beneficiary, str),
-        },
-        key=key,
-        default="cancellation_id",
-    )
-
-
-_CANCELLATION_LISTING = _cancellation_listing()
-
-
 @router.get("/cancellations", response_model=Page[CancellationRow], responses=SHEET_RESPONSES)
 def list_cancellations(
     page: SheetPageDep,
@@ -448,7 +398,7 @@ def list_cancellations(
         until=until,
         q=q,
     )
-    rows, cursor = fetch_page(snapshot, _CANCELLATION_LISTING, page, cancellations_query(filters))
+    rows, cursor = fetch_page(snapshot, CANCELLATION_LISTING, page, cancellations_query(filters))
     ranges = cancellation_ranges(snapshot.conn, [r.cancellation_id for r in rows])
     items = [
         CancellationRow(
@@ -479,15 +429,11 @@ def list_cancellations(
 
 @router.get("/units/{serial}", response_model=UnitPublic)
 def get_unit(
-    serial: Annotated[str, Path(description=f"A serial number, 1 to {_MAX_SERIAL}.")],
+    serial: Annotated[str, Path(description=f"A serial number, 1 to {MAX_SERIAL}.")],
     snapshot: SnapshotDep,
 ) -> UnitPublic:
     """Return the block, attributes, state and labels of one serial, and its cancellation."""
-    if not _SERIAL.fullmatch(serial) or not 1 <= int(serial) <= _MAX_SERIAL:
-        raise Problem(
-            422, "INVALID_SERIAL", f"{serial!r} is not a serial: expected 1 to {_MAX_SERIAL}."
-        )
-    number = int(serial)
+    number = parse_serial(serial)
     conn = snapshot.conn
     # The block with the greatest start <= serial: one index seek (see indexer.mirror).
     row = conn.execute(
@@ -540,16 +486,6 @@ def get_unit(
 
 # -- labels ----------------------------------------------------------------------------------
 
-_LABEL_LISTING = Listing(
-    sorts={
-        "label_id": SortKey(_LABELS.c.id),
-        "name": SortKey(_LABELS.c.name, str),
-        "defined_block": SortKey(_LABELS.c.defined_block),
-    },
-    key=(SortKey(_LABELS.c.id),),
-    default="label_id",
-)
-
 
 @router.get("/labels", response_model=Page[LabelPublic], responses=CSV_RESPONSES)
 def list_labels(
@@ -564,7 +500,7 @@ def list_labels(
         query = query.where(_LABELS.c.name == name)
     if authority is not None:
         query = query.where(func.lower(_LABELS.c.authority) == authority.lower())
-    rows, cursor = fetch_page(snapshot, _LABEL_LISTING, page, query)
+    rows, cursor = fetch_page(snapshot, LABEL_LISTING, page, query)
     items = [
         LabelPublic(
             label_id=r.id,

@@ -1,4 +1,4 @@
-"""The read scenario plus one retirement whose beneficiary and reason look like spreadsheet formulas.
+"""The read scenario plus a retirement whose beneficiary and reason are formulas and markup.
 
 Shared by the public-register, explorer, CADT and auditor tests.
 """
@@ -16,7 +16,9 @@ from tests.api.conftest import ApiNode
 from tests.api.helpers import World, build_world, serve
 from tests.indexer.script import LedgerScript
 
-FORMULA_BENEFICIARY = '=HYPERLINK("http://evil.invalid","Zed")'
+FORMULA_BENEFICIARY = (
+    '=HYPERLINK("http://evil.invalid","Zed")<img src="http://evil.invalid/x.png" alt="">'
+)
 FORMULA_REASON = "@SUM(1)"
 
 

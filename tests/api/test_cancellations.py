@@ -1,4 +1,4 @@
-"""The cancellations register (retirements) and free-text search, public, on SQLite and PostgreSQL."""
+"""The cancellations register (retirements) and free-text search, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -162,8 +162,10 @@ def test_since_and_until_cut_at_the_block_time(public: PublicWorld) -> None:
 
 @pytest.mark.parametrize(
     "sort",
-    ["cancellation_id", "-cancellation_id", "timestamp", "-quantity", "vintage", "project_id"]
-    + ["-beneficiary"],
+    [
+        *("cancellation_id", "-cancellation_id", "timestamp", "-quantity", "vintage"),
+        *("project_id", "-beneficiary"),
+    ],
 )
 def test_sort_and_page_one_by_one(public: PublicWorld, sort: str) -> None:
     whole = _get(public, sort=sort)["items"]
