@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from indexer.aef import aef_document
 from indexer.audit import audit, audit_aef, print_aef_audit, print_report
 from indexer.db import create_engine, database_url, upgrade_database
+from indexer.independent import independent_audit
 from indexer.sync import Indexer
 from node.chain import ChainClient
 from node.deploy import Deployment, load_abi, load_manifest
@@ -191,8 +192,46 @@ def audit_cli(
         Path | None,
         typer.Option(help="With --aef: also write the chain's AEF to this file as JSON."),
     ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Instead: audit the registry at this address with nothing from its operator "
+            "(needs --rpc-url): a mirror of its own, built from the chain in a temporary "
+            "database.",
+        ),
+    ] = None,
+    from_block: Annotated[
+        int | None,
+        typer.Option(min=0, help="With --registry: its deployment block (found if omitted)."),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="With --registry: also compare the operator's public registers at this API.",
+        ),
+    ] = None,
 ) -> None:
     """Recompute holdings and register totals from the chain alone and compare with the mirror."""
+    if registry is not None:
+        if rpc_url is None:
+            err.print("[bold red]error:[/] --registry needs --rpc-url (the chain to read).")
+            raise typer.Exit(2)
+        raise typer.Exit(
+            independent_audit(
+                rpc_url,
+                registry,
+                from_block=from_block,
+                api_url=api,
+                spot_checks=spot_checks,
+                seed=seed,
+                console=console,
+            )
+        )
+    if from_block is not None or api is not None:
+        err.print("[bold red]error:[/] --from-block and --api go with --registry.")
+        raise typer.Exit(2)
     try:
         settings = _settings(
             data_dir=data_dir, chain_port=chain_port, rpc_url=rpc_url, database_url=database
