@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, BeforeValidator
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy import func, select
 
+from api.deps import ServicesDep
 from api.paging import (
     CSV_RESPONSES,
     SHEET_RESPONSES,
@@ -25,6 +27,7 @@ from api.paging import (
     int_filter,
     iso_time,
     list_response,
+    reject_unknown_parameters,
     text_filter,
     time_filter,
 )
@@ -43,6 +46,7 @@ from api.publicq import (
     project_search,
 )
 from api.routes.accounts import holdings_query, label_list, label_names
+from indexer.cadt import CadtSource, cadt_document, cadt_xlsx
 from indexer.models import (
     Association,
     Cancellation,
@@ -512,3 +516,51 @@ def list_labels(
         for r in rows
     ]
     return list_response(LabelPublic, items, cursor, snapshot, page)
+
+
+# -- CADT export -----------------------------------------------------------------------------
+
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _cadt_format(value: Any) -> str:
+    if value not in ("json", "xlsx"):
+        raise Problem(422, "INVALID_FORMAT", f"`format` must be json or xlsx, got {value!r}.")
+    return str(value)
+
+
+@router.get(
+    "/cadt",
+    dependencies=[Depends(reject_unknown_parameters)],
+    responses={200: {"description": "A CADT document (JSON) or workbook.", "content": {_XLSX: {}}}},
+)
+def get_cadt(
+    request: Request,
+    services: ServicesDep,
+    snapshot: SnapshotDep,
+    output: Annotated[
+        str,
+        BeforeValidator(_cadt_format),
+        WithJsonSchema({"type": "string", "enum": ["json", "xlsx"]}),
+        Query(alias="format", description="`json` (default) or `xlsx`, one sheet per table."),
+    ] = "json",
+) -> Response:
+    """Projects, issuances, units and labels under the Climate Action Data Trust data model.
+
+    Fields the chain does not record are null and listed under `unfilled` (docs/cadt.md)."""
+    source = CadtSource(
+        registry_code=services.registry_code,
+        chain_id=services.deployment.chain_id,
+        contract=services.deployment.registry,
+        base_url=str(request.base_url),
+    )
+    document = cadt_document(snapshot.conn, source, snapshot.as_of_block)
+    headers = {"X-As-Of-Block": str(snapshot.as_of_block)}
+    if output == "xlsx":
+        disposition = f'attachment; filename="cadt-{services.registry_code}.xlsx"'
+        return Response(
+            cadt_xlsx(document),
+            media_type=_XLSX,
+            headers={**headers, "Content-Disposition": disposition},
+        )
+    return JSONResponse(document, headers=headers)
