@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "SHEET_RESPONSES",
+    "XLSX",
     "Cursor",
     "Listing",
     "MinBlock",

@@ -60,6 +60,7 @@ __all__ = [
     "cancellations_query",
     "check_project_id",
     "contains_text",
+    "label_list",
     "label_names",
     "merge_ranges",
     "parse_serial",
@@ -480,6 +481,7 @@ def unit_block(conn: Connection, serial: int) -> Any:
             b.start,
             b.end,
             b.state,
+            b.lock_id,
             b.labels,
             b.issuance_id,
             i.project_id,
@@ -497,3 +499,8 @@ def unit_block(conn: Connection, serial: int) -> Any:
 def label_names(conn: Connection) -> dict[int, str]:
     """Return every label's name by id."""
     return {int(r.id): str(r.name) for r in conn.execute(select(_LABELS.c.id, _LABELS.c.name))}
+
+
+def label_list(bitmap: int, names: dict[int, str]) -> list[str]:
+    """Return the names of the labels set in a bitmap, in label id order."""
+    return [names[i] for i in sorted(names) if bitmap >> i & 1]

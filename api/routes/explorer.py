@@ -49,6 +49,7 @@ from api.publicq import (
     cancellation_ranges,
     cancellations_query,
     check_project_id,
+    label_list,
     label_names,
     parse_serial,
     project_search,
@@ -656,7 +657,7 @@ def unit(request: Request, serial: str, snapshot: SnapshotDep) -> Response:
     if block is None:
         raise Problem(404, "UNIT_NOT_FOUND", f"Serial {number} has not been issued.")
     names = label_names(conn) if int(block.labels) else {}
-    labels = [names[i] for i in sorted(names) if int(block.labels) >> i & 1]
+    labels = label_list(int(block.labels), names)
     steps = unit_history(conn, number)
     described = {
         "issued": lambda s: f"issuance {s.ref} of project {s.detail}",

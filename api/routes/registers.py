@@ -17,6 +17,7 @@ from api.deps import ServicesDep
 from api.paging import (
     CSV_RESPONSES,
     SHEET_RESPONSES,
+    XLSX,
     Page,
     PageDep,
     SheetPageDep,
@@ -42,10 +43,12 @@ from api.publicq import (
     cancellation_ranges,
     cancellations_query,
     check_project_id,
+    label_list,
+    label_names,
     parse_serial,
     project_search,
+    unit_block,
 )
-from api.routes.accounts import holdings_query, label_list, label_names
 from indexer.cadt import CadtSource, cadt_document, cadt_xlsx
 from indexer.models import (
     Association,
@@ -439,11 +442,8 @@ def get_unit(
     """Return the block, attributes, state and labels of one serial, and its cancellation."""
     number = parse_serial(serial)
     conn = snapshot.conn
-    # The block with the greatest start <= serial: one index seek (see indexer.mirror).
-    row = conn.execute(
-        holdings_query().where(_BLOCKS.c.start <= number).order_by(_BLOCKS.c.start.desc()).limit(1)
-    ).first()
-    if row is None or row.end < number:
+    row = unit_block(conn, number)
+    if row is None:
         raise Problem(404, "UNIT_NOT_FOUND", f"Serial {number} has not been issued.")
     cancellation = None
     if row.state == "cancelled":
@@ -481,7 +481,7 @@ def get_unit(
         vintage=row.vintage,
         issuance_id=row.issuance_id,
         state=row.state,
-        labels=label_list(row.labels, label_names(snapshot)) if row.labels else [],
+        labels=label_list(int(row.labels), label_names(conn)) if row.labels else [],
         cancellation=cancellation,
         association=association,
         as_of_block=snapshot.as_of_block,
@@ -520,8 +520,6 @@ def list_labels(
 
 # -- CADT export -----------------------------------------------------------------------------
 
-_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
 
 def _cadt_format(value: Any) -> str:
     if value not in ("json", "xlsx"):
@@ -532,7 +530,7 @@ def _cadt_format(value: Any) -> str:
 @router.get(
     "/cadt",
     dependencies=[Depends(reject_unknown_parameters)],
-    responses={200: {"description": "A CADT document (JSON) or workbook.", "content": {_XLSX: {}}}},
+    responses={200: {"description": "A CADT document (JSON) or workbook.", "content": {XLSX: {}}}},
 )
 def get_cadt(
     request: Request,
@@ -560,7 +558,7 @@ def get_cadt(
         disposition = f'attachment; filename="cadt-{services.registry_code}.xlsx"'
         return Response(
             cadt_xlsx(document),
-            media_type=_XLSX,
+            media_type=XLSX,
             headers={**headers, "Content-Disposition": disposition},
         )
     return JSONResponse(document, headers=headers)
