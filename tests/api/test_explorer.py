@@ -25,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import event
 
 from api.app import create_app
 from node.devchain import DevChain
@@ -329,3 +330,27 @@ def test_bad_input_is_a_problem_page_or_json(site: Site, path: str, status: int,
     assert problem.status_code == status
     assert problem.headers["content-type"] == "application/problem+json"
     assert problem.json()["code"] == code
+
+
+def test_each_page_runs_few_sql_statements(site: Site) -> None:
+    """One snapshot (its checkpoint read) and one to three statements of the page's own."""
+    engine = site.public.world.node.services.engine
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # Requests are served on AnyIO's worker threads; the indexer thread is not counted.
+        if threading.current_thread().name.startswith("AnyIO worker thread"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        measured = {}
+        for name, path in _pages(site).items():
+            statements.clear()
+            assert httpx.get(site.url + path).status_code == 200
+            measured[name] = sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # The snapshot's checkpoint read, then the page's own: 1 to 3 (measured: 1 to 3).
+    assert min(measured.values()) >= 2, measured
+    assert max(measured.values()) <= 4, measured
