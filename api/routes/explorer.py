@@ -37,6 +37,7 @@ from api.paging import (
     int_filter,
     iso_time,
     text_filter,
+    time_filter,
 )
 from api.problems import Problem
 from api.publicq import (
@@ -715,6 +716,8 @@ def _cancellation_filters(request: Request) -> CancellationFilters:
         unit_type=_text(request, "unit_type"),
         vintage=int_filter("vintage", 0, 65535)(vintage),
         purpose=choice_filter("purpose", _PURPOSES)(purpose),
+        since=time_filter("since")(_text(request, "since")),
+        until=time_filter("until")(_text(request, "until")),
         q=_text(request, "q"),
     )
 
@@ -737,6 +740,8 @@ def retirements(request: Request, snapshot: SnapshotDep) -> Response:
         "unit_type": filters.unit_type,
         "vintage": filters.vintage,
         "purpose": filters.purpose,
+        "since": request.query_params.get("since") or None,
+        "until": request.query_params.get("until") or None,
         "sort": "-cancellation_id",
     }
     return _render(
@@ -759,6 +764,10 @@ def retirements(request: Request, snapshot: SnapshotDep) -> Response:
                         None if filters.vintage is None else str(filters.vintage),
                         type="number",
                     ),
+                    Field(
+                        "since", "Retired on or after", request.query_params.get("since"), "date"
+                    ),
+                    Field("until", "Retired before", request.query_params.get("until"), "date"),
                 ],
                 button="Find retirements",
             ),

@@ -293,6 +293,10 @@ def test_the_retirement_form_filters(page: Any, site: Site) -> None:
     rows = page.locator("#retirements tbody tr")
     assert rows.count() == 2  # Acme's VCU part and the hostile one, both of PRJ-BRAVO
     assert page.locator("#f-purpose").input_value() == "voluntary"
+    page.fill("#f-until", "2000-01-01")
+    page.get_by_role("button", name="Find retirements").click()
+    page.wait_for_url(re.compile(r".*until=2000-01-01.*"))
+    assert "No retirement matches." in page.locator("#retirements tbody").inner_text()
 
 
 def test_article6_shows_parties_and_approaches(page: Any, site: Site) -> None:
@@ -315,6 +319,7 @@ def test_article6_shows_parties_and_approaches(page: Any, site: Site) -> None:
         ("/tx/0x" + "0" * 64, 404, "TX_NOT_FOUND"),
         ("/retirements?vintage=MMXXI", 422, "INVALID_FILTER"),
         ("/retirements?purpose=retire", 422, "INVALID_FILTER"),
+        ("/retirements?since=yesterday", 422, "INVALID_FILTER"),
         ("/retirements?cursor=abc", 422, "INVALID_CURSOR"),
         ("/projects?format=pdf", 422, "INVALID_FORMAT"),
         ("/projects?format=csv&table=nope", 422, "INVALID_FILTER"),
