@@ -143,6 +143,11 @@ def test_an_address_without_a_registry_is_refused(
     assert done.returncode == 2
     assert "There is no contract at" in done.stdout
     assert _audit("--registry", nobody, cwd=tmp_path).returncode == 2  # no --rpc-url
+    registry = public.world.node.registry.deployment.registry
+    closed = f"http://127.0.0.1:{_free_port()}"
+    unreachable = _audit("--rpc-url", rpc, "--registry", registry, "--api", closed, cwd=tmp_path)
+    assert unreachable.returncode == 2
+    assert "Cannot read" in unreachable.stdout
 
 
 def test_a_tampered_mirror_is_named(served: tuple[PublicWorld, str], tmp_path: Path) -> None:
