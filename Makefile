@@ -8,7 +8,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: setup run test test-contracts test-python lint fmt bench gas bench-indexer bench-api clean
+.PHONY: setup browser run test test-contracts test-python lint fmt bench gas bench-indexer bench-api clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -30,8 +30,16 @@ test: test-contracts test-python
 test-contracts: setup
 	$(FORGE) test
 
-test-python: setup
+test-python: setup browser
 	$(BIN)/pytest
+
+# The explorer's browser tests drive Debian's chromium (Playwright cannot download a browser
+# here). As root, as CI runs, install it when missing; otherwise those tests skip with the
+# reason (and fail under CI).
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
 
 lint: setup
 	$(BIN)/ruff check node indexer api sdk tests scripts

@@ -18,7 +18,7 @@ from api import metrics
 from api.limits import BodyLimits
 from api.openapi import install_openapi
 from api.problems import Problem, refuse
-from api.routes import ROUTERS
+from api.routes import PAGES, ROUTERS
 from api.services import Services
 from api.webhooks.delivery import WebhookWorker
 
@@ -132,5 +132,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     metrics.instrument(app, services)
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
+    for router in PAGES:
+        app.include_router(router)
     install_openapi(app)
     return app

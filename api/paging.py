@@ -26,6 +26,7 @@ import anyio
 from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
+from openpyxl import Workbook
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, select, tuple_
 
@@ -40,12 +41,15 @@ __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "MIN_BLOCK_HORIZON",
+    "SHEET_RESPONSES",
+    "XLSX",
     "Cursor",
     "Listing",
     "MinBlock",
     "Page",
     "PageDep",
     "PageParams",
+    "SheetPageDep",
     "Snapshot",
     "SnapshotDep",
     "SortKey",
@@ -62,6 +66,7 @@ __all__ = [
     "text_filter",
     "time_filter",
     "wait_for_block",
+    "xlsx_response",
 ]
 
 DEFAULT_LIMIT = 100
@@ -250,6 +255,12 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def _sheet_format(value: Any) -> str:
+    if value not in ("json", "csv", "xlsx"):
+        raise refuse("INVALID_FORMAT", f"`format` must be json, csv or xlsx, got {value!r}.")
+    return str(value)
+
+
 Limit = Annotated[
     int,
     BeforeValidator(_limit),
@@ -316,6 +327,28 @@ def get_page_params(
 
 
 PageDep = Annotated[PageParams, Depends(get_page_params)]
+
+SheetFormat = Annotated[
+    str,
+    BeforeValidator(_sheet_format),
+    WithJsonSchema({"type": "string", "enum": ["json", "csv", "xlsx"]}),
+    Query(alias="format", description="`csv` or `xlsx` answer one header row, then the items."),
+]
+
+
+def get_sheet_page_params(
+    request: Request,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    sort: Sort = None,
+    output: SheetFormat = "json",
+) -> PageParams:
+    """Return the parameters of a list that also answers as an XLSX sheet."""
+    reject_unknown_parameters(request)
+    return PageParams(limit=limit, cursor=cursor, sort=sort, format=output)
+
+
+SheetPageDep = Annotated[PageParams, Depends(get_sheet_page_params)]
 
 
 # -- filters ---------------------------------------------------------------------------------
@@ -526,6 +559,8 @@ def list_response(
     """Return a page as JSON, or as CSV when the request asked for `format=csv`."""
     if params.format == "csv":
         return csv_response(item_model, items, next_cursor, snapshot.as_of_block)
+    if params.format == "xlsx":
+        return xlsx_response(item_model, items, next_cursor, snapshot.as_of_block)
     return Page[item_model](  # type: ignore[valid-type]
         items=items, next_cursor=next_cursor, as_of_block=snapshot.as_of_block
     )
@@ -578,6 +613,37 @@ def csv_response(
 
 CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+}
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_response(
+    item_model: type[BaseModel], items: Sequence[BaseModel], next_cursor: str | None, block: int
+) -> Response:
+    """Return items as a one-sheet XLSX workbook, with the same cells and headers as CSV.
+
+    Cells go through the CSV quoting, so user text starting with a formula character stays text.
+    """
+    columns = list(item_model.model_fields)
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "items"
+    sheet.append(columns)
+    for item in items:
+        row = item.model_dump(mode="json")
+        sheet.append([_csv_cell(row[c]) for c in columns])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    headers = {"X-As-Of-Block": str(block)}
+    if next_cursor is not None:
+        headers["X-Next-Cursor"] = next_cursor
+    return Response(buffer.getvalue(), media_type=XLSX, headers=headers)
+
+
+SHEET_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}, XLSX: {}}},
 }
 
 

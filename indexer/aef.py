@@ -58,6 +58,7 @@ __all__ = [
     "iso_date",
     "itmo_identifier",
     "load_mirror_facts",
+    "sheet_cell",
     "year_bounds",
 ]
 
@@ -425,6 +426,10 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+# The same quoting for every spreadsheet the registry writes (the CADT export's too).
+sheet_cell = _cell
 
 
 def _tables(report: AefReport) -> list[tuple[str, tuple[tuple[str, str], ...], list[Any]]]:

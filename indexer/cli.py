@@ -6,8 +6,10 @@ outside the node package (see `register`).
 
 from __future__ import annotations
 
+import enum
 import json
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -16,19 +18,29 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.aef import aef_document
 from indexer.audit import audit, audit_aef, print_aef_audit, print_report
+from indexer.cadt import CadtSource, cadt_document, cadt_xlsx
 from indexer.db import create_engine, database_url, upgrade_database
+from indexer.independent import independent_audit
+from indexer.models import Checkpoint, table_of
 from indexer.sync import Indexer
 from node.chain import ChainClient
 from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import RegistryError
 from node.settings import NodeSettings, load_settings
 
-__all__ = ["aef_audit_command", "app", "audit_command", "register", "sync_command"]
+__all__ = [
+    "aef_audit_command",
+    "app",
+    "audit_command",
+    "export_cadt_command",
+    "register",
+    "sync_command",
+]
 
 app = typer.Typer(
     help="The SQL mirror: sync it from the chain, audit it against the chain.",
@@ -191,8 +203,46 @@ def audit_cli(
         Path | None,
         typer.Option(help="With --aef: also write the chain's AEF to this file as JSON."),
     ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Instead: audit the registry at this address with nothing from its operator "
+            "(needs --rpc-url): a mirror of its own, built from the chain in a temporary "
+            "database.",
+        ),
+    ] = None,
+    from_block: Annotated[
+        int | None,
+        typer.Option(min=0, help="With --registry: its deployment block (found if omitted)."),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="With --registry: also compare the operator's public registers at this API.",
+        ),
+    ] = None,
 ) -> None:
     """Recompute holdings and register totals from the chain alone and compare with the mirror."""
+    if registry is not None:
+        if rpc_url is None:
+            err.print("[bold red]error:[/] --registry needs --rpc-url (the chain to read).")
+            raise typer.Exit(2)
+        raise typer.Exit(
+            independent_audit(
+                rpc_url,
+                registry,
+                from_block=from_block,
+                api_url=api,
+                spot_checks=spot_checks,
+                seed=seed,
+                console=console,
+            )
+        )
+    if from_block is not None or api is not None:
+        err.print("[bold red]error:[/] --from-block and --api go with --registry.")
+        raise typer.Exit(2)
     try:
         settings = _settings(
             data_dir=data_dir, chain_port=chain_port, rpc_url=rpc_url, database_url=database
@@ -206,7 +256,87 @@ def audit_cli(
     raise typer.Exit(audit_command(settings, spot_checks=spot_checks, seed=seed))
 
 
+class SheetFormat(enum.StrEnum):
+    """The forms of an export."""
+
+    JSON = "json"
+    XLSX = "xlsx"
+
+
+export_app = typer.Typer(
+    help="Export the public registers in other data models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def export_cadt_command(
+    settings: NodeSettings, out: Path | None, output: str, base_url: str
+) -> int:
+    """Write the mirror's registers as a CADT document (JSON or XLSX); 0 on success."""
+    if output == "xlsx" and out is None:
+        err.print("[bold red]error:[/] --format xlsx needs --out FILE.")
+        return 2
+    try:
+        engine = create_engine(database_url(settings))
+        with engine.connect() as conn:
+            checkpoint = conn.execute(select(table_of(Checkpoint))).first()
+            if checkpoint is None:
+                err.print("[bold red]error:[/] the mirror is empty; run `registry sync` first.")
+                return 1
+            source = CadtSource(
+                registry_code=settings.registry_code,
+                chain_id=int(checkpoint.chain_id),
+                contract=str(checkpoint.registry_address),
+                base_url=base_url,
+            )
+            document = cadt_document(conn, source, int(checkpoint.block_number))
+        engine.dispose()
+    except SQLAlchemyError as exc:
+        err.print(f"[bold red]error:[/] cannot read the mirror ({exc.__class__.__name__}: {exc}).")
+        return 1
+    if output == "xlsx":
+        assert out is not None
+        out.write_bytes(cadt_xlsx(document))
+    else:
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        if out is None:
+            sys.stdout.write(text)
+            return 0
+        out.write_text(text, encoding="utf-8")
+    counts = ", ".join(
+        f"{len(document[t])} {t}" for t in ("projects", "issuances", "units", "labels")
+    )
+    err.print(f"Wrote {counts} as of block {document['as_of_block']} to {out}.")
+    return 0
+
+
+@export_app.command("cadt")
+def export_cadt(
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write; standard output if omitted.")
+    ] = None,
+    output: Annotated[SheetFormat, typer.Option("--format", help="json or xlsx.")] = (
+        SheetFormat.JSON
+    ),
+    base_url: Annotated[
+        str,
+        typer.Option(help="Where the node's explorer is served, for the records' links."),
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Projects, issuances, units and labels under the Climate Action Data Trust data model."""
+    try:
+        settings = _settings(data_dir=data_dir, database_url=database)
+    except RegistryError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    raise typer.Exit(export_cadt_command(settings, out, output.value, base_url))
+
+
 def register(root: typer.Typer) -> None:
-    """Add `sync` and `audit` as top-level commands of another typer app (e.g. `registry`)."""
+    """Add `sync`, `audit` and `export` as top-level commands of another typer app (`registry`)."""
     root.command("sync")(sync)
     root.command("audit")(audit_cli)
+    root.add_typer(export_app, name="export")

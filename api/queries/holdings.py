@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Select, func, literal, select
 
 from api.paging import Snapshot
 from indexer.models import Issuance, Label, UnitBlock, table_of
@@ -17,9 +17,9 @@ _ISSUANCES = table_of(Issuance)
 _LABELS = table_of(Label)
 
 
-def label_names(snapshot: Snapshot) -> dict[int, str]:
+def label_names(conn: Connection) -> dict[int, str]:
     """Return every label's name by id (at most 256: a block's bitmap has 256 bits)."""
-    return {int(r.id): r.name for r in snapshot.conn.execute(select(_LABELS.c.id, _LABELS.c.name))}
+    return {int(r.id): str(r.name) for r in conn.execute(select(_LABELS.c.id, _LABELS.c.name))}
 
 
 def label_list(bitmap: int, names: dict[int, str]) -> list[str]:

@@ -13,6 +13,7 @@ from api.routes import (
     discovery,
     escrows,
     events,
+    explorer,
     platforms,
     registers,
     requests,
@@ -21,7 +22,7 @@ from api.routes import (
     writes,
 )
 
-__all__ = ["ROUTERS"]
+__all__ = ["PAGES", "ROUTERS"]
 
 ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]
 ROUTERS += [accounts.router, registers.router, events.router, webhooks.router]
@@ -33,3 +34,6 @@ ROUTERS += [
     associations.router,
 ]
 ROUTERS += [article6.router]
+
+# Served at the root, outside /v1: the public explorer's HTML pages (decision D35).
+PAGES: list[APIRouter] = [explorer.router]

@@ -488,7 +488,7 @@ def list_holdings(
     if label is not None:
         query = query.where(label_condition(snapshot, label))
     rows, cursor = fetch_page(snapshot, _HOLDING_LISTING, page, query)
-    names = label_names(snapshot) if any(r.labels for r in rows) else {}
+    names = label_names(snapshot.conn) if any(r.labels for r in rows) else {}
     items = [
         Holding(
             start=r.start,

@@ -5,30 +5,50 @@ Registers never name holders: no account ids, holder names or representatives ap
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, BeforeValidator
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy import func, select
 
+from api.deps import ServicesDep
 from api.paging import (
     CSV_RESPONSES,
-    Listing,
+    SHEET_RESPONSES,
+    XLSX,
     Page,
     PageDep,
+    SheetPageDep,
     SnapshotDep,
-    SortKey,
     block_times,
+    choice_filter,
     fetch_page,
     int_filter,
     iso_time,
     list_response,
+    reject_unknown_parameters,
     text_filter,
+    time_filter,
 )
 from api.problems import refuse
-from api.queries.holdings import holdings_query, label_list, label_names
+from api.queries.holdings import label_list, label_names
+from api.queries.public import (
+    CANCELLATION_LISTING,
+    ISSUANCE_LISTING,
+    LABEL_LISTING,
+    MAX_SERIAL,
+    PROJECT_LISTING,
+    CancellationFilters,
+    cancellation_ranges,
+    cancellations_query,
+    check_project_id,
+    parse_serial,
+    project_search,
+    unit_block,
+)
+from indexer.cadt import CadtSource, cadt_document, cadt_xlsx
 from indexer.models import (
     Association,
     Cancellation,
@@ -38,6 +58,7 @@ from indexer.models import (
     UnitBlock,
     table_of,
 )
+from node.contracts import CancellationPurpose
 
 __all__ = ["router"]
 
@@ -49,10 +70,6 @@ _LABELS = table_of(Label)
 _BLOCKS = table_of(UnitBlock)
 _CANCELLATIONS = table_of(Cancellation)
 _ASSOCIATIONS = table_of(Association)
-
-_SERIAL = re.compile(r"[0-9]{1,19}")
-_MAX_SERIAL = 2**63 - 1  # the contract keeps serials below 2^63
-
 
 # -- schemas ---------------------------------------------------------------------------------
 
@@ -166,17 +183,6 @@ def _date(timestamp: int) -> str:
 
 # -- projects --------------------------------------------------------------------------------
 
-_PROJECT_LISTING = Listing(
-    sorts={
-        "project_id": SortKey(_PROJECTS.c.id, str),
-        "name": SortKey(_PROJECTS.c.name, str),
-        "country": SortKey(_PROJECTS.c.country, str),
-        "registered_block": SortKey(_PROJECTS.c.registered_block),
-    },
-    key=(SortKey(_PROJECTS.c.id, str),),
-    default="project_id",
-)
-
 
 def _project(row: Any) -> ProjectPublic:
     return ProjectPublic(
@@ -195,14 +201,21 @@ def list_projects(
     snapshot: SnapshotDep,
     country: Annotated[str | None, BeforeValidator(text_filter("country")), Query()] = None,
     methodology: Annotated[str | None, BeforeValidator(text_filter("methodology")), Query()] = None,
+    q: Annotated[
+        str | None,
+        BeforeValidator(text_filter("q")),
+        Query(description="Free text: in the id, name, methodology or country, any case."),
+    ] = None,
 ) -> Page[ProjectPublic] | Response:
     """List registered projects. Sort: project_id, name, country, registered_block."""
     query = select(_PROJECTS)
+    if q is not None:
+        query = query.where(project_search(q))
     if country is not None:
         query = query.where(_PROJECTS.c.country == country)
     if methodology is not None:
         query = query.where(_PROJECTS.c.methodology == methodology)
-    rows, cursor = fetch_page(snapshot, _PROJECT_LISTING, page, query)
+    rows, cursor = fetch_page(snapshot, PROJECT_LISTING, page, query)
     return list_response(ProjectPublic, [_project(r) for r in rows], cursor, snapshot, page)
 
 
@@ -212,11 +225,7 @@ def get_project(
     snapshot: SnapshotDep,
 ) -> ProjectDetail:
     """Return a project with its units issued and cancelled per unit type and vintage."""
-    if len(project_id.encode()) > 32 or not project_id.isprintable():
-        raise refuse(
-            "INVALID_PROJECT_ID",
-            f"{project_id!r} is not a project id: at most 32 bytes of printable text.",
-        )
+    check_project_id(project_id)
     conn = snapshot.conn
     row = conn.execute(select(_PROJECTS).where(_PROJECTS.c.id == project_id)).first()
     if row is None:
@@ -260,19 +269,6 @@ def get_project(
 
 # -- issuances -------------------------------------------------------------------------------
 
-_ISSUANCE_LISTING = Listing(
-    sorts={
-        "issuance_id": SortKey(_ISSUANCES.c.id),
-        "vintage": SortKey(_ISSUANCES.c.vintage),
-        "quantity": SortKey(_ISSUANCES.c.quantity),
-        "block_number": SortKey(_ISSUANCES.c.block_number),
-        "project_id": SortKey(_ISSUANCES.c.project_id, str),
-        "start": SortKey(_ISSUANCES.c.start),
-    },
-    key=(SortKey(_ISSUANCES.c.id),),
-    default="issuance_id",
-)
-
 
 @router.get("/issuances", response_model=Page[IssuancePublic], responses=CSV_RESPONSES)
 def list_issuances(
@@ -311,7 +307,7 @@ def list_issuances(
     ):
         if value is not None:
             query = query.where(column == value)
-    rows, cursor = fetch_page(snapshot, _ISSUANCE_LISTING, page, query)
+    rows, cursor = fetch_page(snapshot, ISSUANCE_LISTING, page, query)
     times = block_times(snapshot, [r.block_number for r in rows])
     items = [
         IssuancePublic(
@@ -334,24 +330,119 @@ def list_issuances(
     return list_response(IssuancePublic, items, cursor, snapshot, page)
 
 
+# -- cancellations ---------------------------------------------------------------------------
+
+_PURPOSES = tuple(p.name.lower() for p in CancellationPurpose)
+
+
+class CancellationRow(BaseModel):
+    """A cancellation's units of one issuance: who they were retired for, why and when.
+
+    A cancellation drawing on several issuances has one row per issuance (decision D34), each
+    with the same `cancellation_id`; `quantity` and `ranges` are that issuance's part.
+    """
+
+    cancellation_id: int
+    issuance_id: int
+    ranges: list[SerialBlock]
+    quantity: int
+    unit_type: str
+    project_id: str
+    vintage: int
+    purpose: str
+    beneficiary: str
+    reason: str
+    block_number: int
+    timestamp: str | None
+    tx_hash: str
+
+
+@router.get("/cancellations", response_model=Page[CancellationRow], responses=SHEET_RESPONSES)
+def list_cancellations(
+    page: SheetPageDep,
+    snapshot: SnapshotDep,
+    beneficiary: Annotated[
+        str | None,
+        BeforeValidator(text_filter("beneficiary")),
+        Query(description="Part of the beneficiary's name, any case."),
+    ] = None,
+    project_id: Annotated[str | None, BeforeValidator(text_filter("project_id")), Query()] = None,
+    unit_type: Annotated[str | None, BeforeValidator(text_filter("unit_type")), Query()] = None,
+    vintage: Annotated[
+        int | None, BeforeValidator(int_filter("vintage", 0, 65535)), Query()
+    ] = None,
+    purpose: Annotated[
+        str | None,
+        BeforeValidator(choice_filter("purpose", _PURPOSES)),
+        Query(description=f"One of {', '.join(_PURPOSES)}."),
+    ] = None,
+    since: Annotated[
+        int | None,
+        BeforeValidator(time_filter("since")),
+        Query(description="ISO 8601 date or date-time: cancelled at or after it."),
+    ] = None,
+    until: Annotated[
+        int | None,
+        BeforeValidator(time_filter("until")),
+        Query(description="ISO 8601 date or date-time: cancelled before it."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        BeforeValidator(text_filter("q")),
+        Query(description="Free text: in the beneficiary, reason, project id or tx hash."),
+    ] = None,
+) -> Page[CancellationRow] | Response:
+    """List retirements (cancelled units), public. Sort: cancellation_id, timestamp, quantity,
+    vintage, project_id, beneficiary. `format=csv` or `xlsx` for a spreadsheet."""
+    filters = CancellationFilters(
+        beneficiary=beneficiary,
+        project_id=project_id,
+        unit_type=unit_type,
+        vintage=vintage,
+        purpose=purpose,
+        since=since,
+        until=until,
+        q=q,
+    )
+    rows, cursor = fetch_page(snapshot, CANCELLATION_LISTING, page, cancellations_query(filters))
+    ranges = cancellation_ranges(snapshot.conn, [r.cancellation_id for r in rows])
+    items = [
+        CancellationRow(
+            cancellation_id=r.cancellation_id,
+            issuance_id=r.issuance_id,
+            ranges=[
+                SerialBlock(start=s, end=e)
+                for s, e in ranges.get((r.cancellation_id, r.issuance_id), [])
+            ],
+            quantity=int(r.quantity),
+            unit_type=r.unit_type,
+            project_id=r.project_id,
+            vintage=r.vintage,
+            purpose=r.purpose,
+            beneficiary=r.beneficiary,
+            reason=r.reason,
+            block_number=r.block_number,
+            timestamp=iso_time(r.timestamp),
+            tx_hash=r.tx_hash,
+        )
+        for r in rows
+    ]
+    return list_response(CancellationRow, items, cursor, snapshot, page)
+
+
 # -- units -----------------------------------------------------------------------------------
 
 
 @router.get("/units/{serial}", response_model=UnitPublic)
 def get_unit(
-    serial: Annotated[str, Path(description=f"A serial number, 1 to {_MAX_SERIAL}.")],
+    serial: Annotated[str, Path(description=f"A serial number, 1 to {MAX_SERIAL}.")],
     snapshot: SnapshotDep,
 ) -> UnitPublic:
     """Return the block, attributes, state and labels of one serial, and its cancellation."""
-    if not _SERIAL.fullmatch(serial) or not 1 <= int(serial) <= _MAX_SERIAL:
-        raise refuse("INVALID_SERIAL", f"{serial!r} is not a serial: expected 1 to {_MAX_SERIAL}.")
-    number = int(serial)
+    number = parse_serial(serial)
     conn = snapshot.conn
-    # The block with the greatest start <= serial: one index seek (see indexer.mirror).
-    row = conn.execute(
-        holdings_query().where(_BLOCKS.c.start <= number).order_by(_BLOCKS.c.start.desc()).limit(1)
-    ).first()
-    if row is None or row.end < number:
+    row = unit_block(conn, number)
+    if row is None:
         raise refuse("UNIT_NOT_FOUND", f"Serial {number} has not been issued.")
     cancellation = None
     if row.state == "cancelled":
@@ -389,7 +480,7 @@ def get_unit(
         vintage=row.vintage,
         issuance_id=row.issuance_id,
         state=row.state,
-        labels=label_list(row.labels, label_names(snapshot)) if row.labels else [],
+        labels=label_list(int(row.labels), label_names(conn)) if row.labels else [],
         cancellation=cancellation,
         association=association,
         as_of_block=snapshot.as_of_block,
@@ -397,16 +488,6 @@ def get_unit(
 
 
 # -- labels ----------------------------------------------------------------------------------
-
-_LABEL_LISTING = Listing(
-    sorts={
-        "label_id": SortKey(_LABELS.c.id),
-        "name": SortKey(_LABELS.c.name, str),
-        "defined_block": SortKey(_LABELS.c.defined_block),
-    },
-    key=(SortKey(_LABELS.c.id),),
-    default="label_id",
-)
 
 
 @router.get("/labels", response_model=Page[LabelPublic], responses=CSV_RESPONSES)
@@ -422,7 +503,7 @@ def list_labels(
         query = query.where(_LABELS.c.name == name)
     if authority is not None:
         query = query.where(func.lower(_LABELS.c.authority) == authority.lower())
-    rows, cursor = fetch_page(snapshot, _LABEL_LISTING, page, query)
+    rows, cursor = fetch_page(snapshot, LABEL_LISTING, page, query)
     items = [
         LabelPublic(
             label_id=r.id,
@@ -434,3 +515,49 @@ def list_labels(
         for r in rows
     ]
     return list_response(LabelPublic, items, cursor, snapshot, page)
+
+
+# -- CADT export -----------------------------------------------------------------------------
+
+
+def _cadt_format(value: Any) -> str:
+    if value not in ("json", "xlsx"):
+        raise refuse("INVALID_FORMAT", f"`format` must be json or xlsx, got {value!r}.")
+    return str(value)
+
+
+@router.get(
+    "/cadt",
+    dependencies=[Depends(reject_unknown_parameters)],
+    responses={200: {"description": "A CADT document (JSON) or workbook.", "content": {XLSX: {}}}},
+)
+def get_cadt(
+    request: Request,
+    services: ServicesDep,
+    snapshot: SnapshotDep,
+    output: Annotated[
+        str,
+        BeforeValidator(_cadt_format),
+        WithJsonSchema({"type": "string", "enum": ["json", "xlsx"]}),
+        Query(alias="format", description="`json` (default) or `xlsx`, one sheet per table."),
+    ] = "json",
+) -> Response:
+    """Projects, issuances, units and labels under the Climate Action Data Trust data model.
+
+    Fields the chain does not record are null and listed under `unfilled` (docs/cadt.md)."""
+    source = CadtSource(
+        registry_code=services.registry_code,
+        chain_id=services.deployment.chain_id,
+        contract=services.deployment.registry,
+        base_url=str(request.base_url),
+    )
+    document = cadt_document(snapshot.conn, source, snapshot.as_of_block)
+    headers = {"X-As-Of-Block": str(snapshot.as_of_block)}
+    if output == "xlsx":
+        disposition = f'attachment; filename="cadt-{services.registry_code}.xlsx"'
+        return Response(
+            cadt_xlsx(document),
+            media_type=XLSX,
+            headers={**headers, "Content-Disposition": disposition},
+        )
+    return JSONResponse(document, headers=headers)
