@@ -124,6 +124,7 @@ class Indexer:
         batch_blocks: int = 16,
         max_batch_blocks: int = 10_000,
         target_batch_events: int = 5_000,
+        until_block: int | None = None,
         progress: bool | None = None,
         console: Console | None = None,
     ) -> None:
@@ -134,6 +135,8 @@ class Indexer:
         self.deployment = deployment
         self.decoder = EventDecoder(abi)
         self.finality_depth = finality_depth
+        # Index no further than this block (the audit rebuilds a mirror as of another's checkpoint).
+        self.until_block = until_block
         self.max_batch_blocks = max(batch_blocks, max_batch_blocks)
         self.target_batch_events = target_batch_events
         self.progress = progress
@@ -168,6 +171,10 @@ class Indexer:
             )
         return int(row.block_number), str(row.block_hash)
 
+    def _target(self, head: int) -> int:
+        final = head - self.finality_depth
+        return final if self.until_block is None else min(final, self.until_block)
+
     def sync_once(
         self, max_batches: int | None = None, stop: threading.Event | None = None
     ) -> SyncResult:
@@ -181,7 +188,7 @@ class Indexer:
         events = batches = retries = 0
         rolled_back: list[int] = []
         head = self.client.block_number()
-        target = head - self.finality_depth
+        target = self._target(head)
         if target <= number and not self._is_canonical(number, cp_hash):
             number, cp_hash = self._roll_back(number)
             rolled_back.append(number)
@@ -215,7 +222,7 @@ class Indexer:
                         break  # the chain keeps changing under us; the next call tries again
                     time.sleep(0.1 * retries)  # let the node settle on one fork
                     head = self.client.block_number()
-                    target = head - self.finality_depth
+                    target = self._target(head)
                     if target <= number and not self._is_canonical(number, cp_hash):
                         number, cp_hash = self._roll_back(number)
                         rolled_back.append(number)
