@@ -857,10 +857,13 @@ def _spot_check(
     abi: list[dict[str, Any]],
     snapshot: LedgerSnapshot,
     block_number: int,
-    samples: int,
+    samples: int | None,
     seed: int | None,
 ) -> tuple[list[Difference], int]:
-    """Compare the replay with contract storage through view calls at the audited block."""
+    """Compare the replay with contract storage through view calls at the audited block.
+
+    `samples` blocks and accounts are chosen at random; None checks every one of them.
+    """
     contract = client.w3.eth.contract(
         address=Web3.to_checksum_address(deployment.registry), abi=abi
     )
@@ -910,7 +913,7 @@ def _spot_check(
 
     rng = random.Random(seed)
     starts = sorted(snapshot.blocks)
-    picked = set(rng.sample(starts, min(samples, len(starts))))
+    picked = set(starts if samples is None else rng.sample(starts, min(samples, len(starts))))
     if starts:
         picked.update((starts[0], starts[-1]))
     states = {enum_text(state): int(state) for state in UnitState}
@@ -928,7 +931,8 @@ def _spot_check(
     statuses = {enum_text(k): int(k) for k in AccountStatus}
     policies = {enum_text(k): int(k) for k in ApprovalPolicy}
     ids = sorted(snapshot.accounts)
-    for account_id in sorted(rng.sample(ids, min(samples, len(ids)))):
+    chosen = ids if samples is None else rng.sample(ids, min(samples, len(ids)))
+    for account_id in sorted(chosen):
         kind, status, policy, party, _, primary = snapshot.accounts[account_id]
         stored = contract.functions.getAccount(account_id).call(block_identifier=at)
         check(
@@ -960,7 +964,7 @@ def _spot_check_platforms(
     snapshot: LedgerSnapshot,
     at: int,
     rng: random.Random,
-    samples: int,
+    samples: int | None,
     check: Any,
 ) -> None:
     """Compare sampled platforms, consents and locks of the replay with the module's views."""
@@ -968,6 +972,8 @@ def _spot_check_platforms(
 
     def sample(keys: Iterable[Any]) -> list[Any]:
         ordered = sorted(keys)
+        if samples is None:
+            return sorted(ordered)
         return sorted(rng.sample(ordered, min(samples, len(ordered))))
 
     for address in sample(snapshot.platforms):
@@ -1010,6 +1016,57 @@ def _spot_check_platforms(
             certificate,
             sql_text(bytes32_text(stored[5])),
         )
+
+
+# -- conservation per issuance -----------------------------------------------------------------
+
+
+def issuance_totals(snapshot: LedgerSnapshot, side: str) -> list[Difference]:
+    """Check each issuance's blocks partition its serials: issued = the sum over every state.
+
+    The blocks of an issuance must cover [start, end] with no gap and no overlap, so its units
+    held + pending + reserved + escrowed + associated + cancelled equal the units issued.
+    """
+    by_issuance: dict[int, list[tuple[int, int, str]]] = {}
+    for start, block in snapshot.blocks.items():
+        end, _account, state, _lock, issuance, _labels = block
+        by_issuance.setdefault(int(issuance), []).append((int(start), int(end), str(state)))
+    out: list[Difference] = []
+    for issuance_id, issuance in sorted(snapshot.issuances.items()):
+        first, last, quantity = int(issuance[6]), int(issuance[7]), int(issuance[8])
+        blocks = sorted(by_issuance.pop(issuance_id, []))
+        by_state = Counter[str]()
+        expected = first
+        for start, end, state in blocks:
+            if start != expected:
+                out.append(
+                    Difference(
+                        "issuance totals",
+                        f"{side} issuance {issuance_id}",
+                        f"a block starting at {expected}",
+                        f"a block starting at {start}",
+                    )
+                )
+            by_state[state] += end - start + 1
+            expected = end + 1
+        counted = sum(by_state.values())
+        if counted != quantity or expected != last + 1:
+            states = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items()))
+            out.append(
+                Difference(
+                    "issuance totals",
+                    f"{side} issuance {issuance_id}",
+                    f"{quantity} issued ({first}-{last})",
+                    f"{counted} in blocks ({states})",
+                )
+            )
+    for issuance_id in sorted(by_issuance):
+        out.append(
+            Difference(
+                "issuance totals", f"{side} issuance {issuance_id}", "no such issuance", "blocks"
+            )
+        )
+    return out
 
 
 # -- every derived table, rebuilt by the indexer from the chain --------------------------------
@@ -1075,7 +1132,7 @@ def audit(
     deployment: Deployment,
     abi: list[dict[str, Any]],
     *,
-    spot_checks: int = 64,
+    spot_checks: int | None = None,
     seed: int | None = None,
     rebuild: bool = True,
 ) -> AuditReport:
@@ -1116,6 +1173,8 @@ def audit(
     chain, _ = recompute_from_chain(client, deployment, EventDecoder(abi), number)
     mirror = read_mirror(engine)
     differences.extend(compare(chain, mirror))
+    differences.extend(issuance_totals(chain, "chain"))
+    differences.extend(issuance_totals(mirror, "mirror"))
     tables: dict[str, int] = {}
     if rebuild:
         rebuilt = rebuild_from_chain(client, deployment, abi, number)
@@ -1125,7 +1184,7 @@ def audit(
             rebuilt.dispose()
         differences.extend(table_differences)
     checks = 0
-    if spot_checks > 0:
+    if spot_checks is None or spot_checks > 0:
         try:
             view_differences, checks = _spot_check(
                 client, deployment, abi, chain, number, spot_checks, seed

@@ -125,7 +125,9 @@ def _against_chain(
     return None
 
 
-def audit_command(settings: NodeSettings, *, spot_checks: int = 64, seed: int | None = None) -> int:
+def audit_command(
+    settings: NodeSettings, *, spot_checks: int | None = None, seed: int | None = None
+) -> int:
     """Audit the mirror against the chain; return 0 when they agree and 1 otherwise."""
     report = _against_chain(settings, partial(audit, spot_checks=spot_checks, seed=seed))
     if report is None:
@@ -188,8 +190,13 @@ def audit_cli(
     rpc_url: RpcUrl = None,
     database: DatabaseUrl = None,
     spot_checks: Annotated[
-        int, typer.Option(min=0, help="Blocks and accounts to check with contract view calls.")
-    ] = 64,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Check only this many blocks and accounts, chosen at random, with contract view "
+            "calls (default: every one).",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for choosing the spot checks.")] = None,
     aef: Annotated[
         tuple[str, int] | None,

@@ -477,7 +477,7 @@ def independent_audit(
     *,
     from_block: int | None = None,
     api_url: str | None = None,
-    spot_checks: int = 64,
+    spot_checks: int | None = None,
     seed: int | None = None,
     console: Console | None = None,
     http: httpx.Client | None = None,

@@ -150,7 +150,9 @@ def backfill(
             seconds = time.perf_counter() - started
             ok = True
             if repeat == 0:
-                report = audit(engine, client, registry.deployment, registry.abi, seed=1)
+                report = audit(
+                    engine, client, registry.deployment, registry.abi, spot_checks=64, seed=1
+                )
                 ok = report.ok and _event_rows(engine) == result.events
             run = Backfill(label, result.events, seconds, result.batches, ok, client.windows)
             if best is None or run.seconds < best.seconds:
@@ -236,7 +238,7 @@ def steady_lag(
     finally:
         stop.set()
         loop.join(30)
-    report = audit(engine, client, registry.deployment, registry.abi, seed=2)
+    report = audit(engine, client, registry.deployment, registry.abi, spot_checks=64, seed=2)
     client.close()
     probe.close()
     engine.dispose()
