@@ -300,6 +300,7 @@ class Ledger:
     def __init__(self, state: LedgerState, keys: dict[str, LocalAccount]) -> None:
         self.state = state
         self.keys = keys
+        self._digest = b""  # the request being applied: single transfers take their id from it
         self.roles: dict[str, set[str]] = {
             keys["registry_admin"].address: {"admin"},
             keys["issuer"].address: {"issuer", "label_authority"},
@@ -352,6 +353,7 @@ class Ledger:
         """Apply a request to the model; return the error the contract must refuse it with."""
         trial = copy.deepcopy(self.state)
         saved, self.state = self.state, trial
+        self._digest = request.digest
         try:
             self._apply(op, request.signer)
         except Refused as refused:
@@ -483,8 +485,12 @@ class Ledger:
             raise Refused("SameAccount")
         self._require_can_receive(op.target)
         single = source.policy == ApprovalPolicy.SINGLE
-        transfer_id = s.next_operation
-        s.next_operation += 1
+        if single:
+            # Numbered from the request's digest, not the operation counter (decision D33).
+            transfer_id = (int.from_bytes(self._digest, "big") >> 194) | (1 << 62)
+        else:
+            transfer_id = s.next_operation
+            s.next_operation += 1
         if single:
             move = Move(op.source, UnitState.HELD, 0, op.target, UnitState.HELD, 0)
         else:
@@ -855,8 +861,9 @@ def operations(draw: st.DrawFn, ledger: Ledger, executed: int) -> Operation:
     if kind == "decide":
         pending = [i for i, t in s.transfers.items() if t.status == TransferStatus.PENDING]
         # Not plausible: a decided transfer, or an id that names no stored transfer (a single
-        # policy transfer, a cancellation).
-        transfer_id = _pick(draw, pending, list(range(1, s.next_operation)))
+        # policy transfer, numbered from its digest, or a cancellation).
+        known = sorted(set(range(1, s.next_operation)) | set(s.transfers))
+        transfer_id = _pick(draw, pending, known)
         approve = draw(st.integers(0, 3)) != 3
         transfer = s.transfers.get(transfer_id)
         if transfer is None:
