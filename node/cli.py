@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
@@ -185,12 +186,25 @@ def _up(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     failed = False
+    restarts = _Backoff()
     try:
         while not stop.wait(1.0):
-            if chain is not None and not chain.is_healthy():
-                err.print("[bold red]The chain stopped unexpectedly; see[/] " + str(chain.log_path))
-                failed = True
-                break
+            if chain is not None and not chain.is_healthy() and restarts.due():
+                # NOTE: the chain restarts from its last state dump. Blocks mined since are lost:
+                # the indexer rewinds to the common ancestor and the journal sends again every
+                # request whose effects vanished (their nonces keep a resend harmless).
+                err.print(
+                    "[bold yellow]The chain stopped unexpectedly; restarting it from its saved "
+                    f"state (attempt {restarts.attempts + 1}); see[/] {chain.log_path}"
+                )
+                try:
+                    chain.start()
+                except RegistryError as exc:
+                    restarts.failed()
+                    err.print(f"[bold red]The chain could not restart:[/] {exc}")
+                    continue
+                restarts.succeeded()
+                console.print(f"Chain restarted: {settings.chain_rpc_url}")
             dead = [s.name for s in services if not s.is_healthy()]
             if dead:
                 err.print(
@@ -205,6 +219,25 @@ def _up(
         console.print("Stopped.")
     if failed:
         raise typer.Exit(code=1)
+
+
+class _Backoff:
+    """When to try restarting a dead role again: at once, then after 1, 2, 4 ... 60 seconds."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self._next = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
+    def failed(self) -> None:
+        self.attempts += 1
+        self._next = time.monotonic() + min(2.0 ** (self.attempts - 1), 60.0)
+
+    def succeeded(self) -> None:
+        self.attempts = 0
+        self._next = 0.0
 
 
 def _stop_all(services: list[ServiceHandle], chain: DevChain | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sdk import RegistryClient
 from tests.conftest import _free_port
 
 _REGISTRY = str(Path(sys.executable).parent / "registry")
@@ -111,3 +113,44 @@ def test_a_bad_database_url_is_one_line_and_leaves_nothing_running(tmp_path: Pat
     assert "Traceback" not in result.stderr
     assert _anvil_pid(data_dir) is None  # the chain it started is stopped
     assert not (data_dir / "node.lock").read_text().strip()  # and the lock released
+
+
+def test_the_chain_is_restarted_and_reads_never_stop(running: tuple[Path, int, int]) -> None:
+    """kill -9 of the embedded chain: reads keep answering, the chain comes back, writes resume."""
+    data_dir, api_port, _ = running
+    api = f"http://127.0.0.1:{api_port}"
+    keys = json.loads((data_dir / "dev-accounts.json").read_text())
+    issuer = RegistryClient(api, keys["issuer"]["private_key"])
+    before = issuer.write(
+        "admin/projects", {"project_id": "CHAIN-1", "name": "Before", "country": "AU"}
+    )
+    assert before["status"] == "indexed", before
+    anvil = _anvil_pid(data_dir)
+    assert anvil is not None
+    os.kill(anvil, signal.SIGKILL)
+    answered_while_down = 0
+    deadline = time.monotonic() + 60
+    while True:
+        projects = httpx.get(f"{api}/v1/registers/projects", timeout=10)
+        assert projects.status_code == 200, projects.text  # the mirror answers throughout
+        answered_while_down += 1
+        health = httpx.get(f"{api}/v1/health", timeout=10).json()
+        restarted = _anvil_pid(data_dir)
+        if health["status"] == "ok" and restarted not in (None, anvil):
+            break
+        assert time.monotonic() < deadline, health
+        time.sleep(0.25)
+    assert answered_while_down >= 1
+    after = issuer.write(
+        "admin/projects", {"project_id": "CHAIN-2", "name": "After", "country": "AU"}
+    )
+    assert after["status"] == "indexed", after
+    # Nothing acknowledged is lost: a write the chain lost with its unsaved blocks is sent again.
+    deadline = time.monotonic() + 60
+    while True:
+        page = httpx.get(f"{api}/v1/registers/projects", params={"limit": 1000}).json()
+        listed = {p["project_id"] for p in page["items"]}
+        if {"CHAIN-1", "CHAIN-2"} <= listed:
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.5)
