@@ -106,6 +106,26 @@ def _errors(method: str, path: str, operation: dict[str, Any]) -> dict[str, dict
     return errors
 
 
+def _summarise(operation: dict[str, Any]) -> None:
+    """Use the handler's written first sentence as the summary, not its function name.
+
+    FastAPI titles a route without an explicit summary after its function ("Prepare Transfer");
+    every handler's docstring opens with a sentence written for readers, which says more.
+    """
+    description = str(operation.get("description", "")).strip()
+    if not description or not _looks_generated(operation):
+        return
+    first = description.split("\n\n")[0].replace("\n", " ")
+    sentence = first.split(". ")[0].rstrip(".")
+    operation["summary"] = sentence if len(sentence) <= 90 else sentence[:87].rstrip() + "..."
+
+
+def _looks_generated(operation: dict[str, Any]) -> bool:
+    # FastAPI's own summary is the function name, title-cased, with spaces for underscores.
+    name = str(operation.get("operationId", "")).split("_v1_")[0].split("__")[0]
+    return str(operation.get("summary", "")).lower() == name.replace("_", " ").lower()
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make `app.openapi()` describe errors as the server sends them; cache the document."""
 
@@ -124,6 +144,7 @@ def install_openapi(app: FastAPI) -> None:
         components["Problem"] = _PROBLEM_SCHEMA
         for path, item in spec.get("paths", {}).items():
             for method, operation in item.items():
+                _summarise(operation)
                 responses = operation.setdefault("responses", {})
                 for status, problem in _errors(method, path, operation).items():
                     responses[status] = problem
