@@ -5,16 +5,20 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
-from api.app import create_app
-from api.config import ApiSettings
-from api.services import Services, load_relayer_key
 from node.errors import RegistryError
-from node.settings import NodeSettings
+
+# NOTE: FastAPI, uvicorn and the services are imported when the API starts, not when the CLI
+# loads this module to list its commands (`registry --help` stays instant).
+if TYPE_CHECKING:
+    import uvicorn
+
+    from api.config import ApiSettings
+    from api.services import Services
+    from node.settings import NodeSettings
 
 __all__ = ["ApiService", "register", "start"]
 
@@ -42,11 +46,18 @@ class ApiService:
 
 def api_settings(settings: NodeSettings, options: dict[str, Any]) -> ApiSettings:
     """Return API settings: the node's own, the environment, and `up`'s options on top."""
+    from api.config import ApiSettings
+
     overrides = {k: v for k, v in options.items() if k.startswith("api_") and v is not None}
     return ApiSettings(**{**settings.model_dump(exclude_unset=True), **overrides})
 
 
 def _serve(settings: ApiSettings) -> tuple[uvicorn.Server, Services]:
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import Services, load_relayer_key
+
     key = load_relayer_key(settings) if settings.api_relay else None
     services = Services.from_settings(settings, relayer_key=key)
     config = uvicorn.Config(
@@ -84,6 +95,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the API alone, in the foreground, for a node whose chain and indexer run elsewhere."""
+    from api.config import ApiSettings
+
     try:
         config = ApiSettings() if api_port is None else ApiSettings(api_port=api_port)
         server, _services = _serve(config)

@@ -14,24 +14,21 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from indexer.aef import aef_document
-from indexer.audit import audit, audit_aef, print_aef_audit, print_report
-from indexer.cadt import CadtSource, cadt_document, cadt_xlsx
-from indexer.db import create_engine, database_url, upgrade_database
-from indexer.independent import independent_audit
-from indexer.models import Checkpoint, table_of
-from indexer.sync import Indexer
-from node.chain import ChainClient
-from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import RegistryError
-from node.settings import NodeSettings, load_settings
+
+# NOTE: SQLAlchemy, web3 and the indexer are imported by the commands that use them, so that
+# `registry --help` stays instant (this module is loaded to list its commands).
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from node.chain import ChainClient
+    from node.deploy import Deployment
+    from node.settings import NodeSettings
 
 __all__ = [
     "aef_audit_command",
@@ -43,6 +40,7 @@ __all__ = [
 ]
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no <bool> placeholders on flags
     help="The SQL mirror: sync it from the chain, audit it against the chain.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -73,11 +71,18 @@ DatabaseUrl = Annotated[
 
 
 def _settings(**values: Any) -> NodeSettings:
+    from node.settings import load_settings
+
     return load_settings(**values)
 
 
 def sync_command(settings: NodeSettings, *, once: bool = False, poll_interval: float = 1.0) -> int:
     """Bring the mirror up to date (once, or following the chain until SIGTERM / Ctrl-C)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from indexer.db import create_engine, database_url, upgrade_database
+    from indexer.sync import Indexer
+
     try:
         engine = create_engine(database_url(settings))
         upgrade_database(engine)
@@ -110,6 +115,12 @@ def _against_chain(
     run: Callable[[Engine, ChainClient, Deployment, list[dict[str, Any]]], _T],
 ) -> _T | None:
     """Run `run` on the mirror and the chain; print why it could not run and return None."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from indexer.db import create_engine, database_url
+    from node.chain import ChainClient
+    from node.deploy import load_abi, load_manifest
+
     try:
         engine = create_engine(database_url(settings))
         client = ChainClient(settings.chain_rpc_url)
@@ -129,6 +140,8 @@ def audit_command(
     settings: NodeSettings, *, spot_checks: int | None = None, seed: int | None = None
 ) -> int:
     """Audit the mirror against the chain; return 0 when they agree and 1 otherwise."""
+    from indexer.audit import audit, print_report
+
     report = _against_chain(settings, partial(audit, spot_checks=spot_checks, seed=seed))
     if report is None:
         return 1
@@ -140,6 +153,9 @@ def aef_audit_command(
     settings: NodeSettings, party: str, year: int, out: Path | None = None
 ) -> int:
     """Build a Party's AEF from the chain alone and compare the mirror's; 0 when they agree."""
+    from indexer.aef import aef_document
+    from indexer.audit import audit_aef, print_aef_audit
+
     result = _against_chain(settings, partial(audit_aef, party=party, year=year))
     if result is None:
         return 1
@@ -232,6 +248,8 @@ def audit_cli(
     ] = None,
 ) -> None:
     """Recompute holdings and register totals from the chain alone and compare with the mirror."""
+    from indexer.independent import independent_audit
+
     if registry is not None:
         if rpc_url is None:
             err.print("[bold red]error:[/] --registry needs --rpc-url (the chain to read).")
@@ -271,6 +289,7 @@ class SheetFormat(enum.StrEnum):
 
 
 export_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no <bool> placeholders on flags
     help="Export the public registers in other data models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -281,6 +300,13 @@ def export_cadt_command(
     settings: NodeSettings, out: Path | None, output: str, base_url: str
 ) -> int:
     """Write the mirror's registers as a CADT document (JSON or XLSX); 0 on success."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from indexer.cadt import CadtSource, cadt_document, cadt_xlsx
+    from indexer.db import create_engine, database_url
+    from indexer.models import Checkpoint, table_of
+
     if output == "xlsx" and out is None:
         err.print("[bold red]error:[/] --format xlsx needs --out FILE.")
         return 2

@@ -133,7 +133,8 @@ class ChainClient:
         except requests.RequestException as exc:
             raise ChainError(
                 f"Cannot reach the chain node at {self.rpc_url} ({exc.__class__.__name__}); "
-                "start it with `registry up` or pass --rpc-url."
+                "check that it is running and that this URL (--rpc-url, REGISTRY_RPC_URL) is "
+                "right, or leave it unset for the embedded chain."
             ) from exc
         try:
             # NOTE: pydantic's JSON parser (pydantic-core, which pydantic is built on) parses an
@@ -217,7 +218,8 @@ class ChainClient:
         except requests.RequestException as exc:
             raise ChainError(
                 f"Cannot reach the chain node at {self.rpc_url} ({exc.__class__.__name__}); "
-                "start it with `registry up` or pass --rpc-url."
+                "check that it is running and that this URL (--rpc-url, REGISTRY_RPC_URL) is "
+                "right, or leave it unset for the embedded chain."
             ) from exc
 
     def close(self) -> None:

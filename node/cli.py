@@ -8,34 +8,67 @@ import threading
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_account.signers.local import LocalAccount
 from rich.console import Console
-from rich.table import Table
 
-from node.chain import ChainClient
-from node.deploy import Deployment, deploy, grant_roles
-from node.devchain import DevChain
 from node.errors import ConfigError, RegistryError
-from node.keys import DEV_KEYS_WARNING, Keystore, dev_accounts, write_dev_accounts
 from node.lock import DataDirLock
-from node.qbft import write_network
-from node.services import ServiceHandle, service_starters
-from node.settings import NodeSettings, load_settings
+
+# NOTE: the modules behind the commands (web3, eth-account, pydantic-settings, and the other
+# packages' commands) are imported by the commands that use them, so `registry --help` and
+# `registry --version` answer at once.
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from node.chain import ChainClient
+    from node.deploy import Deployment
+    from node.devchain import DevChain
+    from node.services import ServiceHandle
+    from node.settings import NodeSettings
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no <bool> placeholders on flags
     name="registry",
     help="Permissioned, blockchain-backed registry node for carbon and environmental units.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 keys_app = typer.Typer(
-    help="Operator keys: encrypted keystores and the dev keys.", no_args_is_help=True
+    rich_markup_mode=None,  # plain help: no <bool> placeholders on flags
+    help="Operator keys: encrypted keystores and the dev keys.",
+    no_args_is_help=True,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"registry {version('registry-node')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Permissioned, blockchain-backed registry node for carbon and environmental units."""
+
+
 node_app = typer.Typer(
-    help="Chain engine configuration for production networks.", no_args_is_help=True
+    rich_markup_mode=None,  # plain help: no <bool> placeholders on flags
+    help="Chain engine configuration for production networks.",
+    no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(node_app, name="node")
@@ -61,6 +94,20 @@ ApiPort = Annotated[
     int | None,
     typer.Option("--api-port", envvar="REGISTRY_API_PORT", help="Port of the HTTP API."),
 ]
+ApiHost = Annotated[
+    str | None,
+    typer.Option(
+        "--api-host", envvar="REGISTRY_API_HOST", help="Interface the API listens on (127.0.0.1)."
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="REGISTRY_DATABASE_URL",
+        help="SQL mirror and journal: sqlite:///PATH or postgresql://... (SQLite in the data dir).",
+    ),
+]
 
 # Dev roles granted on a dev chain, by registry role name.
 _DEV_ROLE_GRANTS = {
@@ -71,8 +118,12 @@ _DEV_ROLE_GRANTS = {
 }
 
 
-def _settings(data_dir: Path | None, chain_port: int | None, rpc_url: str | None) -> NodeSettings:
-    return load_settings(data_dir=data_dir, chain_port=chain_port, rpc_url=rpc_url)
+def _settings(
+    data_dir: Path | None, chain_port: int | None, rpc_url: str | None, **more: Any
+) -> NodeSettings:
+    from node.settings import load_settings
+
+    return load_settings(data_dir=data_dir, chain_port=chain_port, rpc_url=rpc_url, **more)
 
 
 def _fail(exc: Exception, context: str | None = None) -> typer.Exit:
@@ -85,6 +136,9 @@ def _fail(exc: Exception, context: str | None = None) -> typer.Exit:
 
 
 def _deploy_dev(settings: NodeSettings, client: ChainClient) -> tuple[Deployment, bool]:
+    from node.deploy import deploy, grant_roles
+    from node.keys import dev_accounts
+
     keys = dev_accounts()
     deployment, fresh = deploy(
         client,
@@ -104,6 +158,8 @@ def _deploy_dev(settings: NodeSettings, client: ChainClient) -> tuple[Deployment
 
 
 def _print_deployment(deployment: Deployment, fresh: bool, rpc_url: str) -> None:
+    from rich.table import Table
+
     table = Table(title="Registry node", show_header=False)
     table.add_row("chain", f"{rpc_url} (chain id {deployment.chain_id})")
     table.add_row("registry code", deployment.registry_code)
@@ -119,6 +175,8 @@ def up(
     chain_port: ChainPort = None,
     rpc_url: RpcUrl = None,
     api_port: ApiPort = None,
+    api_host: ApiHost = None,
+    database_url: DatabaseUrl = None,
     detach: Annotated[
         bool,
         typer.Option("--detach", help="Start only the chain, leave it running and return."),
@@ -126,22 +184,27 @@ def up(
 ) -> None:
     """Start the node: chain, contracts (deployed if needed), indexer and API; print the URLs."""
     try:
-        settings = _settings(data_dir, chain_port, rpc_url)
+        settings = _settings(data_dir, chain_port, rpc_url, database_url=database_url)
         lock = None if detach else DataDirLock(settings.data_dir)
         if lock is not None:
             lock.acquire(api_port=api_port or "default", chain=settings.chain_rpc_url)
     except RegistryError as exc:
         raise _fail(exc) from exc
     try:
-        _up(settings, api_port, detach, lock)
+        _up(settings, {"api_port": api_port, "api_host": api_host}, detach, lock)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _up(
-    settings: NodeSettings, api_port: int | None, detach: bool, lock: DataDirLock | None
+    settings: NodeSettings, options: dict[str, Any], detach: bool, lock: DataDirLock | None
 ) -> None:
+    from node.chain import ChainClient
+    from node.devchain import DevChain
+    from node.keys import DEV_KEYS_WARNING, write_dev_accounts
+    from node.services import service_starters
+
     chain: DevChain | None = None
     try:
         if settings.uses_dev_chain:
@@ -171,7 +234,7 @@ def _up(
     name = "node"
     try:
         for name, start in service_starters():
-            handle = start(settings, {"api_port": api_port})
+            handle = start(settings, options)
             services.append(handle)
             for label, url in handle.urls.items():
                 console.print(f"{label}: {url}")
@@ -251,6 +314,8 @@ def _stop_all(services: list[ServiceHandle], chain: DevChain | None) -> None:
 @app.command()
 def down(data_dir: DataDir = None, chain_port: ChainPort = None) -> None:
     """Stop the embedded chain of a data directory (its state is kept)."""
+    from node.devchain import DevChain
+
     try:
         settings = _settings(data_dir, chain_port, None)
         chain = DevChain.from_settings(settings)
@@ -281,6 +346,10 @@ def deploy_command(
     ] = None,
 ) -> None:
     """Deploy the contracts unless a live deployment is recorded for the chain."""
+    from node.chain import ChainClient
+    from node.deploy import deploy
+    from node.devchain import DevChain
+
     try:
         settings = _settings(data_dir, chain_port, rpc_url)
         client = ChainClient(settings.chain_rpc_url)
@@ -303,6 +372,8 @@ def deploy_command(
 
 
 def _unlock(settings: NodeSettings, name: str) -> LocalAccount:
+    from node.keys import Keystore
+
     password = os.environ.get("REGISTRY_KEYSTORE_PASSWORD") or typer.prompt(
         f"Password for keystore {name!r}", hide_input=True
     )
@@ -312,6 +383,8 @@ def _unlock(settings: NodeSettings, name: str) -> LocalAccount:
 @keys_app.command("create")
 def keys_create(name: str, data_dir: DataDir = None) -> None:
     """Create an encrypted operator key (password from REGISTRY_KEYSTORE_PASSWORD or a prompt)."""
+    from node.keys import Keystore
+
     try:
         settings = _settings(data_dir, None, None)
         password = os.environ.get("REGISTRY_KEYSTORE_PASSWORD") or typer.prompt(
@@ -326,6 +399,8 @@ def keys_create(name: str, data_dir: DataDir = None) -> None:
 @keys_app.command("list")
 def keys_list(data_dir: DataDir = None) -> None:
     """List the operator keystores of a data directory."""
+    from node.keys import Keystore
+
     try:
         settings = _settings(data_dir, None, None)
         entries = Keystore(settings.keystore_dir).list()
@@ -338,6 +413,8 @@ def keys_list(data_dir: DataDir = None) -> None:
 @keys_app.command("dev")
 def keys_dev(data_dir: DataDir = None) -> None:
     """Write the well-known dev keys file (dev-accounts.json) and print the addresses."""
+    from node.keys import DEV_KEYS_WARNING, write_dev_accounts
+
     try:
         settings = _settings(data_dir, None, None)
         data = write_dev_accounts(settings.dev_accounts_path)
@@ -360,6 +437,8 @@ def qbft_config(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing network.")] = False,
 ) -> None:
     """Generate a Besu QBFT network: genesis, validator keys and permission allowlists."""
+    from node.qbft import write_network
+
     try:
         summary = write_network(
             out, validators, chain_id, host=host, accounts=account or (), overwrite=overwrite

@@ -12,23 +12,29 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 
-from sdk.client import RegistryClient, RegistryError
+# NOTE: eth-account and the client load when the demo runs, not when `registry --help` lists it.
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from sdk.client import RegistryClient
 
 __all__ = ["register", "run_demo"]
 
 
 def _keys(path: Path) -> dict[str, LocalAccount]:
+    from eth_account import Account
+
     entries = json.loads(path.read_text())
     return {role: Account.from_key(entry["private_key"]) for role, entry in entries.items()}
 
 
 def _step(number: int, actor: str, action: str, request: dict[str, Any]) -> dict[str, Any]:
+    from sdk.client import RegistryError
+
     if request["status"] != "indexed":
         raise RegistryError(409, request.get("error") or {"detail": f"request {request}"})
     typer.echo(f"{number:>2}. {actor:<22} {action}")
@@ -39,6 +45,7 @@ def _step(number: int, actor: str, action: str, request: dict[str, Any]) -> dict
 
 def run_demo(api_url: str, keys: dict[str, LocalAccount]) -> None:
     """Run the story against an API whose dev roles are `keys`."""
+    from sdk.client import RegistryClient
 
     def client(role: str) -> RegistryClient:
         return RegistryClient(api_url, keys[role])
@@ -150,6 +157,10 @@ def _escrow_story(
     api_url: str, regulator: RegistryClient, seller_ar: RegistryClient, seller: str, buyer: str
 ) -> None:
     """Sell through a platform's escrow (B.5); a fresh platform per run, so the demo reruns."""
+    from eth_account import Account
+
+    from sdk.client import RegistryClient
+
     platform_key: LocalAccount = Account.create()
     platform = RegistryClient(api_url, platform_key)
     custody = _step(
@@ -221,6 +232,8 @@ def demo(
     ] = Path(".registry-data"),
 ) -> None:
     """Drive a running dev node through a readable multi-actor story (needs `registry up`)."""
+    from sdk.client import RegistryError
+
     accounts = data_dir / "dev-accounts.json"
     if not accounts.exists():
         typer.echo(
