@@ -32,6 +32,7 @@ from sqlalchemy import Connection, select
 from indexer.models import (
     Article6Action,
     Article6Authorization,
+    Article6Party,
     BlockHash,
     Cancellation,
     Issuance,
@@ -150,6 +151,9 @@ class AuthorizationFact:
     first_transfer_definition: str
     authorized_at: int
     tx_hash: str
+    # The authorizing Party's registry id (RegisterParty): the second part of an ITMO's unique
+    # identifier (A1), whatever registry code the units were issued under.
+    registry_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,7 +246,7 @@ def _unit_columns(
 ) -> tuple[dict[str, Any], IssuanceFact]:
     """Return the columns that describe the ITMOs `[start, end]`, and their issuance."""
     issuance = facts.issuance_of(start)
-    origin, party = issuance.origin_registry, authorization.party
+    origin, party = authorization.registry_id, authorization.party
     approach, vintage = authorization.approach_id, issuance.vintage
     methodology = facts.methodologies.get(issuance.project_id, "")
     return {
@@ -482,6 +486,7 @@ def aef_xlsx(report: AefReport) -> bytes:
 
 _ACTIONS = table_of(Article6Action)
 _AUTHORIZATIONS = table_of(Article6Authorization)
+_PARTIES = table_of(Article6Party)
 _ISSUANCES = table_of(Issuance)
 _CANCELLATIONS = table_of(Cancellation)
 _PROJECTS = table_of(Project)
@@ -519,10 +524,15 @@ def load_mirror_facts(conn: Connection, party: str, until_block: int) -> Article
     authorization_ids = sorted({f.authorization_id for f in facts.actions})
     if authorization_ids:
         for r in conn.execute(
-            select(_AUTHORIZATIONS).where(_AUTHORIZATIONS.c.id.in_(authorization_ids))
+            select(_AUTHORIZATIONS, _PARTIES.c.registry_id)
+            .select_from(
+                _AUTHORIZATIONS.outerjoin(_PARTIES, _PARTIES.c.party == _AUTHORIZATIONS.c.party)
+            )
+            .where(_AUTHORIZATIONS.c.id.in_(authorization_ids))
         ):
             facts.authorizations[int(r.id)] = AuthorizationFact(
                 id=int(r.id),
+                registry_id=r.registry_id or "",
                 party=r.party,
                 approach_id=r.approach_id,
                 letter_id=r.letter_id,

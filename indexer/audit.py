@@ -448,9 +448,11 @@ class _Replay:
                 first_transferred_label=a["firstTransferredLabel"],
             )
         elif name == "AuthorizationRecorded":
+            party = hex_text(a["party"])
             fact = AuthorizationFact(
                 id=a["authorizationId"],
-                party=hex_text(a["party"]),
+                party=party,
+                registry_id=s.article6_parties[party][0] if party in s.article6_parties else "",
                 approach_id=hex_text(a["approachId"]),
                 letter_id=hex_text(a["letterId"]),
                 purposes=purposes_text(a["purposes"]),

@@ -467,6 +467,7 @@ def itmo_query(party: str) -> Select[Any]:
         .outerjoin(t, and_(b.state == "pending", t.c.transfer_id == b.lock_id))
         .outerjoin(uses, and_(b.state == "cancelled", uses.c.operation_id == b.lock_id))
         .join(_AUTHORIZATIONS, au.id == authorization)
+        .outerjoin(_PARTIES, _PARTIES.c.party == au.party)
     )
     return (
         select(
@@ -479,6 +480,7 @@ def itmo_query(party: str) -> Select[Any]:
             i.unit_type,
             i.project_id,
             i.origin_registry,
+            _PARTIES.c.registry_id.label("party_registry_id"),
             au.id.label("authorization_id"),
             au.party.label("authorizing_party"),
             au.approach_id,
@@ -507,7 +509,8 @@ def _first_transferred_label(snapshot: Snapshot) -> int | None:
 
 
 def _itmo(code: str, r: Any, label: int | None) -> ItmoBlock:
-    approach, origin, party = r.approach_id, r.origin_registry, r.authorizing_party
+    # A1: the originating Party's registry id, not the registry code the units carry.
+    approach, origin, party = r.approach_id, r.party_registry_id or "", r.authorizing_party
     return ItmoBlock(
         first_unique_identifier=itmo_identifier(approach, origin, party, r.start, r.vintage),
         last_unique_identifier=itmo_identifier(approach, origin, party, r.end, r.vintage),
@@ -787,10 +790,12 @@ def pull_actions(
             au.party.label("authorizing_party"),
             i.vintage,
             i.origin_registry,
+            _PARTIES.c.registry_id.label("party_registry_id"),
             _BLOCK_HASHES.c.timestamp,
         )
         .select_from(
             _ACTIONS.join(_AUTHORIZATIONS, au.id == a.authorization_id)
+            .outerjoin(_PARTIES, _PARTIES.c.party == au.party)
             .join(_ISSUANCES, i.id == issuance_id)
             .outerjoin(_BLOCK_HASHES, _BLOCK_HASHES.c.number == a.block_number)
         )
@@ -802,7 +807,7 @@ def pull_actions(
     code = services.registry_code
     items: list[BaseModel] = []
     for r in rows:
-        parts = (r.approach_id, r.origin_registry, r.authorizing_party)
+        parts = (r.approach_id, r.party_registry_id or "", r.authorizing_party)
         items.append(
             ActionRecord(
                 record_id=f"A6-{r.block_number}-{r.log_index}",

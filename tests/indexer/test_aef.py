@@ -15,6 +15,7 @@ from indexer.aef import (
     AuthorizationFact,
     CancellationFact,
     IssuanceFact,
+    _unit_columns,
     aef_csv,
     aef_xlsx,
     build_aef,
@@ -74,3 +75,28 @@ def test_user_text_starting_a_formula_is_quoted_in_csv_and_xlsx(text: str, writt
     cells = [row[BENEFICIARY_COLUMN] for row in sheet.iter_rows(min_row=2)]
     assert [c.value for c in cells] == [None, written]
     assert cells[1].data_type == "s"  # text, never a formula
+
+
+def test_an_itmo_identifier_names_the_authorizing_partys_registry() -> None:
+    """A1: approach, originating Party registry id, first transferring Party, serial, vintage.
+
+    The registry code the units were issued under ("AU" here) is not the Party's registry id.
+    """
+    facts = Article6Facts(
+        issuances=[IssuanceFact(7, 100, 199, "P-1", "A6.4ER", 2023, "AU", "0x" + "11" * 32)]
+    )
+    authorization = AuthorizationFact(
+        id=1,
+        party="X701",
+        approach_id="CA-701",
+        letter_id="L-1",
+        purposes="ndc_use",
+        first_transfer_definition="authorization",
+        authorized_at=0,
+        tx_hash="0x" + "22" * 32,
+        registry_id="X701-REG",
+    )
+    columns, issuance = _unit_columns(facts, authorization, 120, 129)
+    assert issuance.id == 7
+    assert columns["first_unique_identifier"] == "CA-701-X701-REG-X701-120-2023"
+    assert columns["last_unique_identifier"] == "CA-701-X701-REG-X701-129-2023"

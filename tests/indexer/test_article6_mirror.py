@@ -335,7 +335,22 @@ def test_the_audit_finds_a_change_to_any_article6_table(
         ]:
             assert conn.execute(text(statement), values).rowcount == 1, statement
     report = audit(engine, registry.client, registry.deployment, registry.abi, spot_checks=0)
-    found = {(d.section, d.key) for d in report.differences}
+    # The rebuilt mirror's row-by-row comparison names each changed table as well.
+    tables = {d.section for d in report.differences if d.section.startswith("table ")}
+    assert tables == {
+        f"table {name}"
+        for name in (
+            "article6_parties",
+            "article6_party_administrators",
+            "article6_approach_parties",
+            "article6_authorizations",
+            "article6_actions",
+            "article6_itmo_transfers",
+            "article6_config",
+            "article64_issuances",
+        )
+    }
+    found = {(d.section, d.key) for d in report.differences if not d.section.startswith("table ")}
     assert found == {
         ("article6_parties", "IY"),
         ("article6_parties", "IX"),
