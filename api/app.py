@@ -92,6 +92,8 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url="/redoc",
+        # One schema per model: a generated client would otherwise get two `SerialRange`s.
+        separate_input_output_schemas=False,
     )
     app.state.services = services
     app.state.worker = None

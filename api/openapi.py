@@ -137,6 +137,7 @@ def install_openapi(app: FastAPI) -> None:
             version=app.version,
             description=app.description,
             routes=app.routes,
+            separate_input_output_schemas=app.separate_input_output_schemas,
         )
         components = spec.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)

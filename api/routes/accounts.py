@@ -57,6 +57,7 @@ from api.queries.holdings import (
     label_list,
     label_names,
 )
+from api.schemas import SerialRange
 from indexer.models import (
     Account,
     Association,
@@ -186,13 +187,6 @@ class Holding(BaseModel):
         description="The transfer, reservation, escrow, association or cancellation that locks "
         "the block (they share one id sequence); null when held."
     )
-
-
-class SerialRange(BaseModel):
-    """An inclusive serial range."""
-
-    start: int
-    end: int
 
 
 class TransactionPublic(BaseModel):
