@@ -526,10 +526,33 @@ def _cadt_format(value: Any) -> str:
     return str(value)
 
 
+_RECORDS = {"type": "array", "items": {"type": "object"}}
+_CADT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["standard", "registry", "as_of_block", "projects", "issuances", "units"],
+    "properties": {
+        "standard": {"type": "string"},
+        "registry": {"type": "object"},
+        "as_of_block": {"type": "integer"},
+        "projects": _RECORDS,
+        "issuances": _RECORDS,
+        "units": _RECORDS,
+        "labels": _RECORDS,
+        "unfilled": {"type": "object", "description": "The CADT fields the chain cannot fill."},
+    },
+}
+
+
 @router.get(
     "/cadt",
     dependencies=[Depends(reject_unknown_parameters)],
-    responses={200: {"description": "A CADT document (JSON) or workbook.", "content": {XLSX: {}}}},
+    responses={
+        200: {
+            "description": "A CADT document (JSON) or workbook. Its records use the CADT data "
+            "model's own field names (camelCase), which is the point of the export.",
+            "content": {"application/json": {"schema": _CADT_SCHEMA}, XLSX: {}},
+        }
+    },
 )
 def get_cadt(
     request: Request,
