@@ -35,7 +35,7 @@ from api.auth import Caller
 from api.deps import CurrentCaller, ServicesDep
 from api.ids import format_account
 from api.intents import Resolver
-from api.operations import TransferId, prepare_request, submit_route
+from api.operations.edge import TransferId, prepare_request, submit_route
 from api.paging import (
     CSV_RESPONSES,
     Listing,

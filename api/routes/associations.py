@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path
 from api.deps import ServicesDep
 from api.ids import account_number
 from api.intents import Resolver, bytes32_hex
-from api.operations import prepare_request, submit_route
+from api.operations.edge import prepare_request, submit_route
 from api.operations.prechecks import association_head
 from api.schemas import (
     AssociationIntent,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from api.deps import ServicesDep
 from api.ids import account_number, format_account
 from api.intents import PLATFORM_STATUSES, Resolver
-from api.operations import prepare_request, submit_route
+from api.operations.edge import prepare_request, submit_route
 from api.paging import (
     CSV_RESPONSES,
     Listing,

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from api.deps import CurrentCaller, ServicesDep
 from api.models import JournalEntry
-from api.operations import resource
+from api.operations.edge import resource
 from api.problems import refuse
 from api.schemas import RequestResource
 from indexer.models import Association, Consent, Escrow, Reservation, Transfer, table_of

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path
 from api.deps import ServicesDep
 from api.ids import account_number
 from api.intents import Resolver
-from api.operations import prepare_request, submit_route
+from api.operations.edge import prepare_request, submit_route
 from api.operations.prechecks import lock_head
 from api.schemas import (
     DecisionIntent,

@@ -22,7 +22,7 @@ from api.intents import (
     day_end,
     day_start,
 )
-from api.operations import AccountPath, LabelPath, TransferId, prepare_request, submit_route
+from api.operations.edge import AccountPath, LabelPath, TransferId, prepare_request, submit_route
 from api.problems import refuse
 from api.schemas import (
     AccountIntent,
