@@ -168,7 +168,7 @@ class Resolver:
             **fields,
             # NOTE: the signer's next unordered nonce (decision D33): requests never wait on each
             # other, as with D12's fresh lanes, without paying for a new storage slot each.
-            "nonce": claim_nonce(self.conn.engine, self.chain, signer),
+            "nonce": claim_nonce(self.conn, self.chain, signer),
             "deadline": int(time.time()) + self.deadline_seconds,
         }
         return typed_data(primary_type, message, self.chain_id, self.registry)

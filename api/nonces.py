@@ -8,7 +8,7 @@ Bits are used in any order, so a prepared request that is never submitted blocks
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.chainview import UNORDERED_NONCE, ChainView
@@ -21,35 +21,42 @@ _CURSORS = NonceCursor.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 20
 
 
-def claim_nonce(engine: Engine, chain: ChainView, signer: str) -> int:
+def claim_nonce(conn: Connection, chain: ChainView, signer: str) -> int:
     """Return an unordered nonce of `signer` that no other prepare has been given.
 
     The signer's cursor row moves with a compare-and-set, so concurrent prepares (threads or API
     processes sharing the database) each get a sequence of their own. Bits the chain already shows
     as used (a client that signs its own unordered nonces, or a cursor lost with its database) are
     skipped, reading the bitmap once per word.
+
+    NOTE: the claim commits on the caller's own connection (ending its read-only transaction)
+    rather than on a second one from the pool: a prepare holding one connection while it waits for
+    another would exhaust the pool under many concurrent prepares.
     """
     signer = signer.lower()
     for _ in range(_ATTEMPTS):
-        with engine.begin() as conn:
-            current = conn.execute(
-                select(_CURSORS.c.next_sequence).where(_CURSORS.c.signer == signer)
-            ).scalar()
+        if conn.in_transaction():
+            conn.commit()
+        current = conn.execute(
+            select(_CURSORS.c.next_sequence).where(_CURSORS.c.signer == signer)
+        ).scalar()
         start = 0 if current is None else int(current)
         sequence = _first_unused(chain, signer, start)
         try:
-            with engine.begin() as conn:
-                if current is None:
-                    conn.execute(insert(_CURSORS).values(signer=signer, next_sequence=sequence + 1))
-                else:
-                    moved = conn.execute(
-                        update(_CURSORS)
-                        .where(_CURSORS.c.signer == signer, _CURSORS.c.next_sequence == start)
-                        .values(next_sequence=sequence + 1)
-                    ).rowcount
-                    if moved != 1:
-                        continue  # another prepare took this sequence first
+            if current is None:
+                conn.execute(insert(_CURSORS).values(signer=signer, next_sequence=sequence + 1))
+            else:
+                moved = conn.execute(
+                    update(_CURSORS)
+                    .where(_CURSORS.c.signer == signer, _CURSORS.c.next_sequence == start)
+                    .values(next_sequence=sequence + 1)
+                ).rowcount
+                if moved != 1:
+                    conn.rollback()
+                    continue  # another prepare took this sequence first
+            conn.commit()
         except IntegrityError:
+            conn.rollback()
             continue  # another prepare created the signer's cursor first
         return UNORDERED_NONCE | sequence
     raise RuntimeError(f"Could not claim a nonce for {signer}: too much contention.")
