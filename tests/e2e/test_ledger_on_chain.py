@@ -128,7 +128,7 @@ def test_single_policy_completes_at_once(registry: Registry, parties: dict[str, 
         registry,
         signer.initiate_transfer(keys["ar_3"], buyer, other, [(start, end)], registry.blocks()),
     )
-    # One log for the whole transfer (decision D30): its initiator is its approver.
+    # One log for the whole transfer (decision D33): its initiator is its approver.
     executed = outcome.event("TransferExecuted").args
     assert executed["initiator"] == keys["ar_3"].address
     assert executed["transferId"] >= 1 << 62, "numbered from the request's digest"
