@@ -477,3 +477,168 @@ class Article64IssuanceIntent(_SignerIntent):
         if sum(f.quantity is None for f in self.forwards) > 1:
             raise ValueError("at most one forward may leave out `quantity` (it gets the rest)")
         return self
+
+
+# -- examples for OpenAPI -------------------------------------------------------------------------
+
+_AR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+_ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+_PLATFORM = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+
+# One written example per intent, shown by /docs and validated by tests/api/test_discovery.py.
+INTENT_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    AccountIntent: {
+        "signer": _ADMIN,
+        "holder_name": "Mulga Carbon Pty Ltd",
+        "representatives": [
+            {"address": _AR, "primary": True, "can_initiate": True, "can_approve": False},
+            {"address": _PLATFORM, "primary": False, "can_initiate": False, "can_approve": True},
+        ],
+        "approval_policy": "two_person",
+    },
+    SetRepresentativeIntent: {
+        "signer": _ADMIN,
+        "address": _PLATFORM,
+        "primary": False,
+        "can_initiate": True,
+        "can_approve": True,
+    },
+    SetStatusIntent: {"signer": _ADMIN, "status": "suspended"},
+    ProjectIntent: {
+        "signer": _ADMIN,
+        "project_id": "ERF-101234",
+        "name": "Mulga regeneration, Bourke",
+        "methodology": "HIR-2013",
+        "country": "AU",
+    },
+    DefineLabelIntent: {"signer": _ADMIN, "name": "CORSIA_ELIGIBLE", "authority": _PLATFORM},
+    IssuanceIntent: {
+        "signer": _ADMIN,
+        "project_id": "ERF-101234",
+        "unit_type": "ACCU",
+        "vintage": 2024,
+        "monitoring_period_start": "2024-01-01",
+        "monitoring_period_end": "2024-12-31",
+        "quantity": 10000,
+        "to_account": "AU-1000001",
+    },
+    TransferIntent: {
+        "signer": _AR,
+        "from_account": "AU-1000001",
+        "to_account": "AU-1000002",
+        "quantity": 250,
+        "filters": {"unit_type": "ACCU", "vintage": 2024},
+    },
+    ApproveIntent: {"signer": _PLATFORM},
+    DecisionIntent: {"signer": _AR},
+    CancellationIntent: {
+        "signer": _AR,
+        "account_id": "AU-1000001",
+        "ranges": [{"start": 1, "end": 1000}],
+        "purpose": "voluntary",
+        "beneficiary": "Harbour Airlines Ltd",
+        "reason": "Offsetting 2025 domestic flights",
+    },
+    LabelChangeIntent: {"signer": _PLATFORM, "ranges": [{"start": 1001, "end": 2000}]},
+    PlatformIntent: {
+        "signer": _ADMIN,
+        "address": _PLATFORM,
+        "name": "Harbour Exchange",
+        "custodial_account": "AU-1000003",
+        "signers": [_PLATFORM],
+    },
+    PlatformSignerIntent: {"signer": _ADMIN, "address": _AR, "enabled": True},
+    PlatformStatusIntent: {"signer": _ADMIN, "status": "suspended"},
+    ConsentIntent: {
+        "signer": _AR,
+        "account_id": "AU-1000001",
+        "platform": _PLATFORM,
+        "scope": "holdings",
+    },
+    ReservationIntent: {
+        "signer": _AR,
+        "account_id": "AU-1000001",
+        "quantity": 500,
+        "platform": _PLATFORM,
+    },
+    EscrowIntent: {
+        "signer": _AR,
+        "account_id": "AU-1000001",
+        "ranges": [{"start": 2001, "end": 3000}],
+        "platform": _PLATFORM,
+    },
+    EscrowSettleIntent: {"signer": _PLATFORM, "to_account": "AU-1000002"},
+    AssociationIntent: {
+        "signer": _AR,
+        "account_id": "AU-1000001",
+        "quantity": 100,
+        "third_party_registry": _PLATFORM,
+        "certificate_id": "GS-CERT-2024-0042",
+    },
+    RetireIntent: {
+        "signer": _PLATFORM,
+        "beneficiary": "Coastal Councils Alliance",
+        "reason": "Certificate retired for the 2024 inventory",
+    },
+    PartyIntent: {
+        "signer": _ADMIN,
+        "party": "MN",
+        "registry_id": "MNG",
+        "label_authority": _PLATFORM,
+        "administrators": [_AR],
+    },
+    CooperativeApproachIntent: {
+        "signer": _ADMIN,
+        "approach_id": "JCM-MN-JP",
+        "name": "Joint Crediting Mechanism, Mongolia and Japan",
+        "parties": ["MN", "JP"],
+    },
+    MechanismAccountsIntent: {
+        "signer": _ADMIN,
+        "pending": "AU-1000010",
+        "holding": "AU-1000011",
+        "cancellation": "AU-1000012",
+        "omge_cancellation": "AU-1000013",
+        "share_of_proceeds": "AU-1000014",
+    },
+    AuthorizationIntent: {
+        "signer": _PLATFORM,
+        "party": "MN",
+        "letter_id": "MN-LOA-2025-007",
+        "date": "2025-03-14",
+        "purposes": ["ndc_use"],
+        "cooperative_approach": "JCM-MN-JP",
+        "first_transfer_definition": "at_authorization",
+        "account_id": "AU-1000005",
+        "quantity": 600,
+    },
+    ItmoTransferIntent: {
+        "signer": _AR,
+        "from_account": "AU-1000005",
+        "to_account": "AU-1000006",
+        "authorization_id": 12,
+        "quantity": 300,
+    },
+    ItmoCancellationIntent: {
+        "signer": _AR,
+        "account_id": "AU-1000006",
+        "authorization_id": 12,
+        "quantity": 100,
+        "purpose": "ndc_use",
+        "beneficiary": "Japan",
+        "reason": "Use towards Japan's NDC, 2025",
+    },
+    Article64IssuanceIntent: {
+        "signer": _ADMIN,
+        "project_id": "A64-MN-0001",
+        "vintage": 2025,
+        "monitoring_period_start": "2025-01-01",
+        "monitoring_period_end": "2025-12-31",
+        "quantity": 1000,
+        "forwards": [{"account_id": "AU-1000005", "quantity": 600}, {"account_id": "AU-1000006"}],
+    },
+}
+
+for _model, _example in INTENT_EXAMPLES.items():
+    _model.model_config["json_schema_extra"] = {"examples": [_example]}
+    _model.model_rebuild(force=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
+from api.schemas import INTENT_EXAMPLES
 from tests.api.conftest import ApiNode
 
 
@@ -80,3 +82,21 @@ def test_openapi_declares_errors_as_the_server_sends_them(node: ApiNode) -> None
     for path, method, op in operations:
         generated = op["operationId"].split("_v1_")[0].replace("_", " ").title()
         assert op["summary"] != generated, (path, method, op["summary"])
+
+
+def test_every_intent_has_a_written_example_that_validates(node: ApiNode) -> None:
+    spec = node.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    prepares = [
+        (path, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method == "post" and path.endswith("/prepare")
+    ]
+    assert len(prepares) >= 30
+    for path, op in prepares:
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        schema = schemas[ref.rsplit("/", 1)[-1]]
+        assert schema.get("examples"), f"{path}: {ref} has no example"
+    for model, example in INTENT_EXAMPLES.items():
+        model.model_validate_json(json.dumps(example))  # raises if the example drifted
