@@ -13,12 +13,14 @@ export FOUNDRY_PROFILE
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@echo "Installing the Python environment in $(VENV) (first run: a few minutes)..."
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "Installing the chain and compiler binaries from npm..."
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -208,14 +208,16 @@ def _up(
     chain: DevChain | None = None
     try:
         if settings.uses_dev_chain:
-            chain = DevChain.from_settings(settings).start()
+            with err.status("Starting the embedded chain..."):
+                chain = DevChain.from_settings(settings).start()
             accounts_file = settings.dev_accounts_path
             write_dev_accounts(accounts_file)
             err.print(f"[bold yellow]{DEV_KEYS_WARNING}[/]")
             err.print(f"[yellow]Dev keys written to {accounts_file}[/]")
         client = ChainClient(settings.chain_rpc_url)
         if chain is not None:
-            deployment, fresh = _deploy_dev(settings, client)
+            with err.status("Compiling and deploying the contracts (first run: a minute)..."):
+                deployment, fresh = _deploy_dev(settings, client)
         else:
             from node.deploy import load_manifest
 
@@ -355,7 +357,8 @@ def deploy_command(
         client = ChainClient(settings.chain_rpc_url)
         if settings.uses_dev_chain:
             DevChain.from_settings(settings).start()
-            deployment, fresh = _deploy_dev(settings, client)
+            with err.status("Compiling and deploying the contracts (first run: a minute)..."):
+                deployment, fresh = _deploy_dev(settings, client)
         else:
             if deployer is None or admin is None:
                 raise ConfigError(
