@@ -12,7 +12,7 @@ from typing import Any
 from sdk.models import TypedDataMismatch
 from sdk.operations import Field, OperationSpec
 
-__all__ = ["check_typed_data"]
+__all__ = ["check_domain_and_signer", "check_typed_data"]
 
 
 def _account_number(value: Any) -> int:
@@ -66,16 +66,9 @@ def _check_field(field: Field, message: dict[str, Any], value: Any) -> None:
         raise _refuse(f"`{field.message}`", got, value)
 
 
-def check_typed_data(
-    typed: dict[str, Any],
-    spec: OperationSpec,
-    values: dict[str, Any],
-    *,
-    domain: dict[str, Any],
-    signer: str,
-) -> None:
-    """Raise `TypedDataMismatch` unless `typed` is the request `values` (intent and path ids)
-    ask `spec` for, in the registry's `domain`, signed by `signer`."""
+def check_domain_and_signer(typed: dict[str, Any], *, domain: dict[str, Any], signer: str) -> None:
+    """Raise `TypedDataMismatch` unless `typed` is for the registry's `domain` and names
+    `signer`: the least any typed data must pass before this key signs it."""
     got_domain = typed.get("domain") or {}
     same_domain = (
         got_domain.get("name") == domain["name"]
@@ -88,22 +81,36 @@ def check_typed_data(
         raise TypedDataMismatch(
             f"typed data is for domain {got_domain}, not the registry's {domain}"
         )
+    message = typed.get("message")
+    if not isinstance(message, dict):
+        raise TypedDataMismatch("typed data has no message")
+    if str(message.get("signer", "")).lower() != signer.lower():
+        raise _refuse("signer", message.get("signer"), signer)
+
+
+def check_typed_data(
+    typed: dict[str, Any],
+    spec: OperationSpec,
+    values: dict[str, Any],
+    *,
+    domain: dict[str, Any],
+    signer: str,
+) -> None:
+    """Raise `TypedDataMismatch` unless `typed` is the request `values` (intent and path ids)
+    ask `spec` for, in the registry's `domain`, signed by `signer`."""
+    check_domain_and_signer(typed, domain=domain, signer=signer)
     if typed.get("primaryType") != spec.primary_type:
         raise _refuse("primary type", typed.get("primaryType"), spec.primary_type)
     types = typed.get("types") or {}
     if spec.primary_type not in types:
         raise TypedDataMismatch(f"typed data does not define {spec.primary_type}")
-    message = typed.get("message")
-    if not isinstance(message, dict):
-        raise TypedDataMismatch("typed data has no message")
+    message: dict[str, Any] = typed["message"]
     declared = {f.get("name") for f in types[spec.primary_type]}
     if set(message) != declared:
         raise TypedDataMismatch(
             f"typed data's message fields {sorted(message)} are not those of "
             f"{spec.primary_type}: {sorted(str(name) for name in declared)}"
         )
-    if str(message.get("signer", "")).lower() != signer.lower():
-        raise _refuse("signer", message.get("signer"), signer)
     for field in spec.fields:
         if field.kind == "units":
             _check_units(message, values)

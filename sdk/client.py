@@ -35,7 +35,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 
-from sdk.checks import check_typed_data
+from sdk.checks import check_domain_and_signer, check_typed_data
 from sdk.models import RegistryError, Request, SignedWrite
 from sdk.operations import OPERATIONS, resolve
 
@@ -188,9 +188,21 @@ class _Core:
             signer=self.address,
         )
 
-    def _sign(self, operation: str, typed: dict[str, Any]) -> SignedWrite:
+    def _check_any(
+        self,
+        typed: dict[str, Any],
+        operation: str | None,
+        intent: dict[str, Any] | None,
+        chain: dict[str, Any],
+    ) -> None:
+        if operation is None:
+            check_domain_and_signer(typed, domain=chain["eip712_domain"], signer=self.address)
+        else:
+            self._check(operation, intent or {}, typed, chain)
+
+    def _signature(self, typed: dict[str, Any]) -> str:
         signed = self.key.sign_message(encode_typed_data(full_message=typed))
-        return SignedWrite(operation, typed, "0x" + bytes(signed.signature).hex())
+        return "0x" + bytes(signed.signature).hex()
 
     @staticmethod
     def _path(operation: str) -> str:
@@ -550,13 +562,30 @@ class RegistryClient(_Core, _Typed[Request]):
         `TypedDataMismatch`)."""
         self._check(operation, intent, typed, self.chain())
 
+    def sign(
+        self,
+        typed: dict[str, Any],
+        *,
+        operation: str | None = None,
+        intent: dict[str, Any] | None = None,
+    ) -> str:
+        """Check and sign typed data; return the 0x-prefixed signature. With `operation` (and
+        its `intent`) the check is `check`'s; without, only the domain and the signer."""
+        self._check_any(typed, operation, intent, self.chain())
+        return self._signature(typed)
+
     def sign_write(self, operation: str, intent: dict[str, Any]) -> SignedWrite:
         """Prepare, check and sign a write, without submitting it."""
         typed = self.prepare(operation, intent)
-        self.check(operation, intent, typed)
-        return self._sign(operation, typed)
+        return SignedWrite(operation, typed, self.sign(typed, operation=operation, intent=intent))
 
-    def submit(self, signed: SignedWrite, *, wait: bool = False) -> dict[str, Any]:
+    def submit(
+        self, operation: str, typed: dict[str, Any], signature: str, *, wait: bool = False
+    ) -> dict[str, Any]:
+        """Submit signed typed data; with `wait`, return the request once indexed or failed."""
+        return self.submit_signed(SignedWrite(operation, typed, signature), wait=wait)
+
+    def submit_signed(self, signed: SignedWrite, *, wait: bool = False) -> dict[str, Any]:
         """Submit a signed write; retried as is after a network error or a 5xx."""
         params = {"wait": "indexed"} if wait else None
         body = {"typed_data": signed.typed_data, "signature": signed.signature}
@@ -567,7 +596,7 @@ class RegistryClient(_Core, _Typed[Request]):
 
     def write(self, operation: str, intent: dict[str, Any], *, wait: bool = True) -> dict[str, Any]:
         """Prepare, check, sign and submit; with `wait`, return the final request resource."""
-        return self.submit(self.sign_write(operation, intent), wait=wait)
+        return self.submit_signed(self.sign_write(operation, intent), wait=wait)
 
     def operate(self, name: str, ids: dict[str, Any], intent: dict[str, Any]) -> Request:
         """Run the operation `name` of `sdk.operations.OPERATIONS` and wait for its outcome."""
@@ -686,13 +715,30 @@ class AsyncRegistryClient(_Core, _Typed[Awaitable[Request]]):
         """Refuse typed data that is not what `intent` asks `operation` for."""
         self._check(operation, intent, typed, await self.chain())
 
+    async def sign(
+        self,
+        typed: dict[str, Any],
+        *,
+        operation: str | None = None,
+        intent: dict[str, Any] | None = None,
+    ) -> str:
+        """Check and sign typed data; return the 0x-prefixed signature (see `RegistryClient`)."""
+        self._check_any(typed, operation, intent, await self.chain())
+        return self._signature(typed)
+
     async def sign_write(self, operation: str, intent: dict[str, Any]) -> SignedWrite:
         """Prepare, check and sign a write, without submitting it."""
         typed = await self.prepare(operation, intent)
-        await self.check(operation, intent, typed)
-        return self._sign(operation, typed)
+        signature = await self.sign(typed, operation=operation, intent=intent)
+        return SignedWrite(operation, typed, signature)
 
-    async def submit(self, signed: SignedWrite, *, wait: bool = False) -> dict[str, Any]:
+    async def submit(
+        self, operation: str, typed: dict[str, Any], signature: str, *, wait: bool = False
+    ) -> dict[str, Any]:
+        """Submit signed typed data; with `wait`, return the request once indexed or failed."""
+        return await self.submit_signed(SignedWrite(operation, typed, signature), wait=wait)
+
+    async def submit_signed(self, signed: SignedWrite, *, wait: bool = False) -> dict[str, Any]:
         """Submit a signed write; retried as is after a network error or a 5xx."""
         params = {"wait": "indexed"} if wait else None
         body = {"typed_data": signed.typed_data, "signature": signed.signature}
@@ -704,7 +750,7 @@ class AsyncRegistryClient(_Core, _Typed[Awaitable[Request]]):
         self, operation: str, intent: dict[str, Any], *, wait: bool = True
     ) -> dict[str, Any]:
         """Prepare, check, sign and submit; with `wait`, return the final request resource."""
-        return await self.submit(await self.sign_write(operation, intent), wait=wait)
+        return await self.submit_signed(await self.sign_write(operation, intent), wait=wait)
 
     async def operate(self, name: str, ids: dict[str, Any], intent: dict[str, Any]) -> Request:
         """Run the operation `name` of `sdk.operations.OPERATIONS` and wait for its outcome."""
