@@ -449,6 +449,47 @@ class Admin(_Operations[R]):
         return self._run("admin.set_platform_status", {"platform": platform}, {"status": status})
 
 
+class Article6(_Operations[R]):
+    """Article 6 writes (Party sections, authorizations, ITMO transfers and cancellations);
+    each intent is the API's, as keywords."""
+
+    def register_party(self, **intent: Any) -> R:
+        """Register a Party's section, or replace its authority and administrators."""
+        return self._run("article6.register_party", {}, intent)
+
+    def register_cooperative_approach(self, **intent: Any) -> R:
+        """Register a cooperative approach."""
+        return self._run("article6.register_cooperative_approach", {}, intent)
+
+    def set_mechanism_accounts(self, **intent: Any) -> R:
+        """Set the Article 6.4 mechanism accounts."""
+        return self._run("article6.set_mechanism_accounts", {}, intent)
+
+    def authorize(self, **intent: Any) -> R:
+        """Authorize units as ITMOs."""
+        return self._run("article6.authorize", {}, intent)
+
+    def issue(self, **intent: Any) -> R:
+        """Issue Article 6.4 units with share of proceeds and OMGE."""
+        return self._run("article6.issue", {}, intent)
+
+    def transfer(self, **intent: Any) -> R:
+        """Initiate an ITMO transfer."""
+        return self._run("article6.transfer", {}, intent)
+
+    def approve_transfer(self, transfer_id: int | str) -> R:
+        """Approve a pending ITMO transfer."""
+        return self._run("article6.approve_transfer", {"transfer_id": transfer_id}, {})
+
+    def rescind_transfer(self, transfer_id: int | str) -> R:
+        """Rescind a pending ITMO transfer."""
+        return self._run("article6.rescind_transfer", {"transfer_id": transfer_id}, {})
+
+    def cancel(self, **intent: Any) -> R:
+        """Cancel ITMOs for a use or voluntarily."""
+        return self._run("article6.cancel", {}, intent)
+
+
 class _Typed(Generic[R]):
     """The typed operations, grouped as the API groups them."""
 
@@ -461,6 +502,7 @@ class _Typed(Generic[R]):
         self.associations = Associations(run)
         self.labels = Labels(run)
         self.admin = Admin(run)
+        self.article6 = Article6(run)
 
 
 class RegistryClient(_Core, _Typed[Request]):

@@ -66,3 +66,15 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     delay = _retry_after(httpx.Response(503, headers={"Retry-After": later}))
     assert delay is not None and 15 <= delay <= 20
     assert _retry_after(httpx.Response(503)) is None
+
+
+def test_every_operation_has_a_typed_method() -> None:
+    client = RegistryClient("http://127.0.0.1:8000", KEY)
+    missing = [
+        name
+        for name in OPERATIONS
+        if not callable(
+            getattr(getattr(client, name.split(".")[0], None), name.split(".")[1], None)
+        )
+    ]
+    assert not missing
