@@ -114,5 +114,9 @@ def check_typed_data(
     for field in spec.fields:
         if field.kind == "units":
             _check_units(message, values)
-        elif values.get(field.name) is not None:
-            _check_field(field, message, values[field.name])
+        else:
+            value = values.get(field.name)
+            if value is None:
+                value = field.default  # left out: the API must have used its default
+            if value is not None:
+                _check_field(field, message, value)

@@ -27,6 +27,7 @@ class Field:
     name: str
     message: str
     kind: Kind
+    default: Any = None  # what the API assumes when the intent leaves the field out
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,10 @@ _POLICY = {"two_person": 0, "single": 1}
 
 
 def _f(spec: str) -> tuple[Field, ...]:
-    """Parse "intent_name:messageName:kind, ..." into fields."""
+    """Parse "intent_name:messageName:kind[:default], ..." into fields."""
     fields = []
     for part in spec.split(","):
-        name, message, kind = part.strip().split(":")
+        name, message, kind, *default = part.strip().split(":")
         enums = {
             "purpose": _PURPOSE,
             "account_status": _ACCOUNT_STATUS,
@@ -66,7 +67,10 @@ def _f(spec: str) -> tuple[Field, ...]:
             "scope": _SCOPE,
             "policy": _POLICY,
         }
-        fields.append(Field(name, message, enums.get(kind, kind)))
+        value: Any = default[0] if default else None
+        if kind == "bool" and value is not None:
+            value = value == "true"
+        fields.append(Field(name, message, enums.get(kind, kind), value))
     return tuple(fields)
 
 
@@ -77,7 +81,7 @@ OPERATIONS: dict[str, OperationSpec] = {
     "admin.open_account": OperationSpec(
         "admin/accounts",
         "OpenAccount",
-        _f("holder_name:holderName:text, approval_policy:approvalPolicy:policy"),
+        _f("holder_name:holderName:text, approval_policy:approvalPolicy:policy:two_person"),
     ),
     "admin.set_representative": OperationSpec(
         "admin/accounts/{account_id}/representatives",
@@ -90,7 +94,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         _f("account_id:accountId:account, status:status:account_status"),
     ),
     "admin.register_project": OperationSpec(
-        "admin/projects", "RegisterProject", _f("name:name:text, methodology:methodology:text")
+        "admin/projects", "RegisterProject", _f("name:name:text, methodology:methodology:text:")
     ),
     "admin.define_label": OperationSpec(
         "admin/labels", "DefineLabel", _f("authority:authority:address")
@@ -108,7 +112,7 @@ OPERATIONS: dict[str, OperationSpec] = {
     "admin.set_platform_signer": OperationSpec(
         "admin/platforms/{platform}/signers",
         "SetPlatformSigner",
-        _f("platform:platform:address, address:platformSigner:address, enabled:enabled:bool"),
+        _f("platform:platform:address, address:platformSigner:address, enabled:enabled:bool:true"),
     ),
     "admin.set_platform_status": OperationSpec(
         "admin/platforms/{platform}/status",
@@ -131,8 +135,8 @@ OPERATIONS: dict[str, OperationSpec] = {
         "cancellations",
         "Cancel",
         _f(
-            "account_id:accountId:account, purpose:purpose:purpose, "
-            f"beneficiary:beneficiary:text, reason:reason:text, {_UNITS}"
+            "account_id:accountId:account, purpose:purpose:purpose:voluntary, "
+            f"beneficiary:beneficiary:text:, reason:reason:text:, {_UNITS}"
         ),
     ),
     "labels.apply": OperationSpec("labels/{label}/apply", "SetLabel", _f(_UNITS)),
@@ -191,7 +195,7 @@ OPERATIONS: dict[str, OperationSpec] = {
     "associations.retire": OperationSpec(
         "associations/{association_id}/retire",
         "RetireAssociation",
-        _f("association_id:associationId:int, beneficiary:beneficiary:text, reason:reason:text"),
+        _f("association_id:associationId:int, beneficiary:beneficiary:text:, reason:reason:text:"),
     ),
     # Article 6: the primary type and path are checked; fields only where they are plain.
     "article6.register_party": OperationSpec("article6/parties", "RegisterParty"),

@@ -286,3 +286,24 @@ def test_async_client_writes_and_pages(
     request, items = asyncio.run(run())
     assert request.indexed and request.result is not None, request
     assert all("start" in item for item in items)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda message: message.update(purpose=2),  # OMGE, though the intent left the default
+        lambda message: message.update(beneficiary="Someone else"),
+        lambda message: message.update(accountId=int(message["accountId"]) + 1),
+    ],
+    ids=["purpose", "beneficiary", "account"],
+)
+def test_a_cancellation_unlike_its_intent_or_defaults_is_refused(
+    node: ApiNode,
+    market: dict[str, str],
+    seller_ar: LocalAccount,
+    change: Callable[[dict[str, Any]], None],
+) -> None:
+    ar, transport = _client(node, seller_ar, _tamper(change))
+    with pytest.raises(TypedDataMismatch):
+        ar.cancellations.create(account_id=market["seller"], quantity=1)
+    assert ("POST", "/v1/cancellations") not in transport.seen
