@@ -12,19 +12,25 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 
-from sdk.client import RegistryClient
-from sdk.models import RegistryError, Request
+from sdk.models import RegistryError
+
+# NOTE: eth-account and the client load when the demo runs, not when `registry --help` lists it.
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from sdk.client import RegistryClient
+    from sdk.models import Request
 
 __all__ = ["register", "run_demo"]
 
 
 def _keys(path: Path) -> dict[str, LocalAccount]:
+    from eth_account import Account
+
     entries = json.loads(path.read_text())
     return {role: Account.from_key(entry["private_key"]) for role, entry in entries.items()}
 
@@ -39,6 +45,7 @@ def _step(number: int, actor: str, action: str, request: Request) -> dict[str, A
 
 def run_demo(api_url: str, keys: dict[str, LocalAccount]) -> None:
     """Run the story against an API whose dev roles are `keys`."""
+    from sdk.client import RegistryClient
 
     def client(role: str) -> RegistryClient:
         return RegistryClient(api_url, keys[role])
@@ -133,6 +140,10 @@ def _escrow_story(
     api_url: str, regulator: RegistryClient, seller_ar: RegistryClient, seller: str, buyer: str
 ) -> None:
     """Sell through a platform's escrow (B.5); a fresh platform per run, so the demo reruns."""
+    from eth_account import Account
+
+    from sdk.client import RegistryClient
+
     platform_key: LocalAccount = Account.create()
     platform = RegistryClient(api_url, platform_key)
     custody = _step(
