@@ -45,6 +45,39 @@ def _check_units(message: dict[str, Any], intent: dict[str, Any]) -> None:
         raise _refuse("a quantity of", total, int(intent["quantity"]))
 
 
+def _rights(representative: dict[str, Any], *, appointing: bool) -> tuple[str, bool, bool, bool]:
+    """An intent's representative as (address, primary, can initiate, can approve): rights
+    default to granted when an account is opened, to withheld when one is set afterwards."""
+    return (
+        str(representative["address"]).lower(),
+        bool(representative.get("primary", False)),
+        bool(representative.get("can_initiate", appointing)),
+        bool(representative.get("can_approve", appointing)),
+    )
+
+
+def _signed_rights(representative: dict[str, Any]) -> tuple[str, bool, bool, bool]:
+    return (
+        str(representative["addr"]).lower(),
+        bool(representative["primary"]),
+        bool(representative["canInitiate"]),
+        bool(representative["canApprove"]),
+    )
+
+
+def _check_representatives(field: Field, message: dict[str, Any], values: dict[str, Any]) -> None:
+    if field.message not in message:
+        raise TypedDataMismatch(f"typed data has no `{field.message}`")
+    if field.kind == "representative":
+        got = [_signed_rights(message[field.message])]
+        wanted = [_rights(values, appointing=False)]
+    else:
+        got = [_signed_rights(item) for item in message[field.message]]
+        wanted = [_rights(item, appointing=True) for item in values.get(field.name) or []]
+    if got != wanted:
+        raise _refuse("representatives", got, wanted)
+
+
 def _check_field(field: Field, message: dict[str, Any], value: Any) -> None:
     if field.message not in message:
         raise TypedDataMismatch(f"typed data has no `{field.message}` for `{field.name}`")
@@ -56,6 +89,8 @@ def _check_field(field: Field, message: dict[str, Any], value: Any) -> None:
         same = int(got) == _account_number(value)
     elif kind == "address":
         same = str(got).lower() == str(value).lower()
+    elif kind == "addresses":
+        same = [str(item).lower() for item in got] == [str(item).lower() for item in value]
     elif kind == "int":
         same = int(got) == int(value)
     elif kind == "bool":
@@ -114,9 +149,13 @@ def check_typed_data(
     for field in spec.fields:
         if field.kind == "units":
             _check_units(message, values)
+        elif field.kind in ("representatives", "representative"):
+            _check_representatives(field, message, values)
         else:
             value = values.get(field.name)
             if value is None:
                 value = field.default  # left out: the API must have used its default
+            if value is None and field.kind == "addresses":
+                value = []
             if value is not None:
                 _check_field(field, message, value)

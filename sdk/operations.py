@@ -15,8 +15,10 @@ from typing import Any
 __all__ = ["OPERATIONS", "Field", "OperationSpec", "resolve"]
 
 # How an intent (or path) value appears in the message: "account" ("AU-1000001" -> 1000001),
-# "address" (case-insensitive), "text", "int", "bool", "units" (quantity or explicit ranges), or
-# an enumeration (name -> the uint8 the contract uses).
+# "address" (case-insensitive), "addresses" (a list of them, in order), "text", "int", "bool",
+# "units" (quantity or explicit ranges), "representatives" (a list of an address and its rights),
+# "representative" (the intent's own address and rights), or an enumeration (name -> the uint8
+# the contract uses).
 Kind = str | dict[str, int]
 
 
@@ -53,6 +55,14 @@ _ACCOUNT_STATUS = {"open": 1, "suspended": 2, "closed": 3}
 _PLATFORM_STATUS = {"active": 1, "suspended": 2}
 _SCOPE = {"holdings": 0, "reserved": 1, "escrowed": 2}
 _POLICY = {"two_person": 0, "single": 1}
+_ACCOUNT_KIND = {
+    "holding": 1,
+    "custodial": 2,
+    "pending": 3,
+    "cancellation": 4,
+    "omge_cancellation": 5,
+    "share_of_proceeds": 6,
+}
 
 
 def _f(spec: str) -> tuple[Field, ...]:
@@ -66,6 +76,7 @@ def _f(spec: str) -> tuple[Field, ...]:
             "platform_status": _PLATFORM_STATUS,
             "scope": _SCOPE,
             "policy": _POLICY,
+            "account_kind": _ACCOUNT_KIND,
         }
         value: Any = default[0] if default else None
         if kind == "bool" and value is not None:
@@ -81,12 +92,15 @@ OPERATIONS: dict[str, OperationSpec] = {
     "admin.open_account": OperationSpec(
         "admin/accounts",
         "OpenAccount",
-        _f("holder_name:holderName:text, approval_policy:approvalPolicy:policy:two_person"),
+        _f(
+            "holder_name:holderName:text, approval_policy:approvalPolicy:policy:two_person, "
+            "kind:kind:account_kind:holding, representatives:representatives:representatives"
+        ),
     ),
     "admin.set_representative": OperationSpec(
         "admin/accounts/{account_id}/representatives",
         "SetRepresentative",
-        _f("account_id:accountId:account"),
+        _f("account_id:accountId:account, address:representative:representative"),
     ),
     "admin.set_account_status": OperationSpec(
         "admin/accounts/{account_id}/status",
@@ -107,7 +121,10 @@ OPERATIONS: dict[str, OperationSpec] = {
     "admin.register_platform": OperationSpec(
         "admin/platforms",
         "RegisterPlatform",
-        _f("address:platform:address, name:name:text, custodial_account:custodialAccount:account"),
+        _f(
+            "address:platform:address, name:name:text, "
+            "custodial_account:custodialAccount:account, signers:signers:addresses"
+        ),
     ),
     "admin.set_platform_signer": OperationSpec(
         "admin/platforms/{platform}/signers",
@@ -139,8 +156,13 @@ OPERATIONS: dict[str, OperationSpec] = {
             f"beneficiary:beneficiary:text:, reason:reason:text:, {_UNITS}"
         ),
     ),
-    "labels.apply": OperationSpec("labels/{label}/apply", "SetLabel", _f(_UNITS)),
-    "labels.remove": OperationSpec("labels/{label}/remove", "SetLabel", _f(_UNITS)),
+    # `applied` is no intent field: its default is what the path means.
+    "labels.apply": OperationSpec(
+        "labels/{label}/apply", "SetLabel", _f(f"{_UNITS}, applied:applied:bool:true")
+    ),
+    "labels.remove": OperationSpec(
+        "labels/{label}/remove", "SetLabel", _f(f"{_UNITS}, applied:applied:bool:false")
+    ),
     # Platform models.
     "consents.grant": OperationSpec(
         "consents",

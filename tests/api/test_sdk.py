@@ -307,3 +307,42 @@ def test_a_cancellation_unlike_its_intent_or_defaults_is_refused(
     with pytest.raises(TypedDataMismatch):
         ar.cancellations.create(account_id=market["seller"], quantity=1)
     assert ("POST", "/v1/cancellations") not in transport.seen
+
+
+def test_an_account_with_an_added_representative_is_refused(node: ApiNode) -> None:
+    intruder = Account.create().address
+
+    def add(message: dict[str, Any]) -> None:
+        message["representatives"].append(
+            {"addr": intruder, "primary": False, "canInitiate": True, "canApprove": True}
+        )
+
+    admin, transport = _client(node, node.keys["registry_admin"], _tamper(add))
+    with pytest.raises(TypedDataMismatch):
+        admin.admin.open_account(
+            holder_name="Tampered Pty Ltd",
+            representatives=[{"address": Account.create().address, "primary": True}],
+        )
+    assert ("POST", "/v1/admin/accounts") not in transport.seen
+
+
+def test_a_platform_with_an_added_signer_is_refused(node: ApiNode) -> None:
+    platform = Account.create().address
+    admin, _ = _client(node, node.keys["registry_admin"])
+    custody = admin.admin.open_account(
+        holder_name="Custody Pty Ltd",
+        kind="custodial",
+        approval_policy="single",
+        representatives=[{"address": platform, "primary": True}],
+    )
+    assert custody.indexed and custody.result is not None, custody
+
+    def add(message: dict[str, Any]) -> None:
+        message["signers"] = [*message["signers"], Account.create().address]
+
+    tampered, transport = _client(node, node.keys["registry_admin"], _tamper(add))
+    with pytest.raises(TypedDataMismatch):
+        tampered.admin.register_platform(
+            address=platform, name="P", custodial_account=custody.result["account_id"]
+        )
+    assert ("POST", "/v1/admin/platforms") not in transport.seen
