@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sdk.models import RegistryError
+
 # NOTE: eth-account and the client load when the demo runs, not when `registry --help` lists it.
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from sdk.client import RegistryClient
+    from sdk.models import Request
 
 __all__ = ["register", "run_demo"]
 
@@ -32,15 +35,12 @@ def _keys(path: Path) -> dict[str, LocalAccount]:
     return {role: Account.from_key(entry["private_key"]) for role, entry in entries.items()}
 
 
-def _step(number: int, actor: str, action: str, request: dict[str, Any]) -> dict[str, Any]:
-    from sdk.client import RegistryError
-
-    if request["status"] != "indexed":
-        raise RegistryError(409, request.get("error") or {"detail": f"request {request}"})
+def _step(number: int, actor: str, action: str, request: Request) -> dict[str, Any]:
+    if not request.indexed or request.result is None:
+        raise RegistryError(409, request.error or {"detail": f"request {request}"})
     typer.echo(f"{number:>2}. {actor:<22} {action}")
-    typer.echo(f"    tx {request['tx_hash']} (block {request['block_number']})")
-    result: dict[str, Any] = request["result"]
-    return result
+    typer.echo(f"    tx {request.tx_hash} (block {request.block_number})")
+    return request.result
 
 
 def run_demo(api_url: str, keys: dict[str, LocalAccount]) -> None:
@@ -57,61 +57,49 @@ def run_demo(api_url: str, keys: dict[str, LocalAccount]) -> None:
         1,
         "regulator",
         "opens the seller's account (two-person approval)",
-        regulator.write(
-            "admin/accounts",
-            {
-                "holder_name": "Savanna Carbon Pty Ltd",
-                "party": "AU",
-                "representatives": [
-                    {"address": seller_ar1.address, "primary": True},
-                    {"address": seller_ar2.address},
-                ],
-            },
+        regulator.admin.open_account(
+            holder_name="Savanna Carbon Pty Ltd",
+            party="AU",
+            representatives=[
+                {"address": seller_ar1.address, "primary": True},
+                {"address": seller_ar2.address},
+            ],
         ),
     )["account_id"]
     buyer = _step(
         2,
         "regulator",
         "opens the buyer's account (single approval)",
-        regulator.write(
-            "admin/accounts",
-            {
-                "holder_name": "Harbour Airlines Ltd",
-                "party": "AU",
-                "approval_policy": "single",
-                "representatives": [{"address": buyer_ar.address, "primary": True}],
-            },
+        regulator.admin.open_account(
+            holder_name="Harbour Airlines Ltd",
+            party="AU",
+            approval_policy="single",
+            representatives=[{"address": buyer_ar.address, "primary": True}],
         ),
     )["account_id"]
     project = _step(
         3,
         "regulator (issuer)",
         "registers a savanna burning project",
-        issuer.write(
-            "admin/projects",
-            {
-                "project_id": f"ERF-DEMO-{run}",
-                "name": "Arnhem Land savanna burning",
-                "methodology": "Savanna fire management 2018",
-                "country": "AU",
-            },
+        issuer.admin.register_project(
+            project_id=f"ERF-DEMO-{run}",
+            name="Arnhem Land savanna burning",
+            methodology="Savanna fire management 2018",
+            country="AU",
         ),
     )["project_id"]
     issued = _step(
         4,
         "regulator (issuer)",
         f"issues 10,000 ACCUs of vintage 2024 to {seller}",
-        issuer.write(
-            "admin/issuances",
-            {
-                "project_id": project,
-                "unit_type": "ACCU",
-                "vintage": 2024,
-                "monitoring_period_start": "2024-01-01",
-                "monitoring_period_end": "2024-12-31",
-                "quantity": 10_000,
-                "to_account": seller,
-            },
+        issuer.admin.issue(
+            project_id=project,
+            unit_type="ACCU",
+            vintage=2024,
+            monitoring_period_start="2024-01-01",
+            monitoring_period_end="2024-12-31",
+            quantity=10_000,
+            to_account=seller,
         ),
     )
     first = issued["ranges"][0]
@@ -120,30 +108,25 @@ def run_demo(api_url: str, keys: dict[str, LocalAccount]) -> None:
         5,
         "seller AR 1",
         f"initiates a transfer of 2,500 units to {buyer}",
-        seller_ar1.write(
-            "transfers", {"from_account": seller, "to_account": buyer, "quantity": 2_500}
-        ),
+        seller_ar1.transfers.initiate(from_account=seller, to_account=buyer, quantity=2_500),
     )
     typer.echo(f"    transfer {transfer['transfer_id']} is {transfer['status']}")
     _step(
         6,
         "seller AR 2",
         f"approves transfer {transfer['transfer_id']}",
-        seller_ar2.write(f"transfers/{transfer['transfer_id']}/approve", {}),
+        seller_ar2.transfers.approve(transfer["transfer_id"]),
     )
     cancelled = _step(
         7,
         "buyer AR",
         "cancels 1,000 units for its 2025 flights",
-        buyer_ar.write(
-            "cancellations",
-            {
-                "account_id": buyer,
-                "quantity": 1_000,
-                "purpose": "voluntary",
-                "beneficiary": "Harbour Airlines Ltd",
-                "reason": "Offsetting 2025 domestic flights",
-            },
+        buyer_ar.cancellations.create(
+            account_id=buyer,
+            quantity=1_000,
+            purpose="voluntary",
+            beneficiary="Harbour Airlines Ltd",
+            reason="Offsetting 2025 domestic flights",
         ),
     )
     serial = cancelled["ranges"][0]["start"]
@@ -167,48 +150,38 @@ def _escrow_story(
         9,
         "regulator",
         "opens the platform's custodial account",
-        regulator.write(
-            "admin/accounts",
-            {
-                "holder_name": "Harbour Exchange custody",
-                "kind": "custodial",
-                "approval_policy": "single",
-                "representatives": [{"address": platform.address, "primary": True}],
-            },
+        regulator.admin.open_account(
+            holder_name="Harbour Exchange custody",
+            kind="custodial",
+            approval_policy="single",
+            representatives=[{"address": platform.address, "primary": True}],
         ),
     )["account_id"]
     registered = _step(
         10,
         "regulator",
         f"registers the Harbour Exchange platform (signer {platform.address})",
-        regulator.write(
-            "admin/platforms",
-            {
-                "address": platform.address,
-                "name": "Harbour Exchange",
-                "custodial_account": custody,
-                "signers": [platform.address],
-            },
+        regulator.admin.register_platform(
+            address=platform.address,
+            name="Harbour Exchange",
+            custodial_account=custody,
+            signers=[platform.address],
         ),
     )["platform"]
     _step(
         11,
         "seller AR 1",
         "consents that the platform sees the units it escrows to it",
-        seller_ar.write(
-            "consents", {"account_id": seller, "platform": registered, "scope": "escrowed"}
-        ),
+        seller_ar.consents.grant(account_id=seller, platform=registered, scope="escrowed"),
     )
     escrow = _step(
         12,
         "seller AR 1",
         "escrows 1,000 units under the platform's control",
-        seller_ar.write(
-            "escrows", {"account_id": seller, "platform": registered, "quantity": 1_000}
-        ),
+        seller_ar.escrows.create(account_id=seller, platform=registered, quantity=1_000),
     )
     platform.login()
-    seen = platform.get(f"/v1/accounts/{seller}/holdings")["items"]
+    seen = list(platform.paginate(f"/v1/accounts/{seller}/holdings"))
     total = sum(item["quantity"] for item in seen)
     typer.echo(
         f"13. {'platform':<22} reads {seller}: {total:,} units, all "
@@ -218,7 +191,7 @@ def _escrow_story(
         14,
         "platform",
         f"settles escrow {escrow['escrow_id']} to the buyer {buyer}",
-        platform.write(f"escrows/{escrow['escrow_id']}/settle", {"to_account": buyer}),
+        platform.escrows.settle(escrow["escrow_id"], to_account=buyer),
     )
 
 
@@ -232,8 +205,6 @@ def demo(
     ] = Path(".registry-data"),
 ) -> None:
     """Drive a running dev node through a readable multi-actor story (needs `registry up`)."""
-    from sdk.client import RegistryError
-
     accounts = data_dir / "dev-accounts.json"
     if not accounts.exists():
         typer.echo(
