@@ -203,14 +203,35 @@ class ChainClient:
             try:
                 gas = int(self.w3.eth.estimate_gas(tx)) * 6 // 5  # type: ignore[arg-type]
             except Exception as exc:
-                raise ChainError(f"Transaction would fail: {exc}") from exc
+                raise self._refused(account.address, exc) from exc
         tx["gas"] = gas
         signed = account.sign_transaction(tx)
-        tx_hash = self._call(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        try:
+            tx_hash = self._call(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        except ChainError:
+            raise
+        except Exception as exc:  # the node refused the transaction itself
+            raise self._refused(account.address, exc) from exc
         receipt = self.wait_for_receipt(tx_hash, timeout)
         if receipt["status"] != 1:
             raise ChainError(f"Transaction {Web3.to_hex(tx_hash)} reverted.")
         return receipt
+
+    def _refused(self, sender: str, exc: Exception) -> ChainError:
+        """Turn a node's refusal (often a raw JSON-RPC error dict) into one line to act on."""
+        if isinstance(exc, ChainError):
+            return exc
+        response = getattr(exc, "rpc_response", None)  # web3's JSON-RPC errors carry it
+        error = response.get("error") if isinstance(response, dict) else None
+        detail = error if isinstance(error, dict) else (exc.args[0] if exc.args else exc)
+        message = str(detail.get("message", detail)) if isinstance(detail, dict) else str(detail)
+        # A node says "insufficient funds", or estimates with an allowance of the balance: 0.
+        if "insufficient funds" in message.lower() or message.endswith("exceeds allowance: 0"):
+            return ChainError(
+                f"{sender} cannot pay for gas on chain {self.chain_id} ({message}); fund that "
+                "account, or run the chain with a zero gas price."
+            )
+        return ChainError(f"The chain refused a transaction from {sender}: {message}.")
 
     def _call(self, fn: Any) -> Any:
         try:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from eth_account import Account
+
 from node.chain import ChainClient
 from node.deploy import deploy, grant_roles, load_manifest
 from node.devchain import DevChain
+from node.errors import ChainError
 from node.keys import dev_accounts
 
 
@@ -71,3 +75,14 @@ def test_state_persists_across_a_graceful_restart(dev_chain: DevChain, tmp_path:
         deployments,
     )
     assert not fresh and again.registry == deployment.registry
+
+
+def test_an_unfunded_deployer_gets_one_line_to_act_on(dev_chain: DevChain, tmp_path: Path) -> None:
+    dev_chain.start()
+    client = ChainClient(dev_chain.rpc_url)
+    broke = Account.create()
+    with pytest.raises(ChainError) as refused:
+        deploy(client, broke, broke.address, "AU", tmp_path / "deployments")
+    message = str(refused.value)
+    assert "cannot pay for gas" in message and broke.address in message, message
+    assert "{" not in message  # not a raw JSON-RPC error dict
