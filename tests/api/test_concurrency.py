@@ -78,7 +78,13 @@ def test_concurrent_signers_all_land_once(node: ApiNode, live_url: str) -> None:
     while pending and time.monotonic() < deadline:
         pending = {i for i in pending if reader.request(i)["status"] != "indexed"}
         time.sleep(0.2)
-    assert not pending, [reader.request(i) for i in list(pending)[:3]]
+    # On failure, say what became of them: the status and the stable code of each.
+    outcomes = [reader.request(i) for i in sorted(pending)[:5]]
+    assert not pending, (
+        len(pending),
+        [(r["status"], (r["error"] or {}).get("code"), r["block_number"]) for r in outcomes],
+        outcomes[:1],
+    )
     contract = node.registry.contract
     for _key, _account, start in signers:
         for serial in (start, start + REQUESTS_EACH - 1):
