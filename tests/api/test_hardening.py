@@ -139,7 +139,13 @@ def test_bodies_over_the_route_limit_are_refused(node: ApiNode) -> None:
         content=b"{}",
         headers={"content-type": "application/json", "content-length": str(10**9)},
     )
-    assert response.status_code in (400, 413)
+    assert_problem(response, 413, "PAYLOAD_TOO_LARGE")
+    response = node.client.post(
+        "/v1/transfers/prepare",
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": "lots"},
+    )
+    assert_problem(response, 400, "INVALID_CONTENT_LENGTH")
 
 
 # -- 2. a high-s copy of a signature cannot poison the request ---------------------------------
