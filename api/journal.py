@@ -81,13 +81,16 @@ def _lock_hints(blocks: list[tuple[int, int]], splits: list[int]) -> list[int]:
 class JournalWorker:
     """Move journaled requests through their statuses; one per API process."""
 
-    def __init__(self, services: Services, interval: float = 0.02) -> None:
+    def __init__(self, services: Services, interval: float = 0.1) -> None:
         if services.relayer is None:
             raise ValueError("the journal worker needs services with a relayer")
         self.services = services
         self.relayer = services.relayer
+        # NOTE: `interval` is only the fallback: the worker is woken by notification when a
+        # request is journaled (in any API process) or the mirror advances (decision D41).
         self.interval = interval
-        self._wake = threading.Event()
+        self._wake = services.notifier.event("journal", "mirror")
+        self._changed = False  # a request changed status since the waiters were told
         self._stop = threading.Event()
         self._done: queue.Queue[tuple[str, Future[RelayOutcome]]] = queue.Queue()
         self._sent: queue.Queue[tuple[str, str]] = queue.Queue()  # (request id, tx hash)
@@ -117,6 +120,10 @@ class JournalWorker:
         self._wake.set()
         self._thread.join(timeout=10)
 
+    def is_alive(self) -> bool:
+        """Return whether the worker thread runs."""
+        return self._thread.is_alive()
+
     def wake(self) -> None:
         """Ask the worker to look at the journal now (a request was just accepted)."""
         self._wake.set()
@@ -133,6 +140,9 @@ class JournalWorker:
             except Exception:  # a database or chain outage: log, back off, carry on
                 log.exception("journal worker step failed; retrying")
                 self._stop.wait(1.0)
+            if self._changed:
+                self._changed = False
+                self.services.notifier.publish("requests")
             self._wake.wait(self.interval)
             self._wake.clear()
 
@@ -265,6 +275,7 @@ class JournalWorker:
             return
         self._flush_sent()  # a transaction's hash is recorded before its outcome
         self._unsettled = True
+        self.services.notifier.publish("chain")  # a block was mined: the indexer may look now
         with self.services.engine.begin() as conn:
             for request_id, future in done:
                 row = conn.execute(
@@ -433,6 +444,7 @@ class JournalWorker:
                         )
 
     def _set(self, conn: Connection, request_id: str, **values: Any) -> None:
+        self._changed = True
         conn.execute(
             update(_JOURNAL)
             .where(_JOURNAL.c.request_id == request_id)

@@ -363,15 +363,23 @@ _FINAL_CODES = frozenset({"INVALID_TYPED_DATA", "INVALID_ACCOUNT_ID", "INVALID_R
 
 
 def wait_for_request(services: Services, request_id: str, timeout: float) -> Any:
-    """Poll the journal until a request is indexed or failed, or the timeout passes."""
+    """Wait until a request is indexed or failed, or the timeout passes.
+
+    The journal worker (in whichever process relays) publishes `requests` whenever a request
+    changes status; the short timed wait is only the fallback for a lost signal (decision D41).
+    """
     deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        with services.engine.connect() as conn:
-            row = _existing(conn, request_id)
-        if row.status in (RequestStatus.INDEXED, RequestStatus.FAILED):
-            return row
-        if time.monotonic() > deadline:
-            return row
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
+    changed = services.notifier.event("requests")
+    try:
+        while True:
+            changed.clear()
+            with services.engine.connect() as conn:
+                row = _existing(conn, request_id)
+            if row.status in (RequestStatus.INDEXED, RequestStatus.FAILED):
+                return row
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return row
+            changed.wait(min(remaining, 0.25))
+    finally:
+        services.notifier.release(changed)

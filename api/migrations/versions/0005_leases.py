@@ -1,0 +1,33 @@
+"""Leases: the one process of a registry that holds a role (the relayer), and until when.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    op.create_table(
+        "api_leases",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("holder", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+
+
+def downgrade() -> None:
+    """Revert this revision."""
+    op.drop_table("api_leases")
