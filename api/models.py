@@ -62,6 +62,8 @@ class JournalEntry(ApiTable, table=True):
     __table_args__ = (
         Index("ix_api_requests_status_seq", "status", "seq"),
         Index("ix_api_requests_units_account_status", "units_account", "status"),
+        # Submit's nonce check: a keyed lookup, whatever the signer's backlog.
+        Index("ix_api_requests_signer_nonce", "signer", "nonce"),
         {"sqlite_autoincrement": True},
     )
 

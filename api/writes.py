@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.chainview import UNORDERED_NONCE, split_nonce
 from api.intents import Resolver, units_account
-from api.models import JournalEntry, RequestStatus
+from api.models import JournalEntry, NonceCursor, RequestStatus
 from api.operations.catalogue import OPERATION_TYPES, PRECHECKS
 from api.problems import Problem, refuse
 from api.schemas import MAX_RANGES
@@ -39,6 +39,7 @@ __all__ = [
 
 T = TypeVar("T")
 
+_CURSORS = NonceCursor.__table__  # type: ignore[attr-defined]
 _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
 
 
@@ -310,22 +311,33 @@ def _check_nonce(services: Services, checked: Checked) -> None:
 
 
 def _check_unordered_nonce(services: Services, signer: str, nonce: int) -> None:
-    """Refuse an unordered nonce (D33) the chain has used or another open request holds."""
-    if services.chain.nonce_used(signer, nonce):
-        raise refuse("NONCE_USED", "The request's nonce was already used; prepare a new request.")
+    """Refuse an unordered nonce (D33) the chain has used or another request holds.
+
+    NOTE: a nonce `prepare` handed out (below the signer's cursor) was checked unused on-chain
+    when it was claimed, and since then only a request journaled here can have used it: the
+    journal answers, by (signer, nonce), with no eth_call on the hot path and while the chain is
+    away. A nonce the client chose itself (at or above the cursor) is asked of the chain. The
+    contract refuses a used nonce either way.
+    """
+    sequence = nonce & (UNORDERED_NONCE - 1)
     with services.engine.connect() as conn:
         taken = conn.execute(
             select(_JOURNAL.c.request_id).where(
                 _JOURNAL.c.signer == signer,
                 _JOURNAL.c.nonce == nonce,
-                _JOURNAL.c.status.in_(RequestStatus.OPEN),
+                _JOURNAL.c.status != RequestStatus.FAILED,
             )
         ).first()
+        cursor = conn.execute(
+            select(_CURSORS.c.next_sequence).where(_CURSORS.c.signer == signer.lower())
+        ).scalar()
     if taken is not None:
         raise refuse(
             "NONCE_USED",
             "Another journaled request uses this nonce; prepare a new request.",
         )
+    if (cursor is None or sequence >= int(cursor)) and services.chain.nonce_used(signer, nonce):
+        raise refuse("NONCE_USED", "The request's nonce was already used; prepare a new request.")
 
 
 def _precheck(

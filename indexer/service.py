@@ -1,6 +1,6 @@
-"""The indexer as a role: `registry serve indexer` (its own process), or a thread in-process.
+"""The indexer as a role: `registry serve indexer`, its own process.
 
-Either way it follows the chain, publishes `mirror` when it committed blocks (the journal worker
+It follows the chain, publishes `mirror` when it committed blocks (the journal worker
 and waiting clients wake at once), and looks at the chain again when the relayer publishes
 `chain` (a transaction was mined) or its poll interval passes (decision D41).
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, make_url
@@ -21,7 +20,7 @@ from node.errors import ChainError, ConfigError
 from node.notify import Notifier
 from node.settings import NodeSettings
 
-__all__ = ["IndexerService", "follow", "serve", "start"]
+__all__ = ["follow", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -55,30 +54,6 @@ def follow(
         mined.wait(poll_interval)
 
 
-@dataclass
-class IndexerService:
-    """An indexer following the chain until stopped."""
-
-    indexer: Indexer
-    engine: Engine
-    thread: threading.Thread
-    stop_event: threading.Event
-    notifier: Notifier
-    name: str = "indexer"
-    urls: dict[str, str] = field(default_factory=dict)
-
-    def is_healthy(self) -> bool:
-        """Return whether the sync thread is still running."""
-        return self.thread.is_alive()
-
-    def stop(self) -> None:
-        """Stop following the chain (the last committed batch stays)."""
-        self.stop_event.set()
-        self.thread.join(timeout=30)
-        self.notifier.close()
-        self.engine.dispose()
-
-
 def _open(settings: NodeSettings) -> Engine:
     url = database_url(settings)
     try:
@@ -92,21 +67,6 @@ def _open(settings: NodeSettings) -> Engine:
             "sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
         ) from exc
     return engine
-
-
-def start(settings: NodeSettings, options: dict[str, Any]) -> IndexerService:
-    """Migrate the mirror and start following the chain in a thread of this process."""
-    engine = _open(settings)
-    indexer = Indexer.from_settings(settings, engine)
-    notifier = Notifier(engine.url.render_as_string(hide_password=False), settings.data_dir)
-    stop = threading.Event()
-    poll = float(options.get("poll_interval", 0.2))
-    thread = threading.Thread(
-        target=follow, args=(indexer, notifier, poll, stop), name="indexer", daemon=True
-    )
-    thread.start()
-    rendered = engine.url.render_as_string(hide_password=True)
-    return IndexerService(indexer, engine, thread, stop, notifier, urls={"mirror": rendered})
 
 
 def serve(settings: NodeSettings, options: dict[str, Any], stop: threading.Event) -> None:

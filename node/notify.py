@@ -173,8 +173,8 @@ class Notifier:
             try:
                 with psycopg.connect(_libpq_url(self.database_url), autocommit=True) as conn:
                     conn.execute(f"LISTEN registry_{channel}")
-                    ready.set()
                     self._fire(channel)  # anything missed while (re)connecting
+                    ready.set()
                     while not self._closing.is_set():
                         for _ in conn.notifies(timeout=1.0):
                             self._fire(channel)

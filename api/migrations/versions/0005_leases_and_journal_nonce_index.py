@@ -1,4 +1,4 @@
-"""Leases: the one process of a registry that holds a role (the relayer), and until when.
+"""Leases (the one process that holds the relayer role); the journal keyed by (signer, nonce).
 
 Revision ID: 0005
 Revises: 0004
@@ -26,8 +26,12 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    with op.batch_alter_table("api_requests", schema=None) as batch_op:
+        batch_op.create_index("ix_api_requests_signer_nonce", ["signer", "nonce"], unique=False)
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table("api_requests", schema=None) as batch_op:
+        batch_op.drop_index("ix_api_requests_signer_nonce")
     op.drop_table("api_leases")
