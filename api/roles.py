@@ -71,7 +71,9 @@ def create_worker_app() -> FastAPI:
     from api.app import create_app
     from api.config import ApiSettings
     from api.services import Services
+    from node.services import die_with_parent
 
+    die_with_parent()
     settings = ApiSettings(api_relay=False, webhook_delivery=False)
     services = Services.from_settings(settings, relayer_key=None, migrate=False)
     return create_app(services, run_workers=False)

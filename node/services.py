@@ -26,7 +26,7 @@ from node.errors import ConfigError
 if TYPE_CHECKING:
     from node.settings import NodeSettings
 
-__all__ = ["ROLES", "Backoff", "RoleProcess", "RoleRunner", "role_runner"]
+__all__ = ["ROLES", "Backoff", "RoleProcess", "RoleRunner", "die_with_parent", "role_runner"]
 
 # The roles `registry up` supervises, in start order: the mirror first, so the API never serves
 # an empty one for long. `migrate` is a one-shot role run before them.
@@ -70,11 +70,17 @@ class Backoff:
         self._next = 0.0
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # NOTE: Linux PR_SET_PDEATHSIG: a role gets SIGTERM when the supervisor dies, however it dies
-    # (kill -9 included), so no role outlives `registry up`.
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies, however it dies (kill -9 too).
+
+    NOTE: PR_SET_PDEATHSIG: no role outlives `registry up`, and no API worker outlives the `serve
+    api` process (an orphan worker would keep the port from the role's replacement).
+    """
+    parent = os.getppid()
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # A role that ran at least this long before dying starts its restarts from the shortest delay.
@@ -106,7 +112,7 @@ class RoleProcess:
 
     def start(self) -> RoleProcess:
         self.process = subprocess.Popen(
-            self.argv, env=self.env, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL
+            self.argv, env=self.env, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL
         )
         self._started_at = time.monotonic()
         return self
