@@ -32,12 +32,20 @@ log = logging.getLogger(__name__)
 
 
 def migrate(settings: NodeSettings, options: dict[str, Any], stop: threading.Event) -> None:
-    """Create or upgrade the database's tables (mirror and API), then return."""
+    """Create or upgrade the database's tables (mirror and API), then return.
+
+    It also creates the response-signing key when there is none yet, so the API's worker
+    processes, starting together, all load the same one.
+    """
     from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.db import upgrade_database
+    from api.responsekey import ResponseKey
+    from api.server import api_settings
     from indexer.db import create_engine, database_url
+
+    ResponseKey.load_or_create(api_settings(settings, options).response_key_file)
 
     url = database_url(settings)
     try:
