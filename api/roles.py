@@ -81,7 +81,9 @@ def create_worker_app() -> FastAPI:
     from api.services import Services
     from node.services import die_with_parent
 
-    die_with_parent()
+    parent = os.environ.get("REGISTRY_API_PARENT_PID")
+    if parent and int(parent) != os.getpid():  # a worker process of `serve api`
+        die_with_parent(int(parent))
     settings = ApiSettings(api_relay=False, webhook_delivery=False)
     services = Services.from_settings(settings, relayer_key=None, migrate=False)
     return create_app(services, run_workers=False)
@@ -98,6 +100,7 @@ def serve_api(settings: NodeSettings, options: dict[str, Any], stop: threading.E
     _check_port(config.api_host, config.api_port)
     # The worker processes build their settings from the environment: hand them ours.
     os.environ.update(_environment(config))
+    os.environ["REGISTRY_API_PARENT_PID"] = str(os.getpid())
     uvicorn_config = uvicorn.Config(
         "api.roles:create_worker_app",
         factory=True,

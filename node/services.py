@@ -70,17 +70,18 @@ class Backoff:
         self._next = 0.0
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> None:
     """Ask Linux to SIGTERM this process when its parent dies, however it dies (kill -9 too).
 
     NOTE: PR_SET_PDEATHSIG: no role outlives `registry up`, and no API worker outlives the `serve
-    api` process (an orphan worker would keep the port from the role's replacement).
+    api` process (an orphan worker would keep the port from the role's replacement). `parent` is
+    the pid the caller expects as its parent: if it is already gone, exit at once.
     """
-    parent = os.getppid()
+    expected = os.getppid() if parent is None else parent
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    if os.getppid() != parent:  # it died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+    if os.getppid() != expected:  # it died before the request took effect
+        os._exit(1)
 
 
 # A role that ran at least this long before dying starts its restarts from the shortest delay.

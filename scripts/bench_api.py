@@ -135,7 +135,8 @@ def funded_accounts(node: Node, signers: int, units: int) -> tuple[str, list[tup
         )
     )["project_id"]
     out = []
-    for _ in range(signers):
+    for index in range(signers):
+        year = 2024 - index  # one monitoring period per issuance of the project
         key = Account.create()
         account = _result(
             regulator.admin.open_account(
@@ -149,9 +150,9 @@ def funded_accounts(node: Node, signers: int, units: int) -> tuple[str, list[tup
             issuer.admin.issue(
                 project_id=project,
                 unit_type="ACCU",
-                vintage=2024,
-                monitoring_period_start="2024-01-01",
-                monitoring_period_end="2024-12-31",
+                vintage=year,
+                monitoring_period_start=f"{year}-01-01",
+                monitoring_period_end=f"{year}-12-31",
                 quantity=units,
                 to_account=account,
             )
