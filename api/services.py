@@ -43,6 +43,8 @@ class Services:
     response_key: ResponseKey  # signs pull-and-view responses and the AEF (decision D29)
     relayer: Relayer | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
+    # Readers' scopes by (address, indexed block): see api.deps.get_caller.
+    caller_scopes: dict[tuple[str, int], Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(
