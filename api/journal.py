@@ -91,6 +91,7 @@ class JournalWorker:
         self.interval = interval
         self._wake = services.notifier.event("journal", "mirror")
         self._changed = False  # a request changed status since the waiters were told
+        self._last_mined = ""  # the last transaction whose receipt woke the indexer
         self._stop = threading.Event()
         self._done: queue.Queue[tuple[str, Future[RelayOutcome]]] = queue.Queue()
         self._sent: queue.Queue[tuple[str, str]] = queue.Queue()  # (request id, tx hash)
@@ -259,6 +260,12 @@ class JournalWorker:
                 )
 
     def _finished(self, request_id: str, future: Future[RelayOutcome]) -> None:
+        if future.exception() is None:
+            tx_hash = future.result().tx_hash
+            if tx_hash != self._last_mined:
+                # Its block is mined: wake the indexer now, while this worker settles the batch.
+                self._last_mined = tx_hash
+                self.services.notifier.publish("chain")
         self._done.put((request_id, future))
         self._wake.set()
 
@@ -275,7 +282,6 @@ class JournalWorker:
             return
         self._flush_sent()  # a transaction's hash is recorded before its outcome
         self._unsettled = True
-        self.services.notifier.publish("chain")  # a block was mined: the indexer may look now
         with self.services.engine.begin() as conn:
             for request_id, future in done:
                 row = conn.execute(
