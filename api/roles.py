@@ -98,6 +98,7 @@ def serve_api(settings: NodeSettings, options: dict[str, Any], stop: threading.E
     config = api_settings(settings, options)
     workers = int(options.get("workers") or os.cpu_count() or 1)
     _check_port(config.api_host, config.api_port)
+    migrate(settings, options, stop)  # once, here, not in each worker (a no-op when current)
     # The worker processes build their settings from the environment: hand them ours.
     os.environ.update(_environment(config))
     os.environ["REGISTRY_API_PARENT_PID"] = str(os.getpid())
@@ -147,7 +148,7 @@ def serve_relayer(settings: NodeSettings, options: dict[str, Any], stop: threadi
 
     config = api_settings(settings, options)
     key = load_relayer_key(config)
-    services = Services.from_settings(config, relayer_key=key, migrate=False)
+    services = Services.from_settings(config, relayer_key=key)
     lease = DbLease(services.engine, "relayer", period=float(options.get("lease_seconds", 6.0)))
 
     def waiting(holder: str | None) -> None:

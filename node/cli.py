@@ -303,6 +303,7 @@ def _supervise(
         lock.update(api=f"{api_url}/v1", roles={r.name: r.pid for r in roles})
     console.print("Node running. Press Ctrl-C to stop (chain state and the mirror are kept).")
     restarts = Backoff()
+    recorded = {r.name: r.pid for r in roles}
     try:
         while not stop.wait(0.5):
             if chain is not None and not chain.is_healthy() and restarts.due():
@@ -323,8 +324,10 @@ def _supervise(
                 console.print(f"Chain restarted: {settings.chain_rpc_url}")
             for role in roles:
                 role.watch()
-            if lock is not None and any(r.restarts for r in roles):
-                lock.update(roles={r.name: r.pid for r in roles})
+            pids = {r.name: r.pid for r in roles}
+            if lock is not None and pids != recorded:
+                lock.update(roles=pids)
+                recorded = pids
     except KeyboardInterrupt:
         pass
     finally:

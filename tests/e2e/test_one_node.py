@@ -282,3 +282,18 @@ def test_kill_9_of_a_role_with_writes_in_flight_loses_and_duplicates_nothing(
             timeout=300,
         )
         assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_serve_names_the_roles_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [_REGISTRY, "serve", "nosuchrole"],
+        env=_env(tmp_path / "data", _free_port(), _free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    for role in ("api", "indexer", "relayer", "webhooks"):
+        assert role in line, line
