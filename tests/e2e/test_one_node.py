@@ -186,8 +186,14 @@ def test_help_and_version_answer_at_once() -> None:
 
 
 def _role_pids(data_dir: Path) -> dict[str, int]:
-    facts = json.loads((data_dir / "node.lock").read_text())
-    return {name: int(pid) for name, pid in facts["roles"].items()}
+    for _ in range(50):
+        try:  # the supervisor rewrites the file in place when a role restarts
+            facts = json.loads((data_dir / "node.lock").read_text())
+        except ValueError:
+            time.sleep(0.05)
+            continue
+        return {name: int(pid) for name, pid in facts["roles"].items()}
+    raise AssertionError("the lock file never held the roles")
 
 
 def _alive(pid: int) -> bool:
