@@ -53,8 +53,8 @@ interface IUnitRegistry is IRegistryBase {
     ) external;
 
     /// @notice Rescinds a pending transfer; its units return to Held in the source account.
-    /// @dev Requirements: signer is a representative of the source account; `blockStarts` lists exactly
-    /// the transfer's pending blocks.
+    /// @dev Requirements: `transfer` is the transfer's record, as for approveTransfer; signer is a
+    /// representative of the source account; `blockStarts` lists exactly the transfer's pending blocks.
     function rescindTransfer(
         TransferDecisionRequest calldata request,
         bytes calldata signature,
