@@ -3,7 +3,9 @@
 Every state lives in the `api_requests` table, never only in memory, so any restart resumes:
 
 - `accepted`: journaled, waiting for the relayer. The worker computes fresh block hints from the
-  mirror (they are unsigned, decision D1) and hands the request to `node`'s relayer.
+  mirror (they are unsigned, decision D1), adds the pending transfer's record to a decision on a
+  two-person transfer (also unsigned, from the mirror, decision D46) and hands the request to
+  `node`'s relayer.
 - `submitted`: handed to the relayer; `tx_hash` is set once the transaction is sent. A process
   that dies here loses only its in-memory futures: at start-up such requests go back to
   `accepted` and are sent again, which is safe because the contract refuses a used nonce.
@@ -33,14 +35,20 @@ from typing import Any
 from sqlalchemy import Connection, exists, select, update
 
 from api.chainview import split_nonce
-from api.mirrorq import executed_requests, lock_blocks, range_hints, request_events
+from api.mirrorq import (
+    executed_requests,
+    lock_blocks,
+    pending_transfer,
+    range_hints,
+    request_events,
+)
 from api.models import JournalEntry, RequestStatus
 from api.operations.catalogue import LOCK_DECISIONS
 from api.problems import HINT_ERRORS, contract_problem
 from api.results import result_from_events
 from api.services import Services
 from indexer.models import ExecutedRequest, table_of
-from node.contracts import DecodedError, SignedRequest
+from node.contracts import OPERATIONS, DecodedError, PendingTransfer, SignedRequest
 from node.relayer import RelayOutcome
 
 __all__ = ["JournalWorker", "signed_request"]
@@ -55,9 +63,13 @@ _DISPATCH_LIMIT = 256
 _REORG_WINDOW = 10_000
 
 
-def signed_request(entry: Any, hints: list[int]) -> SignedRequest:
-    """Return a journal row as a SignedRequest with the given block hints."""
-    return SignedRequest(entry.typed_data, bytes.fromhex(entry.signature[2:]), tuple(hints))
+def signed_request(
+    entry: Any, hints: list[int], pending: PendingTransfer | None = None
+) -> SignedRequest:
+    """Return a journal row as a SignedRequest with the given block hints and transfer record."""
+    return SignedRequest(
+        entry.typed_data, bytes.fromhex(entry.signature[2:]), tuple(hints), pending
+    )
 
 
 def _lock_hints(blocks: list[tuple[int, int]], splits: list[int]) -> list[int]:
@@ -76,6 +88,21 @@ def _lock_hints(blocks: list[tuple[int, int]], splits: list[int]) -> list[int]:
                 starts.append(splits[index])
             index += 1
     return starts
+
+
+def _record(conn: Connection, row: Any) -> PendingTransfer | None:
+    """Return the pending transfer's record a decision on a two-person transfer is relayed with.
+
+    NOTE: the contract keeps only the record's hash (decision D46). Prepare and submit accept a
+    decision only on a transfer the mirror shows pending, so the record is there; a mirror that has
+    rolled back since sends none or a stale one, which the contract refuses with
+    TransferRecordMismatch (treated like stale hints, D14: resent once the mirror has caught up)
+    or TransferNotPending (the transfer was decided meanwhile).
+    """
+    operation = OPERATIONS.get(row.primary_type)
+    if operation is None or not operation.takes_pending_record:
+        return None
+    return pending_transfer(conn, int(row.typed_data["message"]["transferId"]))
 
 
 class JournalWorker:
@@ -160,13 +187,14 @@ class JournalWorker:
             # Split points of requests sent but not yet in the mirror, and of those sent in this
             # round before each request: the blocks the chain will have when it gets there.
             splits = self._pending_splits(conn) if rows else []
-            chosen: dict[str, tuple[Any, list[int]]] = {}
+            chosen: dict[str, tuple[Any, SignedRequest]] = {}
             for row in rows:
                 if self._retry_after.get(row.request_id, 0) > now:
                     continue
                 if self._after_block.get(row.request_id, -1) > indexed:
                     continue
-                chosen[row.request_id] = (row, self._hints(conn, row, splits))
+                hints = self._hints(conn, row, splits)
+                chosen[row.request_id] = (row, signed_request(row, hints, _record(conn, row)))
             if not chosen:
                 return
             # Claim them in one statement; only rows still `accepted` are ours to send.
@@ -186,12 +214,10 @@ class JournalWorker:
                 ).scalars()
             )
         batch = [chosen[rid] for rid in chosen if rid in claimed]
-        for row, hints in batch:
+        for row, request in batch:
             self._retry_after.pop(row.request_id, None)
             self._after_block.pop(row.request_id, None)
-            future = self.relayer.submit(
-                signed_request(row, hints), on_sent=self._on_sent(row.request_id)
-            )
+            future = self.relayer.submit(request, on_sent=self._on_sent(row.request_id))
             future.add_done_callback(self._on_done(row.request_id))
 
     def _on_sent(self, request_id: str) -> Callable[[str], None]:

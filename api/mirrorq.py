@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from indexer.models import Event, ExecutedRequest, UnitBlock, table_of
+from indexer.models import Event, ExecutedRequest, Transfer, UnitBlock, table_of
+from node.contracts import PendingTransfer
 
 __all__ = [
     "containing_block",
     "executed_requests",
     "lock_blocks",
+    "pending_transfer",
     "range_hints",
     "request_events",
 ]
@@ -20,6 +22,7 @@ __all__ = [
 _BLOCKS = table_of(UnitBlock)
 _EXECUTED = table_of(ExecutedRequest)
 _EVENTS = table_of(Event)
+_TRANSFERS = table_of(Transfer)
 
 
 def containing_block(conn: Connection, serial: int) -> Any:
@@ -46,6 +49,23 @@ def lock_blocks(conn: Connection, state: str, lock_id: int) -> list[tuple[int, i
         .order_by(_BLOCKS.c.start)
     )
     return [(int(start), int(end)) for start, end in rows]
+
+
+def pending_transfer(conn: Connection, transfer_id: int) -> PendingTransfer | None:
+    """Return the record of a transfer the mirror shows pending, as the contract hashed it (D46)."""
+    row = conn.execute(
+        select(
+            _TRANSFERS.c.from_account,
+            _TRANSFERS.c.to_account,
+            _TRANSFERS.c.quantity,
+            _TRANSFERS.c.initiator,
+        ).where(_TRANSFERS.c.id == transfer_id, _TRANSFERS.c.status == "pending")
+    ).first()
+    if row is None:
+        return None
+    return PendingTransfer(
+        int(row.from_account), int(row.to_account), int(row.quantity), str(row.initiator)
+    )
 
 
 def executed_requests(conn: Connection, digests: list[str]) -> dict[str, Any]:

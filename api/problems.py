@@ -98,6 +98,7 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "MonitoringPeriodOverlap": ("DOUBLE_ISSUANCE", 409),
     "TransferNotFound": ("TRANSFER_NOT_FOUND", 404),
     "TransferNotPending": ("TRANSFER_NOT_PENDING", 409),
+    "TransferRecordMismatch": ("TRANSFER_NOT_PENDING", 409),
     "LabelNotFound": ("LABEL_NOT_FOUND", 404),
     "InvalidLabel": ("INVALID_LABEL", 422),
     "BatchOutOfGas": ("RELAY_OUT_OF_GAS", 503),
@@ -233,6 +234,9 @@ HINT_ERRORS = frozenset(
         "RangeNotInBlock",
         "TransferQuantityMismatch",
         "LockedQuantityMismatch",
+        # The pending transfer's record (D46) comes from the mirror too: a mirror behind the
+        # chain supplies none, or a stale one.
+        "TransferRecordMismatch",
     }
 )
 

@@ -33,6 +33,7 @@ __all__ = [
     "EscrowStatus",
     "FirstTransferDefinition",
     "Operation",
+    "PendingTransfer",
     "PlatformStatus",
     "ReservationStatus",
     "SignedRequest",
@@ -312,10 +313,50 @@ _AUXILIARY = AUXILIARY_TYPES
 
 @dataclass(frozen=True)
 class Operation:
-    """How a signed request reaches the contract: function name and whether it takes block hints."""
+    """How a signed request reaches the contract: its function and the unsigned arguments it takes.
+
+    `takes_pending_record`: a decision on a two-person transfer also carries the transfer's
+    record (decision D46), between the signature and the block hints.
+    """
 
     function: str
     takes_block_hints: bool
+    takes_pending_record: bool = False
+
+
+@dataclass(frozen=True)
+class PendingTransfer:
+    """A pending two-person transfer's record, as its TransferInitiated event logs it.
+
+    The contract stores only `record_hash()` (decision D46); approve and rescind are relayed with
+    the record, unsigned like the block hints, and refused (`TransferRecordMismatch`) unless it
+    hashes to the stored value.
+    """
+
+    from_account: int
+    to_account: int
+    quantity: int
+    initiator: str
+
+    def as_tuple(self) -> tuple[int, int, int, str]:
+        """Return the record as the contract's `PendingTransfer` struct argument."""
+        return (
+            self.from_account,
+            self.to_account,
+            self.quantity,
+            to_checksum_address(self.initiator),
+        )
+
+    def record_hash(self) -> bytes:
+        """Return `keccak256(abi.encode(record))`, what `pendingTransferHash` reads on-chain."""
+        from eth_abi.abi import encode as abi_encode
+
+        return keccak(abi_encode(["uint64", "uint64", "uint64", "address"], list(self.as_tuple())))
+
+
+# What a decision is relayed with when no record is known: it matches no pending transfer, so the
+# contract refuses it (TransferNotPending or TransferRecordMismatch) and changes nothing.
+_NO_RECORD = PendingTransfer(0, 0, 0, "0x" + "00" * 20)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -326,8 +367,8 @@ OPERATIONS: dict[str, Operation] = {
     "DefineLabel": Operation("defineLabel", False),
     "Issue": Operation("issue", False),
     "InitiateTransfer": Operation("initiateTransfer", True),
-    "ApproveTransfer": Operation("approveTransfer", True),
-    "RescindTransfer": Operation("rescindTransfer", True),
+    "ApproveTransfer": Operation("approveTransfer", True, takes_pending_record=True),
+    "RescindTransfer": Operation("rescindTransfer", True, takes_pending_record=True),
     "Cancel": Operation("cancel", True),
     "SetLabel": Operation("setLabel", True),
     "RegisterPlatform": Operation("registerPlatform", False),
@@ -427,6 +468,8 @@ class SignedRequest:
     typed_data: dict[str, Any]
     signature: bytes
     block_hints: tuple[int, ...] = ()
+    # The record of the transfer an ApproveTransfer or RescindTransfer decides (D46), unsigned.
+    pending: PendingTransfer | None = None
 
     @property
     def primary_type(self) -> str:
@@ -453,6 +496,8 @@ class SignedRequest:
         operation = OPERATIONS[self.primary_type]
         request = _as_tuple(REQUEST_TYPES[self.primary_type], self.typed_data["message"])
         args: list[Any] = [request, self.signature]
+        if operation.takes_pending_record:
+            args.append((self.pending or _NO_RECORD).as_tuple())
         if operation.takes_block_hints:
             args.append(list(self.block_hints))
         return operation.function, args

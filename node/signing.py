@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3 import Web3
 
 from node.chain import ChainClient
@@ -18,6 +19,7 @@ from node.contracts import (
     AccountStatus,
     ApprovalPolicy,
     CancellationPurpose,
+    PendingTransfer,
     SignedRequest,
     sign_typed_data,
     text_bytes8,
@@ -37,6 +39,9 @@ _NONCES_ABI = [
         "outputs": [{"name": "", "type": "uint256"}],
     }
 ]
+
+
+_TRANSFER_INITIATED = Web3.keccak(text="TransferInitiated(uint64,uint64,uint64,address,uint64)")
 
 
 def _hex(raw: bytes) -> str:
@@ -210,15 +215,48 @@ class RequestSigner:
         )
 
     def decide_transfer(
-        self, ar: LocalAccount, transfer_id: int, approve: bool, block_hints: list[int], **kw: Any
+        self,
+        ar: LocalAccount,
+        transfer_id: int,
+        approve: bool,
+        block_hints: list[int],
+        pending: PendingTransfer | None = None,
+        **kw: Any,
     ) -> SignedRequest:
-        """Sign an ApproveTransfer or RescindTransfer request."""
-        return self.sign(
+        """Sign an ApproveTransfer or RescindTransfer request.
+
+        The request is relayed with the transfer's record (decision D46): `pending`, or else the
+        record its TransferInitiated event logged on-chain (none if there is no such event).
+        """
+        signed = self.sign(
             ar,
             "ApproveTransfer" if approve else "RescindTransfer",
             {"transferId": transfer_id},
             block_hints=block_hints,
             **kw,
+        )
+        record = pending if pending is not None else self.pending_transfer(transfer_id)
+        return SignedRequest(signed.typed_data, signed.signature, signed.block_hints, record)
+
+    def pending_transfer(self, transfer_id: int) -> PendingTransfer | None:
+        """Return a transfer's record from its TransferInitiated log, or None if none was logged."""
+        logs = self.client.w3.eth.get_logs(
+            {
+                "address": self.registry,
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": [_TRANSFER_INITIATED, HexBytes(transfer_id.to_bytes(32, "big"))],
+            }
+        )
+        if not logs:
+            return None
+        log = logs[-1]
+        data = bytes(log["data"])
+        return PendingTransfer(
+            from_account=int.from_bytes(log["topics"][2], "big"),
+            to_account=int.from_bytes(log["topics"][3], "big"),
+            quantity=int.from_bytes(data[32:64], "big"),
+            initiator=Web3.to_checksum_address(data[12:32]),
         )
 
     def cancel(

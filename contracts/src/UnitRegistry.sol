@@ -9,11 +9,10 @@ import {
     AccountKind,
     ApprovalPolicy,
     UnitState,
-    TransferStatus,
     Account,
     UnitBlock,
     Issuance,
-    Transfer,
+    PendingTransfer,
     Label,
     Range,
     InitiateTransferRequest,
@@ -84,13 +83,7 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             emit TransferInitiated(
                 transferId, request.fromAccount, request.toAccount, request.signer, quantity
             );
-            _transfers[transferId] = Transfer({
-                fromAccount: request.fromAccount,
-                toAccount: request.toAccount,
-                quantity: quantity,
-                status: TransferStatus.Pending,
-                initiator: request.signer
-            });
+            _recordPending(transferId, request.fromAccount, request.toAccount, quantity, request.signer);
         }
     }
 
@@ -98,6 +91,7 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
     function approveTransfer(
         TransferDecisionRequest calldata request,
         bytes calldata signature,
+        PendingTransfer calldata transfer,
         uint64[] calldata blockStarts
     ) external onlyRole(RELAYER_ROLE) {
         _verify(
@@ -107,25 +101,26 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             request.deadline,
             signature
         );
-        Transfer storage transfer = _pendingTransfer(request.transferId);
+        uint64 transferId = request.transferId;
+        _takePending(transferId, transfer);
         uint64 from = transfer.fromAccount;
         uint64 to = transfer.toAccount;
         _requireOpen(from);
         _requireRight(from, request.signer, _RIGHT_APPROVE);
         if (request.signer == transfer.initiator) {
-            revert ApproverIsInitiator(request.transferId, request.signer);
+            revert ApproverIsInitiator(transferId, request.signer);
         }
         _requireOpen(to);
 
-        transfer.status = TransferStatus.Completed;
-        _settlePending(request.transferId, transfer, blockStarts, to);
-        emit TransferCompleted(request.transferId, request.signer);
+        _settlePending(transferId, from, transfer.quantity, blockStarts, to);
+        emit TransferCompleted(transferId, request.signer);
     }
 
     /// @inheritdoc IUnitRegistry
     function rescindTransfer(
         TransferDecisionRequest calldata request,
         bytes calldata signature,
+        PendingTransfer calldata transfer,
         uint64[] calldata blockStarts
     ) external onlyRole(RELAYER_ROLE) {
         _verify(
@@ -135,14 +130,14 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             request.deadline,
             signature
         );
-        Transfer storage transfer = _pendingTransfer(request.transferId);
+        uint64 transferId = request.transferId;
+        _takePending(transferId, transfer);
         uint64 from = transfer.fromAccount;
         _requireOpen(from);
         _requireRight(from, request.signer, _RIGHT_APPOINTED);
 
-        transfer.status = TransferStatus.Rescinded;
-        _settlePending(request.transferId, transfer, blockStarts, from);
-        emit TransferRescinded(request.transferId, request.signer);
+        _settlePending(transferId, from, transfer.quantity, blockStarts, from);
+        emit TransferRescinded(transferId, request.signer);
     }
 
     /// @inheritdoc IUnitRegistry
@@ -253,8 +248,8 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
     }
 
     /// @inheritdoc IUnitRegistry
-    function getTransfer(uint64 transferId) external view returns (Transfer memory) {
-        return _transfers[transferId];
+    function pendingTransferHash(uint64 transferId) external view returns (bytes32) {
+        return _pendingTransfers[transferId];
     }
 
     /// @inheritdoc IUnitRegistry
@@ -308,16 +303,30 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         return uint64(uint256(digest) >> 194) | uint64(1 << 62);
     }
 
-    function _pendingTransfer(uint64 transferId) private view returns (Transfer storage transfer) {
-        transfer = _transfers[transferId];
-        if (transfer.status == TransferStatus.None) revert TransferNotFound(transferId);
-        if (transfer.status != TransferStatus.Pending) revert TransferNotPending(transferId);
+    /// @dev Checks that `transferId` is pending and that `transfer` is its record (the hash stored at
+    /// initiation, D46), and clears the slot: the decision is taken in this call or the call reverts.
+    function _takePending(uint64 transferId, PendingTransfer calldata transfer) private {
+        bytes32 stored = _pendingTransfers[transferId];
+        if (stored == 0) revert TransferNotPending(transferId);
+        bytes32 supplied;
+        // NOTE: the record's four words hashed as they arrived. The stored hash is of a clean
+        // abi.encode, so a record with dirty padding cannot match; reading its fields later
+        // validates them again.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, transfer, 0x80)
+            supplied := keccak256(ptr, 0x80)
+        }
+        if (supplied != stored) revert TransferRecordMismatch(transferId);
+        // NOTE: cleared rather than marked decided: 4,800 gas refunded (D46).
+        delete _pendingTransfers[transferId];
     }
 
-    /// @dev Returns pending transfer blocks to `toAccount` as Held; they must add up to the transfer.
+    /// @dev Returns pending transfer blocks to `to` as Held; they must add up to the transfer.
     function _settlePending(
         uint64 transferId,
-        Transfer storage transfer,
+        uint64 from,
+        uint64 quantity,
         uint64[] calldata blockStarts,
         uint64 to
     ) private {
@@ -325,7 +334,7 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             revert InvalidRangeCount(blockStarts.length, MAX_RANGES);
         }
         Move memory move = Move({
-            fromAccount: transfer.fromAccount,
+            fromAccount: from,
             fromState: UnitState.Pending,
             fromLock: transferId,
             toAccount: to,
@@ -340,9 +349,7 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             if (end == 0) revert BlockNotFound(start);
             moved += _moveRange(start, start, end, move);
         }
-        if (moved != transfer.quantity) {
-            revert TransferQuantityMismatch(transferId, transfer.quantity, moved);
-        }
+        if (moved != quantity) revert TransferQuantityMismatch(transferId, quantity, moved);
     }
 
     /// @dev A function of its own so that the event's strings do not overflow the caller's stack.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -13,6 +14,7 @@ from node.contracts import (
     AccountStatus,
     ApprovalPolicy,
     CancellationPurpose,
+    PendingTransfer,
     SignedRequest,
     UnitState,
 )
@@ -164,6 +166,43 @@ def test_approver_must_differ_from_initiator(registry: Registry, parties: dict[s
     transfer_id = int(outcome.event("TransferInitiated").args["transferId"])
     request = signer.decide_transfer(keys["ar_1"], transfer_id, True, [start])
     assert relay_error(registry, request) == "ApproverIsInitiator"
+
+
+def test_a_decision_carries_the_pending_record_it_cannot_alter(
+    registry: Registry, parties: dict[str, Any]
+) -> None:
+    """Only the record's hash is stored (decision D46); the record relayed must match it."""
+    keys, signer = registry.keys, registry.signer
+    seller, buyer = parties["seller"], parties["buyer"]
+    start, _ = issue(registry, seller, 10)
+    outcome = relay_ok(
+        registry,
+        signer.initiate_transfer(
+            keys["ar_1"], seller, buyer, [(start, start + 3)], registry.blocks()
+        ),
+    )
+    transfer_id = int(outcome.event("TransferInitiated").args["transferId"])
+    record = signer.pending_transfer(transfer_id)
+    assert record == PendingTransfer(seller, buyer, 4, keys["ar_1"].address)
+    stored = registry.contract.functions.pendingTransferHash(transfer_id).call()
+    assert bytes(stored) == record.record_hash()
+
+    other = open_account(registry, ApprovalPolicy.SINGLE, rep(keys["ar_4"].address, primary=True))
+    forged = (
+        dataclasses.replace(record, to_account=other),
+        dataclasses.replace(record, quantity=3),
+        dataclasses.replace(record, initiator=keys["ar_3"].address),
+    )
+    for wrong in forged:
+        request = signer.decide_transfer(keys["ar_2"], transfer_id, True, [start], pending=wrong)
+        assert relay_error(registry, request) == "TransferRecordMismatch"
+    block = registry.blocks().containing(start)
+    assert block is not None and block.state == UnitState.PENDING, "nothing moved"
+
+    relay_ok(registry, signer.decide_transfer(keys["ar_2"], transfer_id, True, [start]))
+    assert not any(registry.contract.functions.pendingTransferHash(transfer_id).call())
+    again = signer.decide_transfer(keys["ar_1"], transfer_id, False, [start], pending=record)
+    assert relay_error(registry, again) == "TransferNotPending"
 
 
 def test_cancel_is_terminal(registry: Registry, parties: dict[str, Any]) -> None:

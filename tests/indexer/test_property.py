@@ -58,6 +58,7 @@ from node.contracts import (
     AccountStatus,
     ApprovalPolicy,
     CancellationPurpose,
+    PendingTransfer,
     SignedRequest,
     TransferStatus,
     UnitState,
@@ -258,7 +259,7 @@ class MTransfer:
     quantity: int
     status: TransferStatus
     initiator: str
-    stored: bool  # two_person transfers live in storage; single ones only in events
+    stored: bool  # two_person transfers' record hashes live in storage while pending (D46)
     approver: str | None = None
     rescinded_by: str | None = None
 
@@ -509,9 +510,9 @@ class Ledger:
 
     def _decide(self, op: Decide, signer: str) -> None:
         transfer = self.state.transfers.get(op.transfer)
-        if transfer is None or not transfer.stored:
-            raise Refused("TransferNotFound")
-        if transfer.status != TransferStatus.PENDING:
+        # The chain keeps only pending transfers (their record's hash, D46): unknown, single and
+        # decided transfers are all refused alike.
+        if transfer is None or not transfer.stored or transfer.status != TransferStatus.PENDING:
             raise Refused("TransferNotPending")
         self._require_open(transfer.source)
         if op.approve:
@@ -672,9 +673,10 @@ class Ledger:
             "issuances": {i: v[:8] for i, v in s.issuances.items()},
             "labels": dict(s.labels),
             "transfers": {
-                i: (t.source, t.target, t.quantity, enum_text(t.status), t.initiator)
+                i: "0x"
+                + PendingTransfer(t.source, t.target, t.quantity, t.initiator).record_hash().hex()
                 for i, t in s.transfers.items()
-                if t.stored
+                if t.stored and t.status == TransferStatus.PENDING
             },
             "nonces": {a: s.nonces.get(a, 0) for a in people},
         }
@@ -976,8 +978,14 @@ class Driver:
         if isinstance(op, Decide):
             key = self.keys[op.signer]
             hints = self.ledger.pending_blocks(op.transfer)
+            known = self.ledger.state.transfers.get(op.transfer)
+            record = (
+                PendingTransfer(known.source, known.target, known.quantity, known.initiator)
+                if known is not None
+                else None
+            )
             return signer.decide_transfer(
-                key, op.transfer, op.approve, hints, nonce=self._nonce(key)
+                key, op.transfer, op.approve, hints, pending=record, nonce=self._nonce(key)
             )
         fields: dict[str, Any]
         if isinstance(op, InitiateTransfer):
@@ -1093,15 +1101,9 @@ def contract_views(registry: Registry, people: list[str]) -> dict[str, dict[Any,
         )
     transfers = {}
     for operation_id in range(1, next_operation):
-        source, target, quantity, status, initiator = view("getTransfer", operation_id)
-        if status != TransferStatus.NONE:  # single-policy transfers are not stored
-            transfers[operation_id] = (
-                source,
-                target,
-                quantity,
-                enum_text(TransferStatus(status)),
-                to_checksum_address(initiator),
-            )
+        record_hash = view("pendingTransferHash", operation_id)
+        if any(record_hash):  # only pending two-person transfers are stored, as a hash (D46)
+            transfers[operation_id] = "0x" + bytes(record_hash).hex()
     labels = {}
     for label_id in range(label_count):
         name, authority = view("getLabel", label_id)

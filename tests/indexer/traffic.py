@@ -33,7 +33,13 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from node.contracts import ApprovalPolicy, CancellationPurpose, SignedRequest, UnitState
+from node.contracts import (
+    ApprovalPolicy,
+    CancellationPurpose,
+    PendingTransfer,
+    SignedRequest,
+    UnitState,
+)
 from tests.conftest import Registry
 
 __all__ = ["Traffic", "TrafficStats"]
@@ -113,6 +119,7 @@ class _Pending:
     source: _HoldingAccount
     target: int
     starts: list[int]
+    record: PendingTransfer  # what approve and rescind are relayed with (D46)
 
 
 class _BatchSender:
@@ -436,14 +443,27 @@ class Traffic:
         for (s, e), hint in zip(ranges, hints, strict=True):
             self._move(hint, s, e, source.id, UnitState.PENDING)
         self._add(request, "transfer_initiate", ranges=len(ranges), events=len(ranges) + 2)
-        self._pending.append(_Pending(transfer_id, source, target.id, [s for s, _ in ranges]))
+        record = PendingTransfer(
+            source.id,
+            target.id,
+            sum(e - s + 1 for s, e in ranges),
+            source.initiator.address,
+        )
+        self._pending.append(
+            _Pending(transfer_id, source, target.id, [s for s, _ in ranges], record)
+        )
 
     def _decide(self, pending: _Pending) -> None:
         approve = self.rng.random() < 0.8
         # The approver must differ from the initiator; any appointed representative may rescind.
         key = pending.source.approver if approve else pending.source.initiator
         request = self.registry.signer.decide_transfer(
-            key, pending.transfer_id, approve, pending.starts, nonce=self._nonce(key)
+            key,
+            pending.transfer_id,
+            approve,
+            pending.starts,
+            pending=pending.record,
+            nonce=self._nonce(key),
         )
         receiver = pending.target if approve else pending.source.id
         for start in pending.starts:

@@ -17,7 +17,7 @@ import {
     AccountStatus,
     UnitBlock,
     Issuance,
-    Transfer,
+    PendingTransfer,
     Label,
     Period,
     Range
@@ -78,7 +78,9 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
     mapping(uint64 issuanceId => Issuance) internal _issuances;
     mapping(uint64 start => UnitBlock) internal _blocks;
     mapping(uint64 start => uint256 bitmap) internal _blockLabels;
-    mapping(uint64 transferId => Transfer) internal _transfers;
+    /// @dev A pending two-person transfer's record hash (D46); zero once it is decided, and for every id
+    /// that is not a pending transfer.
+    mapping(uint64 transferId => bytes32 recordHash) internal _pendingTransfers;
     mapping(uint8 labelId => Label) internal _labels;
     mapping(bytes4 selector => address module) internal _modules;
     /// @dev Unordered nonces (D33): bit b of word w is set once nonce (w << 8 | b) is used. Bits are never
@@ -117,6 +119,17 @@ abstract contract RegistryBase is IRegistryBase, AccessControl, EIP712, NoncesKe
         // NOTE: flip and check the flipped bit: one read and one write of the slot.
         uint256 bits = _nonceBitmaps[signer][nonce >> 8] ^= bit;
         if (bits & bit == 0) revert NonceUsed(signer, nonce);
+    }
+
+    /// @dev Records a two-person transfer as pending: one slot holding its record's hash (D46).
+    function _recordPending(uint64 transferId, uint64 from, uint64 to, uint64 quantity, address initiator)
+        internal
+    {
+        _pendingTransfers[transferId] = keccak256(
+            abi.encode(
+                PendingTransfer({fromAccount: from, toAccount: to, quantity: quantity, initiator: initiator})
+            )
+        );
     }
 
     function _requireRole(bytes32 role, address signer) internal view {

@@ -89,8 +89,11 @@ interface IRegistryBase {
     );
     /// @notice The transfer id is unknown.
     error TransferNotFound(uint64 transferId);
-    /// @notice The transfer is no longer awaiting approval.
+    /// @notice No transfer with this id is awaiting a decision (it never existed, was not a two-person
+    /// transfer, or was already approved or rescinded).
     error TransferNotPending(uint64 transferId);
+    /// @notice The pending transfer record passed with a decision is not the one recorded at initiation.
+    error TransferRecordMismatch(uint64 transferId);
     /// @notice The hinted blocks do not add up to the transfer's quantity.
     error TransferQuantityMismatch(uint64 transferId, uint64 expected, uint64 actual);
     /// @notice The hinted blocks of a lock (a reservation, escrow or association) do not add up to its

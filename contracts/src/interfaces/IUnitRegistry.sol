@@ -6,7 +6,7 @@ import {
     Account,
     UnitBlock,
     Issuance,
-    Transfer,
+    PendingTransfer,
     Label,
     InitiateTransferRequest,
     TransferDecisionRequest,
@@ -41,20 +41,24 @@ interface IUnitRegistry is IRegistryBase {
     ) external returns (uint64 transferId);
 
     /// @notice Approves a pending transfer; its units move to the destination account.
-    /// @dev Requirements: signer is a representative of the source account who may approve and is not
-    /// the initiator; both accounts open; `blockStarts` lists exactly the transfer's pending blocks.
+    /// @dev Requirements: `transfer` is the transfer's record as TransferInitiated logged it (only its
+    /// hash is stored, decision D46; unsigned, like the hints); signer is a representative of the
+    /// source account who may approve and is not the initiator; both accounts open; `blockStarts`
+    /// lists exactly the transfer's pending blocks.
     function approveTransfer(
         TransferDecisionRequest calldata request,
         bytes calldata signature,
+        PendingTransfer calldata transfer,
         uint64[] calldata blockStarts
     ) external;
 
     /// @notice Rescinds a pending transfer; its units return to Held in the source account.
-    /// @dev Requirements: signer is a representative of the source account; `blockStarts` lists exactly
-    /// the transfer's pending blocks.
+    /// @dev Requirements: `transfer` is the transfer's record, as for approveTransfer; signer is a
+    /// representative of the source account; `blockStarts` lists exactly the transfer's pending blocks.
     function rescindTransfer(
         TransferDecisionRequest calldata request,
         bytes calldata signature,
+        PendingTransfer calldata transfer,
         uint64[] calldata blockStarts
     ) external;
 
@@ -95,7 +99,9 @@ interface IUnitRegistry is IRegistryBase {
 
     function getIssuance(uint64 issuanceId) external view returns (Issuance memory);
 
-    function getTransfer(uint64 transferId) external view returns (Transfer memory);
+    /// @notice The record hash of a pending two-person transfer, `keccak256(abi.encode(PendingTransfer))`
+    /// (decision D46); zero once the transfer is decided, and for any other id.
+    function pendingTransferHash(uint64 transferId) external view returns (bytes32);
 
     /// @notice One word of a signer's unordered nonces (decision D33): bit b is set once the nonce
     /// `word << 8 | b` is used. `word` is an unordered nonce shifted right by 8, so its bit 247 is set.

@@ -86,11 +86,13 @@ struct Issuance {
     bytes8 originRegistry;
 }
 
-struct Transfer {
+/// @dev A two-person transfer awaiting its decision. Only `keccak256(abi.encode(record))` is stored,
+/// in one slot (decision D46); approve and rescind are relayed with the record (unsigned: the mirror
+/// has it from TransferInitiated) and refused unless it hashes to the stored value.
+struct PendingTransfer {
     uint64 fromAccount;
     uint64 toAccount;
     uint64 quantity;
-    TransferStatus status;
     address initiator;
 }
 

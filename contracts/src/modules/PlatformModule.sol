@@ -6,15 +6,7 @@ import {IPlatforms} from "../interfaces/IPlatforms.sol";
 import {IRegistryModule} from "../interfaces/IRegistryModule.sol";
 import {PlatformHashing} from "../libraries/PlatformHashing.sol";
 import {PlatformStorage} from "../libraries/PlatformStorage.sol";
-import {
-    AccountKind,
-    AccountStatus,
-    ApprovalPolicy,
-    TransferStatus,
-    UnitState,
-    Account,
-    Transfer
-} from "../libraries/RegistryTypes.sol";
+import {AccountKind, AccountStatus, ApprovalPolicy, UnitState, Account} from "../libraries/RegistryTypes.sol";
 import {
     PlatformStatus,
     ConsentScope,
@@ -490,13 +482,7 @@ contract PlatformModule is RegistryBase, IPlatforms, IRegistryModule {
         if (single) {
             emit TransferCompleted(transferId, initiator);
         } else {
-            _transfers[transferId] = Transfer({
-                fromAccount: from,
-                toAccount: to,
-                quantity: quantity,
-                status: TransferStatus.Pending,
-                initiator: initiator
-            });
+            _recordPending(transferId, from, to, quantity, initiator);
         }
     }
 }

@@ -8,6 +8,7 @@ import {
     ApprovalPolicy,
     UnitState,
     Range,
+    PendingTransfer,
     InitiateTransferRequest,
     CancelRequest,
     SetLabelRequest
@@ -107,7 +108,9 @@ contract SplitFuzzTest is LedgerAssertions {
             uint256(end) - start + 1,
             "conserved"
         );
-        assertEq(registry.getTransfer(id).quantity, uint256(e) - s + 1, "transfer quantity");
+        PendingTransfer memory record =
+            PendingTransfer({fromAccount: pairSeller, toAccount: buyer, quantity: e - s + 1, initiator: ar1});
+        assertEq(registry.pendingTransferHash(id), keccak256(abi.encode(record)), "transfer record");
     }
 
     function testFuzz_approve_movesPendingPiece(

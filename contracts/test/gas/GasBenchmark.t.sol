@@ -514,7 +514,9 @@ contract GasBenchmarkTest is RegistryFixture {
         r.nonce = _apiNonce(i);
         r.deadline = API_DEADLINE;
         bytes memory sig = signDigest(key, digestOf(this.hashTransferDecision(r, true)));
-        return abi.encodeCall(IUnitRegistry.approveTransfer, (r, sig, hints(blockStart)));
+        return abi.encodeCall(
+            IUnitRegistry.approveTransfer, (r, sig, pendingRecords[transferId], hints(blockStart))
+        );
     }
 
     /// @dev One request alone in the relayer's wrapper (decision D6).
@@ -599,7 +601,9 @@ contract GasBenchmarkTest is RegistryFixture {
     {
         TransferDecisionRequest memory r = decisionRequest(vm.addr(key), transferId);
         bytes memory sig = signDigest(key, digestOf(this.hashTransferDecision(r, true)));
-        return abi.encodeCall(IUnitRegistry.approveTransfer, (r, sig, hints(blockStart)));
+        return abi.encodeCall(
+            IUnitRegistry.approveTransfer, (r, sig, pendingRecords[transferId], hints(blockStart))
+        );
     }
 
     function _cancelCall(uint256 key, uint64 start, uint64 end) internal view returns (bytes memory) {

@@ -10,6 +10,7 @@ import {
     ApprovalPolicy,
     UnitState,
     UnitBlock,
+    PendingTransfer,
     Range,
     Representative,
     OpenAccountRequest
@@ -17,6 +18,7 @@ import {
 import {
     PlatformStatus,
     ConsentScope,
+    Reservation,
     RegisterPlatformRequest,
     SetPlatformSignerRequest,
     SetPlatformStatusRequest,
@@ -498,7 +500,21 @@ abstract contract PlatformTest is UnitTest {
         uint64[] memory starts
     ) internal returns (uint64) {
         vm.prank(relayer);
-        return platforms.transferReservation(r, sig, starts);
+        uint64 transferId = platforms.transferReservation(r, sig, starts);
+        if (registry.pendingTransferHash(transferId) != bytes32(0)) {
+            // The reservation keeps its account, platform and quantity once transferred.
+            Reservation memory reservation = platforms.getReservation(r.reservationId);
+            notePending(
+                transferId,
+                PendingTransfer({
+                    fromAccount: reservation.accountId,
+                    toAccount: platforms.getPlatform(reservation.platform).custodialAccount,
+                    quantity: reservation.quantity,
+                    initiator: r.signer
+                })
+            );
+        }
+        return transferId;
     }
 
     function submitEscrow(EscrowRequest memory r, bytes memory sig, uint64[] memory starts)

@@ -11,7 +11,7 @@ import {
     UnitState,
     TransferStatus,
     UnitBlock,
-    Transfer,
+    PendingTransfer,
     Range,
     Representative,
     OpenAccountRequest,
@@ -91,15 +91,21 @@ abstract contract UnitTest is RegistryFixture {
         assertEq(b.lockId, lockId, "block lockId");
     }
 
+    /// @dev A pending transfer's stored hash is its record's (D46); a decided one's slot is cleared.
     function assertTransfer(uint64 transferId, uint64 from, uint64 to, uint64 quantity, TransferStatus status)
         internal
         view
     {
-        Transfer memory t = registry.getTransfer(transferId);
+        bytes32 stored = registry.pendingTransferHash(transferId);
+        if (status != TransferStatus.Pending) {
+            assertEq(stored, bytes32(0), "decided transfer still stored");
+            return;
+        }
+        PendingTransfer memory t = pendingRecords[transferId];
         assertEq(t.fromAccount, from, "transfer from");
         assertEq(t.toAccount, to, "transfer to");
         assertEq(t.quantity, quantity, "transfer quantity");
-        assertEq(uint256(t.status), uint256(status), "transfer status");
+        assertEq(stored, keccak256(abi.encode(t)), "transfer record hash");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -135,7 +141,7 @@ abstract contract UnitTest is RegistryFixture {
             digest = keccak256(abi.encode(digest, registry.getIssuance(id)));
         }
         for (uint64 id = 1; id < operationEnd; ++id) {
-            digest = keccak256(abi.encode(digest, registry.getTransfer(id)));
+            digest = keccak256(abi.encode(digest, registry.pendingTransferHash(id)));
         }
         for (uint16 id; id < labelCount; ++id) {
             // forge-lint: disable-next-line(unsafe-typecast)
@@ -391,21 +397,23 @@ abstract contract UnitTest is RegistryFixture {
         returns (uint64)
     {
         vm.prank(relayer);
-        return registry.initiateTransfer(r, sig, starts);
+        uint64 id = registry.initiateTransfer(r, sig, starts);
+        notePending(id, r.fromAccount, r.toAccount, r.ranges, r.signer);
+        return id;
     }
 
     function submitApprove(TransferDecisionRequest memory r, bytes memory sig, uint64[] memory starts)
         internal
     {
         vm.prank(relayer);
-        registry.approveTransfer(r, sig, starts);
+        registry.approveTransfer(r, sig, pendingRecords[r.transferId], starts);
     }
 
     function submitRescind(TransferDecisionRequest memory r, bytes memory sig, uint64[] memory starts)
         internal
     {
         vm.prank(relayer);
-        registry.rescindTransfer(r, sig, starts);
+        registry.rescindTransfer(r, sig, pendingRecords[r.transferId], starts);
     }
 
     function submitCancel(CancelRequest memory r, bytes memory sig, uint64[] memory starts)

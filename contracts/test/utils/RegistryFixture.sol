@@ -20,6 +20,7 @@ import {
     UnitState,
     CancellationPurpose,
     UnitBlock,
+    PendingTransfer,
     Range,
     Representative,
     OpenAccountRequest,
@@ -117,6 +118,10 @@ abstract contract RegistryFixture is Assertions {
     address internal ar2;
     address internal ar3;
     address internal outsider;
+
+    /// @dev Records of pending two-person transfers, as TransferInitiated logs them: the registry keeps
+    /// only their hash (decision D46), and approve and rescind are relayed with the record.
+    mapping(uint64 transferId => PendingTransfer) internal pendingRecords;
 
     bytes32 internal constant PROJECT = "ERF101234";
     bytes32 internal constant ACCU = "ACCU";
@@ -527,21 +532,43 @@ abstract contract RegistryFixture is Assertions {
         InitiateTransferRequest memory r = transferRequest(vm.addr(key), from, to, ranges);
         bytes memory sig = signDigest(key, digestOf(this.hashInitiateTransfer(r)));
         vm.prank(relayer);
-        return registry.initiateTransfer(r, sig, starts);
+        uint64 id = registry.initiateTransfer(r, sig, starts);
+        notePending(id, from, to, ranges, r.signer);
+        return id;
+    }
+
+    /// @dev Keeps the record of `transferId` if it is a pending two-person transfer.
+    function notePending(uint64 transferId, uint64 from, uint64 to, Range[] memory ranges, address initiator)
+        internal
+    {
+        if (registry.pendingTransferHash(transferId) == bytes32(0)) return;
+        uint64 quantity;
+        for (uint256 i; i < ranges.length; ++i) {
+            quantity += ranges[i].end - ranges[i].start + 1;
+        }
+        notePending(
+            transferId,
+            PendingTransfer({fromAccount: from, toAccount: to, quantity: quantity, initiator: initiator})
+        );
+    }
+
+    function notePending(uint64 transferId, PendingTransfer memory record) internal {
+        assertEq(registry.pendingTransferHash(transferId), keccak256(abi.encode(record)), "pending record");
+        pendingRecords[transferId] = record;
     }
 
     function approve(uint256 key, uint64 transferId, uint64[] memory starts) internal {
         TransferDecisionRequest memory r = decisionRequest(vm.addr(key), transferId);
         bytes memory sig = signDigest(key, digestOf(this.hashTransferDecision(r, true)));
         vm.prank(relayer);
-        registry.approveTransfer(r, sig, starts);
+        registry.approveTransfer(r, sig, pendingRecords[transferId], starts);
     }
 
     function rescind(uint256 key, uint64 transferId, uint64[] memory starts) internal {
         TransferDecisionRequest memory r = decisionRequest(vm.addr(key), transferId);
         bytes memory sig = signDigest(key, digestOf(this.hashTransferDecision(r, false)));
         vm.prank(relayer);
-        registry.rescindTransfer(r, sig, starts);
+        registry.rescindTransfer(r, sig, pendingRecords[transferId], starts);
     }
 
     function cancelUnits(uint256 key, uint64 accountId, Range[] memory ranges, uint64[] memory starts)

@@ -289,7 +289,7 @@ contract PlatformHandler is RegistryHandler {
             ghost_units[custody][uint8(UnitState.Held)] += l.quantity;
         } else {
             ghost_units[from.id][uint8(UnitState.Pending)] += l.quantity;
-            PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+            GhostTransfer storage pending = ghost_pendingTransfers[transferId];
             pending.fromAccount = from.id;
             pending.toAccount = custody;
             pending.initiator = initiator;

@@ -36,6 +36,7 @@ import {
     CancellationPurpose,
     UnitState,
     UnitBlock,
+    PendingTransfer,
     Range,
     Representative,
     DefineLabelRequest,
@@ -67,7 +68,7 @@ contract RegistryHandler is RegistryFixture {
         uint8[] rights;
     }
 
-    struct PendingTransfer {
+    struct GhostTransfer {
         uint64 fromAccount;
         uint64 toAccount;
         address initiator;
@@ -158,7 +159,7 @@ contract RegistryHandler is RegistryFixture {
     uint64[] internal ghost_pendingTransferIds;
     /// @dev Pending ITMO transfers; their records share `ghost_pendingTransfers` (ids never collide).
     uint64[] internal ghost_itmoPendingTransferIds;
-    mapping(uint64 transferId => PendingTransfer) internal ghost_pendingTransfers;
+    mapping(uint64 transferId => GhostTransfer) internal ghost_pendingTransfers;
     /// @dev Units the FirstTransfer records covered, summed over every record.
     uint256 public ghost_firstTransferred;
 
@@ -377,7 +378,7 @@ contract RegistryHandler is RegistryFixture {
             return;
         }
         ghost_units[from.id][uint8(UnitState.Pending)] += quantity;
-        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        GhostTransfer storage pending = ghost_pendingTransfers[transferId];
         pending.fromAccount = from.id;
         pending.toAccount = toId;
         pending.initiator = initiator;
@@ -394,7 +395,7 @@ contract RegistryHandler is RegistryFixture {
         if (ghost_pendingTransferIds.length == 0) return;
         uint256 slot = transferSeed % ghost_pendingTransferIds.length;
         uint64 transferId = ghost_pendingTransferIds[slot];
-        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        GhostTransfer storage pending = ghost_pendingTransfers[transferId];
         (uint256 key, uint8 rights) =
             _pickRepresentative(_holderOf(pending.fromAccount), signerSeed, RIGHT_APPROVE, pending.initiator);
         address signer = vm.addr(key);
@@ -412,8 +413,11 @@ contract RegistryHandler is RegistryFixture {
         if (expected.length == 0) expected = _suspendedError(pending.toAccount);
         (uint64[] memory starts, bytes memory shortfall) = _decisionHints(transferId, transferSeed);
         if (expected.length == 0) expected = shortfall;
-        (bool ok,) =
-            _submit("approve", abi.encodeCall(IUnitRegistry.approveTransfer, (r, sig, starts)), expected);
+        (bool ok,) = _submit(
+            "approve",
+            abi.encodeCall(IUnitRegistry.approveTransfer, (r, sig, _record(pending), starts)),
+            expected
+        );
         if (!ok) return;
         ghost_units[pending.fromAccount][uint8(UnitState.Pending)] -= pending.quantity;
         ghost_units[pending.toAccount][uint8(UnitState.Held)] += pending.quantity;
@@ -425,7 +429,7 @@ contract RegistryHandler is RegistryFixture {
         if (ghost_pendingTransferIds.length == 0) return;
         uint256 slot = transferSeed % ghost_pendingTransferIds.length;
         uint64 transferId = ghost_pendingTransferIds[slot];
-        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        GhostTransfer storage pending = ghost_pendingTransfers[transferId];
         (uint256 key,) = _pickRepresentative(_holderOf(pending.fromAccount), signerSeed, 0, address(0));
         TransferDecisionRequest memory r = decisionRequest(vm.addr(key), transferId);
         bytes memory sig = signDigest(key, digestOf(this.hashTransferDecision(r, false)));
@@ -433,8 +437,11 @@ contract RegistryHandler is RegistryFixture {
         bytes memory expected = _suspendedError(pending.fromAccount);
         (uint64[] memory starts, bytes memory shortfall) = _decisionHints(transferId, transferSeed);
         if (expected.length == 0) expected = shortfall;
-        (bool ok,) =
-            _submit("rescind", abi.encodeCall(IUnitRegistry.rescindTransfer, (r, sig, starts)), expected);
+        (bool ok,) = _submit(
+            "rescind",
+            abi.encodeCall(IUnitRegistry.rescindTransfer, (r, sig, _record(pending), starts)),
+            expected
+        );
         if (!ok) return;
         ghost_units[pending.fromAccount][uint8(UnitState.Pending)] -= pending.quantity;
         ghost_units[pending.fromAccount][uint8(UnitState.Held)] += pending.quantity;
@@ -637,7 +644,7 @@ contract RegistryHandler is RegistryFixture {
         if (ghost_itmoPendingTransferIds.length == 0) return;
         uint256 slot = transferSeed % ghost_itmoPendingTransferIds.length;
         uint64 transferId = ghost_itmoPendingTransferIds[slot];
-        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        GhostTransfer storage pending = ghost_pendingTransfers[transferId];
         (uint256 key, uint8 rights) = _pickRepresentative(
             _holderOf(pending.fromAccount),
             signerSeed,
@@ -668,7 +675,7 @@ contract RegistryHandler is RegistryFixture {
         view
         returns (bytes memory expected)
     {
-        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        GhostTransfer storage pending = ghost_pendingTransfers[transferId];
         expected = _suspendedError(pending.fromAccount);
         if (!approval) return expected;
         if (expected.length == 0 && rights & RIGHT_APPROVE == 0) {
@@ -875,7 +882,17 @@ contract RegistryHandler is RegistryFixture {
         return ghost_pendingTransferIds;
     }
 
-    function pendingTransfer(uint64 transferId) external view returns (PendingTransfer memory) {
+    /// @dev The record approve and rescind are relayed with (the registry keeps its hash, D46).
+    function _record(GhostTransfer storage pending) internal view returns (PendingTransfer memory) {
+        return PendingTransfer({
+            fromAccount: pending.fromAccount,
+            toAccount: pending.toAccount,
+            quantity: pending.quantity,
+            initiator: pending.initiator
+        });
+    }
+
+    function pendingTransfer(uint64 transferId) external view returns (GhostTransfer memory) {
         return ghost_pendingTransfers[transferId];
     }
 
@@ -928,7 +945,7 @@ contract RegistryHandler is RegistryFixture {
         view
         returns (uint64[] memory starts, bytes memory refusal)
     {
-        PendingTransfer storage pending = ghost_pendingTransfers[transferId];
+        GhostTransfer storage pending = ghost_pendingTransfers[transferId];
         starts = pending.blockStarts;
         uint256 n = starts.length;
         uint256 mode = (seed >> 128) % 8;

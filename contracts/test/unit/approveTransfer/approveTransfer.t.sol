@@ -13,6 +13,7 @@ import {
     ApprovalPolicy,
     UnitState,
     TransferStatus,
+    PendingTransfer,
     TransferDecisionRequest
 } from "../../../src/libraries/RegistryTypes.sol";
 
@@ -59,7 +60,7 @@ contract ApproveTransferTest is UnitTest {
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, ar2, role)
         );
         vm.prank(ar2);
-        registry.approveTransfer(r, s, hints(101));
+        registry.approveTransfer(r, s, pendingRecords[transferId], hints(101));
         assertStateUnchanged(before);
     }
 
@@ -108,7 +109,7 @@ contract ApproveTransferTest is UnitTest {
         address recovered = recoverSigner(digestFor(address(other), this.hashTransferDecision(r, true)), s);
         vm.expectRevert(abi.encodeWithSelector(IRegistryBase.InvalidSigner.selector, ar2, recovered));
         vm.prank(relayer);
-        other.approveTransfer(r, s, hints(101));
+        other.approveTransfer(r, s, pendingRecords[transferId], hints(101));
     }
 
     function test_RevertWhen_SignatureMalleable() public {
@@ -125,14 +126,16 @@ contract ApproveTransferTest is UnitTest {
 
     function test_RevertWhen_TransferNotFound() public {
         (TransferDecisionRequest memory r, bytes memory s) = _prepare(AR2_KEY, 999);
-        _expectRefused(r, s, abi.encodeWithSelector(IRegistryBase.TransferNotFound.selector, 999), hints(101));
+        _expectRefused(
+            r, s, abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, 999), hints(101)
+        );
     }
 
     function test_RevertWhen_TransferIdIsACancellation() public {
         uint64 cancellationId = cancelUnits(AR1_KEY, seller, range(1, 10), hints(1));
         (TransferDecisionRequest memory r, bytes memory s) = _prepare(AR2_KEY, cancellationId);
         _expectRefused(
-            r, s, abi.encodeWithSelector(IRegistryBase.TransferNotFound.selector, cancellationId), hints(1)
+            r, s, abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, cancellationId), hints(1)
         );
     }
 
@@ -142,7 +145,7 @@ contract ApproveTransferTest is UnitTest {
         uint64 id = initiate(AR1_KEY, single, buyer, range(start, end), hints(start));
         (TransferDecisionRequest memory r, bytes memory s) = _prepare(AR2_KEY, id);
         _expectRefused(
-            r, s, abi.encodeWithSelector(IRegistryBase.TransferNotFound.selector, id), hints(start)
+            r, s, abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, id), hints(start)
         );
     }
 
@@ -160,6 +163,64 @@ contract ApproveTransferTest is UnitTest {
         _expectRefused(
             r, s, abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, transferId), hints(101)
         );
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The pending record (only its hash is stored, D46): the relayer cannot alter it
+    // ---------------------------------------------------------------------------------------------
+
+    function _expectRecordRefused(PendingTransfer memory record) internal {
+        (TransferDecisionRequest memory r, bytes memory s) = _prepare(AR2_KEY, transferId);
+        bytes32 before = stateDigest();
+        vm.expectRevert(abi.encodeWithSelector(IRegistryBase.TransferRecordMismatch.selector, transferId));
+        vm.prank(relayer);
+        registry.approveTransfer(r, s, record, hints(101));
+        assertStateUnchanged(before);
+    }
+
+    function test_RevertWhen_RecordNamesAnotherDestination() public {
+        PendingTransfer memory record = pendingRecords[transferId];
+        record.toAccount = openStandardAccount(ApprovalPolicy.Single);
+        _expectRecordRefused(record);
+    }
+
+    function test_RevertWhen_RecordNamesAnotherSource() public {
+        PendingTransfer memory record = pendingRecords[transferId];
+        record.fromAccount = buyer;
+        _expectRecordRefused(record);
+    }
+
+    function test_RevertWhen_RecordNamesAnotherQuantity() public {
+        PendingTransfer memory record = pendingRecords[transferId];
+        record.quantity -= 1;
+        _expectRecordRefused(record);
+    }
+
+    function test_RevertWhen_RecordNamesAnotherInitiator() public {
+        // The initiator is what the two-person rule checks: forging it must not let ar1 approve.
+        PendingTransfer memory record = pendingRecords[transferId];
+        record.initiator = ar3;
+        _expectRecordRefused(record);
+    }
+
+    function test_RevertWhen_RecordIsAnotherPendingTransfers() public {
+        uint64 other = initiatePending(201, 250, 201);
+        _expectRecordRefused(pendingRecords[other]);
+    }
+
+    function test_RevertWhen_RecordHasDirtyPadding() public {
+        // The same values with a non-zero byte above a uint64 field: no clean encoding, no match.
+        (TransferDecisionRequest memory r, bytes memory s) = _prepare(AR2_KEY, transferId);
+        bytes memory data =
+            abi.encodeCall(registry.approveTransfer, (r, s, pendingRecords[transferId], hints(101)));
+        // The selector, the request (four words, a static struct), the signature's offset, then the
+        // record's first word (fromAccount): set its top byte.
+        data[4 + 5 * 32] = 0x01;
+        bytes32 before = stateDigest();
+        vm.prank(relayer);
+        (bool ok,) = address(registry).call(data);
+        assertFalse(ok, "dirty record accepted");
+        assertStateUnchanged(before);
     }
 
     // ---------------------------------------------------------------------------------------------

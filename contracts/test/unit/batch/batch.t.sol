@@ -165,6 +165,7 @@ contract BatchTest is UnitTest {
         assertFalse(ok[1], "second failed");
         assertEq(keccak256(results[1]), keccak256(reason), "second reports the revert data");
         assertBlock(1, 10, seller, UnitState.Pending, expectedId);
+        notePending(expectedId, seller, buyer, range(1, 10), ar1);
         assertTransfer(expectedId, seller, buyer, 10, TransferStatus.Pending);
         assertEq(registry.nonces(ar1), ar1Nonce + 1, "good call consumed its nonce");
         assertEq(registry.nonces(ar3), ar3Nonce, "failed call did not consume its nonce");

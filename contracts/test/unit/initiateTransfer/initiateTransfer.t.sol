@@ -654,7 +654,7 @@ contract InitiateTransferTest is UnitTest {
         assertBlock(101, 200, seller, UnitState.Pending, id);
         assertBlock(201, 1000, seller, UnitState.Held, 0);
         assertTransfer(id, seller, buyer, 100, TransferStatus.Pending);
-        assertEq(registry.getTransfer(id).initiator, ar1, "initiator");
+        assertEq(pendingRecords[id].initiator, ar1, "initiator");
         assertEq(blockAt(101).issuance, 1, "issuance kept through the split");
         assertEq(blockAt(201).issuance, 1, "issuance kept through the split");
     }

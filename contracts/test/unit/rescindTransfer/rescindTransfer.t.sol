@@ -11,6 +11,7 @@ import {
     ApprovalPolicy,
     UnitState,
     TransferStatus,
+    PendingTransfer,
     TransferDecisionRequest
 } from "../../../src/libraries/RegistryTypes.sol";
 
@@ -57,7 +58,7 @@ contract RescindTransferTest is UnitTest {
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, ar1, role)
         );
         vm.prank(ar1);
-        registry.rescindTransfer(r, s, hints(101));
+        registry.rescindTransfer(r, s, pendingRecords[transferId], hints(101));
         assertStateUnchanged(before);
     }
 
@@ -95,7 +96,9 @@ contract RescindTransferTest is UnitTest {
 
     function test_RevertWhen_TransferNotFound() public {
         (TransferDecisionRequest memory r, bytes memory s) = _prepare(AR1_KEY, 999);
-        _expectRefused(r, s, abi.encodeWithSelector(IRegistryBase.TransferNotFound.selector, 999), hints(101));
+        _expectRefused(
+            r, s, abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, 999), hints(101)
+        );
     }
 
     function test_RevertWhen_AlreadyApproved() public {
@@ -112,6 +115,18 @@ contract RescindTransferTest is UnitTest {
         _expectRefused(
             r, s, abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, transferId), hints(101)
         );
+    }
+
+    function test_RevertWhen_RecordIsNotTheInitiatedOne() public {
+        // A record naming the destination as the source would let the destination's people rescind.
+        PendingTransfer memory record = pendingRecords[transferId];
+        (record.fromAccount, record.toAccount) = (record.toAccount, record.fromAccount);
+        (TransferDecisionRequest memory r, bytes memory s) = _prepare(AR1_KEY, transferId);
+        bytes32 before = stateDigest();
+        vm.expectRevert(abi.encodeWithSelector(IRegistryBase.TransferRecordMismatch.selector, transferId));
+        vm.prank(relayer);
+        registry.rescindTransfer(r, s, record, hints(101));
+        assertStateUnchanged(before);
     }
 
     function test_RevertWhen_SignerNotRepresentative() public {

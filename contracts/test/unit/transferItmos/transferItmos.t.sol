@@ -344,7 +344,7 @@ contract TransferItmosTest is Article6Test {
         // The core's approval does not know ITMO transfers.
         TransferDecisionRequest memory d = decisionRequest(ar2, transferId);
         bytes memory ds = signApprove(AR2_KEY, d);
-        vm.expectRevert(abi.encodeWithSelector(IRegistryBase.TransferNotFound.selector, transferId));
+        vm.expectRevert(abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, transferId));
         submitApprove(d, ds, hints(1));
     }
 

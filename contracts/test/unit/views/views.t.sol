@@ -11,11 +11,10 @@ import {
     AccountStatus,
     ApprovalPolicy,
     UnitState,
-    TransferStatus,
     Account,
     UnitBlock,
     Issuance,
-    Transfer,
+    PendingTransfer,
     Label
 } from "../../../src/libraries/RegistryTypes.sol";
 
@@ -137,15 +136,14 @@ contract ViewsTest is UnitTest {
         assertEq(none.projectId, bytes32(0), "unknown issuance");
     }
 
-    function test_getTransfer() public {
+    function test_pendingTransferHash() public {
         uint64 id = initiatePending(1, 10, 1);
-        Transfer memory t = registry.getTransfer(id);
-        assertEq(t.fromAccount, seller, "from");
-        assertEq(t.toAccount, buyer, "to");
-        assertEq(t.quantity, 10, "quantity");
-        assertEq(uint256(t.status), uint256(TransferStatus.Pending), "status");
-        assertEq(t.initiator, ar1, "initiator");
-        assertEq(uint256(registry.getTransfer(id + 1).status), uint256(TransferStatus.None), "unknown");
+        PendingTransfer memory t =
+            PendingTransfer({fromAccount: seller, toAccount: buyer, quantity: 10, initiator: ar1});
+        assertEq(registry.pendingTransferHash(id), keccak256(abi.encode(t)), "hash of the record");
+        assertEq(registry.pendingTransferHash(id + 1), bytes32(0), "unknown");
+        approve(AR2_KEY, id, hints(1));
+        assertEq(registry.pendingTransferHash(id), bytes32(0), "cleared once decided");
     }
 
     function test_isProjectRegistered() public view {
