@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 
 from api.models import JournalEntry
-from api.operations.catalogue import OPERATION_TYPES, OPERATIONS, PRECHECKS
+from api.operations.catalogue import OPERATION_TYPES, OPERATIONS, PRECHECKS, RESULTS, SUBJECTS
 from api.routes import ROUTERS
 from node.contracts import REQUEST_TYPES
 from sdk import RegistryClient
@@ -23,6 +23,14 @@ def test_every_request_type_has_an_operation_and_a_precheck() -> None:
     assert set(PRECHECKS) == set(REQUEST_TYPES), set(REQUEST_TYPES) ^ set(PRECHECKS)
     assert set(OPERATION_TYPES.values()) == set(REQUEST_TYPES)
     assert all(callable(op.precheck) and op.summary for op in OPERATIONS)
+
+
+def test_every_request_type_has_a_result_reader_and_every_decision_its_subject() -> None:
+    assert set(RESULTS) == set(REQUEST_TYPES)
+    assert all(callable(op.result) for op in OPERATIONS)
+    decided = {op.lock.field for op in OPERATIONS if op.lock is not None}
+    assert decided <= {s.field for s in SUBJECTS}
+    assert all(op.subject is not None for op in OPERATIONS if op.lock is not None)
 
 
 def test_every_operation_has_a_submit_and_a_prepare_route() -> None:
