@@ -22,6 +22,7 @@ from sqlalchemy import Table
 from indexer import payloads as p
 from indexer.models import (
     Account,
+    AccountTransaction,
     Article6Action,
     Article6Approach,
     Article6ApproachParty,
@@ -87,6 +88,7 @@ UNIT_BLOCKS = table_of(UnitBlock)
 TRANSFERS = table_of(Transfer)
 CANCELLATIONS = table_of(Cancellation)
 OPERATION_RANGES = table_of(OperationRange)
+ACCOUNT_TRANSACTIONS = table_of(AccountTransaction)
 LABEL_CHANGES = table_of(LabelChange)
 EXECUTED_REQUESTS = table_of(ExecutedRequest)
 PLATFORMS = table_of(Platform)
@@ -119,6 +121,7 @@ DERIVED_TABLES: tuple[Table, ...] = (
     TRANSFERS,
     CANCELLATIONS,
     OPERATION_RANGES,
+    ACCOUNT_TRANSACTIONS,
     LABEL_CHANGES,
     EXECUTED_REQUESTS,
     PLATFORMS,
@@ -262,8 +265,10 @@ class Reducer:
         # Each is (start, end, state, lock id).
         self._tx_hash = ""
         self._ranges: list[tuple[int, int, int, int]] = []
-        # The signer of the request being applied (its RequestExecuted comes first).
+        # The signer of the request being applied (its RequestExecuted comes first), and the
+        # transaction it was relayed in.
         self._signer = ""
+        self._signer_tx = ""
 
     def apply(self, events: Sequence[DecodedEvent]) -> None:
         """Apply events in chain order (the store's blocks for them are fetched first)."""
@@ -284,6 +289,7 @@ class Reducer:
     def request_executed(self, e: DecodedEvent, x: p.RequestExecuted) -> None:
         self._ranges = []
         self._signer = x.signer
+        self._signer_tx = e.tx_hash
         self.store.insert(
             EXECUTED_REQUESTS,
             {
@@ -294,6 +300,26 @@ class Reducer:
                 "log_index": e.log_index,
                 "tx_hash": e.tx_hash,
             },
+        )
+
+    def _request_signer(self, e: DecodedEvent) -> str | None:
+        """Return who signed the request an event belongs to (None: no signed request)."""
+        return self._signer if self._signer_tx == e.tx_hash else None
+
+    def _transaction(self, e: DecodedEvent, kind: str, operation_id: int, **values: Any) -> None:
+        """List an operation in the transaction histories of the accounts it touched."""
+        row: Row = {c.name: None for c in ACCOUNT_TRANSACTIONS.columns}
+        row.update(type=kind, operation_id=operation_id, tx_hash=e.tx_hash)
+        row.update(block_number=e.block_number, **values)
+        self.store.insert(ACCOUNT_TRANSACTIONS, row)
+
+    def _decided(self, e: DecodedEvent, kind: str, operation_id: int, **values: Any) -> None:
+        self.store.update(
+            ACCOUNT_TRANSACTIONS,
+            (kind, operation_id),
+            decided_tx_hash=e.tx_hash,
+            decided_block_number=e.block_number,
+            **values,
         )
 
     def batch_item_failed(self, e: DecodedEvent, x: p.BatchItemFailed) -> None:
@@ -384,6 +410,17 @@ class Reducer:
             },
         )
         self.store.blocks.issue(x.start, x.end, x.account_id, x.issuance_id)
+        self._transaction(
+            e,
+            "issuance",
+            x.issuance_id,
+            status="completed",
+            to_account=x.account_id,
+            quantity=x.end - x.start + 1,
+            initiated_by=self._request_signer(e),
+            range_start=x.start,
+            range_end=x.end,
+        )
 
     def block_changed(self, e: DecodedEvent, x: p.BlockChanged) -> None:
         self.store.blocks.change(x.start, x.end, x.account_id, x.state, x.lock_id)
@@ -445,6 +482,20 @@ class Reducer:
             },
         )
         self._record_ranges(transfer_id)
+        self._transaction(
+            e,
+            "transfer",
+            transfer_id,
+            status="completed" if executed else "pending",
+            from_account=from_account,
+            to_account=to_account,
+            quantity=quantity,
+            initiated_by=initiator,
+            approved_by=initiator if executed else None,
+            decided_by=initiator if executed else None,
+            decided_tx_hash=e.tx_hash if executed else None,
+            decided_block_number=e.block_number if executed else None,
+        )
 
     def transfer_initiated(self, e: DecodedEvent, x: p.TransferInitiated) -> None:
         self._transfer(
@@ -466,6 +517,14 @@ class Reducer:
             decided_block=e.block_number,
             decided_tx_hash=e.tx_hash,
         )
+        self._decided(
+            e,
+            "transfer",
+            x.transfer_id,
+            status="completed",
+            approved_by=x.approver,
+            decided_by=x.approver,
+        )
 
     def transfer_rescinded(self, e: DecodedEvent, x: p.TransferRescinded) -> None:
         self.store.update(
@@ -475,6 +534,14 @@ class Reducer:
             rescinded_by=x.representative,
             decided_block=e.block_number,
             decided_tx_hash=e.tx_hash,
+        )
+        self._decided(
+            e,
+            "transfer",
+            x.transfer_id,
+            status="rescinded",
+            rescinded_by=x.representative,
+            decided_by=x.representative,
         )
 
     def units_cancelled(self, e: DecodedEvent, x: p.UnitsCancelled) -> None:
@@ -492,6 +559,15 @@ class Reducer:
             },
         )
         self._record_ranges(x.cancellation_id, cancelled=True)
+        self._transaction(
+            e,
+            "cancellation",
+            x.cancellation_id,
+            status="completed",
+            from_account=x.account_id,
+            quantity=x.quantity,
+            initiated_by=self._request_signer(e),
+        )
 
     # -- platforms, consents, reservations, escrows, associations ----------------------------
 
@@ -583,6 +659,17 @@ class Reducer:
             },
         )
         self._record_ranges(operation_id)
+        self._transaction(
+            e,
+            _LOCK_KINDS[table.name],
+            operation_id,
+            status="active",
+            from_account=account_id,
+            quantity=quantity,
+            initiated_by=self._signer,
+            platform=values.get("platform", values.get("third_party_registry")),
+            reference=values.get("certificate_id"),
+        )
 
     def _closed(
         self,
@@ -601,6 +688,10 @@ class Reducer:
             closed_block=e.block_number,
             closed_tx_hash=e.tx_hash,
             **values,
+        )
+        moved = {"to_account": values["to_account"]} if "to_account" in values else {}
+        self._decided(
+            e, _LOCK_KINDS[table.name], operation_id, status=status, decided_by=by, **moved
         )
 
     def units_reserved(self, e: DecodedEvent, x: p.UnitsReserved) -> None:
@@ -803,6 +894,13 @@ class Reducer:
             },
         )
 
+
+# The transaction type of each lock table's operations.
+_LOCK_KINDS = {
+    RESERVATIONS.name: "reservation",
+    ESCROWS.name: "escrow",
+    ASSOCIATIONS.name: "association",
+}
 
 # One handler per event the registry emits (bar `payloads.IGNORED_EVENTS`); a test holds this
 # against the ABI, so an event without a handler fails loudly.
