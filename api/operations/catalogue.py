@@ -9,16 +9,13 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from sqlalchemy import Table
-
 from api.article6 import ARTICLE6_PRECHECKS
+from api.operations import escrows, results
 from api.operations import prechecks as check
-from api.operations import results
 from api.operations.prechecks import Precheck
+from api.operations.record import LockDecision, Operation, Prepare, Subject
 from api.operations.results import ResultReader
-from indexer.models import Association, Consent, Escrow, Reservation, Transfer, table_of
+from indexer.models import Association, Consent, Reservation, Transfer, table_of
 
 __all__ = [
     "LOCK_DECISIONS",
@@ -29,57 +26,19 @@ __all__ = [
     "SUBJECTS",
     "LockDecision",
     "Operation",
+    "Prepare",
     "Subject",
     "operation",
 ]
 
 
-@dataclass(frozen=True)
-class LockDecision:
-    """A request that decides on an existing lock: the state of its blocks and the id field."""
-
-    state: str
-    field: str
-
-
-@dataclass(frozen=True)
-class Subject:
-    """An existing record a request names by id, and where the mirror keeps its account.
-
-    Who may read a journaled request is decided by the accounts it names (`GET /v1/requests`);
-    a decision names its account only through the record it decides on.
-    """
-
-    field: str
-    table: Table
-    account_column: str
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One signed write: its path, its request type, its check, and what the journal needs."""
-
-    path: str
-    primary_type: str
-    precheck: Precheck
-    summary: str
-    # Decisions on a lock are relayed with the starts of every block the lock holds (D14, D21).
-    lock: LockDecision | None = None
-    # The `result` of an applied request, read off its typed events.
-    result: ResultReader = field(kw_only=True)
-    # The existing record the request decides on, if any.
-    subject: Subject | None = field(default=None, kw_only=True)
-
-
 _TRANSFER = Subject("transferId", table_of(Transfer), "from_account")
 _RESERVATION = Subject("reservationId", table_of(Reservation), "account_id")
-_ESCROW = Subject("escrowId", table_of(Escrow), "account_id")
 _ASSOCIATION = Subject("associationId", table_of(Association), "account_id")
 _CONSENT = Subject("consentId", table_of(Consent), "account_id")
 
 _PENDING = LockDecision("pending", "transferId")
 _RESERVED = LockDecision("reserved", "reservationId")
-_ESCROWED = LockDecision("escrowed", "escrowId")
 _ASSOCIATED = LockDecision("associated", "associationId")
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -229,31 +188,8 @@ OPERATIONS: tuple[Operation, ...] = (
         subject=_RESERVATION,
         result=results.transfer_reservation,
     ),
-    Operation(
-        "escrows",
-        "Escrow",
-        check.check_lock("escrowed"),
-        "Put units in escrow",
-        result=results.escrow,
-    ),
-    Operation(
-        "escrows/settle",
-        "SettleEscrow",
-        check.check_escrow_decision,
-        "Settle an escrow to a buyer",
-        _ESCROWED,
-        subject=_ESCROW,
-        result=results.settle_escrow,
-    ),
-    Operation(
-        "escrows/release",
-        "ReleaseEscrow",
-        check.check_escrow_decision,
-        "Release an escrow to the seller",
-        _ESCROWED,
-        subject=_ESCROW,
-        result=results.release_escrow,
-    ),
+    # Escrows (CER Class B.5): declared with their routes in their own module.
+    *escrows.OPERATIONS,
     # Third-party certificates (CER Class C.1).
     Operation(
         "associations",

@@ -11,10 +11,10 @@ from api.routes import (
     auth,
     consents,
     discovery,
-    escrows,
     events,
     explorer,
     platforms,
+    records,
     registers,
     requests,
     reservations,
@@ -30,7 +30,7 @@ ROUTERS += [
     platforms.router,
     consents.router,
     reservations.router,
-    escrows.router,
+    records.router,
     associations.router,
 ]
 ROUTERS += [article6.router]
