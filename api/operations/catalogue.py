@@ -10,12 +10,12 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 from __future__ import annotations
 
 from api.article6 import ARTICLE6_PRECHECKS
-from api.operations import escrows, results
+from api.operations import associations, escrows, results
 from api.operations import prechecks as check
 from api.operations.prechecks import Precheck
 from api.operations.record import LockDecision, Operation, Prepare, Subject
 from api.operations.results import ResultReader
-from indexer.models import Association, Consent, Reservation, Transfer, table_of
+from indexer.models import Consent, Reservation, Transfer, table_of
 
 __all__ = [
     "LOCK_DECISIONS",
@@ -34,12 +34,10 @@ __all__ = [
 
 _TRANSFER = Subject("transferId", table_of(Transfer), "from_account")
 _RESERVATION = Subject("reservationId", table_of(Reservation), "account_id")
-_ASSOCIATION = Subject("associationId", table_of(Association), "account_id")
 _CONSENT = Subject("consentId", table_of(Consent), "account_id")
 
 _PENDING = LockDecision("pending", "transferId")
 _RESERVED = LockDecision("reserved", "reservationId")
-_ASSOCIATED = LockDecision("associated", "associationId")
 
 OPERATIONS: tuple[Operation, ...] = (
     # Administration: accounts, projects, labels, issuance.
@@ -190,32 +188,8 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     # Escrows (CER Class B.5): declared with their routes in their own module.
     *escrows.OPERATIONS,
-    # Third-party certificates (CER Class C.1).
-    Operation(
-        "associations",
-        "Associate",
-        check.check_associate,
-        "Associate units with a certificate",
-        result=results.associate,
-    ),
-    Operation(
-        "associations/dissociate",
-        "Dissociate",
-        check.check_association_decision,
-        "Dissociate units from a certificate",
-        _ASSOCIATED,
-        subject=_ASSOCIATION,
-        result=results.dissociate,
-    ),
-    Operation(
-        "associations/retire",
-        "RetireAssociation",
-        check.check_association_decision,
-        "Retire a certificate, cancelling its units",
-        _ASSOCIATED,
-        subject=_ASSOCIATION,
-        result=results.retire_association,
-    ),
+    # Third-party certificates (CER Class C.1): declared with their routes in their module.
+    *associations.OPERATIONS,
     # Article 6.
     Operation(
         "article6/parties",

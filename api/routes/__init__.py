@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from api.routes import (
     accounts,
     article6,
-    associations,
     auth,
     consents,
     discovery,
@@ -31,7 +30,6 @@ ROUTERS += [
     consents.router,
     reservations.router,
     records.router,
-    associations.router,
 ]
 ROUTERS += [article6.router]
 

@@ -36,7 +36,8 @@ def test_every_request_type_has_a_result_reader_and_every_decision_its_subject()
 
 def test_records_that_declare_their_routes_are_served_from_them() -> None:
     declared = [op for op in OPERATIONS if op.prepare is not None]
-    assert {op.primary_type for op in declared} >= {"Escrow", "SettleEscrow", "ReleaseEscrow"}
+    families = {"Escrow", "SettleEscrow", "ReleaseEscrow", "Associate", "Dissociate"}
+    assert {op.primary_type for op in declared} >= families | {"RetireAssociation"}
     app = FastAPI()
     app.include_router(records.router)
     paths = app.openapi()["paths"]
