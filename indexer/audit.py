@@ -192,7 +192,7 @@ class AuditReport:
     compared: dict[str, int]
     spot_checks: int
     notes: list[str] = field(default_factory=list)
-    # Rows compared in each derived table with the mirror the indexer rebuilt from the chain.
+    # Rows compared in each derived table with the reducer replayed from the chain.
     tables: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -989,7 +989,7 @@ def print_report(report: AuditReport, console: Console, limit: int = 50) -> None
     if report.tables:
         rows = sum(report.tables.values())
         console.print(
-            f"Rebuilt from the chain and compared row by row: {len(report.tables)} derived "
+            f"Replayed from the chain and compared row by row: {len(report.tables)} derived "
             f"tables, {rows} rows."
         )
     for note in report.notes:
