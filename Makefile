@@ -8,7 +8,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: setup browser run test test-contracts test-python lint fmt bench gas bench-indexer bench-api clean
+.PHONY: setup browser run test test-contracts test-python lint fmt bench gas bench-indexer bench-api bench-holdings clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -55,7 +55,7 @@ fmt: setup
 	$(BIN)/ruff format node indexer api sdk tests scripts
 	$(FORGE) fmt
 
-bench: gas bench-indexer bench-api
+bench: gas bench-indexer bench-api bench-holdings
 
 # Gas table of the README: registry operations against an OpenZeppelin ERC-20 in one forge run.
 gas: setup
@@ -68,6 +68,10 @@ bench-indexer: setup
 # API benchmark of the README: signed writes and holdings reads against baselines in one run.
 bench-api: setup
 	$(BIN)/python -m scripts.bench_api
+
+# Holdings page latency at 10, 100 and 10,000 blocks held, SQLite and PostgreSQL.
+bench-holdings: setup
+	$(BIN)/python -m scripts.bench_holdings
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

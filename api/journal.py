@@ -81,13 +81,17 @@ def _lock_hints(blocks: list[tuple[int, int]], splits: list[int]) -> list[int]:
 class JournalWorker:
     """Move journaled requests through their statuses; one per API process."""
 
-    def __init__(self, services: Services, interval: float = 0.02) -> None:
+    def __init__(self, services: Services, interval: float = 0.1) -> None:
         if services.relayer is None:
             raise ValueError("the journal worker needs services with a relayer")
         self.services = services
         self.relayer = services.relayer
+        # NOTE: `interval` is only the fallback: the worker is woken by notification when a
+        # request is journaled (in any API process) or the mirror advances (decision D41).
         self.interval = interval
-        self._wake = threading.Event()
+        self._wake = services.notifier.event("journal", "mirror")
+        self._changed = False  # a request changed status since the waiters were told
+        self._last_mined = ""  # the last transaction whose receipt woke the indexer
         self._stop = threading.Event()
         self._done: queue.Queue[tuple[str, Future[RelayOutcome]]] = queue.Queue()
         self._sent: queue.Queue[tuple[str, str]] = queue.Queue()  # (request id, tx hash)
@@ -117,6 +121,10 @@ class JournalWorker:
         self._wake.set()
         self._thread.join(timeout=10)
 
+    def is_alive(self) -> bool:
+        """Return whether the worker thread runs."""
+        return self._thread.is_alive()
+
     def wake(self) -> None:
         """Ask the worker to look at the journal now (a request was just accepted)."""
         self._wake.set()
@@ -133,6 +141,9 @@ class JournalWorker:
             except Exception:  # a database or chain outage: log, back off, carry on
                 log.exception("journal worker step failed; retrying")
                 self._stop.wait(1.0)
+            if self._changed:
+                self._changed = False
+                self.services.notifier.publish("requests")
             self._wake.wait(self.interval)
             self._wake.clear()
 
@@ -249,6 +260,12 @@ class JournalWorker:
                 )
 
     def _finished(self, request_id: str, future: Future[RelayOutcome]) -> None:
+        if future.exception() is None:
+            tx_hash = future.result().tx_hash
+            if tx_hash != self._last_mined:
+                # Its block is mined: wake the indexer now, while this worker settles the batch.
+                self._last_mined = tx_hash
+                self.services.notifier.publish("chain")
         self._done.put((request_id, future))
         self._wake.set()
 
@@ -433,6 +450,7 @@ class JournalWorker:
                         )
 
     def _set(self, conn: Connection, request_id: str, **values: Any) -> None:
+        self._changed = True
         conn.execute(
             update(_JOURNAL)
             .where(_JOURNAL.c.request_id == request_id)

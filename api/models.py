@@ -19,6 +19,7 @@ __all__ = [
     "ApiTable",
     "DeliveryStatus",
     "JournalEntry",
+    "Lease",
     "NonceCursor",
     "RequestStatus",
     "Session",
@@ -61,6 +62,8 @@ class JournalEntry(ApiTable, table=True):
     __table_args__ = (
         Index("ix_api_requests_status_seq", "status", "seq"),
         Index("ix_api_requests_units_account_status", "units_account", "status"),
+        # Submit's nonce check: a keyed lookup, whatever the signer's backlog.
+        Index("ix_api_requests_signer_nonce", "signer", "nonce"),
         {"sqlite_autoincrement": True},
     )
 
@@ -103,6 +106,20 @@ class NonceCursor(ApiTable, table=True):
 
     signer: str = Field(primary_key=True, sa_type=String(_ADDRESS))
     next_sequence: int = Field(sa_type=BigInteger)
+
+
+class Lease(ApiTable, table=True):
+    """A role only one process of a registry may hold at a time (the relayer): who, until when.
+
+    The holder renews `expires_at` well before it passes; another process takes the row only once
+    it has expired (decision D40).
+    """
+
+    __tablename__ = "api_leases"
+
+    name: str = Field(primary_key=True, sa_type=String(32))
+    holder: str = Field(sa_type=String(128))
+    expires_at: float
 
 
 class SiweNonce(ApiTable, table=True):

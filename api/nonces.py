@@ -8,6 +8,8 @@ Bits are used in any order, so a prepared request that is never submitted blocks
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -62,6 +64,26 @@ def claim_nonce(conn: Connection, chain: ChainView, signer: str) -> int:
     raise RuntimeError(f"Could not claim a nonce for {signer}: too much contention.")
 
 
+# (signer, word) -> (bitmap, when read). NOTE: every sequence below a signer's cursor was handed
+# out by a prepare, so a bit above it is set only by a client that signs its own unordered
+# nonces; reading each word once a while (not once per prepare) keeps eth_call off the hot path,
+# and the contract still refuses a used nonce.
+_BITMAPS: dict[tuple[str, int], tuple[int, float]] = {}
+_BITMAP_TTL = 30.0
+
+
+def _bitmap(chain: ChainView, signer: str, word: int) -> int:
+    now = time.monotonic()
+    cached = _BITMAPS.get((signer, word))
+    if cached is not None and now - cached[1] < _BITMAP_TTL:
+        return cached[0]
+    bits = chain.nonce_bitmap(signer, word)
+    if len(_BITMAPS) > 100_000:
+        _BITMAPS.clear()
+    _BITMAPS[(signer, word)] = (bits, now)
+    return bits
+
+
 def _first_unused(chain: ChainView, signer: str, sequence: int) -> int:
     """Return the first sequence at or after `sequence` whose bit the chain shows unused."""
     word = -1
@@ -70,7 +92,7 @@ def _first_unused(chain: ChainView, signer: str, sequence: int) -> int:
         if sequence >> 8 != word:
             word = sequence >> 8
             try:
-                bits = chain.nonce_bitmap(signer, (UNORDERED_NONCE | sequence) >> 8)
+                bits = _bitmap(chain, signer, (UNORDERED_NONCE | sequence) >> 8)
             except Problem:
                 return sequence  # the chain is away: the cursor alone keeps prepares apart
         if not (bits >> (sequence & 0xFF)) & 1:

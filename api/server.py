@@ -1,10 +1,7 @@
-"""The API as a `registry up` service, and `registry api` to run it alone."""
+"""`registry api`: the API with its relayer in one process (roles: `api.roles`)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,28 +17,7 @@ if TYPE_CHECKING:
     from api.services import Services
     from node.settings import NodeSettings
 
-__all__ = ["ApiService", "register", "start"]
-
-
-@dataclass
-class ApiService:
-    """uvicorn serving the API in a background thread."""
-
-    server: uvicorn.Server
-    thread: threading.Thread
-    services: Services
-    name: str = "api"
-    urls: dict[str, str] = field(default_factory=dict)
-
-    def is_healthy(self) -> bool:
-        """Return whether the server thread is still running."""
-        return self.thread.is_alive()
-
-    def stop(self) -> None:
-        """Stop serving; journaled requests stay for the next start."""
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.services.engine.dispose()
+__all__ = ["api_settings", "register"]
 
 
 def api_settings(settings: NodeSettings, options: dict[str, Any]) -> ApiSettings:
@@ -70,41 +46,39 @@ def _serve(settings: ApiSettings) -> tuple[uvicorn.Server, Services]:
     return uvicorn.Server(config), services
 
 
-def start(settings: NodeSettings, options: dict[str, Any]) -> ApiService:
-    """Start the API on its port and wait until it accepts connections."""
-    config = api_settings(settings, options)
-    server, services = _serve(config)
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RegistryError(f"The API did not start on {config.api_url}; is the port taken?")
-        time.sleep(0.05)
-    return ApiService(
-        server,
-        thread,
-        services,
-        urls={"api": f"{config.api_url}/v1", "docs": f"{config.api_url}/docs"},
-    )
-
-
 def serve(
     api_port: Annotated[
         int | None, typer.Option("--api-port", envvar="REGISTRY_API_PORT", help="Port to serve.")
     ] = None,
 ) -> None:
-    """Serve the API alone, in the foreground, for a node whose chain and indexer run elsewhere."""
+    """Serve the API and its relayer in one process (chain and indexer elsewhere).
+
+    The relayer part takes the registry's relayer lease first (waiting while another relayer
+    holds it); with REGISTRY_API_RELAY=false it only journals. The process-per-role way is
+    `registry serve api` plus `registry serve relayer`.
+    """
+    import threading
+
     from api.config import ApiSettings
+    from api.lease import DbLease
 
     try:
         config = ApiSettings() if api_port is None else ApiSettings(api_port=api_port)
-        server, _services = _serve(config)
+        server, services = _serve(config)
     except RegistryError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    lease = DbLease(services.engine, "relayer")
+    if services.relayer is not None:
+        lease.acquire(
+            threading.Event(),
+            on_wait=lambda holder: typer.echo(f"waiting for the relayer lease ({holder})"),
+        )
     typer.echo(f"API on {config.api_url}/v1 (docs {config.api_url}/docs)")
-    server.run()
+    try:
+        server.run()
+    finally:
+        lease.release()
 
 
 def register(root: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from node.chain import ChainClient
 from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import ConfigError
 from node.keys import Keystore, load_dev_accounts
+from node.notify import Notifier
 from node.relayer import Relayer
 
 __all__ = ["Services", "load_relayer_key"]
@@ -42,17 +43,28 @@ class Services:
     response_key: ResponseKey  # signs pull-and-view responses and the AEF (decision D29)
     relayer: Relayer | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
+    # Readers' scopes by (address, indexed block): see api.deps.get_caller.
+    caller_scopes: dict[tuple[str, int], Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(
-        cls, settings: ApiSettings, relayer_key: LocalAccount | None = None
+        cls,
+        settings: ApiSettings,
+        relayer_key: LocalAccount | None = None,
+        *,
+        migrate: bool = True,
     ) -> Services:
-        """Connect to the chain and database a node's settings name, migrating the database."""
+        """Connect to the chain and database a node's settings name, migrating the database.
+
+        `migrate=False` when a supervisor migrated it already (API worker processes start at
+        once and never race one another's migrations).
+        """
         client = ChainClient(settings.chain_rpc_url)
         deployment = load_manifest(settings.deployments_dir, client.chain_id)
         abi = load_abi(settings.deployments_dir)
         engine = create_engine(database_url(settings))
-        upgrade_database(engine)
+        if migrate:
+            upgrade_database(engine)
         relayer = None
         if relayer_key is not None:
             relayer = Relayer(
@@ -78,6 +90,12 @@ class Services:
     def registry_code(self) -> str:
         """Return the registry code account ids are prefixed with, e.g. "AU"."""
         return self.deployment.registry_code
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Return this process's cross-process signals (decision D41)."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        return Notifier(url, self.settings.data_dir)
 
     @cached_property
     def event_shape(self) -> EventShape:

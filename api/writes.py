@@ -8,8 +8,11 @@ nonce is unused and the mirror shows the signer may do it. Only then is it journ
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,12 +20,12 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_keys.constants import SECPK1_N
 from eth_utils.address import to_checksum_address
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from api.chainview import UNORDERED_NONCE, split_nonce
 from api.intents import Resolver, units_account
-from api.models import JournalEntry, RequestStatus
+from api.models import JournalEntry, NonceCursor, RequestStatus
 from api.operations.catalogue import OPERATION_TYPES, PRECHECKS
 from api.problems import Problem, refuse
 from api.schemas import MAX_RANGES
@@ -39,6 +42,7 @@ __all__ = [
 
 T = TypeVar("T")
 
+_CURSORS = NonceCursor.__table__  # type: ignore[attr-defined]
 _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
 
 
@@ -221,6 +225,71 @@ def checked_request(r: Resolver, primary_type: str, message: dict[str, Any]) -> 
     return r.typed(primary_type, message["signer"], message)
 
 
+class _GroupInsert:
+    """Journal inserts of one process, committed together: one transaction for the requests
+    that arrive while the previous commit runs (decision D42).
+
+    Each `insert` waits for the commit holding its row, so an acknowledged request is always
+    durable. A batch that meets a duplicate (the same signed request submitted twice at once)
+    is retried row by row, and the duplicate answers False.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[bool]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="journal-inserts", daemon=True)
+        self._thread.start()
+
+    def insert(self, row: dict[str, Any]) -> bool:
+        done: Future[bool] = Future()
+        self._queue.put((row, done))
+        return done.result(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < _INSERT_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._commit(batch)
+            except Exception as exc:  # the database is away: each submit answers with it
+                for _row, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+
+    def _commit(self, batch: list[tuple[dict[str, Any], Future[bool]]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(_JOURNAL.insert(), [row for row, _done in batch])
+        except IntegrityError:
+            for row, done in batch:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(_JOURNAL.insert().values(**row))
+                    done.set_result(True)
+                except IntegrityError:
+                    done.set_result(False)
+            return
+        for _row, done in batch:
+            done.set_result(True)
+
+
+_INSERT_BATCH = 256
+_INSERTERS: dict[int, _GroupInsert] = {}
+_INSERTERS_LOCK = threading.Lock()
+
+
+def _inserter(engine: Engine) -> _GroupInsert:
+    with _INSERTERS_LOCK:
+        found = _INSERTERS.get(id(engine))
+        if found is None or found.engine is not engine:
+            found = _INSERTERS[id(engine)] = _GroupInsert(engine)
+        return found
+
+
 def _existing(conn: Connection, request_id: str) -> Any:
     return conn.execute(select(_JOURNAL).where(_JOURNAL.c.request_id == request_id)).first()
 
@@ -265,18 +334,10 @@ def accept(
         "accepted_at": now,
         "updated_at": now,
     }
-    try:
-        with services.engine.begin() as conn:
-            conn.execute(_JOURNAL.insert().values(**row))
-    except IntegrityError:
-        # The same signed request, submitted concurrently: answer with the first one.
-        with services.engine.connect() as conn:
-            existing = _existing(conn, checked.digest)
-        if existing is None:
-            raise
-        return existing, False
+    inserted = _inserter(services.engine).insert(row)
     with services.engine.connect() as conn:
-        return _existing(conn, checked.digest), True
+        # Not inserted: the same signed request, submitted concurrently; answer with the first.
+        return _existing(conn, checked.digest), inserted
 
 
 def _check_nonce(services: Services, checked: Checked) -> None:
@@ -310,22 +371,33 @@ def _check_nonce(services: Services, checked: Checked) -> None:
 
 
 def _check_unordered_nonce(services: Services, signer: str, nonce: int) -> None:
-    """Refuse an unordered nonce (D33) the chain has used or another open request holds."""
-    if services.chain.nonce_used(signer, nonce):
-        raise refuse("NONCE_USED", "The request's nonce was already used; prepare a new request.")
+    """Refuse an unordered nonce (D33) the chain has used or another request holds.
+
+    NOTE: a nonce `prepare` handed out (below the signer's cursor) was checked unused on-chain
+    when it was claimed, and since then only a request journaled here can have used it: the
+    journal answers, by (signer, nonce), with no eth_call on the hot path and while the chain is
+    away. A nonce the client chose itself (at or above the cursor) is asked of the chain. The
+    contract refuses a used nonce either way.
+    """
+    sequence = nonce & (UNORDERED_NONCE - 1)
     with services.engine.connect() as conn:
         taken = conn.execute(
             select(_JOURNAL.c.request_id).where(
                 _JOURNAL.c.signer == signer,
                 _JOURNAL.c.nonce == nonce,
-                _JOURNAL.c.status.in_(RequestStatus.OPEN),
+                _JOURNAL.c.status != RequestStatus.FAILED,
             )
         ).first()
+        cursor = conn.execute(
+            select(_CURSORS.c.next_sequence).where(_CURSORS.c.signer == signer.lower())
+        ).scalar()
     if taken is not None:
         raise refuse(
             "NONCE_USED",
             "Another journaled request uses this nonce; prepare a new request.",
         )
+    if (cursor is None or sequence >= int(cursor)) and services.chain.nonce_used(signer, nonce):
+        raise refuse("NONCE_USED", "The request's nonce was already used; prepare a new request.")
 
 
 def _precheck(
@@ -363,15 +435,23 @@ _FINAL_CODES = frozenset({"INVALID_TYPED_DATA", "INVALID_ACCOUNT_ID", "INVALID_R
 
 
 def wait_for_request(services: Services, request_id: str, timeout: float) -> Any:
-    """Poll the journal until a request is indexed or failed, or the timeout passes."""
+    """Wait until a request is indexed or failed, or the timeout passes.
+
+    The journal worker (in whichever process relays) publishes `requests` whenever a request
+    changes status; the short timed wait is only the fallback for a lost signal (decision D41).
+    """
     deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        with services.engine.connect() as conn:
-            row = _existing(conn, request_id)
-        if row.status in (RequestStatus.INDEXED, RequestStatus.FAILED):
-            return row
-        if time.monotonic() > deadline:
-            return row
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.1)
+    changed = services.notifier.event("requests")
+    try:
+        while True:
+            changed.clear()
+            with services.engine.connect() as conn:
+                row = _existing(conn, request_id)
+            if row.status in (RequestStatus.INDEXED, RequestStatus.FAILED):
+                return row
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return row
+            changed.wait(min(remaining, 0.25))
+    finally:
+        services.notifier.release(changed)

@@ -291,6 +291,8 @@ class UnitBlock(UnitBlockBase, table=True):
     __table_args__ = (
         Index("ix_unit_blocks_account_state", "account_id", "state"),
         Index("ix_unit_blocks_state_lock", "state", "lock_id"),
+        # An account's holdings page walks this index in serial order: O(page), not O(blocks).
+        Index("ix_unit_blocks_account_start", "account_id", "start"),
     )
 
     start: int = _id_column()

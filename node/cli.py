@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from node.chain import ChainClient
     from node.deploy import Deployment
     from node.devchain import DevChain
-    from node.services import ServiceHandle
     from node.settings import NodeSettings
 
 app = typer.Typer(
@@ -169,6 +169,17 @@ def _print_deployment(deployment: Deployment, fresh: bool, rpc_url: str) -> None
     console.print(table)
 
 
+ApiWorkers = Annotated[
+    int | None,
+    typer.Option(
+        "--api-workers",
+        envvar="REGISTRY_API_WORKERS",
+        min=1,
+        help="API worker processes (default: the number of cores).",
+    ),
+]
+
+
 @app.command()
 def up(
     data_dir: DataDir = None,
@@ -177,12 +188,13 @@ def up(
     api_port: ApiPort = None,
     api_host: ApiHost = None,
     database_url: DatabaseUrl = None,
+    api_workers: ApiWorkers = None,
     detach: Annotated[
         bool,
         typer.Option("--detach", help="Start only the chain, leave it running and return."),
     ] = False,
 ) -> None:
-    """Start the node: chain, contracts (deployed if needed), indexer and API; print the URLs."""
+    """Start the node: chain, contracts (deployed if needed), then one process per role."""
     try:
         settings = _settings(data_dir, chain_port, rpc_url, database_url=database_url)
         lock = None if detach else DataDirLock(settings.data_dir)
@@ -190,8 +202,9 @@ def up(
             lock.acquire(api_port=api_port or "default", chain=settings.chain_rpc_url)
     except RegistryError as exc:
         raise _fail(exc) from exc
+    options = {"api_port": api_port, "api_host": api_host, "api_workers": api_workers}
     try:
-        _up(settings, {"api_port": api_port, "api_host": api_host}, detach, lock)
+        _up(settings, options, detach, lock)
     finally:
         if lock is not None:
             lock.release()
@@ -203,7 +216,6 @@ def _up(
     from node.chain import ChainClient
     from node.devchain import DevChain
     from node.keys import DEV_KEYS_WARNING, write_dev_accounts
-    from node.services import service_starters
 
     chain: DevChain | None = None
     try:
@@ -232,28 +244,68 @@ def _up(
         if chain is not None:
             console.print("Chain left running; stop it with `registry down`.")
         return
-    services: list[ServiceHandle] = []
-    name = "node"
-    try:
-        for name, start in service_starters():
-            handle = start(settings, options)
-            services.append(handle)
-            for label, url in handle.urls.items():
-                console.print(f"{label}: {url}")
-            if not handle.urls:
-                console.print(f"{name}: running")
-            if lock is not None and handle.urls:
-                lock.update(**handle.urls)
-    except Exception as exc:  # one line and a clean stop, whatever the service raised
-        _stop_all(services, chain)
-        raise _fail(exc, f"the {name} could not start") from exc
-    console.print("Node running. Press Ctrl-C to stop (chain state and the mirror are kept).")
+    _supervise(settings, options, chain, lock)
+
+
+def _supervise(
+    settings: NodeSettings,
+    options: dict[str, Any],
+    chain: DevChain | None,
+    lock: DataDirLock | None,
+) -> None:
+    """Migrate, start one process per role, restart dead ones with backoff, stop all on exit."""
+    import subprocess
+    import sys
+
+    from node.services import ROLES, Backoff, RoleProcess, role_environment
+
+    env = role_environment(
+        settings, api_port=options.get("api_port"), api_host=options.get("api_host")
+    )
+    with err.status("Migrating the database..."):
+        migrated = subprocess.run(
+            [sys.executable, "-m", "node", "serve", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+    if migrated.returncode != 0:
+        _stop_all([], chain)
+        raise _fail(ConfigError(_child_error(migrated.stderr)))
+    workers = options.get("api_workers")
+    roles = [
+        RoleProcess(
+            name,
+            env,
+            ["--api-workers", str(workers)] if name == "api" and workers else None,
+            say=lambda text: err.print(f"[bold yellow]{text}[/]"),
+        )
+        for name in ROLES
+    ]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    failed = False
-    restarts = _Backoff()
     try:
-        while not stop.wait(1.0):
+        for role in roles:
+            role.start()
+        api_url = _wait_for_api(env, roles)
+    except RegistryError as exc:
+        _stop_all(roles, chain)
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        _stop_all(roles, chain)
+        raise typer.Exit(code=130) from None
+    for role in roles:
+        console.print(f"{role.name}: pid {role.pid}")
+    console.print(f"api: {api_url}/v1")
+    console.print(f"docs: {api_url}/docs")
+    if lock is not None:
+        lock.update(api=f"{api_url}/v1", roles={r.name: r.pid for r in roles})
+    console.print("Node running. Press Ctrl-C to stop (chain state and the mirror are kept).")
+    restarts = Backoff()
+    recorded = {r.name: r.pid for r in roles}
+    try:
+        while not stop.wait(0.5):
             if chain is not None and not chain.is_healthy() and restarts.due():
                 # NOTE: the chain restarts from its last state dump. Blocks mined since are lost:
                 # the indexer rewinds to the common ancestor and the journal sends again every
@@ -270,47 +322,88 @@ def _up(
                     continue
                 restarts.succeeded()
                 console.print(f"Chain restarted: {settings.chain_rpc_url}")
-            dead = [s.name for s in services if not s.is_healthy()]
-            if dead:
-                err.print(
-                    f"[bold red]Stopped unexpectedly:[/] {', '.join(dead)}; see the log above."
-                )
-                failed = True
-                break
+            for role in roles:
+                role.watch()
+            pids = {r.name: r.pid for r in roles}
+            if lock is not None and pids != recorded:
+                lock.update(roles=pids)
+                recorded = pids
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_all(services, chain)
+        _stop_all(roles, chain)
         console.print("Stopped.")
-    if failed:
-        raise typer.Exit(code=1)
 
 
-class _Backoff:
-    """When to try restarting a dead role again: at once, then after 1, 2, 4 ... 60 seconds."""
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self._next = 0.0
-
-    def due(self) -> bool:
-        return time.monotonic() >= self._next
-
-    def failed(self) -> None:
-        self.attempts += 1
-        self._next = time.monotonic() + min(2.0 ** (self.attempts - 1), 60.0)
-
-    def succeeded(self) -> None:
-        self.attempts = 0
-        self._next = 0.0
+def _child_error(stderr: str) -> str:
+    """Return a failed role's one-line error (its last `error:` line), without the prefix."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line.removeprefix("error:").strip()
+    return lines[-1] if lines else "the database could not be migrated"
 
 
-def _stop_all(services: list[ServiceHandle], chain: DevChain | None) -> None:
-    for handle in reversed(services):
-        handle.stop()
+def _wait_for_api(env: dict[str, str], roles: list[Any], timeout: float = 120.0) -> str:
+    """Wait until the API accepts connections; fail if a role exits while starting."""
+    import socket
+
+    host = env.get("REGISTRY_API_HOST", "127.0.0.1")
+    port = int(env.get("REGISTRY_API_PORT", "8000"))
+    deadline = time.monotonic() + timeout
+    while True:
+        for role in roles:
+            code = role.exit_code()
+            if code is not None:
+                raise ConfigError(
+                    f"the {role.name} role could not start (exit code {code}); see its error above"
+                )
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return f"http://{host}:{port}"
+        if time.monotonic() > deadline:
+            raise ConfigError(f"the API did not start on {host}:{port} within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def _stop_all(roles: list[Any], chain: DevChain | None) -> None:
+    from node.services import stop_roles
+
+    stop_roles(roles)
     # NOTE: only a chain this process started; one it reused belongs to whoever started it.
     if chain is not None and chain.started:
         chain.stop()
+
+
+@app.command("serve")
+def serve_command(
+    role: Annotated[
+        str, typer.Argument(help="api, indexer, relayer or webhooks (or migrate, one-shot).")
+    ],
+    data_dir: DataDir = None,
+    chain_port: ChainPort = None,
+    rpc_url: RpcUrl = None,
+    api_port: ApiPort = None,
+    api_host: ApiHost = None,
+    database_url: DatabaseUrl = None,
+    api_workers: ApiWorkers = None,
+) -> None:
+    """Run one role of the node in the foreground, against a shared database and chain RPC."""
+    import logging
+
+    from node.services import role_runner
+
+    logging.basicConfig(level=logging.WARNING, format=f"[{role}] %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    options = {"api_port": api_port, "api_host": api_host, "workers": api_workers}
+    try:
+        settings = _settings(data_dir, chain_port, rpc_url, database_url=database_url)
+        runner = role_runner(role)
+        runner(settings, options, stop)
+    except RegistryError as exc:
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

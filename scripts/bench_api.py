@@ -1,164 +1,300 @@
-"""Benchmark the API against baselines measured in the same run; prints numbers, asserts nothing.
+"""Benchmark the API as `registry up` runs it; each figure beside its baseline of the same run.
 
-Writes: signed one-unit transfers through the API (prepare -> sign -> submit, several signers at
-once), counted from the first submission until every request is `indexed`; against the same
-contract call (`initiateTransfer` with a signed request) sent straight to anvil as pre-signed
-transactions, counted until the last receipt.
+The node is the real one: `registry up` on a fresh data directory (embedded anvil, SQLite), with
+its processes (indexer, one relayer with one journal worker, webhooks, the API with one worker per
+core). The clients are independent HTTP clients using the SDK's prepare and signing, so the
+nonces are the lane `prepare` really hands out. Any failed request stops the run (exit 1).
 
-Reads: holdings reads per second and their p50/p99 latency, against a trivial FastAPI endpoint
-served the same way (uvicorn, same process, same client threads).
+- writes: signed one-unit transfers from 8 signers, prepared and signed beforehand, counted from
+  the first submission until the last is `indexed` (asked of the API); against the same signed
+  requests of another signer sent straight to anvil as pre-signed transactions, one per
+  transaction, counted until the last receipt.
+- load: 20 writers x 50 requests, each submitted at once; p50/p99 of submit -> indexed.
+- zero load: one write at a time with `?wait=indexed`; and the same broken down by polling its
+  status (accept, relay + mine, index).
+- reads: a 100-block holdings page from 8 client threads against `/v1/chain` (a static answer of
+  the same server), requests/s and p50/p99.
 
-    .venv/bin/python -m scripts.bench_api [--requests 1000] [--signers 8] [--seconds 10]
+    .venv/bin/python -m scripts.bench_api [--requests 800] [--signers 8] [--seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from fastapi import FastAPI
-from sqlalchemy import text
+from web3 import Web3
 
-from api.app import create_app
-from node.contracts import ApprovalPolicy
-from node.devchain import DevChain
-from node.keys import dev_accounts
-from sdk import RegistryClient
-from tests.api.conftest import ApiNode, build_node
+from node.chain import ChainClient
+from node.contracts import SignedRequest
+from node.deploy import load_abi, load_manifest
+from sdk import RegistryClient, Retry
+from sdk.models import SignedWrite
 from tests.conftest import _free_port
-from tests.indexer.script import LedgerScript, rep
+
+_REGISTRY = str(Path(sys.executable).parent / "registry")
+
+
+class BenchFailure(SystemExit):
+    """A request failed: the benchmark is broken, not slow."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"benchmark failed: {what}")
+
+
+@dataclass
+class Node:
+    api: str
+    rpc: str
+    data_dir: Path
+    keys: dict[str, str]
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve an app with uvicorn in a thread; yield its base URL."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+def running_node(tmp: Path) -> Iterator[Node]:
+    """Start `registry up` on a fresh data directory; yield it once the API answers."""
+    data_dir = tmp / "data"
+    api_port, chain_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "REGISTRY_DATA_DIR": str(data_dir),
+        "REGISTRY_API_PORT": str(api_port),
+        "REGISTRY_CHAIN_PORT": str(chain_port),
+    }
+    log = (tmp / "up.log").open("wb")
+    up = subprocess.Popen([_REGISTRY, "up"], env=env, stdout=log, stderr=log)
+    api = f"http://127.0.0.1:{api_port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300
+        while True:
+            if up.poll() is not None:
+                raise BenchFailure("registry up exited:\n" + (tmp / "up.log").read_text())
+            try:
+                if httpx.get(f"{api}/v1/health").json()["status"] == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchFailure("the node did not start")
+            time.sleep(0.2)
+        keys = {
+            role: entry["private_key"]
+            for role, entry in json.loads((data_dir / "dev-accounts.json").read_text()).items()
+        }
+        yield Node(api, f"http://127.0.0.1:{chain_port}", data_dir, keys)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=120)
+        log.close()
 
 
-def accounts_with_units(
-    node: ApiNode, signers: int, units: int
-) -> tuple[int, list[tuple[LocalAccount, int, int]]]:
-    """Open a sink account and `signers` funded accounts; return (sink, [(key, account, start)])."""
-    script = LedgerScript(node.registry, project=f"BENCH-{time.time_ns()}")
-    sink = script.open_account(ApprovalPolicy.SINGLE, rep(node.keys["ar_4"].address, primary=True))
+def _result(request: Any) -> dict[str, Any]:
+    if request.status != "indexed" or request.result is None:
+        raise BenchFailure(f"setup write failed: {request}")
+    result: dict[str, Any] = request.result
+    return result
+
+
+def _client(node: Node, key: LocalAccount | str) -> RegistryClient:
+    return RegistryClient(node.api, key, retry=Retry(attempts=1), timeout=120)
+
+
+def funded_accounts(node: Node, signers: int, units: int) -> tuple[str, list[tuple[Any, str, int]]]:
+    """Open a sink account and `signers` accounts holding `units` each, through the API."""
+    regulator = _client(node, node.keys["registry_admin"])
+    issuer = _client(node, node.keys["issuer"])
+    sink_key = node.keys["ar_4"]
+    sink = _result(
+        regulator.admin.open_account(
+            holder_name="Bench sink",
+            party="AU",
+            approval_policy="single",
+            representatives=[{"address": Account.from_key(sink_key).address, "primary": True}],
+        )
+    )["account_id"]
+    project = _result(
+        issuer.admin.register_project(
+            project_id=f"BENCH-{time.time_ns() % 10**9}", name="Bench", country="AU"
+        )
+    )["project_id"]
     out = []
-    for _ in range(signers):
-        key: LocalAccount = Account.create()
-        account = script.open_account(ApprovalPolicy.SINGLE, rep(key.address, primary=True))
-        start, _end = script.issue(account, units)
-        out.append((key, account, start))
-    node.wait_indexed(node.registry.client.block_number())
+    for index in range(signers):
+        year = 2024 - index  # one monitoring period per issuance of the project
+        key = Account.create()
+        account = _result(
+            regulator.admin.open_account(
+                holder_name="Bench signer",
+                party="AU",
+                approval_policy="single",
+                representatives=[{"address": key.address, "primary": True}],
+            )
+        )["account_id"]
+        issued = _result(
+            issuer.admin.issue(
+                project_id=project,
+                unit_type="ACCU",
+                vintage=year,
+                monitoring_period_start=f"{year}-01-01",
+                monitoring_period_end=f"{year}-12-31",
+                quantity=units,
+                to_account=account,
+            )
+        )
+        out.append((key, account, int(issued["ranges"][0]["start"])))
     return sink, out
 
 
-def bench_api_writes(node: ApiNode, url: str, requests: int, signers: int) -> tuple[float, float]:
-    """Return (accepted -> indexed transfers/s, prepare + sign + submit -> indexed transfers/s)."""
-    each = requests // signers
-    sink, funded = accounts_with_units(node, signers, 2 * each)
-
-    def prepared(key: LocalAccount, account: int, first: int) -> list[str]:
-        client = RegistryClient(url, key, domain="testserver")
-        out = []
-        for serial in range(first, first + each):
-            typed = client.prepare(
-                "transfers",
-                {
-                    "from_account": f"AU-{account}",
-                    "to_account": f"AU-{sink}",
-                    "ranges": [{"start": serial, "end": serial}],
-                },
-            )
-            out.append(json.dumps({"typed_data": typed, "signature": client.sign(typed)}))
-        return out
-
-    def submit_all(bodies: list[str]) -> None:
-        with httpx.Client(base_url=url) as http:
-            for body in bodies:
-                response = http.post(
-                    "/v1/transfers", content=body, headers={"content-type": "application/json"}
-                )
-                assert response.status_code == 202, response.text
-
-    def full(key: LocalAccount, account: int, first: int) -> None:
-        submit_all(prepared(key, account, first))
-
-    # 1. Signed requests submitted (prepared and signed beforehand, as a platform would batch them).
-    with ThreadPoolExecutor(max_workers=signers) as pool:
-        signed = list(pool.map(lambda f: prepared(*f), funded))
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=signers) as pool:
-        list(pool.map(submit_all, signed))
-    _wait_settled(node)
-    accepted_rate = signers * each / (time.perf_counter() - started)
-    # 2. The whole client round: prepare, sign, submit.
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=signers) as pool:
-        list(pool.map(lambda f: full(f[0], f[1], f[2] + each), funded))
-    _wait_settled(node)
-    full_rate = signers * each / (time.perf_counter() - started)
-    return accepted_rate, full_rate
-
-
-def _wait_settled(node: ApiNode) -> None:
-    with node.services.engine.connect() as conn:
-        while conn.execute(
-            text("SELECT count(*) FROM api_requests WHERE status NOT IN ('indexed', 'failed')")
-        ).scalar():
-            conn.rollback()
-            time.sleep(0.01)
-        failed = conn.execute(text("SELECT count(*) FROM api_requests WHERE status = 'failed'"))
-        if failed.scalar():
-            raise SystemExit("some benchmark requests failed; the benchmark is broken")
-
-
-def bench_raw_writes(node: ApiNode, requests: int) -> float:
-    """Return pre-signed `initiateTransfer` transactions per second mined by anvil directly."""
-    sink, funded = accounts_with_units(node, 1, requests)
-    key, account, start = funded[0]
-    registry = node.registry
-    relayer = node.keys["relayer"]
-    contract = registry.contract
-    w3 = registry.client.w3
-    nonce = w3.eth.get_transaction_count(relayer.address)
-    raw = []
-    first_nonce = registry.signer.next_nonce(key.address)
-    for i, serial in enumerate(range(start, start + requests)):
-        signed = registry.signer.sign(
-            key,
-            "InitiateTransfer",
+def sign_transfers(node: Node, key: Any, account: str, sink: str, serials: range) -> list[Any]:
+    """Prepare (the API's nonce lane) and sign one-unit transfers, without submitting them."""
+    client = _client(node, key)
+    return [
+        client.sign_write(
+            "transfers",
             {
-                "fromAccount": account,
-                "toAccount": sink,
+                "from_account": account,
+                "to_account": sink,
                 "ranges": [{"start": serial, "end": serial}],
             },
-            block_hints=[serial],
-            nonce=first_nonce + i,
         )
-        function, args = signed.call_args()
+        for serial in serials
+    ]
+
+
+def _post(http: httpx.Client, signed: SignedWrite, wait: bool = False) -> dict[str, Any]:
+    body = {"typed_data": signed.typed_data, "signature": signed.signature}
+    response = http.post(
+        "/v1/transfers", json=body, params={"wait": "indexed"} if wait else None, timeout=120
+    )
+    if response.status_code not in (200, 202):
+        raise BenchFailure(f"submit answered {response.status_code}: {response.text}")
+    answer: dict[str, Any] = response.json()
+    if answer.get("status") == "failed":
+        raise BenchFailure(f"a request failed: {answer}")
+    return answer
+
+
+def wait_indexed(http: httpx.Client, signed: SignedWrite) -> float:
+    """Block until a submitted request is indexed (resubmitting with `wait=indexed`)."""
+    while True:
+        answer = _post(http, signed, wait=True)
+        if answer["status"] == "indexed":
+            return time.perf_counter()
+
+
+def bench_signed_writes(node: Node, signed: list[list[Any]]) -> float:
+    """Return signed transfers indexed per second, all signers submitting at once."""
+
+    def submit_all(batch: list[Any]) -> None:
+        with httpx.Client(base_url=node.api) as http:
+            for item in batch:
+                _post(http, item)
+            wait_indexed(http, batch[-1])
+            for item in batch:  # every one of them, not only the last
+                wait_indexed(http, item)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(signed)) as pool:
+        list(pool.map(submit_all, signed))
+    return sum(len(batch) for batch in signed) / (time.perf_counter() - started)
+
+
+def bench_load(node: Node, signed: list[list[Any]]) -> tuple[float, float, float]:
+    """Return (indexed/s, p50 s, p99 s) of writers that each submit their requests at once."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def writer(batch: list[Any]) -> None:
+        with httpx.Client(base_url=node.api) as http:
+            sent = []
+            for item in batch:
+                _post(http, item)
+                sent.append(time.perf_counter())
+            done = [wait_indexed(http, item) for item in batch]
+        with lock:
+            latencies.extend(d - s for d, s in zip(done, sent, strict=True))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(signed)) as pool:
+        list(pool.map(writer, signed))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return len(latencies) / elapsed, statistics.median(latencies), _p99(latencies)
+
+
+def bench_zero_load(node: Node, key: Any, signed: list[Any]) -> dict[str, float]:
+    """Return median ms: `wait=indexed` round trip, and accept / relay+mine / index by polling."""
+    half = len(signed) // 2
+    waited = []
+    token = _client(node, key).login()  # a request's details are its signer's
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=node.api, headers=headers) as http:
+        for item in signed[:half]:
+            began = time.perf_counter()
+            answer = _post(http, item, wait=True)
+            if answer["status"] != "indexed":
+                raise BenchFailure(f"not indexed within the wait: {answer}")
+            waited.append(time.perf_counter() - began)
+        accept, relay, index = [], [], []
+        for item in signed[half:]:
+            began = time.perf_counter()
+            request_id = _post(http, item)["request_id"]
+            accepted = time.perf_counter()
+            confirmed = None
+            while True:
+                status = http.get(f"/v1/requests/{request_id}").json()["status"]
+                now = time.perf_counter()
+                if status == "failed":
+                    raise BenchFailure(f"request {request_id} failed")
+                if status in ("confirmed", "indexed") and confirmed is None:
+                    confirmed = now
+                if status == "indexed":
+                    break
+                time.sleep(0.002)
+            accept.append(accepted - began)
+            relay.append((confirmed or now) - accepted)
+            index.append(now - (confirmed or now))
+    ms = 1000.0
+    return {
+        "wait": statistics.median(waited) * ms,
+        "accept": statistics.median(accept) * ms,
+        "relay": statistics.median(relay) * ms,
+        "index": statistics.median(index) * ms,
+    }
+
+
+def bench_raw(node: Node, signed: list[Any]) -> float:
+    """Return pre-signed registry transactions per second, sent straight to anvil one per tx."""
+    client = ChainClient(node.rpc)
+    deployments = node.data_dir / "deployments"
+    deployment = load_manifest(deployments, client.chain_id)
+    contract = client.w3.eth.contract(
+        address=Web3.to_checksum_address(deployment.registry), abi=load_abi(deployments)
+    )
+    relayer = Account.from_key(node.keys["relayer"])
+    w3 = client.w3
+    nonce = w3.eth.get_transaction_count(relayer.address, "pending")
+    raw = []
+    for i, item in enumerate(signed):
+        serial = int(item.typed_data["message"]["ranges"][0]["start"])
+        request = SignedRequest(item.typed_data, bytes.fromhex(item.signature[2:]), (serial,))
+        function, args = request.call_args()
         tx = {
             "from": relayer.address,
             "to": contract.address,
@@ -166,16 +302,17 @@ def bench_raw_writes(node: ApiNode, requests: int) -> float:
             "gas": 400_000,
             "gasPrice": w3.eth.gas_price,
             "nonce": nonce + i,
-            "chainId": registry.client.chain_id,
+            "chainId": client.chain_id,
         }
         raw.append(relayer.sign_transaction(tx).raw_transaction)
     started = time.perf_counter()
     hashes = [w3.eth.send_raw_transaction(tx) for tx in raw]
     receipt = w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=300)
     elapsed = time.perf_counter() - started
-    if receipt["status"] != 1 or w3.eth.get_transaction_receipt(hashes[0])["status"] != 1:
-        raise SystemExit("the baseline transactions reverted; the benchmark is broken")
-    return requests / elapsed
+    for tx_hash in (hashes[0], hashes[-1]):
+        if w3.eth.get_transaction_receipt(tx_hash)["status"] != 1 or receipt["status"] != 1:
+            raise BenchFailure("the baseline transactions reverted")
+    return len(raw) / elapsed
 
 
 def bench_reads(
@@ -193,67 +330,97 @@ def bench_reads(
                 began = time.perf_counter()
                 response = client.get(path)
                 mine.append(time.perf_counter() - began)
-                assert response.status_code == 200, response.text
+                if response.status_code != 200:
+                    raise BenchFailure(f"GET {path} answered {response.status_code}")
         with lock:
             latencies.extend(mine)
 
     started = time.perf_counter()
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda _: run(), range(threads)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    return len(latencies) / elapsed, p50, p99
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, _p99(latencies) * 1000
+
+
+def _p99(values: list[float]) -> float:
+    return values[max(0, int(len(values) * 0.99) - 1)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--signers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        chain = DevChain(Path(tmp) / "chain", port=_free_port()).start()
-        nodes = build_node(chain, dev_accounts(), Path(tmp) / "node")
-        node = next(nodes)
-        try:
-            with serve(create_app(node.services)) as url:
-                raw = bench_raw_writes(node, args.requests)
-                api, api_full = bench_api_writes(node, url, args.requests, args.signers)
-                reader = RegistryClient(url, node.keys["ar_4"], domain="testserver")
-                token = reader.login()
-                sink = node.services.registry_code + "-1000001"
-                headers = {"Authorization": f"Bearer {token}"}
-                holdings = bench_reads(
-                    url,
-                    f"/v1/accounts/{sink}/holdings?limit=100",
-                    headers,
-                    args.seconds,
-                    args.threads,
+    each = args.requests // args.signers
+    load_writers, load_each, zero = 20, 50, 20
+    with tempfile.TemporaryDirectory() as tmp, running_node(Path(tmp)) as node:
+        print("funding accounts and signing requests...", file=sys.stderr)
+        sink, funded = funded_accounts(
+            node, args.signers + load_writers + 2, max(each, load_each, args.requests)
+        )
+        writers = funded[: args.signers]
+        loaders = funded[args.signers : args.signers + load_writers]
+        (raw_key, raw_account, raw_start), (zero_key, zero_account, zero_start) = funded[-2:]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            signed = list(
+                pool.map(
+                    lambda f: sign_transfers(node, f[0], f[1], sink, range(f[2], f[2] + each)),
+                    writers,
                 )
-            trivial_app = FastAPI()
-            trivial_app.get("/ping")(lambda: {"ok": True})
-            with serve(trivial_app) as trivial_url:
-                trivial = bench_reads(trivial_url, "/ping", {}, args.seconds, args.threads)
-        finally:
-            nodes.close()
-            chain.stop()
-    print(f"{'measure':<44}{'value':>12}")
-    print(f"{'raw anvil initiateTransfer tx/s':<44}{raw:>12.1f}")
-    print(f"{'API signed transfers submit->indexed /s':<44}{api:>12.1f}")
-    print(f"{'  ratio API / raw':<44}{api / raw:>12.2f}")
-    print(f"{'API prepare+sign+submit->indexed /s':<44}{api_full:>12.1f}")
-    print(f"{'  ratio API (whole round) / raw':<44}{api_full / raw:>12.2f}")
-    print(f"{'holdings reads/s':<44}{holdings[0]:>12.1f}")
-    print(f"{'  p50 / p99 ms':<44}{holdings[1]:>6.1f} /{holdings[2]:>5.1f}")
-    print(f"{'trivial FastAPI endpoint reads/s':<44}{trivial[0]:>12.1f}")
-    print(f"{'  p50 / p99 ms':<44}{trivial[1]:>6.1f} /{trivial[2]:>5.1f}")
-    print(f"{'  ratio holdings / trivial':<44}{holdings[0] / trivial[0]:>12.2f}")
+            )
+            loads = list(
+                pool.map(
+                    lambda f: sign_transfers(node, f[0], f[1], sink, range(f[2], f[2] + load_each)),
+                    loaders,
+                )
+            )
+        raw_signed = sign_transfers(
+            node, raw_key, raw_account, sink, range(raw_start, raw_start + args.requests)
+        )
+        zero_signed = sign_transfers(
+            node, zero_key, zero_account, sink, range(zero_start, zero_start + 2 * zero)
+        )
+        print("measuring...", file=sys.stderr)
+        raw = bench_raw(node, raw_signed)
+        time.sleep(1.0)  # the mirror takes the raw transactions in
+        api = bench_signed_writes(node, signed)
+        load = bench_load(node, loads)
+        latency = bench_zero_load(node, zero_key, zero_signed)
+        reader = _client(node, node.keys["ar_4"])
+        headers = {"Authorization": f"Bearer {reader.login()}"}
+        holdings = bench_reads(
+            node.api,
+            f"/v1/accounts/{sink}/holdings?limit=100",
+            headers,
+            args.seconds,
+            args.threads,
+        )
+        static = bench_reads(node.api, "/v1/chain", {}, args.seconds, args.threads)
+    rows = [
+        ("pre-signed registry txs straight to anvil /s", f"{raw:.1f}"),
+        (f"API signed transfers submit->indexed /s ({args.signers} signers)", f"{api:.1f}"),
+        ("  ratio API / pre-signed", f"{api / raw:.2f}"),
+        (f"load {load_writers}x{load_each}: indexed /s", f"{load[0]:.1f}"),
+        ("  p50 / p99 submit->indexed s", f"{load[1]:.2f} / {load[2]:.2f}"),
+        ("zero load: wait=indexed round trip ms (p50)", f"{latency['wait']:.0f}"),
+        ("  accept / relay+mine / index ms (p50)", _triple(latency)),
+        (f"holdings page (100 blocks) reads/s, {args.threads} clients", f"{holdings[0]:.1f}"),
+        ("  p50 / p99 ms", f"{holdings[1]:.1f} / {holdings[2]:.1f}"),
+        ("static /v1/chain reads/s, same server", f"{static[0]:.1f}"),
+        ("  p50 / p99 ms", f"{static[1]:.1f} / {static[2]:.1f}"),
+        ("  ratio holdings / static", f"{holdings[0] / static[0]:.2f}"),
+    ]
+    width = max(len(name) for name, _ in rows) + 2
+    print(f"{'measure':<{width}}{'value':>16}")
+    for name, value in rows:
+        print(f"{name:<{width}}{value:>16}")
+
+
+def _triple(latency: dict[str, float]) -> str:
+    return f"{latency['accept']:.0f} / {latency['relay']:.0f} / {latency['index']:.0f}"
 
 
 if __name__ == "__main__":

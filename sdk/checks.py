@@ -7,6 +7,7 @@ another recipient or more units; `check_typed_data` refuses all of these.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sdk.models import TypedDataMismatch
@@ -20,6 +21,22 @@ def _account_number(value: Any) -> int:
     if isinstance(value, int):
         return value
     return int(str(value).rsplit("-", 1)[-1])
+
+
+def _text_of(padded: Any) -> str:
+    """Return the text a right-padded bytes8/bytes32 field carries ("0x4a50…" -> "JP")."""
+    raw = bytes.fromhex(str(padded).removeprefix("0x"))
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def _day_start(value: Any) -> int:
+    """Return the first second (UTC) of an ISO date, as the registry records dates."""
+    day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+# The bits of an authorization's `purposes`, as in the contracts' Article6Types.
+_PURPOSE_BITS = {"ndc_use": 1, "oimp": 2}
 
 
 def _refuse(what: str, got: Any, wanted: Any) -> TypedDataMismatch:
@@ -43,6 +60,28 @@ def _check_units(message: dict[str, Any], intent: dict[str, Any]) -> None:
     total = sum(end - start + 1 for start, end in got)
     if total != int(intent["quantity"]):
         raise _refuse("a quantity of", total, int(intent["quantity"]))
+
+
+def _check_forwards(message: dict[str, Any], intent: dict[str, Any]) -> None:
+    """An Article 6.4 issuance's forwards: the same accounts in order, each explicit quantity as
+    asked, and the one left without a quantity given a positive rest (the share of proceeds and
+    OMGE that decide the rest are the contract's to check)."""
+    got = message.get("forwards")
+    if not isinstance(got, list):
+        raise TypedDataMismatch("typed data has no forwards")
+    wanted = intent.get("forwards") or []
+    got_accounts = [int(f["accountId"]) for f in got]
+    wanted_accounts = [_account_number(f["account_id"]) for f in wanted]
+    if got_accounts != wanted_accounts:
+        raise _refuse("forwards to accounts", got_accounts, wanted_accounts)
+    for signed, asked in zip(got, wanted, strict=True):
+        quantity = int(signed["quantity"])
+        if asked.get("quantity") is not None and quantity != int(asked["quantity"]):
+            raise _refuse(f"a forward to {asked['account_id']} of", quantity, asked["quantity"])
+        if quantity <= 0:
+            raise _refuse(f"a forward to {asked['account_id']} of", quantity, "a positive rest")
+    if sum(int(f["quantity"]) for f in got) > int(intent.get("quantity") or 0):
+        raise TypedDataMismatch("typed data forwards more units than the issuance creates")
 
 
 def _rights(representative: dict[str, Any], *, appointing: bool) -> tuple[str, bool, bool, bool]:
@@ -93,6 +132,19 @@ def _check_field(field: Field, message: dict[str, Any], value: Any) -> None:
         same = [str(item).lower() for item in got] == [str(item).lower() for item in value]
     elif kind == "int":
         same = int(got) == int(value)
+    elif kind == "code":
+        same = _text_of(got) == str(value)
+    elif kind == "codes":
+        same = [_text_of(item) for item in got] == [str(item) for item in value]
+    elif kind == "purposes":
+        bits = 0
+        for word in value:
+            bits |= _PURPOSE_BITS[str(word)]
+        same = int(got) == bits
+    elif kind == "day_start":
+        same = int(got) == _day_start(value)
+    elif kind == "day_end":
+        same = int(got) == _day_start(value) + 86_399
     elif kind == "bool":
         same = bool(got) is bool(value)
     else:
@@ -149,6 +201,8 @@ def check_typed_data(
     for field in spec.fields:
         if field.kind == "units":
             _check_units(message, values)
+        elif field.kind == "forwards":
+            _check_forwards(message, values)
         elif field.kind in ("representatives", "representative"):
             _check_representatives(field, message, values)
         else:

@@ -17,7 +17,10 @@ __all__ = ["OPERATIONS", "Field", "OperationSpec", "resolve"]
 # How an intent (or path) value appears in the message: "account" ("AU-1000001" -> 1000001),
 # "address" (case-insensitive), "addresses" (a list of them, in order), "text", "int", "bool",
 # "units" (quantity or explicit ranges), "representatives" (a list of an address and its rights),
-# "representative" (the intent's own address and rights), or an enumeration (name -> the uint8
+# "representative" (the intent's own address and rights), "code" (text in a right-padded bytes8 or
+# bytes32: party and registry codes, identifiers), "codes" (a list of them), "purposes" (words
+# -> the authorization's bit set), "day_start"/"day_end" (an ISO date -> its first or last second,
+# UTC), "forwards" (an Article 6.4 issuance's instructions), or an enumeration (name -> the uint8
 # the contract uses).
 Kind = str | dict[str, int]
 
@@ -55,6 +58,7 @@ _ACCOUNT_STATUS = {"open": 1, "suspended": 2, "closed": 3}
 _PLATFORM_STATUS = {"active": 1, "suspended": 2}
 _SCOPE = {"holdings": 0, "reserved": 1, "escrowed": 2}
 _POLICY = {"two_person": 0, "single": 1}
+_FIRST_TRANSFER = {"at_authorization": 1, "at_issuance": 2, "at_use_or_cancellation": 3}
 _ACCOUNT_KIND = {
     "holding": 1,
     "custodial": 2,
@@ -77,6 +81,7 @@ def _f(spec: str) -> tuple[Field, ...]:
             "scope": _SCOPE,
             "policy": _POLICY,
             "account_kind": _ACCOUNT_KIND,
+            "first_transfer": _FIRST_TRANSFER,
         }
         value: Any = default[0] if default else None
         if kind == "bool" and value is not None:
@@ -116,7 +121,12 @@ OPERATIONS: dict[str, OperationSpec] = {
     "admin.issue": OperationSpec(
         "admin/issuances",
         "Issue",
-        _f("quantity:quantity:int, to_account:toAccount:account, vintage:vintage:int"),
+        _f(
+            "project_id:projectId:code, unit_type:unitType:code, vintage:vintage:int, "
+            "monitoring_period_start:monitoringStart:day_start, "
+            "monitoring_period_end:monitoringEnd:day_end, origin_registry:originRegistry:code, "
+            "quantity:quantity:int, to_account:toAccount:account"
+        ),
     ),
     "admin.register_platform": OperationSpec(
         "admin/platforms",
@@ -219,17 +229,57 @@ OPERATIONS: dict[str, OperationSpec] = {
         "RetireAssociation",
         _f("association_id:associationId:int, beneficiary:beneficiary:text:, reason:reason:text:"),
     ),
-    # Article 6: the primary type and path are checked; fields only where they are plain.
-    "article6.register_party": OperationSpec("article6/parties", "RegisterParty"),
+    # Article 6.
+    "article6.register_party": OperationSpec(
+        "article6/parties",
+        "RegisterParty",
+        _f(
+            "party:party:code, registry_id:registryId:code, "
+            "label_authority:labelAuthority:address, administrators:administrators:addresses"
+        ),
+    ),
     "article6.register_cooperative_approach": OperationSpec(
-        "article6/cooperative-approaches", "RegisterCooperativeApproach"
+        "article6/cooperative-approaches",
+        "RegisterCooperativeApproach",
+        _f("approach_id:approachId:code, name:name:text, parties:parties:codes"),
     ),
     "article6.set_mechanism_accounts": OperationSpec(
-        "article6/mechanism-accounts", "SetMechanismAccounts"
+        "article6/mechanism-accounts",
+        "SetMechanismAccounts",
+        _f(
+            "pending:pending:account, holding:holding:account, "
+            "cancellation:cancellation:account, omge_cancellation:omgeCancellation:account, "
+            "share_of_proceeds:shareOfProceeds:account"
+        ),
     ),
-    "article6.authorize": OperationSpec("article6/authorizations", "Authorize"),
-    "article6.issue": OperationSpec("article6/issuances", "IssueArticle64"),
-    "article6.transfer": OperationSpec("article6/transfers", "TransferItmos"),
+    "article6.authorize": OperationSpec(
+        "article6/authorizations",
+        "Authorize",
+        _f(
+            "party:party:code, letter_id:letterId:code, cooperative_approach:approachId:code, "
+            "purposes:purposes:purposes, "
+            "first_transfer_definition:firstTransferDefinition:first_transfer, "
+            f"date:authorizedAt:day_start, {_UNITS}"
+        ),
+    ),
+    "article6.issue": OperationSpec(
+        "article6/issuances",
+        "IssueArticle64",
+        _f(
+            "project_id:projectId:code, unit_type:unitType:code:A6.4ER, vintage:vintage:int, "
+            "monitoring_period_start:monitoringStart:day_start, "
+            "monitoring_period_end:monitoringEnd:day_end, quantity:quantity:int, "
+            "forwards:forwards:forwards"
+        ),
+    ),
+    "article6.transfer": OperationSpec(
+        "article6/transfers",
+        "TransferItmos",
+        _f(
+            "from_account:fromAccount:account, to_account:toAccount:account, "
+            f"authorization_id:authorizationId:int, {_UNITS}"
+        ),
+    ),
     "article6.approve_transfer": OperationSpec(
         "article6/transfers/{transfer_id}/approve",
         "ApproveItmoTransfer",
@@ -240,7 +290,15 @@ OPERATIONS: dict[str, OperationSpec] = {
         "RescindItmoTransfer",
         _f("transfer_id:transferId:int"),
     ),
-    "article6.cancel": OperationSpec("article6/cancellations", "CancelItmos"),
+    "article6.cancel": OperationSpec(
+        "article6/cancellations",
+        "CancelItmos",
+        _f(
+            "account_id:accountId:account, authorization_id:authorizationId:int, "
+            "purpose:purpose:purpose, beneficiary:beneficiary:text:, reason:reason:text:, "
+            f"{_UNITS}"
+        ),
+    ),
 }
 
 

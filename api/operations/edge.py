@@ -81,9 +81,12 @@ def submit_request(
 ) -> RequestAccepted | RequestResource:
     """Check and journal a signed request; with `wait=indexed`, answer once it settled."""
     row, fresh = accept(services, operation, body.typed_data, body.signature, path)
-    worker = request.app.state.worker
-    if fresh and worker is not None:
-        worker.wake()
+    if fresh:
+        worker = request.app.state.worker
+        if worker is not None:
+            worker.wake()  # the relayer runs in this process
+        else:
+            services.notifier.publish("journal")  # the relayer process, wherever it runs
     if wait == "indexed":
         row = wait_for_request(services, row.request_id, services.settings.wait_timeout_seconds)
         if row.status in ("indexed", "failed"):

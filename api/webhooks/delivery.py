@@ -78,6 +78,7 @@ class WebhookWorker:
         shape: EventShape,
         *,
         rng: random.Random | None = None,
+        wake: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -97,7 +98,8 @@ class WebhookWorker:
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook-post")
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        # Set when the mirror advances (another process's notification), or to stop.
+        self._wake = wake or threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
 

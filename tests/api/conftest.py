@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.config import ApiSettings
 from api.services import Services
+from indexer.service import follow
 from indexer.sync import Indexer
 from node.deploy import grant_roles
 from node.devchain import DevChain
@@ -89,8 +90,9 @@ def build_node(
         services.engine, services.client, services.deployment, services.abi, progress=False
     )
     stop = threading.Event()
+    # The indexer role's loop: it publishes `mirror`, which wakes the journal worker at once.
     thread = threading.Thread(
-        target=indexer.run_forever, kwargs={"poll_interval": 0.05, "stop": stop}, daemon=True
+        target=follow, args=(indexer, services.notifier, 0.05, stop), daemon=True
     )
     thread.start()
     try:

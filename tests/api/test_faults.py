@@ -271,3 +271,66 @@ def test_requests_survive_a_killed_chain(
             assert resent.scalar()  # some requests were relayed again
     finally:
         nodes.close()
+
+
+def test_while_the_chain_is_down_reads_answer_and_prepared_writes_are_journaled(
+    own_chain: DevChain, dev_keys: dict[str, LocalAccount], tmp_path: Path
+) -> None:
+    """The chain away: the mirror answers, health says degraded, a write prepared before is
+    journaled (202) and relayed once the chain is back; a write needing the chain gets a code."""
+    nodes = build_node(own_chain, dev_keys, tmp_path / "node", receipt_timeout_seconds=5.0)
+    node: ApiNode = next(nodes)
+    try:
+        ar: LocalAccount = Account.create()
+        seller, buyer, first = _seller_and_buyer(node.registry, ar, 50)
+        client = RegistryClient(node.client, ar, domain="testserver")
+        signed = [
+            client.sign_write(
+                "transfers",
+                {
+                    "from_account": f"AU-{seller}",
+                    "to_account": f"AU-{buyer}",
+                    "ranges": [{"start": serial, "end": serial}],
+                },
+            )
+            for serial in range(first, first + 5)
+        ]
+        client.login()  # reads of the account are its AR's
+        time.sleep(1.5)  # anvil dumps its state every second: the restart loses nothing here
+        pid = own_chain.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: not own_chain.is_healthy(), 10, "the chain to go")
+        assert node.client.get("/v1/health").json()["status"] == "degraded"
+        holdings = client.get(f"/v1/accounts/AU-{seller}/holdings")
+        assert holdings["items"], holdings  # the mirror answers
+        ids = []
+        for item in signed:
+            answer = node.client.post(
+                "/v1/transfers",
+                json={"typed_data": item.typed_data, "signature": item.signature},
+            )
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["request_id"])
+        # Registering a project needs the issuer role, which only the chain can confirm.
+        needs_chain = node.client.post(
+            "/v1/admin/projects/prepare",
+            json={
+                "signer": dev_keys["issuer"].address,
+                "project_id": "DOWN-1",
+                "name": "x",
+                "country": "AU",
+            },
+        )
+        assert needs_chain.status_code == 503, needs_chain.text
+        assert needs_chain.json()["code"] == "CHAIN_UNAVAILABLE"
+        own_chain.start()
+        _wait_for(
+            lambda: all(client.request(i)["status"] == "indexed" for i in ids),
+            120,
+            "the journaled writes to be relayed and indexed",
+            lambda: _statuses(client, ids),
+        )
+        _assert_applied_once(node.registry, buyer, first, 5)
+    finally:
+        nodes.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sdk import RegistryClient
+from sdk import RegistryClient, Retry
 from tests.conftest import _free_port
 
 _REGISTRY = str(Path(sys.executable).parent / "registry")
@@ -183,3 +183,123 @@ def test_help_and_version_answer_at_once() -> None:
     )
     assert probe.stdout.strip() == "[]", probe.stdout  # what made --help take seconds
     print(f"registry --help: best of 3 {min(timings):.2f} s")
+
+
+def _role_pids(data_dir: Path) -> dict[str, int]:
+    for _ in range(50):
+        try:  # the supervisor rewrites the file in place when a role restarts
+            facts = json.loads((data_dir / "node.lock").read_text())
+        except ValueError:
+            time.sleep(0.05)
+            continue
+        return {name: int(pid) for name, pid in facts["roles"].items()}
+    raise AssertionError("the lock file never held the roles")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _acknowledged_writes(api: str, issuer_key: str, tag: str, count: int) -> list[str]:
+    """Sign and submit `count` project registrations, retrying each (the same signed body) until
+    it is acknowledged, whatever role is down meanwhile; return the acknowledged request ids."""
+    issuer = RegistryClient(api, issuer_key, retry=Retry(attempts=1))
+    acked: list[str] = []
+    for n in range(count):
+        intent = {"project_id": f"{tag}-{n}", "name": "Kill test", "country": "AU"}
+        deadline = time.monotonic() + 90
+        signed = None
+        while True:
+            try:
+                signed = signed or issuer.sign_write("admin/projects", intent)
+                answer = issuer.submit_signed(signed)
+                acked.append(answer["request_id"])
+                break
+            except Exception:
+                assert time.monotonic() < deadline, f"{tag}-{n} never acknowledged"
+                time.sleep(0.2)
+    return acked
+
+
+@pytest.mark.parametrize("role", ["indexer", "relayer", "webhooks", "api"])
+def test_kill_9_of_a_role_with_writes_in_flight_loses_and_duplicates_nothing(
+    running: tuple[Path, int, int], role: str
+) -> None:
+    """kill -9 of one role while writes are in flight: it is restarted, and every acknowledged
+    write ends indexed exactly once; the audit of the mirror against the chain stays clean."""
+    import threading
+
+    data_dir, api_port, _ = running
+    api = f"http://127.0.0.1:{api_port}"
+    keys = json.loads((data_dir / "dev-accounts.json").read_text())
+    victim = _role_pids(data_dir)[role]
+    acked: list[str] = []
+    tag = f"KILL-{role.upper()}-{time.time_ns() % 10**8}"
+    writer = threading.Thread(
+        target=lambda: acked.extend(
+            _acknowledged_writes(api, keys["issuer"]["private_key"], tag, 25)
+        )
+    )
+    writer.start()
+    deadline = time.monotonic() + 60
+    while len(acked) < 5 and writer.is_alive():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(victim, signal.SIGKILL)
+    writer.join(timeout=240)
+    assert not writer.is_alive()
+    assert len(acked) == 25
+    # The supervisor restarted the role.
+    deadline = time.monotonic() + 60
+    while _role_pids(data_dir)[role] == victim or not _alive(_role_pids(data_dir)[role]):
+        assert time.monotonic() < deadline, "the role was not restarted"
+        time.sleep(0.2)
+    # Every acknowledged write is indexed, once.
+    deadline = time.monotonic() + 120
+    pending = set(acked)
+    issuer = RegistryClient(api, keys["issuer"]["private_key"])
+    while pending:
+        try:
+            statuses = {request_id: issuer.request(request_id) for request_id in pending}
+        except httpx.HTTPError:  # the API itself is still coming back
+            assert time.monotonic() < deadline, "the API did not come back"
+            time.sleep(0.5)
+            continue
+        for request_id, answer in statuses.items():
+            status = answer["status"]
+            assert status != "failed", answer
+            if status == "indexed":
+                pending.discard(request_id)
+        assert time.monotonic() < deadline, f"{len(pending)} acknowledged writes not indexed"
+        time.sleep(0.3)
+    page = httpx.get(f"{api}/v1/registers/projects", params={"limit": 1000}).json()
+    mine = [p["project_id"] for p in page["items"] if p["project_id"].startswith(tag + "-")]
+    assert sorted(mine) == sorted(f"{tag}-{n}" for n in range(25))
+    if role == "api":  # the last one: the whole mirror against the chain
+        audit = subprocess.run(
+            [_REGISTRY, "audit"],
+            env=_env(data_dir, api_port, running[2]),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_serve_names_the_roles_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [_REGISTRY, "serve", "nosuchrole"],
+        env=_env(tmp_path / "data", _free_port(), _free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    for role in ("api", "indexer", "relayer", "webhooks"):
+        assert role in line, line

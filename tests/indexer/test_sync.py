@@ -250,7 +250,7 @@ def test_the_audit_compares_every_derived_table(
     assert clean.tables["unit_blocks"] > 0 and clean.tables["operation_ranges"] > 0
 
 
-def test_migration_0004_fills_account_transactions_as_the_reducer_writes_them(
+def test_migration_0005_fills_account_transactions_as_the_reducer_writes_them(
     registry: Registry, scenario: dict[str, int], engine: Engine
 ) -> None:
     """A mirror synced before the table existed gets the same rows, signers included."""
@@ -263,7 +263,7 @@ def test_migration_0004_fills_account_transactions_as_the_reducer_writes_them(
     assert all(row[6] for row in written if row[0] in ("issuance", "cancellation"))
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE account_transactions"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
     upgrade_database(engine)
     with engine.connect() as conn:
         assert {tuple(r) for r in conn.execute(select(table))} == written

@@ -79,3 +79,32 @@ def test_simulate_decodes_the_error_a_request_would_revert_with(registry: Regist
     assert error is not None and error.name == "MissingRole"
     assert error.args["signer"] == stranger.address
     assert registry.signer.next_nonce(issuer.address) == fine.nonce, "a simulation changes nothing"
+
+
+def test_precomputed_calldata_matches_web3_and_is_cheaper(registry: Registry) -> None:
+    """The relayer's own encoder gives web3's bytes for every request, in a fraction of the time."""
+    import time
+
+    from node.relayer import _CallEncoder
+
+    issuer = registry.keys["issuer"]
+    request = registry.signer.register_project(issuer, "ENC-1", "Project", "Method", "AU", nonce=7)
+    function, args = request.call_args()
+    encoder = _CallEncoder(registry.abi)
+    contract = registry.relayer._contract
+    ours = encoder.encode(function, args)
+    assert ours is not None
+    assert "0x" + ours.hex() == contract.encode_abi(function, args=args)
+    batch = encoder.encode("batch", [[ours, ours]])
+    assert batch is not None
+    assert "0x" + batch.hex() == contract.encode_abi("batch", args=[[ours, ours]])
+    started = time.perf_counter()
+    for _ in range(50):
+        contract.encode_abi(function, args=args)
+    web3_each = (time.perf_counter() - started) / 50
+    started = time.perf_counter()
+    for _ in range(50):
+        encoder.encode(function, args)
+    ours_each = (time.perf_counter() - started) / 50
+    print(f"calldata: web3 {web3_each * 1e3:.2f} ms, precomputed {ours_each * 1e3:.3f} ms a call")
+    assert ours_each < web3_each

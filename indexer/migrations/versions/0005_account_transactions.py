@@ -1,7 +1,7 @@
 """Account transactions: one row per operation with the accounts it touched and its signer.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 
 A mirror that already holds events gets the table filled from the operation tables (and, for
 the signer of issuances and cancellations, from the raw events once, here), so it equals what
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
