@@ -346,6 +346,42 @@ class Cancellation(CancellationBase, table=True):
     tx_hash: str = Field(sa_type=String(_HASH))
 
 
+class AccountTransaction(SQLModel, table=True):
+    """One operation as accounts' transaction histories list it, with the accounts it touched.
+
+    Transfers, issuances, cancellations, reservations, escrows and associations each get one
+    row, written by the reducer beside the operation's own table and updated when it is
+    decided. An account's history is then one indexed table rather than a union of six, and the
+    signer of a one-step operation (issuance, cancellation) is stored, not re-read from events.
+    """
+
+    __tablename__ = "account_transactions"
+
+    type: str = Field(primary_key=True, sa_type=String(16))
+    operation_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    status: str = Field(sa_type=String(16))
+    from_account: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    to_account: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    quantity: int = Field(sa_type=BigInteger)
+    initiated_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    approved_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    rescinded_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    decided_by: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    tx_hash: str = Field(sa_type=String(_HASH))
+    block_number: int = Field(sa_type=BigInteger)
+    decided_tx_hash: str | None = Field(default=None, sa_type=String(_HASH))
+    decided_block_number: int | None = Field(default=None, sa_type=BigInteger)
+    # The platform (reservations, escrows) or third-party registry (associations).
+    platform: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    # An association's certificate id.
+    reference: str | None = Field(default=None)
+    # An issuance's serials (other operations' ranges are in `operation_ranges`).
+    range_start: int | None = Field(default=None, sa_type=BigInteger)
+    range_end: int | None = Field(default=None, sa_type=BigInteger)
+
+
 class OperationRange(SQLModel, table=True):
     """A serial range a transfer or cancellation named (both share one on-chain id sequence)."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
@@ -19,7 +19,14 @@ from web3.types import LogReceipt
 
 from node.contracts import UnitState
 
-__all__ = ["BlockIndex", "BlockRecord", "DecodedEvent", "EventDecoder", "RawLog"]
+__all__ = [
+    "BlockIndex",
+    "BlockMapError",
+    "BlockRecord",
+    "DecodedEvent",
+    "EventDecoder",
+    "RawLog",
+]
 
 # A log exactly as eth_getLogs returns it in JSON: hex strings, no web3 formatting.
 RawLog = Mapping[str, Any]
@@ -260,7 +267,7 @@ def _hex_decoder(entry: _Entry) -> Callable[[RawLog], DecodedEvent] | None:
     return decode
 
 
-@dataclass
+@dataclass(slots=True)
 class BlockRecord:
     """A unit block as the chain holds it."""
 
@@ -277,41 +284,74 @@ class BlockRecord:
         """Return the number of units in the block."""
         return self.end - self.start + 1
 
+    def copy_from(self, start: int) -> BlockRecord:
+        """Return a copy of this block's values starting at `start` (one piece of a split)."""
+        return BlockRecord(
+            start, self.end, self.account, self.state, self.lock_id, self.issuance, self.labels
+        )
 
-@dataclass
+
+# A state by its number, as events carry it: no enum construction per event.
+_STATE = {int(state): state for state in UnitState}
+
+
+class BlockMapError(ValueError):
+    """An event names serials that no known block holds: the replay missed events."""
+
+
 class BlockIndex:
-    """The current unit blocks, replayed from UnitsIssued, BlockChanged and LabelChanged events.
+    """The current unit blocks: the one block map, split exactly as the contract splits them.
 
     Every split the contract makes shows up as an event range, so splitting here at the same
-    boundaries keeps block starts identical to the chain's, which is what block hints need.
+    boundaries keeps block starts identical to the chain's, which is what block hints need. The
+    indexer's reducer drives it through `issue`, `change` and `label` (over the whole registry in
+    the audit, over the blocks one batch touches in the mirror); `apply` feeds it decoded events.
     """
 
-    _starts: list[int] = field(default_factory=list)
-    _blocks: dict[int, BlockRecord] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._blocks: dict[int, BlockRecord] = {}
 
     def apply(self, event: DecodedEvent) -> None:
         """Apply one event; events that do not touch blocks are ignored."""
         a = event.args
         if event.name == "UnitsIssued":
-            self._insert(
-                BlockRecord(
-                    a["start"], a["end"], a["accountId"], UnitState.HELD, 0, a["issuanceId"]
-                )
-            )
+            self.issue(a["start"], a["end"], a["accountId"], a["issuanceId"])
         elif event.name == "BlockChanged":
-            record = self._isolate(a["start"], a["end"])
-            record.account = a["accountId"]
-            record.state = UnitState(a["state"])
-            record.lock_id = a["lockId"]
+            self.change(a["start"], a["end"], a["accountId"], a["state"], a["lockId"])
         elif event.name == "LabelChanged":
-            record = self._isolate(a["start"], a["end"])
-            bit = 1 << a["labelId"]
-            record.labels = record.labels | bit if a["applied"] else record.labels & ~bit
+            self.label(a["start"], a["end"], a["labelId"], a["applied"])
 
     def apply_all(self, events: Iterable[DecodedEvent]) -> None:
         """Apply events in chain order."""
         for event in events:
             self.apply(event)
+
+    def issue(self, start: int, end: int, account: int, issuance: int) -> BlockRecord:
+        """Add a newly issued block, held by `account`."""
+        record = BlockRecord(start, end, account, UnitState.HELD, 0, issuance)
+        self.add(record)
+        return record
+
+    def change(self, start: int, end: int, account: int, state: int, lock_id: int) -> BlockRecord:
+        """Give `[start, end]` a new holder, state and lock, splitting its block."""
+        record = self._isolate(start, end)
+        record.account = account
+        record.state = _STATE[state]
+        record.lock_id = lock_id
+        return record
+
+    def label(self, start: int, end: int, label_id: int, applied: bool) -> BlockRecord:
+        """Set or clear one label bit on `[start, end]`, splitting its block."""
+        record = self._isolate(start, end)
+        bit = 1 << label_id
+        record.labels = record.labels | bit if applied else record.labels & ~bit
+        return record
+
+    def add(self, record: BlockRecord) -> None:
+        """Add a block as it is (a new issuance, or one loaded from storage)."""
+        bisect.insort(self._starts, record.start)
+        self._blocks[record.start] = record
 
     def containing(self, serial: int) -> BlockRecord | None:
         """Return the block that contains a serial, if any."""
@@ -342,40 +382,29 @@ class BlockIndex:
         """Return an account's blocks that are not cancelled."""
         return [b for b in self.blocks() if b.account == account and b.state != UnitState.CANCELLED]
 
-    def _insert(self, record: BlockRecord) -> None:
-        bisect.insort(self._starts, record.start)
-        self._blocks[record.start] = record
+    def clear(self) -> None:
+        """Forget every block."""
+        self._starts.clear()
+        self._blocks.clear()
+
+    def missing(self, start: int, end: int) -> Exception:
+        """Return the error for a range no known block holds (subclasses say what to do)."""
+        return BlockMapError(
+            f"event range [{start}, {end}] is not inside a known block; "
+            "replay must start from the registry's deployment block"
+        )
 
     def _isolate(self, start: int, end: int) -> BlockRecord:
         record = self.containing(start)
         if record is None or record.end < end:
-            raise ValueError(
-                f"event range [{start}, {end}] is not inside a known block; "
-                "replay must start from the registry's deployment block"
-            )
+            raise self.missing(start, end)
         if record.start < start:
-            tail = BlockRecord(
-                start,
-                record.end,
-                record.account,
-                record.state,
-                record.lock_id,
-                record.issuance,
-                record.labels,
-            )
+            tail = record.copy_from(start)
             record.end = start - 1
-            self._insert(tail)
+            self.add(tail)
             record = tail
         if end < record.end:
-            after = BlockRecord(
-                end + 1,
-                record.end,
-                record.account,
-                record.state,
-                record.lock_id,
-                record.issuance,
-                record.labels,
-            )
+            after = record.copy_from(end + 1)
             record.end = end
-            self._insert(after)
+            self.add(after)
         return record

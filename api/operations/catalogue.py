@@ -9,74 +9,96 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from api.article6 import ARTICLE6_PRECHECKS
+from api.operations import associations, escrows, results
 from api.operations import prechecks as check
 from api.operations.prechecks import Precheck
+from api.operations.record import LockDecision, Operation, Prepare, Subject
+from api.operations.results import ResultReader
+from indexer.models import Consent, Reservation, Transfer, table_of
 
 __all__ = [
     "LOCK_DECISIONS",
     "OPERATIONS",
     "OPERATION_TYPES",
     "PRECHECKS",
+    "RESULTS",
+    "SUBJECTS",
     "LockDecision",
     "Operation",
+    "Prepare",
+    "Subject",
     "operation",
 ]
 
 
-@dataclass(frozen=True)
-class LockDecision:
-    """A request that decides on an existing lock: the state of its blocks and the id field."""
-
-    state: str
-    field: str
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One signed write: its path, its request type, its check, and what the journal needs."""
-
-    path: str
-    primary_type: str
-    precheck: Precheck
-    summary: str
-    # Decisions on a lock are relayed with the starts of every block the lock holds (D14, D21).
-    lock: LockDecision | None = None
-
+_TRANSFER = Subject("transferId", table_of(Transfer), "from_account")
+_RESERVATION = Subject("reservationId", table_of(Reservation), "account_id")
+_CONSENT = Subject("consentId", table_of(Consent), "account_id")
 
 _PENDING = LockDecision("pending", "transferId")
 _RESERVED = LockDecision("reserved", "reservationId")
-_ESCROWED = LockDecision("escrowed", "escrowId")
-_ASSOCIATED = LockDecision("associated", "associationId")
 
 OPERATIONS: tuple[Operation, ...] = (
     # Administration: accounts, projects, labels, issuance.
-    Operation("admin/accounts", "OpenAccount", check.check_open_account, "Open an account"),
+    Operation(
+        "admin/accounts",
+        "OpenAccount",
+        check.check_open_account,
+        "Open an account",
+        result=results.open_account,
+    ),
     Operation(
         "admin/accounts/representatives",
         "SetRepresentative",
         check.check_account_path,
         "Appoint, change or remove an authorised representative",
+        result=results.set_representative,
     ),
     Operation(
         "admin/accounts/status",
         "SetAccountStatus",
         check.check_account_path,
         "Suspend, reopen or close an account",
+        result=results.set_account_status,
     ),
-    Operation("admin/projects", "RegisterProject", check.check_project, "Register a project"),
-    Operation("admin/labels", "DefineLabel", check.check_admin, "Define an eligibility label"),
-    Operation("admin/issuances", "Issue", check.check_issue, "Issue units into an account"),
+    Operation(
+        "admin/projects",
+        "RegisterProject",
+        check.check_project,
+        "Register a project",
+        result=results.register_project,
+    ),
+    Operation(
+        "admin/labels",
+        "DefineLabel",
+        check.check_admin,
+        "Define an eligibility label",
+        result=results.define_label,
+    ),
+    Operation(
+        "admin/issuances",
+        "Issue",
+        check.check_issue,
+        "Issue units into an account",
+        result=results.issue,
+    ),
     # Transfers, cancellation, labels.
-    Operation("transfers", "InitiateTransfer", check.check_transfer, "Initiate a transfer"),
+    Operation(
+        "transfers",
+        "InitiateTransfer",
+        check.check_transfer,
+        "Initiate a transfer",
+        result=results.initiate_transfer,
+    ),
     Operation(
         "transfers/approve",
         "ApproveTransfer",
         check.check_decide("approve"),
         "Approve a pending transfer",
         _PENDING,
+        subject=_TRANSFER,
+        result=results.approve_transfer,
     ),
     Operation(
         "transfers/rescind",
@@ -84,35 +106,76 @@ OPERATIONS: tuple[Operation, ...] = (
         check.check_decide("appointed"),
         "Rescind a pending transfer",
         _PENDING,
+        subject=_TRANSFER,
+        result=results.rescind_transfer,
     ),
-    Operation("cancellations", "Cancel", check.check_cancel, "Cancel units"),
-    Operation("labels/apply", "SetLabel", check.check_label, "Apply a label to serial ranges"),
-    Operation("labels/remove", "SetLabel", check.check_label, "Remove a label from serial ranges"),
+    Operation("cancellations", "Cancel", check.check_cancel, "Cancel units", result=results.cancel),
+    Operation(
+        "labels/apply",
+        "SetLabel",
+        check.check_label,
+        "Apply a label to serial ranges",
+        result=results.set_label,
+    ),
+    Operation(
+        "labels/remove",
+        "SetLabel",
+        check.check_label,
+        "Remove a label from serial ranges",
+        result=results.set_label,
+    ),
     # Platform models (CER Class B).
     Operation(
-        "admin/platforms", "RegisterPlatform", check.check_register_platform, "Register a platform"
+        "admin/platforms",
+        "RegisterPlatform",
+        check.check_register_platform,
+        "Register a platform",
+        result=results.register_platform,
     ),
     Operation(
         "admin/platforms/signers",
         "SetPlatformSigner",
         check.check_platform_path,
         "Enable or disable a platform's signer",
+        result=results.set_platform_signer,
     ),
     Operation(
         "admin/platforms/status",
         "SetPlatformStatus",
         check.check_platform_path,
         "Suspend or reinstate a platform",
+        result=results.set_platform_status,
     ),
-    Operation("consents", "GrantConsent", check.check_grant_consent, "Grant a platform consent"),
-    Operation("consents/revoke", "RevokeConsent", check.check_revoke_consent, "Revoke a consent"),
-    Operation("reservations", "Reserve", check.check_lock("reserved"), "Reserve units"),
+    Operation(
+        "consents",
+        "GrantConsent",
+        check.check_grant_consent,
+        "Grant a platform consent",
+        result=results.grant_consent,
+    ),
+    Operation(
+        "consents/revoke",
+        "RevokeConsent",
+        check.check_revoke_consent,
+        "Revoke a consent",
+        subject=_CONSENT,
+        result=results.revoke_consent,
+    ),
+    Operation(
+        "reservations",
+        "Reserve",
+        check.check_lock("reserved"),
+        "Reserve units",
+        result=results.reserve,
+    ),
     Operation(
         "reservations/release",
         "ReleaseReservation",
         check.check_reservation("appointed"),
         "Release a reservation",
         _RESERVED,
+        subject=_RESERVATION,
+        result=results.release_reservation,
     ),
     Operation(
         "reservations/transfer",
@@ -120,76 +183,55 @@ OPERATIONS: tuple[Operation, ...] = (
         check.check_reservation("initiate", transfer=True),
         "Transfer reserved units into the platform's custody",
         _RESERVED,
+        subject=_RESERVATION,
+        result=results.transfer_reservation,
     ),
-    Operation("escrows", "Escrow", check.check_lock("escrowed"), "Put units in escrow"),
-    Operation(
-        "escrows/settle",
-        "SettleEscrow",
-        check.check_escrow_decision,
-        "Settle an escrow to a buyer",
-        _ESCROWED,
-    ),
-    Operation(
-        "escrows/release",
-        "ReleaseEscrow",
-        check.check_escrow_decision,
-        "Release an escrow to the seller",
-        _ESCROWED,
-    ),
-    # Third-party certificates (CER Class C.1).
-    Operation(
-        "associations", "Associate", check.check_associate, "Associate units with a certificate"
-    ),
-    Operation(
-        "associations/dissociate",
-        "Dissociate",
-        check.check_association_decision,
-        "Dissociate units from a certificate",
-        _ASSOCIATED,
-    ),
-    Operation(
-        "associations/retire",
-        "RetireAssociation",
-        check.check_association_decision,
-        "Retire a certificate, cancelling its units",
-        _ASSOCIATED,
-    ),
+    # Escrows (CER Class B.5): declared with their routes in their own module.
+    *escrows.OPERATIONS,
+    # Third-party certificates (CER Class C.1): declared with their routes in their module.
+    *associations.OPERATIONS,
     # Article 6.
     Operation(
         "article6/parties",
         "RegisterParty",
         ARTICLE6_PRECHECKS["RegisterParty"],
         "Register a Party's section",
+        result=results.register_party,
     ),
     Operation(
         "article6/cooperative-approaches",
         "RegisterCooperativeApproach",
         ARTICLE6_PRECHECKS["RegisterCooperativeApproach"],
         "Register a cooperative approach",
+        result=results.register_approach,
     ),
     Operation(
         "article6/mechanism-accounts",
         "SetMechanismAccounts",
         ARTICLE6_PRECHECKS["SetMechanismAccounts"],
         "Set the Article 6.4 mechanism accounts",
+        result=results.set_mechanism_accounts,
     ),
     Operation(
         "article6/authorizations",
         "Authorize",
         ARTICLE6_PRECHECKS["Authorize"],
         "Authorize units as ITMOs",
+        result=results.authorize,
     ),
     Operation(
         "article6/issuances",
         "IssueArticle64",
         ARTICLE6_PRECHECKS["IssueArticle64"],
         "Issue Article 6.4 units with share of proceeds and OMGE",
+        result=results.issue_article64,
     ),
     Operation(
         "article6/transfers",
         "TransferItmos",
         ARTICLE6_PRECHECKS["TransferItmos"],
         "Initiate an ITMO transfer",
+        result=results.transfer_itmos,
     ),
     Operation(
         "article6/transfers/approve",
@@ -197,6 +239,8 @@ OPERATIONS: tuple[Operation, ...] = (
         ARTICLE6_PRECHECKS["ApproveItmoTransfer"],
         "Approve a pending ITMO transfer",
         _PENDING,
+        subject=_TRANSFER,
+        result=results.approve_itmo_transfer,
     ),
     Operation(
         "article6/transfers/rescind",
@@ -204,12 +248,15 @@ OPERATIONS: tuple[Operation, ...] = (
         ARTICLE6_PRECHECKS["RescindItmoTransfer"],
         "Rescind a pending ITMO transfer",
         _PENDING,
+        subject=_TRANSFER,
+        result=results.rescind_itmo_transfer,
     ),
     Operation(
         "article6/cancellations",
         "CancelItmos",
         ARTICLE6_PRECHECKS["CancelItmos"],
         "Cancel ITMOs for a use or voluntarily",
+        result=results.cancel_itmos,
     ),
 )
 
@@ -220,6 +267,10 @@ if len(_BY_PATH) != len(OPERATIONS):
 # Derived views, for the code that needs only one aspect.
 OPERATION_TYPES: dict[str, str] = {op.path: op.primary_type for op in OPERATIONS}
 PRECHECKS: dict[str, Precheck] = {op.primary_type: op.precheck for op in OPERATIONS}
+RESULTS: dict[str, ResultReader] = {op.primary_type: op.result for op in OPERATIONS}
+SUBJECTS: tuple[Subject, ...] = tuple(
+    {op.subject.field: op.subject for op in OPERATIONS if op.subject is not None}.values()
+)
 LOCK_DECISIONS: dict[str, LockDecision] = {
     op.primary_type: op.lock for op in OPERATIONS if op.lock is not None
 }

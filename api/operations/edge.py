@@ -17,6 +17,7 @@ from api.auth import iso
 from api.deps import ServicesDep
 from api.intents import Resolver
 from api.operations.catalogue import operation as operation_record
+from api.operations.record import Operation
 from api.schemas import PreparedRequest, RequestAccepted, RequestResource, SignedSubmission
 from api.services import Services
 from api.writes import accept, fresh_mirror, wait_for_request
@@ -28,6 +29,7 @@ __all__ = [
     "TransferId",
     "Wait",
     "prepare_request",
+    "record_routes",
     "resource",
     "submit_request",
     "submit_route",
@@ -170,3 +172,52 @@ _HINTS: dict[str, Any] = {
     "services": ServicesDep,
     "wait": Wait,
 }
+
+
+def record_routes(router: APIRouter, records: tuple[Operation, ...]) -> None:
+    """Add `POST {route}/prepare` and `POST {route}` for each record that declares its routes.
+
+    The prepare handler validates the record's intent schema, builds the message with the
+    record's builder, runs the record's precheck (the one submit runs) and completes the typed
+    data with the signer's nonce and a deadline.
+    """
+    for record in records:
+        if record.prepare is not None:
+            _prepare_route(router, record)
+            spec = record.prepare
+            submit_route(router, spec.route, record.path, tags=[spec.tag], **spec.params)
+
+
+def _prepare_route(router: APIRouter, record: Operation) -> None:
+    spec = record.prepare
+    assert spec is not None
+
+    def prepare(intent: Any, services: ServicesDep, **path: Any) -> PreparedRequest:
+        def build(r: Resolver) -> dict[str, Any]:
+            message = spec.build(r, intent, path)
+            record.precheck(r, message, {})
+            return r.typed(record.primary_type, message["signer"], message)
+
+        return prepare_request(services, build)
+
+    # NOTE: as in `submit_route`, FastAPI reads the intent's schema and the path parameters from
+    # the signature, which differ by record.
+    parameters = [
+        inspect.Parameter("intent", inspect.Parameter.KEYWORD_ONLY, annotation=spec.intent),
+        inspect.Parameter("services", inspect.Parameter.KEYWORD_ONLY, annotation=ServicesDep),
+    ] + [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
+        for name, annotation in spec.params.items()
+    ]
+    prepare.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=PreparedRequest
+    )
+    prepare.__doc__ = spec.description
+    router.add_api_route(
+        f"{spec.route}/prepare",
+        prepare,
+        methods=["POST"],
+        response_model=PreparedRequest,
+        name=f"prepare_{record.path.replace('/', '_').replace('-', '_')}",
+        tags=[spec.tag],
+    )

@@ -7,14 +7,13 @@ from fastapi import APIRouter
 from api.routes import (
     accounts,
     article6,
-    associations,
     auth,
     consents,
     discovery,
-    escrows,
     events,
     explorer,
     platforms,
+    records,
     registers,
     requests,
     reservations,
@@ -30,8 +29,7 @@ ROUTERS += [
     platforms.router,
     consents.router,
     reservations.router,
-    escrows.router,
-    associations.router,
+    records.router,
 ]
 ROUTERS += [article6.router]
 

@@ -10,25 +10,16 @@ the account exists, so account ids cannot be probed (decision D11).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
-    Select,
-    String,
     and_,
-    cast,
-    false,
     func,
-    literal,
-    null,
     or_,
     select,
-    union_all,
 )
 
 from api.auth import Caller
@@ -57,21 +48,21 @@ from api.queries.holdings import (
     label_list,
     label_names,
 )
+from api.queries.transactions import (
+    TRANSACTION_LISTING,
+    TRANSACTION_STATUSES,
+    TRANSACTION_TYPES,
+    operation_ranges,
+    transactions_query,
+)
 from api.schemas import SerialRange
 from indexer.models import (
     Account,
-    Association,
-    BlockHash,
-    Cancellation,
     Consent,
     Escrow,
-    Event,
     Issuance,
-    Label,
-    OperationRange,
     Representative,
     Reservation,
-    Transfer,
     UnitBlock,
     table_of,
 )
@@ -85,15 +76,8 @@ _ACCOUNTS = table_of(Account)
 _REPRESENTATIVES = table_of(Representative)
 _BLOCKS = table_of(UnitBlock)
 _ISSUANCES = table_of(Issuance)
-_LABELS = table_of(Label)
-_TRANSFERS = table_of(Transfer)
-_CANCELLATIONS = table_of(Cancellation)
-_RANGES = table_of(OperationRange)
-_EVENTS = table_of(Event)
-_BLOCK_HASHES = table_of(BlockHash)
 _RESERVATIONS = table_of(Reservation)
 _ESCROWS = table_of(Escrow)
-_ASSOCIATIONS = table_of(Association)
 _CONSENTS = table_of(Consent)
 _SCOPES = tuple(s.name.lower() for s in ConsentScope)
 
@@ -103,25 +87,6 @@ _STATES = tuple(s.name.lower() for s in UnitState if s is not UnitState.NONE)
 # NOTE: cancelled blocks stay in their account for provenance (D3) but are no longer holdings;
 # they are listed only when asked for with state=cancelled (decision D11).
 _HOLDING_STATES = tuple(s for s in _STATES if s != "cancelled")
-_TRANSACTION_TYPES = (
-    "issuance",
-    "transfer",
-    "cancellation",
-    "reservation",
-    "escrow",
-    "association",
-)
-_TRANSACTION_STATUSES = (
-    "pending",
-    "completed",
-    "rescinded",
-    "active",
-    "released",
-    "transferred",
-    "settled",
-    "dissociated",
-    "retired",
-)
 
 
 def _one_of(values: tuple[str, ...]) -> str:
@@ -504,197 +469,6 @@ def list_holdings(
 # -- GET /accounts/{account_id}/transactions -------------------------------------------------
 
 
-def _null(type_: Any) -> Any:
-    return cast(null(), type_)
-
-
-_TRANSACTION_COLUMNS = (
-    "type",
-    "operation_id",
-    "status",
-    "from_account",
-    "to_account",
-    "quantity",
-    "initiated_by",
-    "approved_by",
-    "rescinded_by",
-    "decided_by",
-    "tx_hash",
-    "block_number",
-    "decided_tx_hash",
-    "decided_block_number",
-    "platform",
-    "reference",
-    "range_start",
-    "range_end",
-)
-
-
-def _part(**columns: Any) -> Select[Any]:
-    """Return one branch of the transactions union, its columns in one order, all labelled."""
-    return select(*(columns[name].label(name) for name in _TRANSACTION_COLUMNS))
-
-
-def _transactions(number: int, types: tuple[str, ...], status: str | None) -> Any:
-    """Return a subquery of the account's transactions, one row each, filtered in each part."""
-    t, c, i = _TRANSFERS.c, _CANCELLATIONS.c, _ISSUANCES.c
-    address, hash_, bigint, text = String(42), String(66), BigInteger(), String(64)
-    transfers = _part(
-        type=literal("transfer", String(16)),
-        operation_id=t.id,
-        status=t.status,
-        from_account=t.from_account,
-        to_account=t.to_account,
-        quantity=t.quantity,
-        initiated_by=t.initiator,
-        approved_by=t.approver,
-        rescinded_by=t.rescinded_by,
-        decided_by=func.coalesce(t.approver, t.rescinded_by),
-        tx_hash=t.initiated_tx_hash,
-        block_number=t.initiated_block,
-        decided_tx_hash=t.decided_tx_hash,
-        decided_block_number=t.decided_block,
-        platform=_null(address),
-        reference=_null(text),
-        range_start=_null(bigint),
-        range_end=_null(bigint),
-    ).where(or_(t.from_account == number, t.to_account == number))
-    # Cancellations and issuances have one step: they are `completed` once on the chain.
-    cancellations = _part(
-        type=literal("cancellation", String(16)),
-        operation_id=c.id,
-        status=literal("completed", String(16)),
-        from_account=c.account_id,
-        to_account=_null(bigint),
-        quantity=c.quantity,
-        initiated_by=_null(address),
-        approved_by=_null(address),
-        rescinded_by=_null(address),
-        decided_by=_null(address),
-        tx_hash=c.tx_hash,
-        block_number=c.block_number,
-        decided_tx_hash=_null(hash_),
-        decided_block_number=_null(bigint),
-        platform=_null(address),
-        reference=_null(text),
-        range_start=_null(bigint),
-        range_end=_null(bigint),
-    ).where(c.account_id == number)
-    issuances = _part(
-        type=literal("issuance", String(16)),
-        operation_id=i.id,
-        status=literal("completed", String(16)),
-        from_account=_null(bigint),
-        to_account=i.account_id,
-        quantity=i.quantity,
-        initiated_by=_null(address),
-        approved_by=_null(address),
-        rescinded_by=_null(address),
-        decided_by=_null(address),
-        tx_hash=i.tx_hash,
-        block_number=i.block_number,
-        decided_tx_hash=_null(hash_),
-        decided_block_number=_null(bigint),
-        platform=_null(address),
-        reference=_null(text),
-        range_start=i.start,
-        range_end=i.end,
-    ).where(i.account_id == number)
-    # Each part with its status column (None: one-step operations, always `completed`).
-    parts: dict[str, tuple[Select[Any], Any]] = {
-        "transfer": (transfers, t.status),
-        "cancellation": (cancellations, None),
-        "issuance": (issuances, None),
-    }
-    # Reservations, escrows and associations: from the account, to where they settled (if any).
-    for name, table in (
-        ("reservation", _RESERVATIONS),
-        ("escrow", _ESCROWS),
-        ("association", _ASSOCIATIONS),
-    ):
-        lock = table.c
-        counterpart = lock.third_party_registry if name == "association" else lock.platform
-        parts[name] = (
-            _part(
-                type=literal(name, String(16)),
-                operation_id=lock.id,
-                status=lock.status,
-                from_account=lock.account_id,
-                to_account=_null(bigint) if name == "association" else lock.to_account,
-                quantity=lock.quantity,
-                initiated_by=lock.created_by,
-                approved_by=_null(address),
-                rescinded_by=_null(address),
-                decided_by=lock.closed_by,
-                tx_hash=lock.created_tx_hash,
-                block_number=lock.created_block,
-                decided_tx_hash=lock.closed_tx_hash,
-                decided_block_number=lock.closed_block,
-                platform=counterpart,
-                reference=lock.certificate_id if name == "association" else _null(text),
-                range_start=_null(bigint),
-                range_end=_null(bigint),
-            ).where(
-                lock.account_id == number
-                if name == "association"
-                else or_(lock.account_id == number, lock.to_account == number)
-            ),
-            lock.status,
-        )
-    chosen = []
-    for name in types:
-        part, status_column = parts[name]
-        if status_column is None:
-            if status not in (None, "completed"):
-                continue
-        elif status is not None:
-            part = part.where(status_column == status)
-        chosen.append(part)
-    if not chosen:  # e.g. type=issuance&status=pending: nothing can match
-        chosen = [transfers.where(false())]
-    return union_all(*chosen).subquery("transactions")
-
-
-def _signers(snapshot: Snapshot, rows: list[Any]) -> dict[tuple[str, int], str]:
-    """Return who signed each issuance and cancellation of a page, from the raw events.
-
-    A request's events start with its RequestExecuted (signer), so an operation's signer is the
-    last RequestExecuted before it in its transaction.
-    """
-    wanted = {r.tx_hash for r in rows if r.type in ("issuance", "cancellation")}
-    if not wanted:
-        return {}
-    events = snapshot.conn.execute(
-        select(_EVENTS.c.tx_hash, _EVENTS.c.name, _EVENTS.c.data)
-        .where(
-            _EVENTS.c.tx_hash.in_(sorted(wanted)),
-            _EVENTS.c.name.in_(("RequestExecuted", "UnitsIssued", "UnitsCancelled")),
-        )
-        .order_by(_EVENTS.c.tx_hash, _EVENTS.c.log_index)
-    )
-    signers: dict[tuple[str, int], str] = {}
-    current: dict[str, str] = {}
-    for tx_hash, name, data in events:
-        if name == "RequestExecuted":
-            current[tx_hash] = data["signer"]
-        elif tx_hash in current and name == "UnitsIssued":
-            signers[("issuance", int(data["issuanceId"]))] = current[tx_hash]
-        elif tx_hash in current:
-            signers[("cancellation", int(data["cancellationId"]))] = current[tx_hash]
-    return signers
-
-
-def _ranges(snapshot: Snapshot, rows: list[Any]) -> dict[int, list[SerialRange]]:
-    ids = sorted({r.operation_id for r in rows if r.type != "issuance"})
-    ranges: dict[int, list[SerialRange]] = defaultdict(list)
-    if ids:
-        for r in snapshot.conn.execute(
-            select(_RANGES).where(_RANGES.c.operation_id.in_(ids)).order_by(_RANGES.c.start)
-        ):
-            ranges[int(r.operation_id)].append(SerialRange(start=r.start, end=r.end))
-    return ranges
-
-
 @router.get(
     "/{account_id}/transactions",
     response_model=Page[TransactionPublic],
@@ -708,13 +482,13 @@ def list_transactions(
     snapshot: SnapshotDep,
     type_: Annotated[
         str | None,
-        BeforeValidator(choice_filter("type", _TRANSACTION_TYPES)),
-        Query(alias="type", description=_one_of(_TRANSACTION_TYPES)),
+        BeforeValidator(choice_filter("type", TRANSACTION_TYPES)),
+        Query(alias="type", description=_one_of(TRANSACTION_TYPES)),
     ] = None,
     status: Annotated[
         str | None,
-        BeforeValidator(choice_filter("status", _TRANSACTION_STATUSES)),
-        Query(description=_one_of(_TRANSACTION_STATUSES)),
+        BeforeValidator(choice_filter("status", TRANSACTION_STATUSES)),
+        Query(description=_one_of(TRANSACTION_STATUSES)),
     ] = None,
     since: Annotated[
         int | None,
@@ -731,25 +505,9 @@ def list_transactions(
             "holdings, not the transaction history.",
         )
     _require_account(snapshot, number, account_id)
-    tx = _transactions(number, (type_,) if type_ else _TRANSACTION_TYPES, status)
-    hashes = _BLOCK_HASHES
-    query = select(tx, hashes.c.timestamp).select_from(
-        tx.outerjoin(hashes, hashes.c.number == tx.c.block_number)
-    )
-    if since is not None:
-        query = query.where(hashes.c.timestamp >= since)
-    listing = Listing(
-        sorts={
-            "block_number": SortKey(tx.c.block_number),
-            "timestamp": SortKey(tx.c.block_number),
-            "quantity": SortKey(tx.c.quantity),
-        },
-        key=(SortKey(tx.c.block_number), SortKey(tx.c.type, str), SortKey(tx.c.operation_id)),
-        default="block_number",
-    )
-    rows, cursor = fetch_page(snapshot, listing, page, query)
-    signers = _signers(snapshot, rows)
-    ranges = _ranges(snapshot, rows)
+    query = transactions_query(number, type_, status, since)
+    rows, cursor = fetch_page(snapshot, TRANSACTION_LISTING, page, query)
+    ranges = operation_ranges(snapshot.conn, rows)
     code = services.registry_code
 
     def account(value: int | None) -> str | None:
@@ -757,7 +515,6 @@ def list_transactions(
 
     items = []
     for r in rows:
-        key = (r.type, int(r.operation_id))
         items.append(
             TransactionPublic(
                 transaction_id=f"{r.type}-{r.operation_id}",
@@ -771,7 +528,7 @@ def list_transactions(
                     else ranges.get(int(r.operation_id), [])
                 ),
                 quantity=r.quantity,
-                initiated_by=r.initiated_by or signers.get(key),
+                initiated_by=r.initiated_by,
                 approved_by=r.approved_by,
                 rescinded_by=r.rescinded_by,
                 decided_by=r.decided_by,

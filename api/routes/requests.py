@@ -9,10 +9,10 @@ from sqlalchemy import Connection, select
 
 from api.deps import CurrentCaller, ServicesDep
 from api.models import JournalEntry
+from api.operations.catalogue import SUBJECTS
 from api.operations.edge import resource
 from api.problems import refuse
 from api.schemas import RequestResource
-from indexer.models import Association, Consent, Escrow, Reservation, Transfer, table_of
 
 router = APIRouter(tags=["requests"])
 
@@ -22,13 +22,7 @@ _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
 # Message fields that carry an account number, and the mirror table and column that give the
 # account behind a message's lock id (a decision on a transfer, reservation, escrow, ...).
 _ACCOUNT_FIELDS = ("fromAccount", "toAccount", "accountId", "custodialAccount")
-_LOCK_ACCOUNTS = {
-    "transferId": (table_of(Transfer), "from_account"),
-    "reservationId": (table_of(Reservation), "account_id"),
-    "escrowId": (table_of(Escrow), "account_id"),
-    "associationId": (table_of(Association), "account_id"),
-    "consentId": (table_of(Consent), "account_id"),
-}
+_LOCK_ACCOUNTS = {s.field: (s.table, s.account_column) for s in SUBJECTS}
 
 
 def named_accounts(conn: Connection, message: dict[str, Any]) -> set[int]:

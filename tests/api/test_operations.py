@@ -8,11 +8,12 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from api.models import JournalEntry
-from api.operations.catalogue import OPERATION_TYPES, OPERATIONS, PRECHECKS
-from api.routes import ROUTERS
+from api.operations.catalogue import OPERATION_TYPES, OPERATIONS, PRECHECKS, RESULTS, SUBJECTS
+from api.routes import ROUTERS, records
 from node.contracts import REQUEST_TYPES
 from sdk import RegistryClient
 from tests.api.conftest import ApiNode
@@ -23,6 +24,32 @@ def test_every_request_type_has_an_operation_and_a_precheck() -> None:
     assert set(PRECHECKS) == set(REQUEST_TYPES), set(REQUEST_TYPES) ^ set(PRECHECKS)
     assert set(OPERATION_TYPES.values()) == set(REQUEST_TYPES)
     assert all(callable(op.precheck) and op.summary for op in OPERATIONS)
+
+
+def test_every_request_type_has_a_result_reader_and_every_decision_its_subject() -> None:
+    assert set(RESULTS) == set(REQUEST_TYPES)
+    assert all(callable(op.result) for op in OPERATIONS)
+    decided = {op.lock.field for op in OPERATIONS if op.lock is not None}
+    assert decided <= {s.field for s in SUBJECTS}
+    assert all(op.subject is not None for op in OPERATIONS if op.lock is not None)
+
+
+def test_records_that_declare_their_routes_are_served_from_them() -> None:
+    declared = [op for op in OPERATIONS if op.prepare is not None]
+    families = {"Escrow", "SettleEscrow", "ReleaseEscrow", "Associate", "Dissociate"}
+    assert {op.primary_type for op in declared} >= families | {"RetireAssociation"}
+    app = FastAPI()
+    app.include_router(records.router)
+    paths = app.openapi()["paths"]
+    for op in declared:
+        assert op.prepare is not None
+        prepare = paths[f"{op.prepare.route}/prepare"]["post"]
+        body = prepare["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert body.endswith(f"/{op.prepare.intent.__name__}"), (op.path, body)
+        assert prepare["tags"] == [op.prepare.tag]
+        assert paths[op.prepare.route]["post"]["summary"] == op.summary
+        for name in op.prepare.params:
+            assert name in {p["name"] for p in prepare["parameters"]}
 
 
 def test_every_operation_has_a_submit_and_a_prepare_route() -> None:

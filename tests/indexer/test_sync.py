@@ -15,10 +15,12 @@ from sqlalchemy import Engine, func, select, text
 
 from indexer.audit import audit
 from indexer.cli import audit_command, sync_command
+from indexer.db import upgrade_database
 from indexer.errors import CheckpointConflictError
 from indexer.mirror import DERIVED_TABLES, MirrorWriter
 from indexer.models import (
     Account,
+    AccountTransaction,
     Cancellation,
     Event,
     OperationRange,
@@ -246,6 +248,25 @@ def test_the_audit_compares_every_derived_table(
     assert clean.ok, clean.differences[:5]
     assert set(clean.tables) == {t.name for t in DERIVED_TABLES}
     assert clean.tables["unit_blocks"] > 0 and clean.tables["operation_ranges"] > 0
+
+
+def test_migration_0005_fills_account_transactions_as_the_reducer_writes_them(
+    registry: Registry, scenario: dict[str, int], engine: Engine
+) -> None:
+    """A mirror synced before the table existed gets the same rows, signers included."""
+    make_indexer(engine, registry).sync_once()
+    table = table_of(AccountTransaction)
+    with engine.connect() as conn:
+        written = {tuple(r) for r in conn.execute(select(table))}
+    kinds = {row[0] for row in written}
+    assert {"transfer", "issuance", "cancellation"} <= kinds, kinds
+    assert all(row[6] for row in written if row[0] in ("issuance", "cancellation"))
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE account_transactions"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+    upgrade_database(engine)
+    with engine.connect() as conn:
+        assert {tuple(r) for r in conn.execute(select(table))} == written
 
 
 def test_the_audit_checks_each_issuance_adds_up(

@@ -1,0 +1,82 @@
+"""What one operation record holds: the shape every signed write is declared in.
+
+Records are listed in `api.operations.catalogue`; an operation family may declare its records
+in a module of its own (e.g. `api.operations.escrows`) with everything the API needs to serve
+it: the intent schema and the typed-data builder (`Prepare`), the precheck, the result reader,
+the lock the journal relays it with and the record it decides on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Table
+
+from api.intents import Resolver
+from api.operations.prechecks import Precheck
+from api.operations.results import ResultReader
+
+__all__ = ["Builder", "LockDecision", "Operation", "Prepare", "Subject"]
+
+# Turns a resolved intent (and the ids in the route's path) into the request's message, the
+# signer first; the edge then runs the record's precheck and adds the nonce and deadline.
+Builder = Callable[[Resolver, Any, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """How the API serves an operation from its record alone: `POST {route}/prepare` resolves
+    an `intent` with `build`, and `POST {route}` takes the signed request.
+
+    `params` are the route's path parameters and their annotated types; `description` is
+    what OpenAPI shows for the prepare route (its first sentence is the summary).
+    """
+
+    route: str
+    intent: type[BaseModel]
+    build: Builder
+    description: str
+    tag: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LockDecision:
+    """A request that decides on an existing lock: the state of its blocks and the id field."""
+
+    state: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An existing record a request names by id, and where the mirror keeps its account.
+
+    Who may read a journaled request is decided by the accounts it names (`GET /v1/requests`);
+    a decision names its account only through the record it decides on.
+    """
+
+    field: str
+    table: Table
+    account_column: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One signed write: its path, its request type, its check, and what the journal needs."""
+
+    path: str
+    primary_type: str
+    precheck: Precheck
+    summary: str
+    # Decisions on a lock are relayed with the starts of every block the lock holds (D14, D21).
+    lock: LockDecision | None = None
+    # The `result` of an applied request, read off its typed events.
+    result: ResultReader = field(kw_only=True)
+    # The existing record the request decides on, if any.
+    subject: Subject | None = field(default=None, kw_only=True)
+    # Routes served from the record itself (intent schema and typed-data builder), if any.
+    prepare: Prepare | None = field(default=None, kw_only=True)
