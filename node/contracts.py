@@ -85,6 +85,8 @@ class UnitState(enum.IntEnum):
     ESCROWED = 4
     ASSOCIATED = 5
     CANCELLED = 6
+    IN_TRANSIT = 7
+    TRANSFERRED_OUT = 8
 
 
 class CancellationPurpose(enum.IntEnum):
@@ -299,6 +301,26 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
         "address signer, uint64 accountId, uint64 authorizationId, Range[] ranges, uint8 purpose, "
         f"string beneficiary, string reason, {_TAIL}"
     ),
+    # Inter-registry transfers (InteropHashing.sol). Proposal and Answer are protocol messages,
+    # signed by the operators of the two registries (docs/interop.md).
+    "SetPeer": _fields(
+        "address signer, bytes8 registryCode, string apiUrl, address operator, uint64 chainId, "
+        f"address registry, {_TAIL}"
+    ),
+    "TransferOut": _fields(
+        f"address signer, uint64 fromAccount, bytes8 toRegistry, uint64 toAccount, Range[] ranges, "
+        f"{_TAIL}"
+    ),
+    "ApproveTransferOut": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+    "Proposal": _fields(
+        "address signer, uint64 transferId, bytes8 sourceRegistry, bytes8 destRegistry, "
+        "uint64 fromAccount, uint64 toAccount, InteropUnit[] units, bytes32[] itmos, "
+        f"{_TAIL}"
+    ),
+    "Answer": _fields(
+        "address signer, uint64 transferId, Proposal proposal, bytes proposalSignature, "
+        f"bool accepted, uint8 reason, {_TAIL}"
+    ),
 }
 
 # Struct types requests embed, by name.
@@ -306,6 +328,11 @@ AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
     "Range": _RANGE,
     "Representative": _REPRESENTATIVE,
     "Forward": _FORWARD,
+    "InteropUnit": _fields(
+        "uint64 start, uint64 end, bytes32 projectId, bytes32 unitType, uint16 vintage, "
+        "uint64 monitoringStart, uint64 monitoringEnd, bytes8 originRegistry, bytes32[] labels"
+    ),
+    "Proposal": REQUEST_TYPES["Proposal"],
 }
 _AUXILIARY = AUXILIARY_TYPES
 
@@ -353,6 +380,11 @@ OPERATIONS: dict[str, Operation] = {
     "ApproveItmoTransfer": Operation("approveItmoTransfer", True),
     "RescindItmoTransfer": Operation("rescindItmoTransfer", True),
     "CancelItmos": Operation("cancelItmos", True),
+    "SetPeer": Operation("setPeer", False),
+    "TransferOut": Operation("transferOut", True),
+    "ApproveTransferOut": Operation("approveTransferOut", True),
+    "Proposal": Operation("sendProposal", False),
+    "Answer": Operation("recordAnswer", True),
 }
 
 
@@ -370,10 +402,13 @@ def typed_data(
         ),
         primary_type: REQUEST_TYPES[primary_type],
     }
-    for field in REQUEST_TYPES[primary_type]:
-        base = field["type"].removesuffix("[]")
-        if base in _AUXILIARY:
-            types[base] = _AUXILIARY[base]
+    todo = [primary_type]
+    while todo:  # embedded structs, and the structs they embed (an Answer embeds a Proposal)
+        for field in types[todo.pop()]:
+            base = field["type"].removesuffix("[]")
+            if base in _AUXILIARY and base not in types:
+                types[base] = _AUXILIARY[base]
+                todo.append(base)
     return {
         "types": types,
         "primaryType": primary_type,
