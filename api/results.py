@@ -195,6 +195,13 @@ def result_from_events(
             "label_id": int(changes[0]["labelId"]) if changes else None,
             "ranges": [{"start": int(a["start"]), "end": int(a["end"])} for a in changes],
         }
+    if primary_type == "TransferOut":  # to a peer registry (docs/interop.md)
+        started = by_name["TransferOutInitiated"]
+        return {
+            "transfer_id": int(started["transferId"]),
+            "status": "in_transit" if "TransferOutApproved" in by_name else "pending",
+            "ranges": _ranges(events),
+        }
     return {}
 
 

@@ -19,6 +19,7 @@ from eth_utils.crypto import keccak
 __all__ = [
     "AUXILIARY_TYPES",
     "OPERATIONS",
+    "PROTOCOL_TYPES",
     "REQUEST_TYPES",
     "AccountKind",
     "AccountStatus",
@@ -312,6 +313,11 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
         f"{_TAIL}"
     ),
     "ApproveTransferOut": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+}
+
+# The inter-registry protocol's messages (InteropHashing.sol, docs/interop.md): signed by a
+# registry's operator, not by a user, so no API route prepares them.
+PROTOCOL_TYPES: dict[str, list[dict[str, str]]] = {
     "Proposal": _fields(
         "address signer, uint64 transferId, bytes8 sourceRegistry, bytes8 destRegistry, "
         "uint64 fromAccount, uint64 toAccount, InteropUnit[] units, bytes32[] itmos, "
@@ -322,6 +328,7 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
         f"bool accepted, uint8 reason, {_TAIL}"
     ),
 }
+_SIGNED_TYPES = {**REQUEST_TYPES, **PROTOCOL_TYPES}
 
 # Struct types requests embed, by name.
 AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
@@ -332,7 +339,7 @@ AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
         "uint64 start, uint64 end, bytes32 projectId, bytes32 unitType, uint16 vintage, "
         "uint64 monitoringStart, uint64 monitoringEnd, bytes8 originRegistry, bytes32[] labels"
     ),
-    "Proposal": REQUEST_TYPES["Proposal"],
+    "Proposal": PROTOCOL_TYPES["Proposal"],
 }
 _AUXILIARY = AUXILIARY_TYPES
 
@@ -392,15 +399,15 @@ def typed_data(
     primary_type: str, message: dict[str, Any], chain_id: int, verifying_contract: str
 ) -> dict[str, Any]:
     """Return the full EIP-712 typed data of a request for the registry's domain."""
-    if primary_type not in REQUEST_TYPES:
+    if primary_type not in _SIGNED_TYPES:
         raise ValueError(
-            f"unknown request type {primary_type!r}; expected one of {list(REQUEST_TYPES)}"
+            f"unknown request type {primary_type!r}; expected one of {list(_SIGNED_TYPES)}"
         )
     types: dict[str, Any] = {
         "EIP712Domain": _fields(
             "string name, string version, uint256 chainId, address verifyingContract"
         ),
-        primary_type: REQUEST_TYPES[primary_type],
+        primary_type: _SIGNED_TYPES[primary_type],
     }
     todo = [primary_type]
     while todo:  # embedded structs, and the structs they embed (an Answer embeds a Proposal)
@@ -486,7 +493,7 @@ class SignedRequest:
     def call_args(self) -> tuple[str, list[Any]]:
         """Return the contract function name and its arguments."""
         operation = OPERATIONS[self.primary_type]
-        request = _as_tuple(REQUEST_TYPES[self.primary_type], self.typed_data["message"])
+        request = _as_tuple(_SIGNED_TYPES[self.primary_type], self.typed_data["message"])
         args: list[Any] = [request, self.signature]
         if operation.takes_block_hints:
             args.append(list(self.block_hints))

@@ -14,6 +14,7 @@ from api.routes import (
     escrows,
     events,
     explorer,
+    interop,
     platforms,
     registers,
     requests,
@@ -33,7 +34,7 @@ ROUTERS += [
     escrows.router,
     associations.router,
 ]
-ROUTERS += [article6.router]
+ROUTERS += [article6.router, interop.router]
 
 # Served at the root, outside /v1: the public explorer's HTML pages (decision D35).
 PAGES: list[APIRouter] = [explorer.router]
