@@ -328,7 +328,7 @@ def receive_proposal(
     if reason is None:
         return {"status": "pending", "answer": None}
     me = own_domain(services)
-    now = int(time.time())
+    now = int(services.client.get_block("latest")["timestamp"])
     deadline = int(message["deadline"]) if reason == 0 else (now // 3600 + 25) * 3600
     answer = answer_message(me.operator_address, message, signature, reason, deadline)
     failed = sum(1 for row in answers if row.status == RequestStatus.FAILED)
@@ -351,7 +351,10 @@ def _decide(
 ) -> int | None:
     """Return 0 to accept, a refusal reason, or None to decide later (source unreachable)."""
     message = data["message"]
-    if int(message["deadline"]) <= time.time():
+    # NOTE: the chain's clock, which the contract checks the acceptance against; with the wall
+    # clock, a chain lagging behind it would refuse every acceptance the node signs.
+    now = int(services.client.get_block("latest")["timestamp"])
+    if int(message["deadline"]) < now + 5:
         return REASON_CODES["DEADLINE_PASSED"]
     if message.get("itmos"):
         return REASON_CODES["ITMOS_NOT_SUPPORTED"]

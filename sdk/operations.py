@@ -241,6 +241,16 @@ OPERATIONS: dict[str, OperationSpec] = {
         _f("transfer_id:transferId:int"),
     ),
     "article6.cancel": OperationSpec("article6/cancellations", "CancelItmos"),
+    # Inter-registry transfers (docs/interop.md).
+    "admin.set_peer": OperationSpec("admin/peers", "SetPeer"),
+    "transfers.out": OperationSpec(
+        "transfers/out", "TransferOut", _f(f"from_account:fromAccount:account, {_UNITS}")
+    ),
+    "transfers.approve_out": OperationSpec(
+        "transfers/out/{transfer_id}/approve",
+        "ApproveTransferOut",
+        _f("transfer_id:transferId:int"),
+    ),
 }
 
 

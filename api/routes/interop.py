@@ -137,6 +137,12 @@ def list_peers(services: ServicesDep) -> dict[str, Any]:
     return {"items": items, "next_cursor": None, "as_of_block": block}
 
 
+@router.get("/interop/identity")
+def identity(services: ServicesDep) -> dict[str, Any]:
+    """This registry's signing identity, what a peer's administrator records (admin/peers)."""
+    return _identity(services) | {"as_of_block": services.indexed_block()}
+
+
 def _identity(services: Services) -> dict[str, Any]:
     me = own_domain(services)
     return {
