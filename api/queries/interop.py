@@ -115,9 +115,15 @@ def outbound_transfers(conn: Connection) -> dict[int, dict[str, Any]]:
 def inbound_transfers(conn: Connection) -> dict[tuple[str, int], dict[str, Any]]:
     """Return every transfer this registry answered, by (source registry, transfer id)."""
     out: dict[tuple[str, int], dict[str, Any]] = {}
+    # NOTE: an acceptance logs UnitsImported before ProposalReceived (the units are issued while
+    # the answer is applied), so imports wait here for their record.
+    early: dict[tuple[str, int], list[Any]] = {}
     for row in interop_events(conn, ("ProposalReceived", "AnswerRecorded", "UnitsImported")):
         d = row.data
         key = (code_text(d["sourceRegistry"]), int(d["transferId"]))
+        if row.name == "UnitsImported" and key not in out:
+            early.setdefault(key, []).append(row)
+            continue
         if row.name == "ProposalReceived":
             out[key] = {
                 "source_registry": key[0],
@@ -126,6 +132,9 @@ def inbound_transfers(conn: Connection) -> dict[tuple[str, int], dict[str, Any]]
                 "messages": [_message(row)],
                 "imported": [],
             }
+            for imported in early.pop(key, []):
+                out[key]["messages"].append(_message(imported))
+                out[key]["imported"].append(_imported(imported.data))
             continue
         record = out.get(key)
         if record is None:  # an AnswerRecorded of an outbound transfer
@@ -136,15 +145,17 @@ def inbound_transfers(conn: Connection) -> dict[tuple[str, int], dict[str, Any]]
             record["reason"] = int(d["reason"])
             record["answer_digest"] = d["answerDigest"]
         else:
-            record["imported"].append(
-                {
-                    "start": int(d["start"]),
-                    "end": int(d["end"]),
-                    "origin_start": int(d["originStart"]),
-                    "origin_end": int(d["originEnd"]),
-                }
-            )
+            record["imported"].append(_imported(d))
     return out
+
+
+def _imported(d: dict[str, Any]) -> dict[str, int]:
+    return {
+        "start": int(d["start"]),
+        "end": int(d["end"]),
+        "origin_start": int(d["originStart"]),
+        "origin_end": int(d["originEnd"]),
+    }
 
 
 def _message(row: Any) -> dict[str, Any]:
