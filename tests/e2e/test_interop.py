@@ -136,13 +136,18 @@ class _Relay(BaseHTTPRequestHandler):
             self.send_response(502)
             self.end_headers()
             return
-        response = httpx.request(
-            self.command,
-            link.target + self.path,
-            content=body or None,
-            headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
-            timeout=30,
-        )
+        try:
+            response = httpx.request(
+                self.command,
+                link.target + self.path,
+                content=body or None,
+                headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+                timeout=30,
+            )
+        except httpx.HTTPError:  # the peer itself is down
+            self.send_response(502)
+            self.end_headers()
+            return
         self.send_response(response.status_code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(response.content)))
