@@ -174,7 +174,7 @@ def _rows_for(rows: list[Any], transfer_id: int, source: str | None = None) -> l
 
 
 class InteropWorker:
-    """Send this registry's proposals and record its peers' answers, until every transfer settles."""
+    """Send this registry's proposals and record its peers' answers until transfers settle."""
 
     def __init__(self, services: Services, wake: Any = None) -> None:
         self.services = services
@@ -244,8 +244,12 @@ class InteropWorker:
             log.info("peer %s unreachable (%s); will retry", peer["registry_code"], exc)
             return
         if response.status_code != 200:
-            log.warning("peer %s answered %s: %s", peer["registry_code"], response.status_code,
-                        response.text[:300])
+            log.warning(
+                "peer %s answered %s: %s",
+                peer["registry_code"],
+                response.status_code,
+                response.text[:300],
+            )
             return
         answer = response.json().get("answer")
         if answer is None:
@@ -257,12 +261,20 @@ class InteropWorker:
         if (
             ours != data
             or recover_signer(ours, signature).lower() != domain.operator_address.lower()
-            or "0x" + request_digest(
-                typed_data("Proposal", message["proposal"], self.services.deployment.chain_id,
-                           self.services.deployment.registry)
-            ).hex() != proposal.request_id
+            or "0x"
+            + request_digest(
+                typed_data(
+                    "Proposal",
+                    message["proposal"],
+                    self.services.deployment.chain_id,
+                    self.services.deployment.registry,
+                )
+            ).hex()
+            != proposal.request_id
         ):
-            log.warning("peer %s sent an answer that does not verify; ignored", domain.registry_code)
+            log.warning(
+                "peer %s sent an answer that does not verify; ignored", domain.registry_code
+            )
             return
         journal_message(self.services, ours, signature)
         self._poke()
@@ -284,14 +296,16 @@ def _deterministic_nonce(source: str, transfer_id: int, reason: int, attempt: in
 def receive_proposal(
     services: Services, data: dict[str, Any], signature: str, http: httpx.Client | None = None
 ) -> dict[str, Any]:
-    """Handle a peer's proposal: verify, decide, journal the answer; return the answer if recorded."""
+    """Handle a peer's proposal: verify, decide, journal the answer; return it once recorded."""
     if not isinstance(data, dict) or data.get("primaryType") != "Proposal":
         raise refuse("INVALID_PROPOSAL", "The body's typed_data is not a Proposal.")
     message = data.get("message")
     if not isinstance(message, dict):
         raise refuse("INVALID_PROPOSAL", "The proposal has no message.")
     try:
-        source = bytes.fromhex(str(message["sourceRegistry"]).removeprefix("0x")).rstrip(b"\0").decode()
+        source = (
+            bytes.fromhex(str(message["sourceRegistry"]).removeprefix("0x")).rstrip(b"\0").decode()
+        )
         dest = bytes.fromhex(str(message["destRegistry"]).removeprefix("0x")).rstrip(b"\0").decode()
         transfer_id = int(message["transferId"])
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
@@ -321,7 +335,9 @@ def receive_proposal(
         for row in answers:
             if row.request_id == answered["answer_digest"]:
                 return _answer_body(row, "answered")
-        raise refuse("INTEROP_UNAVAILABLE", "The answer is on-chain but not in this node's journal.")
+        raise refuse(
+            "INTEROP_UNAVAILABLE", "The answer is on-chain but not in this node's journal."
+        )
     if any(row.status in _OPEN or row.status == RequestStatus.INDEXED for row in answers):
         return {"status": "pending", "answer": None}
     reason = _decide(services, peer, data, http)
@@ -362,9 +378,14 @@ def _decide(
         account = conn.execute(
             select(_ACCOUNTS).where(_ACCOUNTS.c.id == int(message["toAccount"]))
         ).first()
-    if account is None or account.status != "open" or account.kind in (
-        "cancellation",
-        "omge_cancellation",
+    if (
+        account is None
+        or account.status != "open"
+        or account.kind
+        in (
+            "cancellation",
+            "omge_cancellation",
+        )
     ):
         return REASON_CODES["ACCOUNT_CANNOT_RECEIVE"]
     # The units: the source chain must hold this very proposal as recorded, which its contract

@@ -62,7 +62,7 @@ def unordered_nonce() -> int:
 
 
 def message_typed_data(kind: str, message: dict[str, Any], domain: PeerDomain) -> dict[str, Any]:
-    """Return the typed data of a protocol message ("Proposal" or "Answer") in a registry's domain."""
+    """Return the typed data of a protocol message ("Proposal" or "Answer") in a domain."""
     return typed_data(kind, message, domain.chain_id, domain.registry_address)
 
 

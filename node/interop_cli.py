@@ -33,7 +33,9 @@ def _domain(record: dict[str, Any]) -> Any:
     )
 
 
-def _sides(record: dict[str, Any]) -> list[tuple[Any, Any, list[dict[str, Any]], list[dict[str, Any]]]]:
+def _sides(
+    record: dict[str, Any],
+) -> list[tuple[Any, Any, list[dict[str, Any]], list[dict[str, Any]]]]:
     """(source identity, destination identity, signed messages, chain events) of each transfer."""
     out = []
     me = record["registry"]
@@ -138,7 +140,9 @@ def reconcile(
         raise typer.Exit(2)
     body = response.json()
     for direction, totals in body["totals"].items():
-        typer.echo(f"{direction}: source {totals['source']} units, destination {totals['destination']}")
+        typer.echo(
+            f"{direction}: source {totals['source']} units, destination {totals['destination']}"
+        )
     for name, ids in body["in_transit"].items():
         if ids:
             typer.echo(f"in transit at {name}: {ids}")

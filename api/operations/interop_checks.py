@@ -18,9 +18,11 @@ def check_set_peer(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     if not code or code == r.registry_code:
         raise refuse("INVALID_PEER", f"{code!r} cannot be a peer: give another registry's code.")
     zero = "0x" + "0" * 40
-    if int(m["chainId"]) == 0 or str(m["operator"]).lower() == zero or str(
-        m["registry"]
-    ).lower() == zero:
+    if (
+        int(m["chainId"]) == 0
+        or str(m["operator"]).lower() == zero
+        or str(m["registry"]).lower() == zero
+    ):
         raise refuse("INVALID_PEER", "A peer needs an operator address, a chain id and a registry.")
 
 
@@ -47,7 +49,8 @@ def check_approve_transfer_out(r: Resolver, m: dict[str, Any], p: dict[str, str]
     r.require_right(account, m["signer"], "approve")
     if str(transfer["initiator"]).lower() == str(m["signer"]).lower():
         raise refuse(
-            "APPROVER_IS_INITIATOR", "Under two-person approval, another representative must approve."
+            "APPROVER_IS_INITIATOR",
+            "Under two-person approval, another representative must approve.",
         )
 
 

@@ -18,11 +18,11 @@ from node.contracts import bytes32_text
 
 __all__ = [
     "INTEROP_EVENTS",
+    "inbound_transfers",
     "interop_events",
     "outbound_blocks",
     "outbound_transfers",
     "peers",
-    "inbound_transfers",
     "transfer_record",
 ]
 
@@ -213,7 +213,7 @@ def transfer_record(conn: Connection, registry_code: str, transfer_id: int) -> d
     out = outbound_transfers(conn).get(transfer_id)
     if out is not None:
         record["outbound"] = out
-    for (source, tid), inbound in inbound_transfers(conn).items():
+    for (_source, tid), inbound in inbound_transfers(conn).items():
         if tid == transfer_id:
             record.setdefault("inbound", []).append(inbound)
     return record

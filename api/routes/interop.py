@@ -14,15 +14,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import ServicesDep
-from api.interop import message_rows, own_domain, receive_proposal, transfer_out_request
 from api.intents import Resolver, bytes8_hex
+from api.interop import message_rows, own_domain, receive_proposal, transfer_out_request
 from api.operations.edge import TransferId, prepare_request, submit_route
 from api.problems import refuse
 from api.queries.interop import inbound_transfers, outbound_transfers, peers
 from api.schemas import AccountId, ApproveIntent, PreparedRequest, SignedSubmission, _UnitsIntent
 from api.services import Services
 from api.writes import checked_request
-from node.contracts import text_bytes8
 
 __all__ = ["router"]
 
@@ -222,7 +221,7 @@ def _signed_messages(services: Services, transfer_id: int) -> list[dict[str, Any
 
 
 def ledger(services: Services, peer: str) -> dict[str, Any]:
-    """This registry's side of its exchanges with a peer: serial ranges in the source's numbering."""
+    """This registry's side of its exchanges with a peer, in the source's serial numbers."""
     with services.engine.connect() as conn:
         outs = outbound_transfers(conn)
         ins = inbound_transfers(conn)
@@ -292,13 +291,23 @@ def reconciliation(services: ServicesDep, peer: PeerCode) -> dict[str, Any]:
         b = {tuple(x) for x in dest_side}
         for tid, start, end in sorted(a - b):
             differences.append(
-                {"direction": name, "transfer_id": tid, "start": start, "end": end,
-                 "only_at": "source"}
+                {
+                    "direction": name,
+                    "transfer_id": tid,
+                    "start": start,
+                    "end": end,
+                    "only_at": "source",
+                }
             )
         for tid, start, end in sorted(b - a):
             differences.append(
-                {"direction": name, "transfer_id": tid, "start": start, "end": end,
-                 "only_at": "destination"}
+                {
+                    "direction": name,
+                    "transfer_id": tid,
+                    "start": start,
+                    "end": end,
+                    "only_at": "destination",
+                }
             )
     return {
         "peer": peer,

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import ServicesDep
-from api.interop import transfer_out_request
 from api.intents import (
     KINDS,
     POLICIES,
@@ -23,6 +22,7 @@ from api.intents import (
     day_end,
     day_start,
 )
+from api.interop import transfer_out_request
 from api.operations.edge import AccountPath, LabelPath, TransferId, prepare_request, submit_route
 from api.problems import refuse
 from api.schemas import (

@@ -89,14 +89,15 @@ class Node:
                 pass
 
     def key(self, role: str) -> str:
-        return str(json.loads((self.data_dir / "dev-accounts.json").read_text())[role]["private_key"])
+        return str(
+            json.loads((self.data_dir / "dev-accounts.json").read_text())[role]["private_key"]
+        )
 
     def client(self, role: str) -> RegistryClient:
         return RegistryClient(self.url, self.key(role))
 
     def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(self.url + path, params=params or None, timeout=30)
-        return response
+        return httpx.get(self.url + path, params=params or None, timeout=30)
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
@@ -198,13 +199,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 admin = node.client("registry_admin")
                 ar = node.client("ar_1")
                 reps = [
-                    {"address": ar.address, "primary": True, "can_initiate": True,
-                     "can_approve": True}
+                    {
+                        "address": ar.address,
+                        "primary": True,
+                        "can_initiate": True,
+                        "can_approve": True,
+                    }
                 ]
                 opened = admin.write(
                     "admin/accounts",
-                    {"holder_name": f"{node.code} holder", "approval_policy": "single",
-                     "representatives": reps},
+                    {
+                        "holder_name": f"{node.code} holder",
+                        "approval_policy": "single",
+                        "representatives": reps,
+                    },
                 )
                 assert opened["status"] == "indexed", opened
                 accounts[node.code] = opened["result"]["account_id"]
@@ -412,7 +420,9 @@ def test_peer_accepted_but_source_down_before_recording(world: dict[str, Any]) -
     inbound = _wait(
         "NZ's acceptance on its chain",
         lambda: (
-            lambda r: r["inbound"][0] if r.get("inbound") and r["inbound"][0].get("status") else None
+            lambda r: (
+                r["inbound"][0] if r.get("inbound") and r["inbound"][0].get("status") else None
+            )
         )(nz.get(f"/v1/interop/transfers/{transfer_id}", source="AU").json()),
     )
     assert inbound["status"] == "accepted"
@@ -456,9 +466,10 @@ def test_deadline_passes_while_the_link_is_cut(world: dict[str, Any]) -> None:
     link.up = False
     try:
         transfer_id = _send(world, "AU", 15)
-        outbound = _wait("the proposal", lambda: (lambda o: o if "deadline" in o else None)(
-            _outbound(au, transfer_id)
-        ))
+        outbound = _wait(
+            "the proposal",
+            lambda: (lambda o: o if "deadline" in o else None)(_outbound(au, transfer_id)),
+        )
         # NZ's chain moves past the proposal's deadline while AU cannot reach NZ.
         now = int(nz.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         nz.rpc("evm_increaseTime", [outbound["deadline"] - now + 60])
