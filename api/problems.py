@@ -154,7 +154,7 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     # Inter-registry transfers (IInterop.sol).
     "InvalidPeer": ("INVALID_PEER", 422),
     "PeerNotFound": ("PEER_NOT_FOUND", 404),
-    "InvalidPeerAccount": ("INVALID_ACCOUNT_ID", 422),
+    "InvalidPeerAccount": ("INVALID_PEER_ACCOUNT", 422),
     "OutboundNotFound": ("TRANSFER_NOT_FOUND", 404),
     "OutboundNotInStatus": ("TRANSFER_NOT_PENDING", 409),
     "ProposalAlreadySent": ("PROPOSAL_ALREADY_SENT", 409),

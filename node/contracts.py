@@ -34,6 +34,7 @@ __all__ = [
     "EscrowStatus",
     "FirstTransferDefinition",
     "Operation",
+    "OutboundStatus",
     "PlatformStatus",
     "ReservationStatus",
     "SignedRequest",
@@ -106,6 +107,16 @@ class TransferStatus(enum.IntEnum):
     PENDING = 1
     COMPLETED = 2
     RESCINDED = 3
+
+
+class OutboundStatus(enum.IntEnum):
+    """Statuses of a transfer to a peer registry, as in `InteropTypes.sol`."""
+
+    NONE = 0
+    PENDING = 1
+    IN_TRANSIT = 2
+    TRANSFERRED = 3
+    RETURNED = 4
 
 
 class PlatformStatus(enum.IntEnum):

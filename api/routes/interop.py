@@ -10,16 +10,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from api.deps import ServicesDep
 from api.intents import Resolver, bytes8_hex
 from api.interop import message_rows, own_domain, receive_proposal, transfer_out_request
 from api.operations.edge import TransferId, prepare_request, submit_route
+from api.paging import reject_unknown_parameters
 from api.problems import refuse
 from api.queries.interop import inbound_transfers, outbound_transfers, peers
-from api.schemas import AccountId, ApproveIntent, PreparedRequest, SignedSubmission, _UnitsIntent
+from api.schemas import (
+    ApproveIntent,
+    PeerIntent,
+    PreparedRequest,
+    SignedSubmission,
+    TransferOutIntent,
+)
 from api.services import Services
 from api.writes import checked_request
 
@@ -30,22 +37,84 @@ router = APIRouter(tags=["interop"])
 PeerCode = Annotated[str, Query(min_length=1, max_length=8, pattern=r"^[A-Z0-9]+$")]
 
 
-class PeerIntent(BaseModel):
-    """Record or replace a peer registry (registry administrator)."""
+class Identity(BaseModel):
+    """A registry's signing identity: what a peer's administrator records with admin/peers."""
 
-    signer: str
-    registry_code: Annotated[str, Query(min_length=1, max_length=8)]
-    api_url: str
+    registry_code: str
     operator_address: str
     chain_id: int
     registry_address: str
 
 
-class TransferOutIntent(_UnitsIntent):
-    """Transfer units to an account of a peer registry, e.g. NZ-1000002."""
+class IdentityRead(Identity):
+    as_of_block: int
 
-    from_account: AccountId
-    to_account: AccountId
+
+class PeerRecord(Identity):
+    """A peer registry as recorded on this registry's chain."""
+
+    api_url: str
+    block_number: int
+    tx_hash: str
+
+
+class PeerPage(BaseModel):
+    items: list[PeerRecord]
+    next_cursor: str | None
+    as_of_block: int
+
+
+class InteropTransferRead(BaseModel):
+    """What this registry holds of an inter-registry transfer: `outbound` when it is the source,
+    `inbound` (one per source registry) when it is the destination. Each lists its chain events
+    (`messages`, with transaction hashes) and its signed protocol messages (`signed`)."""
+
+    registry: Identity
+    as_of_block: int
+    outbound: dict[str, Any] | None = None
+    inbound: list[dict[str, Any]] | None = None
+
+
+class ProposalReply(BaseModel):
+    """`pending` until this registry's signed answer is on its chain, then `answered`."""
+
+    status: str
+    answer: dict[str, Any] | None
+    tx_hash: str | None = None
+    as_of_block: int
+
+
+class LedgerRead(BaseModel):
+    """[transfer id, first serial, last serial] rows, serials in the source registry's numbering."""
+
+    registry_code: str
+    peer: str
+    as_of_block: int
+    sent: list[list[int]]
+    received: list[list[int]]
+    in_transit: list[int]
+
+
+class Difference(BaseModel):
+    direction: str
+    transfer_id: int
+    start: int
+    end: int
+    only_at: str
+
+
+class DirectionTotals(BaseModel):
+    source: int
+    destination: int
+
+
+class ReconciliationRead(BaseModel):
+    peer: str
+    as_of_block: int
+    peer_as_of_block: int | None
+    totals: dict[str, DirectionTotals]
+    in_transit: dict[str, list[int]]
+    differences: list[Difference]
 
 
 @router.post("/admin/peers/prepare", response_model=PreparedRequest, tags=["admin"])
@@ -118,7 +187,7 @@ submit_route(
 # -- the protocol ---------------------------------------------------------------------------
 
 
-@router.post("/interop/proposals")
+@router.post("/interop/proposals", response_model=ProposalReply)
 def post_proposal(body: SignedSubmission, services: ServicesDep) -> dict[str, Any]:
     """A peer registry's signed proposal. Answers `pending` until this registry's signed answer
     is on its chain, then the answer. Idempotent: the peer sends it again until answered."""
@@ -127,7 +196,11 @@ def post_proposal(body: SignedSubmission, services: ServicesDep) -> dict[str, An
     return result
 
 
-@router.get("/interop/peers")
+@router.get(
+    "/interop/peers",
+    response_model=PeerPage,
+    dependencies=[Depends(reject_unknown_parameters)],
+)
 def list_peers(services: ServicesDep) -> dict[str, Any]:
     """The peer registries the administrator recorded on-chain, and this registry's identity."""
     block = services.indexed_block()
@@ -136,7 +209,7 @@ def list_peers(services: ServicesDep) -> dict[str, Any]:
     return {"items": items, "next_cursor": None, "as_of_block": block}
 
 
-@router.get("/interop/identity")
+@router.get("/interop/identity", response_model=IdentityRead)
 def identity(services: ServicesDep) -> dict[str, Any]:
     """This registry's signing identity, what a peer's administrator records (admin/peers)."""
     return _identity(services) | {"as_of_block": services.indexed_block()}
@@ -152,7 +225,7 @@ def _identity(services: Services) -> dict[str, Any]:
     }
 
 
-@router.get("/interop/transfers/{transfer_id}")
+@router.get("/interop/transfers/{transfer_id}", response_model=InteropTransferRead)
 def get_interop_transfer(
     transfer_id: TransferId,
     services: ServicesDep,
@@ -247,7 +320,7 @@ def ledger(services: Services, peer: str) -> dict[str, Any]:
     return {"sent": sorted(sent), "received": sorted(received), "in_transit": in_transit}
 
 
-@router.get("/interop/ledger")
+@router.get("/interop/ledger", response_model=LedgerRead)
 def get_ledger(services: ServicesDep, peer: PeerCode) -> dict[str, Any]:
     """Units this registry transferred to `peer` and received from it, by transfer and serial
     range (the source's serials), for the peer's reconciliation."""
@@ -257,7 +330,7 @@ def get_ledger(services: ServicesDep, peer: PeerCode) -> dict[str, Any]:
     )
 
 
-@router.get("/interop/reconciliation")
+@router.get("/interop/reconciliation", response_model=ReconciliationRead)
 def reconciliation(services: ServicesDep, peer: PeerCode) -> dict[str, Any]:
     """Compare this registry's exchanges with `peer` against the peer's own ledger, both
     directions: totals first, then transfer by transfer and range by range."""
