@@ -491,3 +491,12 @@ def test_after_the_faults_the_registries_reconcile(world: dict[str, Any]) -> Non
         assert all(not ids for ids in body["in_transit"].values()), body
         totals = body["totals"]
         assert all(t["source"] == t["destination"] for t in totals.values()), totals
+
+
+def test_each_mirror_passes_the_audit_against_its_chain(world: dict[str, Any]) -> None:
+    """The new states and events (in transit, transferred out, imports) replay like any other."""
+    for node in (world["au"], world["nz"]):
+        result = subprocess.run(
+            [_REGISTRY, "audit"], env=node.env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
