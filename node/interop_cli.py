@@ -39,10 +39,10 @@ def _sides(
     """(source identity, destination identity, signed messages, chain events) of each transfer."""
     out = []
     me = record["registry"]
-    if "outbound" in record:
+    if record.get("outbound"):
         o = record["outbound"]
         out.append((_domain(me), _domain(o["peer"]), o["signed"], o["messages"]))
-    for i in record.get("inbound", []):
+    for i in record.get("inbound") or []:
         out.append((_domain(i["peer"]), _domain(me), i["signed"], i["messages"]))
     return out
 
