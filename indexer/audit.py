@@ -898,7 +898,7 @@ def _spot_check(
     counted_transfers = sum(1 for transfer_id in snapshot.transfers if transfer_id < _DIGEST_IDS)
     # Transfers to a peer registry (docs/interop.md) take an id too; the mirror keeps them in
     # its event log only (decision D38).
-    outbound = sum(1 for name, _data in snapshot.events.values() if name == "TransferOutInitiated")
+    outbound = sum(1 for _tx, name in snapshot.events.values() if name == "TransferOutInitiated")
     operations = (
         len(authorize_calls)
         + outbound
