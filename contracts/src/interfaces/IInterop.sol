@@ -52,7 +52,9 @@ interface IInterop is IRegistryBase {
     /// @notice ITMO transfers between registries are not supported yet.
     error ItmoTransferNotSupported(uint64 transferId);
 
-    event PeerSet(bytes8 indexed registryCode, address operator, uint64 chainId, address registry, string apiUrl);
+    event PeerSet(
+        bytes8 indexed registryCode, address operator, uint64 chainId, address registry, string apiUrl
+    );
     event TransferOutInitiated(
         uint64 indexed transferId,
         uint64 indexed fromAccount,
@@ -103,9 +105,11 @@ interface IInterop is IRegistryBase {
 
     /// @notice Transfers ranges to an account of a peer registry. Single policy: the units are InTransit at
     /// once; two-person policy: Pending until approveTransferOut. Signer: a representative who may initiate.
-    function transferOut(TransferOutRequest calldata request, bytes calldata signature, uint64[] calldata blockStarts)
-        external
-        returns (uint64 transferId);
+    function transferOut(
+        TransferOutRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external returns (uint64 transferId);
 
     /// @notice Approves a pending outbound transfer: its units are InTransit. Signer: a representative who
     /// may approve, not the initiator. `blockStarts` lists the transfer's blocks.
@@ -123,7 +127,8 @@ interface IInterop is IRegistryBase {
     /// request (RELAYER_ROLE) and the proposal inside is checked against the source's peer record; an
     /// acceptance issues the units. On the source: the answer is checked against the destination's peer
     /// record and must answer the recorded proposal; `blockStarts` lists the transfer's blocks.
-    function recordAnswer(Answer calldata answer, bytes calldata signature, uint64[] calldata blockStarts) external;
+    function recordAnswer(Answer calldata answer, bytes calldata signature, uint64[] calldata blockStarts)
+        external;
 
     function getPeer(bytes8 registryCode) external view returns (Peer memory);
 

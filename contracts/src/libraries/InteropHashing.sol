@@ -74,15 +74,17 @@ library InteropHashing {
     }
 
     function hashApprove(TransferDecisionRequest calldata r) internal pure returns (bytes32) {
-        return keccak256(abi.encode(APPROVE_TRANSFER_OUT_TYPEHASH, r.signer, r.transferId, r.nonce, r.deadline));
+        return
+            keccak256(abi.encode(APPROVE_TRANSFER_OUT_TYPEHASH, r.signer, r.transferId, r.nonce, r.deadline));
     }
 
     function hashUnit(InteropUnit calldata u) internal pure returns (bytes32) {
-        bytes memory head = abi.encode(
-            UNIT_TYPEHASH, u.start, u.end, u.projectId, u.unitType, u.vintage, u.monitoringStart
-        );
+        bytes memory head =
+            abi.encode(UNIT_TYPEHASH, u.start, u.end, u.projectId, u.unitType, u.vintage, u.monitoringStart);
         return keccak256(
-            abi.encodePacked(head, abi.encode(u.monitoringEnd, u.originRegistry, keccak256(abi.encodePacked(u.labels))))
+            abi.encodePacked(
+                head, abi.encode(u.monitoringEnd, u.originRegistry, keccak256(abi.encodePacked(u.labels)))
+            )
         );
     }
 
@@ -119,7 +121,11 @@ library InteropHashing {
     }
 
     /// @notice The EIP-712 digest of a struct hash in another registry's domain.
-    function peerDigest(uint64 chainId, address registry, bytes32 structHash) internal pure returns (bytes32) {
+    function peerDigest(uint64 chainId, address registry, bytes32 structHash)
+        internal
+        pure
+        returns (bytes32)
+    {
         bytes32 domain = keccak256(
             abi.encode(_DOMAIN_TYPEHASH, keccak256("UnitRegistry"), keccak256("1"), chainId, registry)
         );

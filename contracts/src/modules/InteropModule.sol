@@ -8,7 +8,11 @@ import {IInterop} from "../interfaces/IInterop.sol";
 import {IRegistryModule} from "../interfaces/IRegistryModule.sol";
 import {InteropHashing} from "../libraries/InteropHashing.sol";
 import {
-    ApprovalPolicy, UnitState, UnitBlock, Issuance, TransferDecisionRequest
+    ApprovalPolicy,
+    UnitState,
+    UnitBlock,
+    Issuance,
+    TransferDecisionRequest
 } from "../libraries/RegistryTypes.sol";
 import {
     OutboundStatus,
@@ -43,7 +47,10 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
     }
 
     /// @inheritdoc IInterop
-    function setPeer(SetPeerRequest calldata request, bytes calldata signature) external onlyRole(RELAYER_ROLE) {
+    function setPeer(SetPeerRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+    {
         _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
         _requireRole(REGISTRY_ADMIN_ROLE, request.signer);
         bytes8 code = request.registryCode;
@@ -61,11 +68,11 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
     }
 
     /// @inheritdoc IInterop
-    function transferOut(TransferOutRequest calldata request, bytes calldata signature, uint64[] calldata blockStarts)
-        external
-        onlyRole(RELAYER_ROLE)
-        returns (uint64 transferId)
-    {
+    function transferOut(
+        TransferOutRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external onlyRole(RELAYER_ROLE) returns (uint64 transferId) {
         _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
         uint64 from = request.fromAccount;
         bool single = _requireOpen(from).approvalPolicy == ApprovalPolicy.Single;
@@ -75,7 +82,9 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
 
         transferId = _counters.nextOperationId++;
         uint64 quantity = _moveRanges(
-            request.ranges, blockStarts, _lockMove(from, single ? UnitState.InTransit : UnitState.Pending, transferId)
+            request.ranges,
+            blockStarts,
+            _lockMove(from, single ? UnitState.InTransit : UnitState.Pending, transferId)
         );
         InteropStorage.layout().outbound[transferId] = Outbound({
             fromAccount: from,
@@ -87,7 +96,9 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
             proposalDigest: bytes32(0),
             answerDigest: bytes32(0)
         });
-        emit TransferOutInitiated(transferId, from, request.toRegistry, request.toAccount, request.signer, quantity);
+        emit TransferOutInitiated(
+            transferId, from, request.toRegistry, request.toAccount, request.signer, quantity
+        );
         if (single) emit TransferOutApproved(transferId, request.signer);
     }
 
@@ -125,8 +136,8 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
         Outbound storage o = _outbound(transferId, OutboundStatus.InTransit);
         if (o.proposalDigest != bytes32(0)) revert ProposalAlreadySent(transferId);
         if (
-            p.sourceRegistry != _registryCode || p.destRegistry != o.toRegistry || p.fromAccount != o.fromAccount
-                || p.toAccount != o.toAccount
+            p.sourceRegistry != _registryCode || p.destRegistry != o.toRegistry
+                || p.fromAccount != o.fromAccount || p.toAccount != o.toAccount
         ) revert ProposalMismatch(transferId, type(uint256).max);
         if (p.itmos.length != 0) revert ItmoTransferNotSupported(transferId);
         _checkUnits(p, o.quantity);
@@ -140,7 +151,9 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
         onlyRole(RELAYER_ROLE)
     {
         Proposal calldata p = a.proposal;
-        if (a.transferId != p.transferId || a.accepted != (a.reason == 0)) revert InvalidAnswer(a.transferId);
+        if (a.transferId != p.transferId || a.accepted != (a.reason == 0)) {
+            revert InvalidAnswer(a.transferId);
+        }
         bytes32 proposalHash = p.hash();
         if (p.destRegistry == _registryCode) _answerAsDestination(a, signature, proposalHash);
         else if (p.sourceRegistry == _registryCode) _answerAsSource(a, signature, proposalHash, blockStarts);
@@ -273,8 +286,11 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
     ) private {
         uint64 transferId = a.transferId;
         Outbound storage o = _outbound(transferId, OutboundStatus.InTransit);
-        if (o.proposalDigest != _hashTypedDataV4(proposalHash)) revert ProposalMismatch(transferId, type(uint256).max);
-        bytes32 answerDigest = _checkPeerSignature(a.proposal.destRegistry, a.hash(proposalHash), a.signer, signature);
+        if (o.proposalDigest != _hashTypedDataV4(proposalHash)) {
+            revert ProposalMismatch(transferId, type(uint256).max);
+        }
+        bytes32 answerDigest =
+            _checkPeerSignature(a.proposal.destRegistry, a.hash(proposalHash), a.signer, signature);
         // NOTE: a peer's answer is not this registry's signed request (no local nonce), but the journal
         // follows every relayed message by its RequestExecuted; replay is refused by the status check.
         emit RequestExecuted(a.signer, a.nonce, answerDigest);
@@ -285,9 +301,12 @@ contract InteropModule is RegistryBase, IInterop, IRegistryModule {
 
     /// @dev Accepted: InTransit -> TransferredOut (terminal, still locked by the transfer's id). Refused:
     /// InTransit -> Held in the source account.
-    function _settleOutbound(Outbound storage o, uint64 transferId, bool accepted, uint64[] calldata blockStarts)
-        private
-    {
+    function _settleOutbound(
+        Outbound storage o,
+        uint64 transferId,
+        bool accepted,
+        uint64[] calldata blockStarts
+    ) private {
         uint64 from = o.fromAccount;
         o.status = accepted ? OutboundStatus.Transferred : OutboundStatus.Returned;
         Move memory move = Move({

@@ -137,7 +137,11 @@ contract InteropTest is UnitTest {
     }
 
     /// @dev The proposal of [start, end], read from AU's block and issuance.
-    function _proposal(uint64 transferId, uint64 start, uint64 end) internal view returns (Proposal memory p) {
+    function _proposal(uint64 transferId, uint64 start, uint64 end)
+        internal
+        view
+        returns (Proposal memory p)
+    {
         (UnitBlock memory b,) = registry.getBlock(start);
         Issuance memory iss = registry.getIssuance(b.issuance);
         InteropUnit[] memory units = new InteropUnit[](1);
@@ -264,9 +268,7 @@ contract InteropTest is UnitTest {
         bytes memory forged = signDigest(OUTSIDER_KEY, digestFor(address(registry), this.hashProposal(p)));
         (Answer memory a, bytes memory answerSig) = _answer(p, forged, 0);
         vm.prank(relayer);
-        vm.expectRevert(
-            abi.encodeWithSelector(IInterop.PeerSignatureInvalid.selector, AU, relayer, outsider)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IInterop.PeerSignatureInvalid.selector, AU, relayer, outsider));
         IInterop(address(nz)).recordAnswer(a, answerSig, new uint64[](0));
     }
 
