@@ -46,6 +46,9 @@ class Node:
             "REGISTRY_REGISTRY_CODE": code,
             "REGISTRY_DEV_CHAIN_ID": str(chain_id),
             "REGISTRY_INTEROP_POLL_SECONDS": "0.3",
+            # Short enough that moving a chain's clock past it leaves the requests' own
+            # deadlines (an hour) valid; long enough for a node restart.
+            "REGISTRY_INTEROP_DEADLINE_SECONDS": "300",
         }
         if database_url is not None:
             self.env["REGISTRY_DATABASE_URL"] = database_url
@@ -261,8 +264,8 @@ def _send(world: dict[str, Any], source: str, quantity: int, to_account: str | N
             "quantity": quantity,
         },
     )
-    assert written["status"] == "indexed", written
-    assert written["result"]["status"] == "in_transit", written
+    assert written["status"] == "indexed", json.dumps(written)
+    assert written["result"]["status"] == "in_transit", json.dumps(written)
     return int(written["result"]["transfer_id"])
 
 
