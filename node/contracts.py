@@ -313,8 +313,7 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
         "address signer, uint64 accountId, uint64 authorizationId, Range[] ranges, uint8 purpose, "
         f"string beneficiary, string reason, {_TAIL}"
     ),
-    # Inter-registry transfers (InteropHashing.sol). Proposal and Answer are protocol messages,
-    # signed by the operators of the two registries (docs/interop.md).
+    # Inter-registry transfers (InteropHashing.sol); their protocol messages are PROTOCOL_TYPES.
     "SetPeer": _fields(
         "address signer, bytes8 registryCode, string apiUrl, address operator, uint64 chainId, "
         f"address registry, {_TAIL}"
