@@ -60,6 +60,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
+        interop = None
         webhooks = None
         if run_workers and services.relayer is not None:
             from api.journal import JournalWorker
@@ -67,6 +68,9 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
             services.relayer.start()
             worker = JournalWorker(services).start()
             app.state.worker = worker
+            from api.interop import InteropWorker
+
+            interop = InteropWorker(services, wake=worker.wake).start()
         if run_workers and services.settings.webhook_delivery:
             webhooks = WebhookWorker(
                 services.engine, services.settings, services.event_shape
@@ -77,6 +81,8 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
         finally:
             if webhooks is not None:
                 webhooks.stop()
+            if interop is not None:
+                interop.stop()
             if worker is not None:
                 worker.stop()
             if services.relayer is not None:

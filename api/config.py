@@ -32,6 +32,14 @@ class ApiSettings(NodeSettings):
     request_deadline_seconds: int = Field(
         default=3600, ge=60, description="Deadline `prepare` gives a request, from now."
     )
+    interop_deadline_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long a peer registry may take to accept a transfer (docs/interop.md).",
+    )
+    interop_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the interop worker retries its messages."
+    )
     wait_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Longest a `wait=indexed` or `min_block` read blocks."
     )

@@ -152,6 +152,19 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "ForwardedQuantityMismatch": ("FORWARDED_QUANTITY_MISMATCH", 422),
     "InvalidForwardCount": ("INVALID_FORWARD_COUNT", 422),
     "NotItmoBlock": ("NOT_ITMO_BLOCK", 409),
+    # Inter-registry transfers (IInterop.sol).
+    "InvalidPeer": ("INVALID_PEER", 422),
+    "PeerNotFound": ("PEER_NOT_FOUND", 404),
+    "InvalidPeerAccount": ("INVALID_PEER_ACCOUNT", 422),
+    "OutboundNotFound": ("TRANSFER_NOT_FOUND", 404),
+    "OutboundNotInStatus": ("TRANSFER_NOT_PENDING", 409),
+    "ProposalAlreadySent": ("PROPOSAL_ALREADY_SENT", 409),
+    "ProposalMismatch": ("INVALID_PROPOSAL", 422),
+    "PeerSignatureInvalid": ("INVALID_SIGNATURE", 422),
+    "AlreadyAnswered": ("ALREADY_ANSWERED", 409),
+    "ProposalDeadlinePassed": ("PROPOSAL_DEADLINE_PASSED", 409),
+    "InvalidAnswer": ("INVALID_ANSWER", 422),
+    "ItmoTransferNotSupported": ("ITMOS_NOT_SUPPORTED", 422),
 }
 
 # Codes of refusals the API decides itself, with no contract error behind them.
@@ -201,6 +214,9 @@ API_CODES: dict[str, int] = {
     "SUBSCRIPTION_NOT_FOUND": 404,
     "DELIVERY_NOT_FOUND": 404,
     "TOO_MANY_SUBSCRIPTIONS": 409,
+    # Inter-registry transfers: what a peer sends.
+    "PEER_UNREACHABLE": 502,
+    "INTEROP_UNAVAILABLE": 503,
     # The node itself.
     "CHAIN_REVERTED": 409,
     "CHAIN_UNAVAILABLE": 503,

@@ -221,6 +221,23 @@ class TransferIntent(_UnitsIntent):
     to_account: AccountId
 
 
+class PeerIntent(_SignerIntent):
+    """Record or replace a peer registry (registry administrator), as its identity shows it."""
+
+    registry_code: Annotated[str, Field(min_length=1, max_length=8, pattern=r"^[A-Z0-9]+$")]
+    api_url: Annotated[str, Field(min_length=1, max_length=512)]
+    operator_address: Address
+    chain_id: Annotated[int, Field(ge=1, le=2**64 - 1)]
+    registry_address: Address
+
+
+class TransferOutIntent(_UnitsIntent):
+    """Transfer units to an account of a peer registry, e.g. NZ-1000002 (docs/interop.md)."""
+
+    from_account: AccountId
+    to_account: AccountId
+
+
 class ApproveIntent(_SignerIntent):
     """Approve or rescind a pending transfer."""
 
@@ -636,6 +653,20 @@ INTENT_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "monitoring_period_end": "2025-12-31",
         "quantity": 1000,
         "forwards": [{"account_id": "AU-1000005", "quantity": 600}, {"account_id": "AU-1000006"}],
+    },
+    PeerIntent: {
+        "signer": _ADMIN,
+        "registry_code": "NZ",
+        "api_url": "https://registry.example.nz",
+        "operator_address": _PLATFORM,
+        "chain_id": 31338,
+        "registry_address": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    },
+    TransferOutIntent: {
+        "signer": _AR,
+        "from_account": "AU-1000001",
+        "to_account": "NZ-1000002",
+        "quantity": 250,
     },
 }
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from api.chainview import UNORDERED_NONCE, split_nonce
 from api.intents import Resolver, units_account
 from api.models import JournalEntry, NonceCursor, RequestStatus
-from api.operations.catalogue import OPERATION_TYPES, PRECHECKS
+from api.operations.catalogue import ALTERNATE_OPERATIONS, OPERATION_TYPES, PRECHECKS
 from api.problems import Problem, refuse
 from api.schemas import MAX_RANGES
 from api.services import Services
@@ -303,6 +303,8 @@ def accept(
 ) -> tuple[Any, bool]:
     """Check and journal a signed request; return (journal row, whether it was new)."""
     path = path or {}
+    if isinstance(body, dict):
+        operation = ALTERNATE_OPERATIONS.get((operation, str(body.get("primaryType"))), operation)
     primary_type = OPERATION_TYPES[operation]
     data = canonical(services, primary_type, body)
     checked = _check_signature(data, signature)

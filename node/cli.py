@@ -548,6 +548,9 @@ def qbft_config(
 
 def _load_plugins() -> None:
     """Mount the sub-commands other packages contribute (entry point group `registry.commands`)."""
+    from node.interop_cli import register as register_interop
+
+    register_interop(app)
     for entry in entry_points(group="registry.commands"):
         entry.load()(app)
 

@@ -19,6 +19,7 @@ from eth_utils.crypto import keccak
 __all__ = [
     "AUXILIARY_TYPES",
     "OPERATIONS",
+    "PROTOCOL_TYPES",
     "REQUEST_TYPES",
     "AccountKind",
     "AccountStatus",
@@ -33,6 +34,7 @@ __all__ = [
     "EscrowStatus",
     "FirstTransferDefinition",
     "Operation",
+    "OutboundStatus",
     "PendingTransfer",
     "PlatformStatus",
     "ReservationStatus",
@@ -86,6 +88,8 @@ class UnitState(enum.IntEnum):
     ESCROWED = 4
     ASSOCIATED = 5
     CANCELLED = 6
+    IN_TRANSIT = 7
+    TRANSFERRED_OUT = 8
 
 
 class CancellationPurpose(enum.IntEnum):
@@ -104,6 +108,16 @@ class TransferStatus(enum.IntEnum):
     PENDING = 1
     COMPLETED = 2
     RESCINDED = 3
+
+
+class OutboundStatus(enum.IntEnum):
+    """Statuses of a transfer to a peer registry, as in `InteropTypes.sol`."""
+
+    NONE = 0
+    PENDING = 1
+    IN_TRANSIT = 2
+    TRANSFERRED = 3
+    RETURNED = 4
 
 
 class PlatformStatus(enum.IntEnum):
@@ -300,13 +314,43 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
         "address signer, uint64 accountId, uint64 authorizationId, Range[] ranges, uint8 purpose, "
         f"string beneficiary, string reason, {_TAIL}"
     ),
+    # Inter-registry transfers (InteropHashing.sol); their protocol messages are PROTOCOL_TYPES.
+    "SetPeer": _fields(
+        "address signer, bytes8 registryCode, string apiUrl, address operator, uint64 chainId, "
+        f"address registry, {_TAIL}"
+    ),
+    "TransferOut": _fields(
+        f"address signer, uint64 fromAccount, bytes8 toRegistry, uint64 toAccount, Range[] ranges, "
+        f"{_TAIL}"
+    ),
+    "ApproveTransferOut": _fields(f"address signer, uint64 transferId, {_TAIL}"),
 }
+
+# The inter-registry protocol's messages (InteropHashing.sol, docs/interop.md): signed by a
+# registry's operator, not by a user, so no API route prepares them.
+PROTOCOL_TYPES: dict[str, list[dict[str, str]]] = {
+    "Proposal": _fields(
+        "address signer, uint64 transferId, bytes8 sourceRegistry, bytes8 destRegistry, "
+        "uint64 fromAccount, uint64 toAccount, InteropUnit[] units, bytes32[] itmos, "
+        f"{_TAIL}"
+    ),
+    "Answer": _fields(
+        "address signer, uint64 transferId, Proposal proposal, bytes proposalSignature, "
+        f"bool accepted, uint8 reason, {_TAIL}"
+    ),
+}
+_SIGNED_TYPES = {**REQUEST_TYPES, **PROTOCOL_TYPES}
 
 # Struct types requests embed, by name.
 AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
     "Range": _RANGE,
     "Representative": _REPRESENTATIVE,
     "Forward": _FORWARD,
+    "InteropUnit": _fields(
+        "uint64 start, uint64 end, bytes32 projectId, bytes32 unitType, uint16 vintage, "
+        "uint64 monitoringStart, uint64 monitoringEnd, bytes8 originRegistry, bytes32[] labels"
+    ),
+    "Proposal": PROTOCOL_TYPES["Proposal"],
 }
 _AUXILIARY = AUXILIARY_TYPES
 
@@ -394,6 +438,11 @@ OPERATIONS: dict[str, Operation] = {
     "ApproveItmoTransfer": Operation("approveItmoTransfer", True),
     "RescindItmoTransfer": Operation("rescindItmoTransfer", True),
     "CancelItmos": Operation("cancelItmos", True),
+    "SetPeer": Operation("setPeer", False),
+    "TransferOut": Operation("transferOut", True),
+    "ApproveTransferOut": Operation("approveTransferOut", True),
+    "Proposal": Operation("sendProposal", False),
+    "Answer": Operation("recordAnswer", True),
 }
 
 
@@ -401,20 +450,23 @@ def typed_data(
     primary_type: str, message: dict[str, Any], chain_id: int, verifying_contract: str
 ) -> dict[str, Any]:
     """Return the full EIP-712 typed data of a request for the registry's domain."""
-    if primary_type not in REQUEST_TYPES:
+    if primary_type not in _SIGNED_TYPES:
         raise ValueError(
-            f"unknown request type {primary_type!r}; expected one of {list(REQUEST_TYPES)}"
+            f"unknown request type {primary_type!r}; expected one of {list(_SIGNED_TYPES)}"
         )
     types: dict[str, Any] = {
         "EIP712Domain": _fields(
             "string name, string version, uint256 chainId, address verifyingContract"
         ),
-        primary_type: REQUEST_TYPES[primary_type],
+        primary_type: _SIGNED_TYPES[primary_type],
     }
-    for field in REQUEST_TYPES[primary_type]:
-        base = field["type"].removesuffix("[]")
-        if base in _AUXILIARY:
-            types[base] = _AUXILIARY[base]
+    todo = [primary_type]
+    while todo:  # embedded structs, and the structs they embed (an Answer embeds a Proposal)
+        for field in types[todo.pop()]:
+            base = field["type"].removesuffix("[]")
+            if base in _AUXILIARY and base not in types:
+                types[base] = _AUXILIARY[base]
+                todo.append(base)
     return {
         "types": types,
         "primaryType": primary_type,
@@ -494,7 +546,7 @@ class SignedRequest:
     def call_args(self) -> tuple[str, list[Any]]:
         """Return the contract function name and its arguments."""
         operation = OPERATIONS[self.primary_type]
-        request = _as_tuple(REQUEST_TYPES[self.primary_type], self.typed_data["message"])
+        request = _as_tuple(_SIGNED_TYPES[self.primary_type], self.typed_data["message"])
         args: list[Any] = [request, self.signature]
         if operation.takes_pending_record:
             args.append((self.pending or _NO_RECORD).as_tuple())

@@ -87,6 +87,7 @@ class DevChain:
     @classmethod
     def from_settings(cls, settings: NodeSettings, **kwargs: Any) -> DevChain:
         """Build the dev chain described by `settings` (data dir and chain port)."""
+        kwargs.setdefault("chain_id", settings.dev_chain_id)
         return cls(settings.data_dir, port=settings.chain_port, **kwargs)
 
     @property

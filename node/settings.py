@@ -31,6 +31,12 @@ class NodeSettings(BaseSettings):
         default=None,
         description="JSON-RPC URL of an external chain; when set, no dev chain is started.",
     )
+    dev_chain_id: int = Field(
+        default=31337,
+        ge=1,
+        description="Chain id of the embedded dev chain; two dev nodes that exchange units "
+        "(docs/interop.md) need different ones.",
+    )
     registry_code: str = Field(
         default="AU", description="Code of the registry this node runs (ISO 3166 alpha-2 style)."
     )

@@ -134,6 +134,8 @@ def _check_field(field: Field, message: dict[str, Any], value: Any) -> None:
         same = int(got) == int(value)
     elif kind == "code":
         same = _text_of(got) == str(value)
+    elif kind == "registry_of":
+        same = _text_of(got) == str(value).rsplit("-", 1)[0]
     elif kind == "codes":
         same = [_text_of(item) for item in got] == [str(item) for item in value]
     elif kind == "purposes":

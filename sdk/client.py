@@ -246,6 +246,15 @@ class Transfers(_Operations[R]):
         """Rescind a pending transfer."""
         return self._run("transfers.rescind", {"transfer_id": transfer_id}, {})
 
+    def out(self, *, from_account: str, to_account: str, **intent: Any) -> R:
+        """Transfer units to a peer registry's account, e.g. NZ-1000002 (quantity or ranges)."""
+        body = {"from_account": from_account, "to_account": to_account, **intent}
+        return self._run("transfers.out", {}, body)
+
+    def approve_out(self, transfer_id: int | str) -> R:
+        """Approve a pending transfer to a peer registry (a second AR)."""
+        return self._run("transfers.approve_out", {"transfer_id": transfer_id}, {})
+
 
 class Cancellations(_Operations[R]):
     """Cancellation (retirement) of units."""
@@ -426,6 +435,11 @@ class Admin(_Operations[R]):
     def register_project(self, **intent: Any) -> R:
         """Register a project: project_id, name, methodology, country."""
         return self._run("admin.register_project", {}, intent)
+
+    def set_peer(self, **intent: Any) -> R:
+        """Record a peer registry: registry_code, api_url, operator_address, chain_id and
+        registry_address (as its GET /v1/interop/identity shows them)."""
+        return self._run("admin.set_peer", {}, intent)
 
     def define_label(self, *, name: str, authority: str) -> R:
         """Define an eligibility label and the address that may apply it."""

@@ -20,8 +20,9 @@ __all__ = ["OPERATIONS", "Field", "OperationSpec", "resolve"]
 # "representative" (the intent's own address and rights), "code" (text in a right-padded bytes8 or
 # bytes32: party and registry codes, identifiers), "codes" (a list of them), "purposes" (words
 # -> the authorization's bit set), "day_start"/"day_end" (an ISO date -> its first or last second,
-# UTC), "forwards" (an Article 6.4 issuance's instructions), or an enumeration (name -> the uint8
-# the contract uses).
+# UTC), "registry_of" (the registry code an account id starts with: "NZ-1000002" -> NZ),
+# "forwards" (an Article 6.4 issuance's instructions), or an enumeration (name -> the uint8 the
+# contract uses).
 Kind = str | dict[str, int]
 
 
@@ -298,6 +299,29 @@ OPERATIONS: dict[str, OperationSpec] = {
             "purpose:purpose:purpose, beneficiary:beneficiary:text:, reason:reason:text:, "
             f"{_UNITS}"
         ),
+    ),
+    # Inter-registry transfers (docs/interop.md).
+    "admin.set_peer": OperationSpec(
+        "admin/peers",
+        "SetPeer",
+        _f(
+            "registry_code:registryCode:code, api_url:apiUrl:text, "
+            "operator_address:operator:address, chain_id:chainId:int, "
+            "registry_address:registry:address"
+        ),
+    ),
+    "transfers.out": OperationSpec(
+        "transfers/out",
+        "TransferOut",
+        _f(
+            "from_account:fromAccount:account, to_account:toRegistry:registry_of, "
+            f"to_account:toAccount:account, {_UNITS}"
+        ),
+    ),
+    "transfers.approve_out": OperationSpec(
+        "transfers/out/{transfer_id}/approve",
+        "ApproveTransferOut",
+        _f("transfer_id:transferId:int"),
     ),
 }
 

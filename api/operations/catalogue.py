@@ -12,12 +12,14 @@ from __future__ import annotations
 from api.article6 import ARTICLE6_PRECHECKS
 from api.operations import associations, escrows, results
 from api.operations import prechecks as check
+from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
 from api.operations.record import LockDecision, Operation, Prepare, Subject
 from api.operations.results import ResultReader
 from indexer.models import Consent, Reservation, Transfer, table_of
 
 __all__ = [
+    "ALTERNATE_OPERATIONS",
     "LOCK_DECISIONS",
     "OPERATIONS",
     "OPERATION_TYPES",
@@ -258,6 +260,21 @@ OPERATIONS: tuple[Operation, ...] = (
         "Cancel ITMOs for a use or voluntarily",
         result=results.cancel_itmos,
     ),
+    # Inter-registry transfers (docs/interop.md).
+    Operation("admin/peers", "SetPeer", INTEROP_PRECHECKS["SetPeer"], "Record a peer registry"),
+    Operation(
+        "transfers/out",
+        "TransferOut",
+        INTEROP_PRECHECKS["TransferOut"],
+        "Transfer units to an account of a peer registry",
+    ),
+    Operation(
+        "transfers/out/approve",
+        "ApproveTransferOut",
+        INTEROP_PRECHECKS["ApproveTransferOut"],
+        "Approve a pending transfer to a peer registry",
+        _PENDING,
+    ),
 )
 
 _BY_PATH = {op.path: op for op in OPERATIONS}
@@ -274,6 +291,13 @@ SUBJECTS: tuple[Subject, ...] = tuple(
 LOCK_DECISIONS: dict[str, LockDecision] = {
     op.primary_type: op.lock for op in OPERATIONS if op.lock is not None
 }
+# A peer's answer, relayed by the interop worker (no route): on the source it settles the
+# transfer's InTransit blocks (docs/interop.md).
+LOCK_DECISIONS["Answer"] = LockDecision("in_transit", "transferId")
+
+# Another request type a route's submission may carry: a transfer whose `to_account` is a peer
+# registry's account is a TransferOut (prepared by POST /v1/transfers/prepare like any transfer).
+ALTERNATE_OPERATIONS: dict[tuple[str, str], str] = {("transfers", "TransferOut"): "transfers/out"}
 
 
 def operation(path: str) -> Operation:

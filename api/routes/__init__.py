@@ -12,6 +12,7 @@ from api.routes import (
     discovery,
     events,
     explorer,
+    interop,
     platforms,
     records,
     registers,
@@ -31,7 +32,7 @@ ROUTERS += [
     reservations.router,
     records.router,
 ]
-ROUTERS += [article6.router]
+ROUTERS += [article6.router, interop.router]
 
 # Served at the root, outside /v1: the public explorer's HTML pages (decision D35).
 PAGES: list[APIRouter] = [explorer.router]

@@ -499,7 +499,16 @@ def projects(request: Request, snapshot: SnapshotDep) -> Response:
     )
 
 
-_STATES = ("held", "pending", "reserved", "escrowed", "associated", "cancelled")
+_STATES = (
+    "held",
+    "pending",
+    "reserved",
+    "escrowed",
+    "associated",
+    "cancelled",
+    "in_transit",
+    "transferred_out",
+)
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)

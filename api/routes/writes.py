@@ -22,6 +22,7 @@ from api.intents import (
     day_end,
     day_start,
 )
+from api.interop import transfer_out_request
 from api.operations.edge import AccountPath, LabelPath, TransferId, prepare_request, submit_route
 from api.problems import refuse
 from api.schemas import (
@@ -234,6 +235,11 @@ def prepare_transfer(intent: TransferIntent, services: ServicesDep) -> PreparedR
 
     def build(r: Resolver) -> dict[str, Any]:
         source = r.account(intent.from_account)
+        if intent.to_account.partition("-")[0] != services.registry_code:
+            # A peer registry's account: a transfer out (docs/interop.md).
+            r.require_right(source, intent.signer, "initiate")
+            units = r.units(source, intent.quantity, intent.filters, intent.ranges)
+            return transfer_out_request(r, intent.signer, source, intent.to_account, units)
         target = r.account(intent.to_account)
         if source.id == target.id:  # before choosing units, which would be wasted
             raise refuse("SAME_ACCOUNT", "A transfer needs two different accounts.")

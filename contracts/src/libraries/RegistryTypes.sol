@@ -30,7 +30,9 @@ enum ApprovalPolicy {
 }
 
 /// @dev Reserved, Escrowed and Associated are the platform-model states (CER Class B.4, B.5, C.1); the
-/// block's `lockId` names the reservation, escrow or association that holds them.
+/// block's `lockId` names the reservation, escrow or association that holds them. InTransit and
+/// TransferredOut are the inter-registry states (InteropModule): units on their way to a peer registry,
+/// and units the peer accepted (terminal); both are locked by the outbound transfer's id.
 enum UnitState {
     None,
     Held,
@@ -38,7 +40,9 @@ enum UnitState {
     Reserved,
     Escrowed,
     Associated,
-    Cancelled
+    Cancelled,
+    InTransit,
+    TransferredOut
 }
 
 enum CancellationPurpose {

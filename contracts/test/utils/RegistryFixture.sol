@@ -9,6 +9,7 @@ import {CertificateModule} from "../../src/modules/CertificateModule.sol";
 import {Article6Module} from "../../src/modules/Article6Module.sol";
 import {Article6TransferModule} from "../../src/modules/Article6TransferModule.sol";
 import {Article64Module} from "../../src/modules/Article64Module.sol";
+import {InteropModule} from "../../src/modules/InteropModule.sol";
 import {IAdministration} from "../../src/interfaces/IAdministration.sol";
 import {RequestHashing} from "../../src/libraries/RequestHashing.sol";
 import {PlatformHashing} from "../../src/libraries/PlatformHashing.sol";
@@ -149,13 +150,14 @@ abstract contract RegistryFixture is Assertions {
 
     /// @notice A fresh deployment of every module the registry routes to, in node/'s deploy order.
     function deployModules() internal returns (address[] memory modules) {
-        modules = new address[](6);
+        modules = new address[](7);
         modules[0] = address(new AdministrationModule());
         modules[1] = address(new PlatformModule());
         modules[2] = address(new CertificateModule());
         modules[3] = address(new Article6Module());
         modules[4] = address(new Article6TransferModule());
         modules[5] = address(new Article64Module());
+        modules[6] = address(new InteropModule());
     }
 
     // ---------------------------------------------------------------------------------------------
