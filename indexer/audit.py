@@ -661,8 +661,7 @@ def _spot_check(
     # A single-policy core transfer is numbered from its request's digest, at 2^62 or above, and
     # takes no operation id (decision D33).
     counted_transfers = sum(1 for transfer_id in snapshot.transfers if transfer_id < _DIGEST_IDS)
-    # Transfers to a peer registry (docs/interop.md) take an id too; the mirror keeps them in
-    # its event log only (decision D38).
+    # Transfers to a peer registry (docs/interop.md) take an operation id too.
     outbound = sum(1 for _tx, name in snapshot.events.values() if name == "TransferOutInitiated")
     operations = (
         len(authorize_calls)

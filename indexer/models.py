@@ -62,6 +62,10 @@ __all__ = [
     "Event",
     "EventBase",
     "ExecutedRequest",
+    "InteropImport",
+    "InteropMessage",
+    "InteropPeer",
+    "InteropTransfer",
     "Issuance",
     "IssuanceBase",
     "Label",
@@ -751,3 +755,88 @@ class Article64Part(SQLModel, table=True):
     end: int = Field(sa_type=BigInteger)
     share: str = Field(sa_type=String(32))  # share_of_proceeds, omge, forwarded
     account_id: int = Field(sa_type=BigInteger)
+
+
+# -- inter-registry transfers (InteropModule, docs/interop.md) ----------------------------------
+
+
+class InteropPeer(SQLModel, table=True):
+    """A peer registry as the administrator recorded it on-chain (its latest record)."""
+
+    __tablename__ = "interop_peers"
+
+    registry_code: str = Field(primary_key=True, sa_type=String(8))
+    operator_address: str = Field(sa_type=String(_ADDRESS))  # signs its protocol messages
+    chain_id: int = Field(sa_type=BigInteger)
+    registry_address: str = Field(sa_type=String(_ADDRESS))
+    api_url: str
+    block_number: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(sa_type=String(_HASH))
+
+
+class InteropTransfer(SQLModel, table=True):
+    """A transfer between this registry and a peer: `out` (this registry is the source, keyed by
+    the destination's code) or `in` (keyed by the source's code), with its phase.
+
+    Out: pending, in_transit, transferred or returned. In: proposed, accepted or refused.
+    """
+
+    __tablename__ = "interop_transfers"
+
+    direction: str = Field(primary_key=True, sa_type=String(3))
+    peer_registry: str = Field(primary_key=True, sa_type=String(8))
+    transfer_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    status: str = Field(sa_type=String(16))
+    from_account: int | None = Field(default=None, sa_type=BigInteger)  # out only
+    to_account: int | None = Field(default=None, sa_type=BigInteger)  # out only
+    initiator: str | None = Field(default=None, sa_type=String(_ADDRESS))  # out only
+    quantity: int | None = Field(default=None, sa_type=BigInteger)  # out only
+    proposal_digest: str | None = Field(default=None, sa_type=String(_HASH))
+    deadline: int | None = Field(default=None, sa_type=BigInteger)
+    reason: int | None = Field(default=None)
+    answer_digest: str | None = Field(default=None, sa_type=String(_HASH))
+
+
+class InteropMessage(SQLModel, table=True):
+    """One interop event as a transfer's record shows it: who signed what, in which transaction.
+
+    `digest` and `signature` are the protocol message's (proposal or answer); `signer` is the
+    operator who signed it, or the representative who approved.
+    """
+
+    __tablename__ = "interop_messages"
+
+    block_number: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    log_index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    tx_hash: str = Field(sa_type=String(_HASH))
+    event: str = Field(sa_type=String(32))
+    direction: str = Field(sa_type=String(3), index=True)
+    peer_registry: str = Field(sa_type=String(8))
+    transfer_id: int = Field(sa_type=BigInteger, index=True)
+    digest: str | None = Field(default=None, sa_type=String(_HASH))
+    signer: str | None = Field(default=None, sa_type=String(_ADDRESS))
+    signature: str | None = Field(default=None)
+    deadline: int | None = Field(default=None, sa_type=BigInteger)
+    accepted: bool | None = Field(default=None)
+    reason: int | None = Field(default=None)
+
+
+class InteropImport(SQLModel, table=True):
+    """Serials an accepted inbound transfer issued here, and the source's serials they were."""
+
+    __tablename__ = "interop_imports"
+
+    source_registry: str = Field(primary_key=True, sa_type=String(8))
+    transfer_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    start: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    end: int = Field(sa_type=BigInteger)
+    origin_start: int = Field(sa_type=BigInteger)
+    origin_end: int = Field(sa_type=BigInteger)

@@ -333,6 +333,75 @@ class PartyRegistered:
     administrators: list[str]
 
 
+# -- inter-registry transfers (InteropModule, docs/interop.md) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSet:
+    registry_code: str  # 0x-hex bytes8
+    operator: str  # checksummed address
+    chain_id: int
+    registry: str  # checksummed address
+    api_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutInitiated:
+    transfer_id: int
+    from_account: int
+    to_registry: str  # 0x-hex bytes8
+    to_account: int
+    initiator: str  # checksummed address
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutApproved:
+    transfer_id: int
+    approver: str  # checksummed address
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalSent:
+    transfer_id: int
+    proposal_digest: str  # 0x-hex bytes32
+    signer: str  # checksummed address
+    deadline: int
+    signature: str  # 0x-hex bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalReceived:
+    source_registry: str  # 0x-hex bytes8
+    transfer_id: int
+    proposal_digest: str  # 0x-hex bytes32
+    signer: str  # checksummed address
+    deadline: int
+    signature: str  # 0x-hex bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecorded:
+    source_registry: str  # 0x-hex bytes8
+    transfer_id: int
+    dest_registry: str  # 0x-hex bytes8
+    accepted: bool
+    reason: int
+    answer_digest: str  # 0x-hex bytes32
+    signer: str  # checksummed address
+    signature: str  # 0x-hex bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UnitsImported:
+    source_registry: str  # 0x-hex bytes8
+    transfer_id: int
+    start: int
+    end: int
+    origin_start: int
+    origin_end: int
+
+
 PAYLOADS: dict[str, type[Any]] = {
     "AccountOpened": AccountOpened,
     "AccountStatusChanged": AccountStatusChanged,
@@ -372,6 +441,13 @@ PAYLOADS: dict[str, type[Any]] = {
     "ItmoTransferInitiated": ItmoTransferInitiated,
     "MechanismAccountsSet": MechanismAccountsSet,
     "PartyRegistered": PartyRegistered,
+    "PeerSet": PeerSet,
+    "TransferOutInitiated": TransferOutInitiated,
+    "TransferOutApproved": TransferOutApproved,
+    "ProposalSent": ProposalSent,
+    "ProposalReceived": ProposalReceived,
+    "AnswerRecorded": AnswerRecorded,
+    "UnitsImported": UnitsImported,
 }
 
 

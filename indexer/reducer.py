@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table
 
 from indexer import payloads as p
+from indexer.errors import MirrorInconsistentError
 from indexer.models import (
     Account,
     AccountTransaction,
@@ -38,6 +39,10 @@ from indexer.models import (
     Consent,
     Escrow,
     ExecutedRequest,
+    InteropImport,
+    InteropMessage,
+    InteropPeer,
+    InteropTransfer,
     Issuance,
     Label,
     LabelChange,
@@ -107,6 +112,10 @@ A6_ITMO_TRANSFERS = table_of(Article6ItmoTransfer)
 A6_CONFIG = table_of(Article6Config)
 A64_ISSUANCES = table_of(Article64Issuance)
 A64_PARTS = table_of(Article64Part)
+INTEROP_PEERS = table_of(InteropPeer)
+INTEROP_TRANSFERS = table_of(InteropTransfer)
+INTEROP_MESSAGES = table_of(InteropMessage)
+INTEROP_IMPORTS = table_of(InteropImport)
 
 # Every table that is a function of the raw events alone, i.e. what a rebuild recomputes, in
 # the order a store writes them. The audit compares each of them; `tests/indexer/
@@ -140,6 +149,10 @@ DERIVED_TABLES: tuple[Table, ...] = (
     A6_CONFIG,
     A64_ISSUANCES,
     A64_PARTS,
+    INTEROP_PEERS,
+    INTEROP_TRANSFERS,
+    INTEROP_MESSAGES,
+    INTEROP_IMPORTS,
 )
 
 Key = tuple[Any, ...]
@@ -894,6 +907,169 @@ class Reducer:
             },
         )
 
+    # -- inter-registry transfers (docs/interop.md) -----------------------------------------
+
+    def peer_set(self, e: DecodedEvent, x: p.PeerSet) -> None:
+        code = hex_text(x.registry_code)
+        self.store.replace(
+            INTEROP_PEERS,
+            (code,),
+            {
+                "registry_code": code,
+                "operator_address": x.operator,
+                "chain_id": x.chain_id,
+                "registry_address": x.registry,
+                "api_url": x.api_url,
+                "block_number": e.block_number,
+                "tx_hash": e.tx_hash,
+            },
+        )
+
+    def _message(self, e: DecodedEvent, key: Key, **values: Any) -> None:
+        direction, peer, transfer_id = key
+        self.store.insert(
+            INTEROP_MESSAGES,
+            {
+                "block_number": e.block_number,
+                "log_index": e.log_index,
+                "tx_hash": e.tx_hash,
+                "event": e.name,
+                "direction": direction,
+                "peer_registry": peer,
+                "transfer_id": transfer_id,
+                "digest": None,
+                "signer": None,
+                "signature": None,
+                "deadline": None,
+                "accepted": None,
+                "reason": None,
+                **values,
+            },
+        )
+
+    def _outbound(self, transfer_id: int) -> Key:
+        """Return the key of this registry's outbound transfer (ids are the source's own)."""
+        keys = [
+            k
+            for k in self.store.keys_where(INTEROP_TRANSFERS, "transfer_id", transfer_id)
+            if k[0] == "out"
+        ]
+        if len(keys) != 1:
+            raise MirrorInconsistentError(
+                f"no outbound interop transfer {transfer_id} is mirrored; run `registry audit`"
+            )
+        return keys[0]
+
+    def transfer_out_initiated(self, e: DecodedEvent, x: p.TransferOutInitiated) -> None:
+        key = ("out", hex_text(x.to_registry), x.transfer_id)
+        self.store.insert(
+            INTEROP_TRANSFERS,
+            {
+                "direction": key[0],
+                "peer_registry": key[1],
+                "transfer_id": key[2],
+                "status": "pending",
+                "from_account": x.from_account,
+                "to_account": x.to_account,
+                "initiator": x.initiator,
+                "quantity": x.quantity,
+                "proposal_digest": None,
+                "deadline": None,
+                "reason": None,
+                "answer_digest": None,
+            },
+        )
+        self._message(e, key, signer=x.initiator)
+
+    def transfer_out_approved(self, e: DecodedEvent, x: p.TransferOutApproved) -> None:
+        key = self._outbound(x.transfer_id)
+        self.store.update(INTEROP_TRANSFERS, key, status="in_transit")
+        self._message(e, key, signer=x.approver)
+
+    def proposal_sent(self, e: DecodedEvent, x: p.ProposalSent) -> None:
+        key = self._outbound(x.transfer_id)
+        self.store.update(
+            INTEROP_TRANSFERS, key, proposal_digest=x.proposal_digest, deadline=x.deadline
+        )
+        self._message(
+            e,
+            key,
+            digest=x.proposal_digest,
+            signer=x.signer,
+            signature=x.signature,
+            deadline=x.deadline,
+        )
+
+    def proposal_received(self, e: DecodedEvent, x: p.ProposalReceived) -> None:
+        key = ("in", hex_text(x.source_registry), x.transfer_id)
+        self.store.insert(
+            INTEROP_TRANSFERS,
+            {
+                "direction": key[0],
+                "peer_registry": key[1],
+                "transfer_id": key[2],
+                "status": "proposed",
+                "from_account": None,
+                "to_account": None,
+                "initiator": None,
+                "quantity": None,
+                "proposal_digest": x.proposal_digest,
+                "deadline": x.deadline,
+                "reason": None,
+                "answer_digest": None,
+            },
+        )
+        self._message(
+            e,
+            key,
+            digest=x.proposal_digest,
+            signer=x.signer,
+            signature=x.signature,
+            deadline=x.deadline,
+        )
+
+    def answer_recorded(self, e: DecodedEvent, x: p.AnswerRecorded) -> None:
+        # On the destination the answer is to a proposal it received (keyed by the source); on
+        # the source, to its own outbound transfer to that destination.
+        key: Key = ("in", hex_text(x.source_registry), x.transfer_id)
+        if self.store.row(INTEROP_TRANSFERS, key) is not None:
+            status = "accepted" if x.accepted else "refused"
+        else:
+            key = self._outbound(x.transfer_id)
+            if key[1] != hex_text(x.dest_registry):
+                raise MirrorInconsistentError(
+                    f"an answer to outbound transfer {x.transfer_id} names another peer"
+                )
+            status = "transferred" if x.accepted else "returned"
+        self.store.update(
+            INTEROP_TRANSFERS, key, status=status, reason=x.reason, answer_digest=x.answer_digest
+        )
+        self._message(
+            e,
+            key,
+            digest=x.answer_digest,
+            signer=x.signer,
+            signature=x.signature,
+            accepted=x.accepted,
+            reason=x.reason,
+        )
+
+    def units_imported(self, e: DecodedEvent, x: p.UnitsImported) -> None:
+        # Logged while the answer is applied, before the ProposalReceived of the same request.
+        source = hex_text(x.source_registry)
+        self.store.insert(
+            INTEROP_IMPORTS,
+            {
+                "source_registry": source,
+                "transfer_id": x.transfer_id,
+                "start": x.start,
+                "end": x.end,
+                "origin_start": x.origin_start,
+                "origin_end": x.origin_end,
+            },
+        )
+        self._message(e, ("in", source, x.transfer_id))
+
 
 # The transaction type of each lock table's operations.
 _LOCK_KINDS = {
@@ -943,4 +1119,11 @@ HANDLERS: dict[str, _Handler] = {
     "ItmoTransferInitiated": Reducer.itmo_transfer_initiated,
     "Article64Issued": Reducer.article64_issued,
     "Article64Distributed": Reducer.article64_distributed,
+    "PeerSet": Reducer.peer_set,
+    "TransferOutInitiated": Reducer.transfer_out_initiated,
+    "TransferOutApproved": Reducer.transfer_out_approved,
+    "ProposalSent": Reducer.proposal_sent,
+    "ProposalReceived": Reducer.proposal_received,
+    "AnswerRecorded": Reducer.answer_recorded,
+    "UnitsImported": Reducer.units_imported,
 }

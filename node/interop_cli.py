@@ -79,17 +79,16 @@ def verify_records(records: list[dict[str, Any]]) -> tuple[list[str], bool]:
             message = answer["typed_data"]["message"]
             proposal_sig = message["proposalSignature"].lower()
             for event in events:
-                data = event["data"]
                 if event["event"] in ("ProposalSent", "ProposalReceived"):
                     good = (
-                        data["proposalDigest"].lower() == by_kind["Proposal"].digest
-                        and data["signature"].lower() == proposal_sig
+                        event["digest"].lower() == by_kind["Proposal"].digest
+                        and event["signature"].lower() == proposal_sig
                     )
                 elif event["event"] == "AnswerRecorded":
                     good = (
-                        data["answerDigest"].lower() == by_kind["Answer"].digest
-                        and data["signature"].lower() == answer["signature"].lower()
-                        and bool(data["accepted"]) == bool(message["accepted"])
+                        event["digest"].lower() == by_kind["Answer"].digest
+                        and event["signature"].lower() == answer["signature"].lower()
+                        and bool(event["accepted"]) == bool(message["accepted"])
                     )
                 else:
                     continue

@@ -16,7 +16,7 @@ from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
 from api.operations.record import LockDecision, Operation, Prepare, Subject
 from api.operations.results import ResultReader
-from indexer.models import Consent, Reservation, Transfer, table_of
+from indexer.models import Consent, InteropTransfer, Reservation, Transfer, table_of
 
 __all__ = [
     "ALTERNATE_OPERATIONS",
@@ -37,6 +37,13 @@ __all__ = [
 _TRANSFER = Subject("transferId", table_of(Transfer), "from_account")
 _RESERVATION = Subject("reservationId", table_of(Reservation), "account_id")
 _CONSENT = Subject("consentId", table_of(Consent), "account_id")
+_TRANSFER_OUT = Subject(
+    "transferId",
+    table_of(InteropTransfer),
+    "from_account",
+    id_column="transfer_id",
+    scope=(("direction", "out"),),
+)
 
 _PENDING = LockDecision("pending", "transferId")
 _RESERVED = LockDecision("reserved", "reservationId")
@@ -261,12 +268,19 @@ OPERATIONS: tuple[Operation, ...] = (
         result=results.cancel_itmos,
     ),
     # Inter-registry transfers (docs/interop.md).
-    Operation("admin/peers", "SetPeer", INTEROP_PRECHECKS["SetPeer"], "Record a peer registry"),
+    Operation(
+        "admin/peers",
+        "SetPeer",
+        INTEROP_PRECHECKS["SetPeer"],
+        "Record a peer registry",
+        result=results.set_peer,
+    ),
     Operation(
         "transfers/out",
         "TransferOut",
         INTEROP_PRECHECKS["TransferOut"],
         "Transfer units to an account of a peer registry",
+        result=results.transfer_out,
     ),
     Operation(
         "transfers/out/approve",
@@ -274,6 +288,8 @@ OPERATIONS: tuple[Operation, ...] = (
         INTEROP_PRECHECKS["ApproveTransferOut"],
         "Approve a pending transfer to a peer registry",
         _PENDING,
+        subject=_TRANSFER_OUT,
+        result=results.approve_transfer_out,
     ),
 )
 
@@ -285,9 +301,9 @@ if len(_BY_PATH) != len(OPERATIONS):
 OPERATION_TYPES: dict[str, str] = {op.path: op.primary_type for op in OPERATIONS}
 PRECHECKS: dict[str, Precheck] = {op.primary_type: op.precheck for op in OPERATIONS}
 RESULTS: dict[str, ResultReader] = {op.primary_type: op.result for op in OPERATIONS}
-SUBJECTS: tuple[Subject, ...] = tuple(
-    {op.subject.field: op.subject for op in OPERATIONS if op.subject is not None}.values()
-)
+SUBJECTS: dict[str, Subject] = {
+    op.primary_type: op.subject for op in OPERATIONS if op.subject is not None
+}
 LOCK_DECISIONS: dict[str, LockDecision] = {
     op.primary_type: op.lock for op in OPERATIONS if op.lock is not None
 }

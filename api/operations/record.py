@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 
 from api.intents import Resolver
 from api.operations.prechecks import Precheck
@@ -62,6 +62,19 @@ class Subject:
     field: str
     table: Table
     account_column: str
+    # The table's column the id is matched against, and other columns that single the record
+    # out (an outbound interop transfer is keyed by direction too).
+    id_column: str = "id"
+    scope: tuple[tuple[str, Any], ...] = ()
+
+    def account_of(self, record_id: int) -> Any:
+        """Return the query for the account of the record `record_id` names."""
+        query = select(self.table.c[self.account_column]).where(
+            self.table.c[self.id_column] == record_id
+        )
+        for column, value in self.scope:
+            query = query.where(self.table.c[column] == value)
+        return query
 
 
 @dataclass(frozen=True)

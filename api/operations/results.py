@@ -315,3 +315,24 @@ def issue_article64(r: Receipt) -> dict[str, Any]:
         "forwarded": [part(*x) for x in parts.get(Article64Share.FORWARDED, [])],
         "forwarded_quantity": summary.forwarded,
     }
+
+
+# -- inter-registry transfers (docs/interop.md) --------------------------------------------
+
+
+def set_peer(r: Receipt) -> dict[str, Any]:
+    return {"registry_code": bytes32_text(r.first(p.PeerSet).registry_code)}
+
+
+def transfer_out(r: Receipt) -> dict[str, Any]:
+    started = r.first(p.TransferOutInitiated)
+    return {
+        "transfer_id": started.transfer_id,
+        # The single policy approves at once: the units are in transit to the peer.
+        "status": "in_transit" if r.has(p.TransferOutApproved) else "pending",
+        "ranges": r.ranges(),
+    }
+
+
+def approve_transfer_out(r: Receipt) -> dict[str, Any]:
+    return {"transfer_id": r.first(p.TransferOutApproved).transfer_id, "status": "in_transit"}

@@ -1,10 +1,10 @@
-"""Inter-registry transfers as the mirror knows them, read from the registry's own events.
+"""Inter-registry transfers as the mirror knows them (docs/interop.md).
 
-The interop module's events (PeerSet, TransferOutInitiated, TransferOutApproved, ProposalSent,
-ProposalReceived, AnswerRecorded, UnitsImported) are kept in the mirror's event log like every
-event; the unit blocks they move are mirrored by BlockChanged as always. These reads assemble a
-transfer from its events (decision D38): no derived table, so nothing for the audit to replay
-twice. At today's volumes a scan by event name is cheap; a derived table is the fix if it shows.
+The reducer keeps the interop module's events in four tables: the peers the administrator
+recorded, each transfer in or out with its phase, each transfer's messages (who signed which
+digest, in which transaction) and the serials an accepted inbound transfer issued here. These
+reads assemble a transfer's record from them; the unit blocks themselves are the mirror's as
+always.
 """
 
 from __future__ import annotations
@@ -13,158 +13,120 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from indexer.models import Event, Issuance, Label, UnitBlock, table_of
-from node.contracts import bytes32_text
+from indexer.models import (
+    InteropImport,
+    InteropMessage,
+    InteropPeer,
+    InteropTransfer,
+    Issuance,
+    Label,
+    UnitBlock,
+    table_of,
+)
 
 __all__ = [
-    "INTEROP_EVENTS",
     "inbound_transfers",
-    "interop_events",
     "outbound_blocks",
     "outbound_transfers",
     "peers",
     "transfer_record",
 ]
 
-_EVENTS = table_of(Event)
 _BLOCKS = table_of(UnitBlock)
 _ISSUANCES = table_of(Issuance)
 _LABELS = table_of(Label)
+_PEERS = table_of(InteropPeer)
+_TRANSFERS = table_of(InteropTransfer)
+_MESSAGES = table_of(InteropMessage)
+_IMPORTS = table_of(InteropImport)
 
-INTEROP_EVENTS = (
-    "PeerSet",
-    "TransferOutInitiated",
-    "TransferOutApproved",
-    "ProposalSent",
-    "ProposalReceived",
-    "AnswerRecorded",
-    "UnitsImported",
+# A transfer's columns as its record shows them; a phase not reached yet is left out.
+_OUT_FIELDS = (
+    "transfer_id",
+    "from_account",
+    "to_account",
+    "initiator",
+    "quantity",
+    "status",
+    "proposal_digest",
+    "deadline",
+    "reason",
+    "answer_digest",
 )
-
-
-def interop_events(conn: Connection, names: tuple[str, ...] = INTEROP_EVENTS) -> list[Any]:
-    """Return the interop events of the given names, in chain order."""
-    return list(
-        conn.execute(
-            select(_EVENTS)
-            .where(_EVENTS.c.name.in_(names))
-            .order_by(_EVENTS.c.block_number, _EVENTS.c.log_index)
-        )
-    )
-
-
-def code_text(value: str) -> str:
-    """Return a registry code from an event's bytes8 hex."""
-    return bytes32_text(value)
+_IN_FIELDS = ("transfer_id", "status", "proposal_digest", "deadline", "reason", "answer_digest")
+_MESSAGE_FIELDS = ("digest", "signer", "signature", "deadline", "accepted", "reason")
 
 
 def peers(conn: Connection) -> dict[str, dict[str, Any]]:
     """Return every peer's latest record by registry code."""
-    out: dict[str, dict[str, Any]] = {}
-    for row in interop_events(conn, ("PeerSet",)):
-        d = row.data
-        code = code_text(d["registryCode"])
-        out[code] = {
-            "registry_code": code,
-            "operator_address": d["operator"],
-            "chain_id": int(d["chainId"]),
-            "registry_address": d["registry"],
-            "api_url": d["apiUrl"],
-            "block_number": row.block_number,
-            "tx_hash": row.tx_hash,
+    rows = conn.execute(select(_PEERS).order_by(_PEERS.c.registry_code)).mappings()
+    return {r["registry_code"]: dict(r) for r in rows}
+
+
+def _messages(conn: Connection, direction: str) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    rows = conn.execute(
+        select(_MESSAGES)
+        .where(_MESSAGES.c.direction == direction)
+        .order_by(_MESSAGES.c.block_number, _MESSAGES.c.log_index)
+    ).mappings()
+    for r in rows:
+        message = {
+            "event": r["event"],
+            "block_number": r["block_number"],
+            "tx_hash": r["tx_hash"],
+            **{k: r[k] for k in _MESSAGE_FIELDS if r[k] is not None},
         }
+        out.setdefault((r["peer_registry"], r["transfer_id"]), []).append(message)
     return out
 
 
+def _transfers(conn: Connection, direction: str) -> list[Any]:
+    return list(
+        conn.execute(
+            select(_TRANSFERS)
+            .where(_TRANSFERS.c.direction == direction)
+            .order_by(_TRANSFERS.c.peer_registry, _TRANSFERS.c.transfer_id)
+        ).mappings()
+    )
+
+
 def outbound_transfers(conn: Connection) -> dict[int, dict[str, Any]]:
-    """Return every outbound transfer by id with its phase, from its events."""
+    """Return every outbound transfer by id with its phase and messages."""
+    messages = _messages(conn, "out")
     out: dict[int, dict[str, Any]] = {}
-    for row in interop_events(
-        conn, ("TransferOutInitiated", "TransferOutApproved", "ProposalSent", "AnswerRecorded")
-    ):
-        d = row.data
-        if row.name == "TransferOutInitiated":
-            out[int(d["transferId"])] = {
-                "transfer_id": int(d["transferId"]),
-                "from_account": int(d["fromAccount"]),
-                "to_registry": code_text(d["toRegistry"]),
-                "to_account": int(d["toAccount"]),
-                "initiator": d["initiator"],
-                "quantity": int(d["quantity"]),
-                "status": "pending",
-                "messages": [_message(row)],
-            }
-            continue
-        record = out.get(int(d["transferId"]))
-        if record is None:  # an AnswerRecorded of an inbound transfer
-            continue
-        if row.name == "AnswerRecorded" and code_text(d["destRegistry"]) != record["to_registry"]:
-            continue
-        record["messages"].append(_message(row))
-        if row.name == "TransferOutApproved":
-            record["status"] = "in_transit"
-        elif row.name == "ProposalSent":
-            record["proposal_digest"] = d["proposalDigest"]
-            record["deadline"] = int(d["deadline"])
-        elif row.name == "AnswerRecorded":
-            record["status"] = "transferred" if d["accepted"] else "returned"
-            record["reason"] = int(d["reason"])
+    for r in _transfers(conn, "out"):
+        record = {k: r[k] for k in _OUT_FIELDS if r[k] is not None}
+        record["to_registry"] = r["peer_registry"]
+        record["messages"] = messages.get((r["peer_registry"], r["transfer_id"]), [])
+        out[r["transfer_id"]] = record
     return out
 
 
 def inbound_transfers(conn: Connection) -> dict[tuple[str, int], dict[str, Any]]:
     """Return every transfer this registry answered, by (source registry, transfer id)."""
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    # NOTE: an acceptance logs UnitsImported before ProposalReceived (the units are issued while
-    # the answer is applied), so imports wait here for their record.
-    early: dict[tuple[str, int], list[Any]] = {}
-    for row in interop_events(conn, ("ProposalReceived", "AnswerRecorded", "UnitsImported")):
-        d = row.data
-        key = (code_text(d["sourceRegistry"]), int(d["transferId"]))
-        if row.name == "UnitsImported" and key not in out:
-            early.setdefault(key, []).append(row)
-            continue
-        if row.name == "ProposalReceived":
-            out[key] = {
-                "source_registry": key[0],
-                "transfer_id": key[1],
-                "proposal_digest": d["proposalDigest"],
-                "messages": [_message(row)],
-                "imported": [],
+    messages = _messages(conn, "in")
+    imported: dict[tuple[str, int], list[dict[str, int]]] = {}
+    for r in conn.execute(
+        select(_IMPORTS).order_by(_IMPORTS.c.source_registry, _IMPORTS.c.start)
+    ).mappings():
+        imported.setdefault((r["source_registry"], r["transfer_id"]), []).append(
+            {
+                "start": r["start"],
+                "end": r["end"],
+                "origin_start": r["origin_start"],
+                "origin_end": r["origin_end"],
             }
-            for imported in early.pop(key, []):
-                out[key]["messages"].append(_message(imported))
-                out[key]["imported"].append(_imported(imported.data))
-            continue
-        record = out.get(key)
-        if record is None:  # an AnswerRecorded of an outbound transfer
-            continue
-        record["messages"].append(_message(row))
-        if row.name == "AnswerRecorded":
-            record["status"] = "accepted" if d["accepted"] else "refused"
-            record["reason"] = int(d["reason"])
-            record["answer_digest"] = d["answerDigest"]
-        else:
-            record["imported"].append(_imported(d))
+        )
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in _transfers(conn, "in"):
+        key = (r["peer_registry"], r["transfer_id"])
+        record = {k: r[k] for k in _IN_FIELDS if r[k] is not None}
+        record["source_registry"] = r["peer_registry"]
+        record["messages"] = messages.get(key, [])
+        record["imported"] = imported.get(key, [])
+        out[key] = record
     return out
-
-
-def _imported(d: dict[str, Any]) -> dict[str, int]:
-    return {
-        "start": int(d["start"]),
-        "end": int(d["end"]),
-        "origin_start": int(d["originStart"]),
-        "origin_end": int(d["originEnd"]),
-    }
-
-
-def _message(row: Any) -> dict[str, Any]:
-    return {
-        "event": row.name,
-        "block_number": row.block_number,
-        "tx_hash": row.tx_hash,
-        "data": row.data,
-    }
 
 
 def outbound_blocks(conn: Connection, state: str, transfer_id: int) -> list[dict[str, Any]]:

@@ -19,23 +19,20 @@ router = APIRouter(tags=["requests"])
 _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
 
 
-# Message fields that carry an account number, and the mirror table and column that give the
-# account behind a message's lock id (a decision on a transfer, reservation, escrow, ...).
+# Message fields that carry an account number; a decision (on a transfer, reservation, escrow,
+# ...) names its account through the record it decides on, its operation's subject.
 _ACCOUNT_FIELDS = ("fromAccount", "toAccount", "accountId", "custodialAccount")
-_LOCK_ACCOUNTS = {s.field: (s.table, s.account_column) for s in SUBJECTS}
 
 
-def named_accounts(conn: Connection, message: dict[str, Any]) -> set[int]:
-    """Return the accounts a signed message names, directly or through the lock it decides."""
+def named_accounts(conn: Connection, primary_type: str, message: dict[str, Any]) -> set[int]:
+    """Return the accounts a signed message names, directly or through the record it decides."""
     named = {int(message[f]) for f in _ACCOUNT_FIELDS if message.get(f) is not None}
     named |= {int(forward["accountId"]) for forward in message.get("forwards", ())}
-    for field, (table, column) in _LOCK_ACCOUNTS.items():
-        if message.get(field) is not None:
-            found = conn.execute(
-                select(table.c[column]).where(table.c.id == int(message[field]))
-            ).scalar()
-            if found is not None:
-                named.add(int(found))
+    subject = SUBJECTS.get(primary_type)
+    if subject is not None and message.get(subject.field) is not None:
+        found = conn.execute(subject.account_of(int(message[subject.field]))).scalar()
+        if found is not None:
+            named.add(int(found))
     return named
 
 
@@ -55,7 +52,10 @@ def get_request(request_id: str, services: ServicesDep, caller: CurrentCaller) -
         visible = row is not None and (
             caller.is_admin
             or row.signer.lower() == caller.address.lower()
-            or bool(caller.accounts & named_accounts(conn, row.typed_data["message"]))
+            or bool(
+                caller.accounts
+                & named_accounts(conn, row.typed_data["primaryType"], row.typed_data["message"])
+            )
         )
     if not visible:
         # NOTE: the same answer whether or not the request exists, so ids cannot be probed.

@@ -59,9 +59,12 @@ def test_a_code_always_comes_with_the_same_status() -> None:
 
 
 def test_stale_hint_errors_end_as_units_not_held() -> None:
-    # The relayer resends on these (decision D1); once it gives up, the client sees UNITS_NOT_HELD.
+    # The relayer resends on these (decision D1); once it gives up, the client sees UNITS_NOT_HELD,
+    # or, when the unsigned part was a pending transfer's record (D46), TRANSFER_NOT_PENDING.
     assert HINT_ERRORS <= set(CONTRACT_ERROR_CODES)
-    assert {CONTRACT_ERROR_CODES[name] for name in HINT_ERRORS} == {("UNITS_NOT_HELD", 409)}
+    blocks = HINT_ERRORS - {"TransferRecordMismatch"}
+    assert {CONTRACT_ERROR_CODES[name] for name in blocks} == {("UNITS_NOT_HELD", 409)}
+    assert CONTRACT_ERROR_CODES["TransferRecordMismatch"] == ("TRANSFER_NOT_PENDING", 409)
 
 
 def _zero(typ: str, components: list[dict[str, Any]] | None = None) -> Any:

@@ -30,7 +30,7 @@ def test_every_request_type_has_a_result_reader_and_every_decision_its_subject()
     assert set(RESULTS) == set(REQUEST_TYPES)
     assert all(callable(op.result) for op in OPERATIONS)
     decided = {op.lock.field for op in OPERATIONS if op.lock is not None}
-    assert decided <= {s.field for s in SUBJECTS}
+    assert decided <= {s.field for s in SUBJECTS.values()}
     assert all(op.subject is not None for op in OPERATIONS if op.lock is not None)
 
 

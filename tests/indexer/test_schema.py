@@ -38,7 +38,7 @@ def test_upgrading_twice_is_harmless(database_url: str, engine: Engine) -> None:
     upgrade_database(database_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0005"
+        assert context.get_current_revision() == "0006"
 
 
 @pytest.mark.parametrize("labels", [0, 1, 2**63, 2**64 + 1, 2**255 | 1, 2**256 - 1])
