@@ -74,11 +74,13 @@ def peer_domain(record: dict[str, Any]) -> PeerDomain:
 
 def own_domain(services: Services) -> PeerDomain:
     """Return this registry's signing identity: its operator key and its domain."""
-    if services.relayer is None:
-        raise refuse("INTEROP_UNAVAILABLE", "This node does not relay; it cannot sign messages.")
+    if services.operator is None:
+        raise refuse(
+            "INTEROP_UNAVAILABLE", "This node holds no operator key; it cannot sign messages."
+        )
     return PeerDomain(
         services.registry_code,
-        services.relayer.account.address,
+        services.operator.address,
         services.deployment.chain_id,
         services.deployment.registry,
     )
@@ -231,7 +233,7 @@ class InteropWorker:
     def _propose(self, transfer: dict[str, Any]) -> None:
         deadline = int(time.time()) + self.services.settings.interop_deadline_seconds
         data = build_proposal(self.services, transfer, deadline)
-        journal_message(self.services, data, sign_message(self.services.relayer.account, data))  # type: ignore[union-attr]
+        journal_message(self.services, data, sign_message(self.services.operator, data))  # type: ignore[arg-type]
         self._poke()
 
     def _deliver(self, peer: dict[str, Any], proposal: Any) -> None:
@@ -350,7 +352,7 @@ def receive_proposal(
     failed = sum(1 for row in answers if row.status == RequestStatus.FAILED)
     answer["nonce"] = _deterministic_nonce(source, transfer_id, reason, failed)
     answer_data = typed_data("Answer", answer, me.chain_id, me.registry_address)
-    journal_message(services, answer_data, sign_message(services.relayer.account, answer_data))  # type: ignore[union-attr]
+    journal_message(services, answer_data, sign_message(services.operator, answer_data))  # type: ignore[arg-type]
     return {"status": "pending", "answer": None}
 
 

@@ -85,8 +85,25 @@ def create_worker_app() -> FastAPI:
     if parent and int(parent) != os.getpid():  # a worker process of `serve api`
         die_with_parent(int(parent))
     settings = ApiSettings(api_relay=False, webhook_delivery=False)
-    services = Services.from_settings(settings, relayer_key=None, migrate=False)
+    services = Services.from_settings(
+        settings, relayer_key=None, migrate=False, operator_key=_operator_key(settings)
+    )
     return create_app(services, run_workers=False)
+
+
+def _operator_key(settings: Any) -> Any:
+    """Return the operator key a worker signs answers to peers with, or None (interop off).
+
+    NOTE: the key is the relayer's; a worker only signs with it (interop answers, which the
+    relayer process then sends). Without it the node still serves everything but interop.
+    """
+    from api.services import load_relayer_key
+
+    try:
+        return load_relayer_key(settings)
+    except ConfigError as exc:
+        log.warning("api: no operator key, inter-registry transfers are off (%s)", exc)
+        return None
 
 
 def serve_api(settings: NodeSettings, options: dict[str, Any], stop: threading.Event) -> None:
@@ -160,6 +177,11 @@ def serve_relayer(settings: NodeSettings, options: dict[str, Any], stop: threadi
     assert services.relayer is not None
     services.relayer.start()
     worker = JournalWorker(services).start()
+    # Proposals to peer registries are signed with the operator key and sent from here, the one
+    # process that holds the relayer lease (docs/interop.md).
+    from api.interop import InteropWorker
+
+    interop = InteropWorker(services, wake=worker.wake).start()
     try:
         while not stop.wait(0.5):
             if lease.lost.is_set():
@@ -168,6 +190,7 @@ def serve_relayer(settings: NodeSettings, options: dict[str, Any], stop: threadi
             if not worker.is_alive():
                 raise ConfigError("the journal worker stopped")
     finally:
+        interop.stop()
         worker.stop()
         services.relayer.stop()
         lease.release()

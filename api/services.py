@@ -42,6 +42,9 @@ class Services:
     chain: ChainView
     response_key: ResponseKey  # signs pull-and-view responses and the AEF (decision D29)
     relayer: Relayer | None = None
+    # The operator key that signs inter-registry protocol messages (docs/interop.md): the
+    # relayer's key. API workers hold it to sign answers to peers' proposals, and never relay.
+    operator: LocalAccount | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
     # Readers' scopes by (address, indexed block): see api.deps.get_caller.
     caller_scopes: dict[tuple[str, int], Any] = field(default_factory=dict)
@@ -53,6 +56,7 @@ class Services:
         relayer_key: LocalAccount | None = None,
         *,
         migrate: bool = True,
+        operator_key: LocalAccount | None = None,
     ) -> Services:
         """Connect to the chain and database a node's settings name, migrating the database.
 
@@ -82,6 +86,7 @@ class Services:
             abi=abi,
             chain=ChainView(client, deployment.registry, abi),
             relayer=relayer,
+            operator=operator_key or relayer_key,
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
             response_key=ResponseKey.load_or_create(settings.response_key_file),
         )

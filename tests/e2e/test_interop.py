@@ -75,10 +75,22 @@ class Node:
             time.sleep(0.3)
 
     def crash(self) -> None:
-        """SIGKILL the node process: nothing is flushed, nothing is stopped cleanly."""
+        """SIGKILL the node process: nothing is flushed, nothing is stopped cleanly.
+
+        Its role processes follow it down (they die with their parent); the node is down once
+        its API refuses connections. The chain, as a production chain would, runs on.
+        """
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{self.url}/v1/health", timeout=2)
+            except httpx.HTTPError:
+                return
+            assert time.monotonic() < deadline, "the node's API outlived it"
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
