@@ -18,6 +18,7 @@ or the link break, at any point: the next round picks up from what the chains an
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -414,11 +415,25 @@ def _decide(
 # -- writes -------------------------------------------------------------------------------------
 
 
+_REGISTRY_CODE = re.compile(r"[A-Z0-9]{1,8}")
+
+
 def peer_account(account_id: str) -> tuple[str, int]:
     """Parse a peer registry's account id such as NZ-1000002 into (code, number)."""
     code, _, number = account_id.partition("-")
-    if not code or not number.isdecimal() or number.startswith("0") or not 0 < int(number) < 2**64:
-        raise refuse("INVALID_ACCOUNT_ID", f"{account_id!r} is not an account id.")
+    well_formed = (
+        _REGISTRY_CODE.fullmatch(code) is not None
+        and number.isascii()
+        and number.isdecimal()
+        and not number.startswith("0")
+        and 0 < int(number) < 2**64
+    )
+    if not well_formed:
+        raise refuse(
+            "INVALID_ACCOUNT_ID",
+            f"{account_id!r} is not an account id: a registry code (up to 8 capitals or digits), "
+            "a hyphen and the account's number, e.g. NZ-1000002.",
+        )
     return code, int(number)
 
 

@@ -22,7 +22,7 @@ from api.intents import (
     day_end,
     day_start,
 )
-from api.interop import transfer_out_request
+from api.interop import peer_account, transfer_out_request
 from api.operations.edge import AccountPath, LabelPath, TransferId, prepare_request, submit_route
 from api.problems import refuse
 from api.schemas import (
@@ -237,6 +237,7 @@ def prepare_transfer(intent: TransferIntent, services: ServicesDep) -> PreparedR
         source = r.account(intent.from_account)
         if intent.to_account.partition("-")[0] != services.registry_code:
             # A peer registry's account: a transfer out (docs/interop.md).
+            peer_account(intent.to_account)  # a malformed id is refused before anything else
             r.require_right(source, intent.signer, "initiate")
             units = r.units(source, intent.quantity, intent.filters, intent.ranges)
             return transfer_out_request(r, intent.signer, source, intent.to_account, units)

@@ -136,9 +136,22 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], Any], int, str]] = [
     ),
     (
         "malformed account id",
-        lambda s: {**_intent(s), "to_account": "XX-1"},
+        lambda s: {**_intent(s), "to_account": "xx-1"},
         422,
         "INVALID_ACCOUNT_ID",
+    ),
+    (
+        "account id without a number",
+        lambda s: {**_intent(s), "to_account": "NZ-"},
+        422,
+        "INVALID_ACCOUNT_ID",
+    ),
+    (
+        # A well-formed account of another registry is a transfer out; XX is no peer.
+        "account of a registry that is no peer",
+        lambda s: {**_intent(s), "to_account": "XX-1"},
+        404,
+        "PEER_NOT_FOUND",
     ),
     (
         "unknown account",

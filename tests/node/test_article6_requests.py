@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 
 from node.contracts import (
     OPERATIONS,
+    PROTOCOL_TYPES,
     REQUEST_TYPES,
     AccountKind,
     ApprovalPolicy,
@@ -225,7 +226,9 @@ def test_every_article6_request_type_is_routed_to_a_function() -> None:
         "RescindItmoTransfer",
         "CancelItmos",
     }
-    assert article6 <= set(REQUEST_TYPES) == set(OPERATIONS)
+    # Every signed type is routed: requests, and the inter-registry protocol's messages.
+    assert article6 <= set(REQUEST_TYPES)
+    assert set(REQUEST_TYPES) | set(PROTOCOL_TYPES) == set(OPERATIONS)
     for name in article6:
         fields = [f["name"] for f in REQUEST_TYPES[name]]
         assert fields[0] == "signer" and fields[-2:] == ["nonce", "deadline"], name
