@@ -10,7 +10,7 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 from __future__ import annotations
 
 from api.article6 import ARTICLE6_PRECHECKS
-from api.operations import associations, escrows, results
+from api.operations import admin, associations, escrows, results
 from api.operations import prechecks as check
 from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
@@ -49,49 +49,8 @@ _PENDING = LockDecision("pending", "transferId")
 _RESERVED = LockDecision("reserved", "reservationId")
 
 OPERATIONS: tuple[Operation, ...] = (
-    # Administration: accounts, projects, labels, issuance.
-    Operation(
-        "admin/accounts",
-        "OpenAccount",
-        check.check_open_account,
-        "Open an account",
-        result=results.open_account,
-    ),
-    Operation(
-        "admin/accounts/representatives",
-        "SetRepresentative",
-        check.check_account_path,
-        "Appoint, change or remove an authorised representative",
-        result=results.set_representative,
-    ),
-    Operation(
-        "admin/accounts/status",
-        "SetAccountStatus",
-        check.check_account_path,
-        "Suspend, reopen or close an account",
-        result=results.set_account_status,
-    ),
-    Operation(
-        "admin/projects",
-        "RegisterProject",
-        check.check_project,
-        "Register a project",
-        result=results.register_project,
-    ),
-    Operation(
-        "admin/labels",
-        "DefineLabel",
-        check.check_admin,
-        "Define an eligibility label",
-        result=results.define_label,
-    ),
-    Operation(
-        "admin/issuances",
-        "Issue",
-        check.check_issue,
-        "Issue units into an account",
-        result=results.issue,
-    ),
+    # Administration: accounts, projects, labels, issuance; declared with their routes.
+    *admin.OPERATIONS,
     # Transfers, cancellation, labels.
     Operation(
         "transfers",

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import iso
 from api.deps import ServicesDep
 from api.intents import Resolver
 from api.operations.catalogue import operation as operation_record
-from api.operations.record import Operation
+from api.operations.record import AccountPath, LabelPath, Operation, Ready, TransferId
 from api.schemas import PreparedRequest, RequestAccepted, RequestResource, SignedSubmission
 from api.services import Services
 from api.writes import accept, fresh_mirror, wait_for_request
@@ -58,9 +58,6 @@ Wait = Annotated[
     Literal["indexed"] | None,
     Query(description="`indexed`: answer once the request is indexed or failed (bounded)."),
 ]
-TransferId = Annotated[int, Path(ge=1, le=2**64 - 1)]
-AccountPath = Annotated[str, Path(max_length=32, examples=["AU-1000001"])]
-LabelPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 
 
 def prepare_request(
@@ -185,7 +182,14 @@ def record_routes(router: APIRouter, records: tuple[Operation, ...]) -> None:
         if record.prepare is not None:
             _prepare_route(router, record)
             spec = record.prepare
-            submit_route(router, spec.route, record.path, tags=[spec.tag], **spec.params)
+            submit_route(
+                router,
+                spec.route,
+                record.path,
+                tags=list(spec.tags),
+                fixed=spec.fixed or None,
+                **spec.params,
+            )
 
 
 def _prepare_route(router: APIRouter, record: Operation) -> None:
@@ -195,6 +199,8 @@ def _prepare_route(router: APIRouter, record: Operation) -> None:
     def prepare(intent: Any, services: ServicesDep, **path: Any) -> PreparedRequest:
         def build(r: Resolver) -> dict[str, Any]:
             message = spec.build(r, intent, path)
+            if isinstance(message, Ready):
+                return message.typed_data
             record.precheck(r, message, {})
             return r.typed(record.primary_type, message["signer"], message)
 
@@ -218,6 +224,6 @@ def _prepare_route(router: APIRouter, record: Operation) -> None:
         prepare,
         methods=["POST"],
         response_model=PreparedRequest,
-        name=f"prepare_{record.path.replace('/', '_').replace('-', '_')}",
-        tags=[spec.tag],
+        name=spec.name or f"prepare_{record.path.replace('/', '_').replace('-', '_')}",
+        tags=list(spec.tags),
     )

@@ -12,30 +12,17 @@ from fastapi import APIRouter
 
 from api.deps import ServicesDep
 from api.intents import (
-    KINDS,
-    POLICIES,
     PURPOSES,
-    STATUSES,
     Resolver,
-    bytes8_hex,
-    bytes32_hex,
-    day_end,
-    day_start,
 )
 from api.interop import peer_account, transfer_out_request
-from api.operations.edge import AccountPath, LabelPath, TransferId, prepare_request, submit_route
+from api.operations.edge import LabelPath, TransferId, prepare_request, submit_route
 from api.problems import refuse
 from api.schemas import (
-    AccountIntent,
     ApproveIntent,
     CancellationIntent,
-    DefineLabelIntent,
-    IssuanceIntent,
     LabelChangeIntent,
     PreparedRequest,
-    ProjectIntent,
-    SetRepresentativeIntent,
-    SetStatusIntent,
     TransferIntent,
 )
 from api.services import Services
@@ -44,187 +31,6 @@ from api.writes import checked_request
 __all__ = ["router"]
 
 router = APIRouter(tags=["writes"])
-
-# -- accounts ---------------------------------------------------------------------------------
-
-
-@router.post("/admin/accounts/prepare", response_model=PreparedRequest, tags=["admin"])
-def prepare_account(intent: AccountIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare opening an account (registry administrator)."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        return checked_request(
-            r,
-            "OpenAccount",
-            {
-                "signer": intent.signer,
-                "kind": KINDS[intent.kind],
-                "holderName": intent.holder_name,
-                "party": bytes8_hex(intent.party or ""),
-                "approvalPolicy": POLICIES[intent.approval_policy],
-                "representatives": [
-                    {
-                        "addr": rep.address,
-                        "primary": rep.primary,
-                        "canInitiate": rep.can_initiate,
-                        "canApprove": rep.can_approve,
-                    }
-                    for rep in intent.representatives
-                ],
-            },
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(router, "/admin/accounts", "admin/accounts", tags=["admin"])
-
-
-@router.post(
-    "/admin/accounts/{account_id}/representatives/prepare",
-    response_model=PreparedRequest,
-    tags=["admin"],
-)
-def prepare_representative(
-    account_id: AccountPath, intent: SetRepresentativeIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare appointing, changing or removing an authorised representative."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin")
-        account = r.account(account_id, must_be_open=False)
-        return r.typed(
-            "SetRepresentative",
-            intent.signer,
-            {
-                "accountId": account.id,
-                "representative": {
-                    "addr": intent.address,
-                    "primary": intent.primary,
-                    "canInitiate": intent.can_initiate,
-                    "canApprove": intent.can_approve,
-                },
-            },
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(
-    router,
-    "/admin/accounts/{account_id}/representatives",
-    "admin/accounts/representatives",
-    tags=["admin"],
-    account_id=AccountPath,
-)
-
-
-@router.post(
-    "/admin/accounts/{account_id}/status/prepare", response_model=PreparedRequest, tags=["admin"]
-)
-def prepare_status(
-    account_id: AccountPath, intent: SetStatusIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare suspending, reopening or closing an account."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin")
-        account = r.account(account_id, must_be_open=False)
-        return r.typed(
-            "SetAccountStatus",
-            intent.signer,
-            {"accountId": account.id, "status": STATUSES[intent.status]},
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(
-    router,
-    "/admin/accounts/{account_id}/status",
-    "admin/accounts/status",
-    tags=["admin"],
-    account_id=AccountPath,
-)
-
-
-# -- projects, labels, issuances ------------------------------------------------------------
-
-
-@router.post("/admin/projects/prepare", response_model=PreparedRequest, tags=["admin"])
-def prepare_project(intent: ProjectIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare registering a project (administrator or issuer)."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin", "issuer")
-        return r.typed(
-            "RegisterProject",
-            intent.signer,
-            {
-                "projectId": bytes32_hex(intent.project_id),
-                "name": intent.name,
-                "methodology": intent.methodology,
-                "country": bytes8_hex(intent.country),
-            },
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(router, "/admin/projects", "admin/projects", tags=["admin"])
-
-
-@router.post("/admin/labels/prepare", response_model=PreparedRequest, tags=["admin"])
-def prepare_label(intent: DefineLabelIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare defining an eligibility label and its authority."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "registry_admin")
-        return r.typed(
-            "DefineLabel",
-            intent.signer,
-            {"name": bytes32_hex(intent.name), "authority": intent.authority},
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(router, "/admin/labels", "admin/labels", tags=["admin"])
-
-
-@router.post("/admin/issuances/prepare", response_model=PreparedRequest, tags=["admin"])
-def prepare_issuance(intent: IssuanceIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare issuing units into an account (issuer)."""
-    if intent.monitoring_period_end < intent.monitoring_period_start:
-        raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
-
-    def build(r: Resolver) -> dict[str, Any]:
-        r.require_role(intent.signer, "issuer")
-        account = r.account(intent.to_account)
-        labels = 0
-        for name in intent.labels:
-            labels |= 1 << r.label_id(name)
-        return r.typed(
-            "Issue",
-            intent.signer,
-            {
-                "projectId": bytes32_hex(intent.project_id),
-                "unitType": bytes32_hex(intent.unit_type),
-                "vintage": intent.vintage,
-                "monitoringStart": day_start(intent.monitoring_period_start),
-                "monitoringEnd": day_end(intent.monitoring_period_end),
-                "originRegistry": bytes8_hex(intent.origin_registry or ""),
-                "quantity": intent.quantity,
-                "toAccount": account.id,
-                "labels": labels,
-            },
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(router, "/admin/issuances", "admin/issuances", tags=["admin"])
-
 
 # -- transfers --------------------------------------------------------------------------------
 
