@@ -10,13 +10,13 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 from __future__ import annotations
 
 from api.article6 import ARTICLE6_PRECHECKS
-from api.operations import admin, associations, escrows, results
+from api.operations import admin, associations, escrows, results, transfers
 from api.operations import prechecks as check
 from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
 from api.operations.record import LockDecision, Operation, Prepare, Subject
 from api.operations.results import ResultReader
-from indexer.models import Consent, InteropTransfer, Reservation, Transfer, table_of
+from indexer.models import Consent, InteropTransfer, Reservation, table_of
 
 __all__ = [
     "ALTERNATE_OPERATIONS",
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-_TRANSFER = Subject("transferId", table_of(Transfer), "from_account")
+_TRANSFER = transfers.TRANSFER
 _RESERVATION = Subject("reservationId", table_of(Reservation), "account_id")
 _CONSENT = Subject("consentId", table_of(Consent), "account_id")
 _TRANSFER_OUT = Subject(
@@ -45,38 +45,14 @@ _TRANSFER_OUT = Subject(
     scope=(("direction", "out"),),
 )
 
-_PENDING = LockDecision("pending", "transferId")
+_PENDING = transfers.PENDING
 _RESERVED = LockDecision("reserved", "reservationId")
 
 OPERATIONS: tuple[Operation, ...] = (
     # Administration: accounts, projects, labels, issuance; declared with their routes.
     *admin.OPERATIONS,
     # Transfers, cancellation, labels.
-    Operation(
-        "transfers",
-        "InitiateTransfer",
-        check.check_transfer,
-        "Initiate a transfer",
-        result=results.initiate_transfer,
-    ),
-    Operation(
-        "transfers/approve",
-        "ApproveTransfer",
-        check.check_decide("approve"),
-        "Approve a pending transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.approve_transfer,
-    ),
-    Operation(
-        "transfers/rescind",
-        "RescindTransfer",
-        check.check_decide("appointed"),
-        "Rescind a pending transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.rescind_transfer,
-    ),
+    *transfers.OPERATIONS,
     Operation("cancellations", "Cancel", check.check_cancel, "Cancel units", result=results.cancel),
     Operation(
         "labels/apply",
