@@ -10,7 +10,7 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 from __future__ import annotations
 
 from api.article6 import ARTICLE6_PRECHECKS
-from api.operations import admin, associations, escrows, results, transfers
+from api.operations import admin, associations, escrows, results, transfers, units
 from api.operations import prechecks as check
 from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
@@ -53,21 +53,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *admin.OPERATIONS,
     # Transfers, cancellation, labels.
     *transfers.OPERATIONS,
-    Operation("cancellations", "Cancel", check.check_cancel, "Cancel units", result=results.cancel),
-    Operation(
-        "labels/apply",
-        "SetLabel",
-        check.check_label,
-        "Apply a label to serial ranges",
-        result=results.set_label,
-    ),
-    Operation(
-        "labels/remove",
-        "SetLabel",
-        check.check_label,
-        "Remove a label from serial ranges",
-        result=results.set_label,
-    ),
+    *units.OPERATIONS,
     # Platform models (CER Class B).
     Operation(
         "admin/platforms",

@@ -19,12 +19,11 @@ from api.routes import (
     requests,
     reservations,
     webhooks,
-    writes,
 )
 
 __all__ = ["PAGES", "ROUTERS"]
 
-ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]
+ROUTERS: list[APIRouter] = [discovery.router, auth.router, requests.router]
 ROUTERS += [accounts.router, registers.router, events.router, webhooks.router]
 ROUTERS += [
     platforms.router,
