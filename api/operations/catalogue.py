@@ -10,7 +10,15 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 from __future__ import annotations
 
 from api.article6 import ARTICLE6_PRECHECKS
-from api.operations import admin, associations, escrows, results, transfers, units
+from api.operations import (
+    admin,
+    associations,
+    escrows,
+    platforms,
+    results,
+    transfers,
+    units,
+)
 from api.operations import prechecks as check
 from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
@@ -55,27 +63,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *transfers.OPERATIONS,
     *units.OPERATIONS,
     # Platform models (CER Class B).
-    Operation(
-        "admin/platforms",
-        "RegisterPlatform",
-        check.check_register_platform,
-        "Register a platform",
-        result=results.register_platform,
-    ),
-    Operation(
-        "admin/platforms/signers",
-        "SetPlatformSigner",
-        check.check_platform_path,
-        "Enable or disable a platform's signer",
-        result=results.set_platform_signer,
-    ),
-    Operation(
-        "admin/platforms/status",
-        "SetPlatformStatus",
-        check.check_platform_path,
-        "Suspend or reinstate a platform",
-        result=results.set_platform_status,
-    ),
+    *platforms.OPERATIONS,
     Operation(
         "consents",
         "GrantConsent",
