@@ -13,18 +13,19 @@ from api.article6 import ARTICLE6_PRECHECKS
 from api.operations import (
     admin,
     associations,
+    consents,
     escrows,
     platforms,
+    reservations,
     results,
     transfers,
     units,
 )
-from api.operations import prechecks as check
 from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
 from api.operations.record import LockDecision, Operation, Prepare, Subject
 from api.operations.results import ResultReader
-from indexer.models import Consent, InteropTransfer, Reservation, table_of
+from indexer.models import InteropTransfer, table_of
 
 __all__ = [
     "ALTERNATE_OPERATIONS",
@@ -43,8 +44,6 @@ __all__ = [
 
 
 _TRANSFER = transfers.TRANSFER
-_RESERVATION = Subject("reservationId", table_of(Reservation), "account_id")
-_CONSENT = Subject("consentId", table_of(Consent), "account_id")
 _TRANSFER_OUT = Subject(
     "transferId",
     table_of(InteropTransfer),
@@ -54,7 +53,6 @@ _TRANSFER_OUT = Subject(
 )
 
 _PENDING = transfers.PENDING
-_RESERVED = LockDecision("reserved", "reservationId")
 
 OPERATIONS: tuple[Operation, ...] = (
     # Administration: accounts, projects, labels, issuance; declared with their routes.
@@ -64,46 +62,8 @@ OPERATIONS: tuple[Operation, ...] = (
     *units.OPERATIONS,
     # Platform models (CER Class B).
     *platforms.OPERATIONS,
-    Operation(
-        "consents",
-        "GrantConsent",
-        check.check_grant_consent,
-        "Grant a platform consent",
-        result=results.grant_consent,
-    ),
-    Operation(
-        "consents/revoke",
-        "RevokeConsent",
-        check.check_revoke_consent,
-        "Revoke a consent",
-        subject=_CONSENT,
-        result=results.revoke_consent,
-    ),
-    Operation(
-        "reservations",
-        "Reserve",
-        check.check_lock("reserved"),
-        "Reserve units",
-        result=results.reserve,
-    ),
-    Operation(
-        "reservations/release",
-        "ReleaseReservation",
-        check.check_reservation("appointed"),
-        "Release a reservation",
-        _RESERVED,
-        subject=_RESERVATION,
-        result=results.release_reservation,
-    ),
-    Operation(
-        "reservations/transfer",
-        "TransferReservation",
-        check.check_reservation("initiate", transfer=True),
-        "Transfer reserved units into the platform's custody",
-        _RESERVED,
-        subject=_RESERVATION,
-        result=results.transfer_reservation,
-    ),
+    *consents.OPERATIONS,
+    *reservations.OPERATIONS,
     # Escrows (CER Class B.5): declared with their routes in their own module.
     *escrows.OPERATIONS,
     # Third-party certificates (CER Class C.1): declared with their routes in their module.
