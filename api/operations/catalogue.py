@@ -9,9 +9,9 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 
 from __future__ import annotations
 
-from api.article6 import ARTICLE6_PRECHECKS
 from api.operations import (
     admin,
+    article6,
     associations,
     consents,
     escrows,
@@ -69,73 +69,7 @@ OPERATIONS: tuple[Operation, ...] = (
     # Third-party certificates (CER Class C.1): declared with their routes in their module.
     *associations.OPERATIONS,
     # Article 6.
-    Operation(
-        "article6/parties",
-        "RegisterParty",
-        ARTICLE6_PRECHECKS["RegisterParty"],
-        "Register a Party's section",
-        result=results.register_party,
-    ),
-    Operation(
-        "article6/cooperative-approaches",
-        "RegisterCooperativeApproach",
-        ARTICLE6_PRECHECKS["RegisterCooperativeApproach"],
-        "Register a cooperative approach",
-        result=results.register_approach,
-    ),
-    Operation(
-        "article6/mechanism-accounts",
-        "SetMechanismAccounts",
-        ARTICLE6_PRECHECKS["SetMechanismAccounts"],
-        "Set the Article 6.4 mechanism accounts",
-        result=results.set_mechanism_accounts,
-    ),
-    Operation(
-        "article6/authorizations",
-        "Authorize",
-        ARTICLE6_PRECHECKS["Authorize"],
-        "Authorize units as ITMOs",
-        result=results.authorize,
-    ),
-    Operation(
-        "article6/issuances",
-        "IssueArticle64",
-        ARTICLE6_PRECHECKS["IssueArticle64"],
-        "Issue Article 6.4 units with share of proceeds and OMGE",
-        result=results.issue_article64,
-    ),
-    Operation(
-        "article6/transfers",
-        "TransferItmos",
-        ARTICLE6_PRECHECKS["TransferItmos"],
-        "Initiate an ITMO transfer",
-        result=results.transfer_itmos,
-    ),
-    Operation(
-        "article6/transfers/approve",
-        "ApproveItmoTransfer",
-        ARTICLE6_PRECHECKS["ApproveItmoTransfer"],
-        "Approve a pending ITMO transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.approve_itmo_transfer,
-    ),
-    Operation(
-        "article6/transfers/rescind",
-        "RescindItmoTransfer",
-        ARTICLE6_PRECHECKS["RescindItmoTransfer"],
-        "Rescind a pending ITMO transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.rescind_itmo_transfer,
-    ),
-    Operation(
-        "article6/cancellations",
-        "CancelItmos",
-        ARTICLE6_PRECHECKS["CancelItmos"],
-        "Cancel ITMOs for a use or voluntarily",
-        result=results.cancel_itmos,
-    ),
+    *article6.OPERATIONS,
     # Inter-registry transfers (docs/interop.md).
     Operation(
         "admin/peers",
