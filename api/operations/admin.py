@@ -31,7 +31,7 @@ from api.operations.prechecks import (
     check_project,
 )
 from api.operations.record import AccountPath, Operation, Prepare
-from api.problems import refuse
+from api.operations.refusals import Refusal
 from api.schemas import (
     AccountIntent,
     DefineLabelIntent,
@@ -109,7 +109,7 @@ def _label(_r: Resolver, intent: DefineLabelIntent, _path: dict[str, Any]) -> di
 
 def _issue(r: Resolver, intent: IssuanceIntent, _path: dict[str, Any]) -> dict[str, Any]:
     if intent.monitoring_period_end < intent.monitoring_period_start:
-        raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
+        raise Refusal("InvalidMonitoringPeriod", "The monitoring period ends before it starts.")
     r.require_role(intent.signer, "issuer")
     account = r.account(intent.to_account)
     labels = 0

@@ -18,6 +18,8 @@ from api.deps import ServicesDep
 from api.intents import Resolver
 from api.operations.catalogue import operation as operation_record
 from api.operations.record import AccountPath, LabelPath, Operation, Ready, TransferId
+from api.operations.refusals import Refusal
+from api.problems import STATUS_OF, Problem
 from api.schemas import PreparedRequest, RequestAccepted, RequestResource, SignedSubmission
 from api.services import Services
 from api.writes import accept, fresh_mirror, wait_for_request
@@ -29,6 +31,7 @@ __all__ = [
     "TransferId",
     "Wait",
     "prepare_request",
+    "problem_of",
     "record_routes",
     "resource",
     "submit_request",
@@ -60,11 +63,22 @@ Wait = Annotated[
 ]
 
 
+def problem_of(refusal: Refusal) -> Problem:
+    """Return the HTTP problem of a domain refusal: its status comes from the error catalogue.
+
+    This is the one place a refusal of the registry's rules becomes HTTP.
+    """
+    return Problem(STATUS_OF[refusal.code], refusal.code, refusal.detail, extra=refusal.extra)
+
+
 def prepare_request(
     services: Services, build: Callable[[Resolver], dict[str, Any]]
 ) -> PreparedRequest:
     """Resolve an intent against the mirror (retrying a refusal the mirror may be behind on)."""
-    return PreparedRequest(typed_data=fresh_mirror(services, build))
+    try:
+        return PreparedRequest(typed_data=fresh_mirror(services, build))
+    except Refusal as refusal:
+        raise problem_of(refusal) from refusal
 
 
 def submit_request(
@@ -77,7 +91,10 @@ def submit_request(
     path: dict[str, str] | None = None,
 ) -> RequestAccepted | RequestResource:
     """Check and journal a signed request; with `wait=indexed`, answer once it settled."""
-    row, fresh = accept(services, operation, body.typed_data, body.signature, path)
+    try:
+        row, fresh = accept(services, operation, body.typed_data, body.signature, path)
+    except Refusal as refusal:
+        raise problem_of(refusal) from refusal
     if fresh:
         worker = request.app.state.worker
         if worker is not None:

@@ -16,7 +16,7 @@ from api.interop import peer_account, transfer_out_request
 from api.operations import results
 from api.operations.prechecks import check_decide, check_transfer
 from api.operations.record import LockDecision, Operation, Prepare, Ready, Subject, TransferId
-from api.problems import refuse
+from api.operations.refusals import Refusal
 from api.schemas import ApproveIntent, TransferIntent
 from indexer.models import Transfer, table_of
 
@@ -37,7 +37,7 @@ def _initiate(r: Resolver, intent: TransferIntent, _path: dict[str, Any]) -> dic
         return Ready(transfer_out_request(r, intent.signer, source, intent.to_account, units))
     target = r.account(intent.to_account)
     if source.id == target.id:  # before choosing units, which would be wasted
-        raise refuse("SAME_ACCOUNT", "A transfer needs two different accounts.")
+        raise Refusal("SameAccount", "A transfer needs two different accounts.")
     r.require_right(source, intent.signer, "initiate")
     return {
         "signer": intent.signer,

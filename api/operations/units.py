@@ -15,7 +15,7 @@ from api.intents import PURPOSES, Resolver
 from api.operations import results
 from api.operations.prechecks import check_cancel, check_label
 from api.operations.record import LabelPath, Operation, Prepare
-from api.problems import refuse
+from api.operations.refusals import Refusal
 from api.schemas import CancellationIntent, LabelChangeIntent
 
 __all__ = ["OPERATIONS"]
@@ -42,7 +42,7 @@ def _label_change(applied: bool) -> Any:
             ranges = [{"start": x.start, "end": x.end} for x in intent.ranges]
         else:
             if intent.account_id is None:
-                raise refuse("INVALID_REQUEST", "`quantity` needs an `account_id`.")
+                raise Refusal("INVALID_REQUEST", "`quantity` needs an `account_id`.")
             account = r.account(intent.account_id, must_be_open=False)
             ranges = r.units(account, intent.quantity, intent.filters, None)
         return {"signer": intent.signer, "labelId": label_id, "applied": applied, "ranges": ranges}
