@@ -30,7 +30,7 @@ from api.operations.prechecks import (
     check_open_account,
     check_project,
 )
-from api.operations.record import AccountPath, Operation, Prepare
+from api.operations.record import ACCOUNT_ERRORS, ADMIN_ERRORS, AccountPath, Operation, Prepare
 from api.operations.refusals import Refusal
 from api.schemas import (
     AccountIntent,
@@ -136,6 +136,13 @@ OPERATIONS: tuple[Operation, ...] = (
         check_open_account,
         "Open an account",
         result=results.open_account,
+        errors=(
+            *ADMIN_ERRORS,
+            "InvalidRepresentative",
+            "PrimaryRepresentativeRequired",
+            "InvalidAccountKind",
+            "PartyNotFound",
+        ),
         prepare=Prepare(
             "/admin/accounts",
             AccountIntent,
@@ -152,6 +159,16 @@ OPERATIONS: tuple[Operation, ...] = (
         check_account_path,
         "Appoint, change or remove an authorised representative",
         result=results.set_representative,
+        errors=(
+            "INVALID_ACCOUNT_ID",
+            *ADMIN_ERRORS,
+            "AccountNotFound",
+            "AccountClosed",
+            "InvalidRepresentative",
+            "CannotRemovePrimary",
+            "PrimaryRepresentativeRequired",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/admin/accounts/{account_id}/representatives",
             SetRepresentativeIntent,
@@ -169,6 +186,13 @@ OPERATIONS: tuple[Operation, ...] = (
         check_account_path,
         "Suspend, reopen or close an account",
         result=results.set_account_status,
+        errors=(
+            "INVALID_ACCOUNT_ID",
+            *ADMIN_ERRORS,
+            "AccountNotFound",
+            "InvalidStatusChange",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/admin/accounts/{account_id}/status",
             SetStatusIntent,
@@ -186,6 +210,7 @@ OPERATIONS: tuple[Operation, ...] = (
         check_project,
         "Register a project",
         result=results.register_project,
+        errors=(*ADMIN_ERRORS, "ProjectAlreadyRegistered"),
         prepare=Prepare(
             "/admin/projects",
             ProjectIntent,
@@ -202,6 +227,7 @@ OPERATIONS: tuple[Operation, ...] = (
         check_admin,
         "Define an eligibility label",
         result=results.define_label,
+        errors=(*ADMIN_ERRORS, "InvalidLabel"),
         prepare=Prepare(
             "/admin/labels",
             DefineLabelIntent,
@@ -218,6 +244,17 @@ OPERATIONS: tuple[Operation, ...] = (
         check_issue,
         "Issue units into an account",
         result=results.issue,
+        errors=(
+            *ADMIN_ERRORS,
+            *ACCOUNT_ERRORS,
+            "AccountCannotReceive",
+            "ProjectNotFound",
+            "LabelNotFound",
+            "InvalidMonitoringPeriod",
+            "MonitoringPeriodOverlap",
+            "InvalidQuantity",
+            "SerialSpaceExhausted",
+        ),
         prepare=Prepare(
             "/admin/issuances",
             IssuanceIntent,

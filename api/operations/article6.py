@@ -25,7 +25,17 @@ from api.article6 import (
 )
 from api.intents import Resolver
 from api.operations import results
-from api.operations.record import Builder, Operation, Prepare, Ready, TransferId
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    ADMIN_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    Builder,
+    Operation,
+    Prepare,
+    Ready,
+    TransferId,
+)
 from api.operations.transfers import PENDING, TRANSFER
 from api.schemas import (
     ApproveIntent,
@@ -58,7 +68,13 @@ def _decision(approve: bool) -> Builder:
 
 
 def _record(
-    path: str, primary_type: str, summary: str, reader: Any, prepare: Prepare, **more: Any
+    path: str,
+    primary_type: str,
+    summary: str,
+    reader: Any,
+    errors: tuple[str, ...],
+    prepare: Prepare,
+    **more: Any,
 ) -> Operation:
     return Operation(
         f"article6/{path}",
@@ -67,6 +83,7 @@ def _record(
         summary,
         result=reader,
         prepare=prepare,
+        errors=errors,
         **more,
     )
 
@@ -83,6 +100,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "RegisterParty",
         "Register a Party's section",
         results.register_party,
+        (*ADMIN_ERRORS, "InvalidParty", "PartyRegistryIdChanged", "InvalidPartyAdministrator"),
         _prepare(
             "parties",
             PartyIntent,
@@ -96,6 +114,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "RegisterCooperativeApproach",
         "Register a cooperative approach",
         results.register_approach,
+        (*ADMIN_ERRORS, "InvalidCooperativeApproach", "DuplicateParticipant", "PartyNotFound"),
         _prepare(
             "cooperative-approaches",
             CooperativeApproachIntent,
@@ -109,6 +128,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "SetMechanismAccounts",
         "Set the Article 6.4 mechanism accounts",
         results.set_mechanism_accounts,
+        (*ADMIN_ERRORS, "AccountNotFound", "MechanismAccountKindMismatch"),
         _prepare(
             "mechanism-accounts",
             MechanismAccountsIntent,
@@ -123,6 +143,20 @@ OPERATIONS: tuple[Operation, ...] = (
         "Authorize",
         "Authorize units as ITMOs",
         results.authorize,
+        (
+            *ACCOUNT_ERRORS,
+            *UNIT_ERRORS,
+            "NotPartyLabelAuthority",
+            "PartyNotFound",
+            "CooperativeApproachNotFound",
+            "PartyNotInApproach",
+            "InvalidPurposes",
+            "InvalidFirstTransferDefinition",
+            "InvalidAuthorizationDate",
+            "AuthorizationMismatch",
+            "InvalidLetterId",
+            "UnitsNotInPartySection",
+        ),
         _prepare(
             "authorizations",
             AuthorizationIntent,
@@ -136,6 +170,21 @@ OPERATIONS: tuple[Operation, ...] = (
         "IssueArticle64",
         "Issue Article 6.4 units with share of proceeds and OMGE",
         results.issue_article64,
+        (
+            "SameAccount",
+            *ADMIN_ERRORS,
+            *ACCOUNT_ERRORS,
+            "AccountCannotReceive",
+            "ProjectNotFound",
+            "MechanismNotConfigured",
+            "IssuanceTooSmall",
+            "ForwardedQuantityMismatch",
+            "InvalidForwardCount",
+            "InvalidMonitoringPeriod",
+            "MonitoringPeriodOverlap",
+            "InvalidQuantity",
+            "SerialSpaceExhausted",
+        ),
         _prepare(
             "issuances",
             Article64IssuanceIntent,
@@ -150,6 +199,18 @@ OPERATIONS: tuple[Operation, ...] = (
         "TransferItmos",
         "Initiate an ITMO transfer",
         results.transfer_itmos,
+        (
+            "PartyNotFound",
+            "PartyNotInApproach",
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "SameAccount",
+            "AccountCannotReceive",
+            "AuthorizationNotFound",
+            "NotItmoBlock",
+            "UnitsNotInPartySection",
+        ),
         _prepare(
             "transfers",
             ItmoTransferIntent,
@@ -163,6 +224,19 @@ OPERATIONS: tuple[Operation, ...] = (
         "ApproveItmoTransfer",
         "Approve a pending ITMO transfer",
         results.approve_itmo_transfer,
+        (
+            "PartyNotFound",
+            "PartyNotInApproach",
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "TransferNotFound",
+            "TransferNotPending",
+            "ApproverIsInitiator",
+            "AccountCannotReceive",
+            "AuthorizationNotFound",
+            "INVALID_TYPED_DATA",
+        ),
         _prepare(
             "transfers/{transfer_id}/approve",
             ApproveIntent,
@@ -179,6 +253,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "RescindItmoTransfer",
         "Rescind a pending ITMO transfer",
         results.rescind_itmo_transfer,
+        (
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            "TransferNotFound",
+            "TransferNotPending",
+            "INVALID_TYPED_DATA",
+        ),
         _prepare(
             "transfers/{transfer_id}/rescind",
             ApproveIntent,
@@ -195,6 +276,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "CancelItmos",
         "Cancel ITMOs for a use or voluntarily",
         results.cancel_itmos,
+        (
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "AuthorizationNotFound",
+            "PurposeNotAuthorized",
+            "NotItmoBlock",
+        ),
         _prepare(
             "cancellations",
             ItmoCancellationIntent,

@@ -23,7 +23,16 @@ from api.operations import (
 )
 from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
-from api.operations.record import LockDecision, Operation, Prepare, Subject
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    ADMIN_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    LockDecision,
+    Operation,
+    Prepare,
+    Subject,
+)
 from api.operations.results import ResultReader
 from indexer.models import InteropTransfer, table_of
 
@@ -33,8 +42,10 @@ __all__ = [
     "OPERATIONS",
     "OPERATION_TYPES",
     "PRECHECKS",
+    "REQUEST_ERRORS",
     "RESULTS",
     "SUBJECTS",
+    "SUBMIT_ERRORS",
     "LockDecision",
     "Operation",
     "Prepare",
@@ -77,6 +88,7 @@ OPERATIONS: tuple[Operation, ...] = (
         INTEROP_PRECHECKS["SetPeer"],
         "Record a peer registry",
         result=results.set_peer,
+        errors=(*ADMIN_ERRORS, "InvalidPeer"),
     ),
     Operation(
         "transfers/out",
@@ -84,6 +96,15 @@ OPERATIONS: tuple[Operation, ...] = (
         INTEROP_PRECHECKS["TransferOut"],
         "Transfer units to an account of a peer registry",
         result=results.transfer_out,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "PeerNotFound",
+            "InvalidPeerAccount",
+            "INVALID_ACCOUNT_ID",
+            "ItmoTransferNotSupported",
+        ),
     ),
     Operation(
         "transfers/out/approve",
@@ -93,6 +114,15 @@ OPERATIONS: tuple[Operation, ...] = (
         _PENDING,
         subject=_TRANSFER_OUT,
         result=results.approve_transfer_out,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "OutboundNotFound",
+            "OutboundNotInStatus",
+            "ApproverIsInitiator",
+            "INVALID_TYPED_DATA",
+        ),
     ),
 )
 
@@ -117,6 +147,27 @@ LOCK_DECISIONS["Answer"] = LockDecision("in_transit", "transferId")
 # Another request type a route's submission may carry: a transfer whose `to_account` is a peer
 # registry's account is a TransferOut (prepared by POST /v1/transfers/prepare like any transfer).
 ALTERNATE_OPERATIONS: dict[tuple[str, str], str] = {("transfers", "TransferOut"): "transfers/out"}
+
+
+# What every write can answer besides its record's errors: a body the API cannot take, or a chain
+# it cannot reach (prepare and submit), and the signed request's own checks (submit).
+REQUEST_ERRORS: tuple[str, ...] = (
+    "MALFORMED_JSON",
+    "JSON_TOO_DEEP",
+    "INVALID_CONTENT_LENGTH",
+    "PAYLOAD_TOO_LARGE",
+    "INVALID_REQUEST",
+    "CHAIN_UNAVAILABLE",
+)
+SUBMIT_ERRORS: tuple[str, ...] = (
+    "INVALID_TYPED_DATA",
+    "WRONG_DOMAIN",
+    "InvalidSigner",
+    "DeadlineExpired",
+    "NonceUsed",
+    "NONCE_GAP",
+    "RATE_LIMITED",
+)
 
 
 def operation(path: str) -> Operation:

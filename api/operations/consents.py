@@ -14,7 +14,14 @@ from api.ids import account_number
 from api.intents import SCOPES, Resolver
 from api.operations import results
 from api.operations.prechecks import check_grant_consent, check_revoke_consent
-from api.operations.record import Operation, Prepare, RecordId, Subject
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    RIGHT_ERRORS,
+    Operation,
+    Prepare,
+    RecordId,
+    Subject,
+)
 from api.schemas import ConsentIntent, DecisionIntent
 from indexer.models import Consent, table_of
 
@@ -43,6 +50,13 @@ OPERATIONS: tuple[Operation, ...] = (
         check_grant_consent,
         "Grant a platform consent",
         result=results.grant_consent,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            "PlatformNotFound",
+            "PlatformSuspended",
+            "ConsentAlreadyGranted",
+        ),
         prepare=Prepare(
             "/consents",
             ConsentIntent,
@@ -60,6 +74,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "Revoke a consent",
         subject=_CONSENT,
         result=results.revoke_consent,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            "ConsentNotFound",
+            "ConsentNotActive",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/consents/{consent_id}/revoke",
             DecisionIntent,

@@ -16,20 +16,23 @@ from fastapi import APIRouter, Query, Request, Response
 from api.auth import iso
 from api.deps import ServicesDep
 from api.intents import Resolver
+from api.operations.catalogue import REQUEST_ERRORS, SUBMIT_ERRORS
 from api.operations.catalogue import operation as operation_record
 from api.operations.record import AccountPath, LabelPath, Operation, Ready, TransferId
-from api.operations.refusals import Refusal
+from api.operations.refusals import Refusal, code_of
 from api.problems import STATUS_OF, Problem
 from api.schemas import PreparedRequest, RequestAccepted, RequestResource, SignedSubmission
 from api.services import Services
 from api.writes import accept, fresh_mirror, wait_for_request
 
 __all__ = [
+    "OPERATION_KEY",
     "WRITE_RESPONSES",
     "AccountPath",
     "LabelPath",
     "TransferId",
     "Wait",
+    "errors_of",
     "prepare_request",
     "problem_of",
     "record_routes",
@@ -56,6 +59,10 @@ def resource(row: Any) -> RequestResource:
         accepted_at=iso(row.accepted_at),
     )
 
+
+# The OpenAPI extension a write route names its operation record with (`api.openapi` reads it
+# and removes it from the published document).
+OPERATION_KEY = "x-operation"
 
 Wait = Annotated[
     Literal["indexed"] | None,
@@ -175,6 +182,8 @@ def submit_route(
         responses=WRITE_RESPONSES,
         status_code=202,
         tags=tags,
+        # The record the route serves: `api.openapi` declares its errors from it.
+        openapi_extra={OPERATION_KEY: operation},
     )
 
 
@@ -243,4 +252,15 @@ def _prepare_route(router: APIRouter, record: Operation) -> None:
         response_model=PreparedRequest,
         name=spec.name or f"prepare_{record.path.replace('/', '_').replace('-', '_')}",
         tags=list(spec.tags),
+        openapi_extra={OPERATION_KEY: record.path},
     )
+
+
+def errors_of(record: Operation, *, submit: bool) -> dict[int, list[str]]:
+    """Return the codes the prepare (or submit) route of a record can answer with, by status."""
+    generic = REQUEST_ERRORS + (SUBMIT_ERRORS if submit else ())
+    codes = record.codes | {code_of(error) for error in generic}
+    by_status: dict[int, list[str]] = {}
+    for code in sorted(codes):
+        by_status.setdefault(STATUS_OF[code], []).append(code)
+    return by_status

@@ -18,7 +18,7 @@ from api.ids import account_number
 from api.intents import PLATFORM_STATUSES, Resolver
 from api.operations import results
 from api.operations.prechecks import check_platform_path, check_register_platform
-from api.operations.record import Operation, Prepare
+from api.operations.record import ADMIN_ERRORS, Operation, Prepare
 from api.schemas import PlatformIntent, PlatformSignerIntent, PlatformStatusIntent
 
 __all__ = ["OPERATIONS", "PlatformPath"]
@@ -64,6 +64,16 @@ OPERATIONS: tuple[Operation, ...] = (
         check_register_platform,
         "Register a platform",
         result=results.register_platform,
+        errors=(
+            "INVALID_ACCOUNT_ID",
+            *ADMIN_ERRORS,
+            "AccountNotFound",
+            "PlatformAlreadyRegistered",
+            "CustodialAccountRequired",
+            "CustodialAccountTaken",
+            "InvalidPlatformSigner",
+            "PlatformSignerTaken",
+        ),
         prepare=Prepare(
             "/admin/platforms",
             PlatformIntent,
@@ -81,6 +91,13 @@ OPERATIONS: tuple[Operation, ...] = (
         check_platform_path,
         "Enable or disable a platform's signer",
         result=results.set_platform_signer,
+        errors=(
+            *ADMIN_ERRORS,
+            "PlatformNotFound",
+            "InvalidPlatformSigner",
+            "PlatformSignerTaken",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/admin/platforms/{platform}/signers",
             PlatformSignerIntent,
@@ -98,6 +115,12 @@ OPERATIONS: tuple[Operation, ...] = (
         check_platform_path,
         "Suspend or reinstate a platform",
         result=results.set_platform_status,
+        errors=(
+            *ADMIN_ERRORS,
+            "PlatformNotFound",
+            "InvalidPlatformStatusChange",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/admin/platforms/{platform}/status",
             PlatformStatusIntent,

@@ -18,9 +18,14 @@ from sqlalchemy import Table, select
 
 from api.intents import Resolver
 from api.operations.prechecks import Precheck
+from api.operations.refusals import code_of
 from api.operations.results import ResultReader
 
 __all__ = [
+    "ACCOUNT_ERRORS",
+    "ADMIN_ERRORS",
+    "RIGHT_ERRORS",
+    "UNIT_ERRORS",
     "AccountPath",
     "Builder",
     "LabelPath",
@@ -32,6 +37,20 @@ __all__ = [
     "Subject",
     "TransferId",
 ]
+
+# Errors many records declare, by the contract's names (the catalogue gives each its code):
+# an account a request names, the right of its signer, and the units it names.
+ACCOUNT_ERRORS = ("INVALID_ACCOUNT_ID", "AccountNotFound", "AccountSuspended", "AccountClosed")
+ADMIN_ERRORS = ("MissingRole",)
+RIGHT_ERRORS = ("NotRepresentative", "CannotInitiate", "CannotApprove")
+UNIT_ERRORS = (
+    "InvalidRange",
+    "InvalidRangeCount",
+    "UnitsNotHeld",
+    "UnitsLocked",
+    "UnitsAlreadyCancelled",
+    "INSUFFICIENT_UNITS",
+)
 
 # The ids routes carry in their paths, validated and documented alike.
 RecordId = Annotated[int, Path(ge=1, le=2**64 - 1)]
@@ -136,3 +155,8 @@ class Operation:
     # catalogue's WRITE_ERRORS): its precheck's refusals and the contract errors it can revert
     # with. OpenAPI declares them per status (`api.openapi`).
     errors: tuple[str, ...] = field(default=(), kw_only=True)
+
+    @property
+    def codes(self) -> frozenset[str]:
+        """The stable codes of `errors` (contract error names resolved by the catalogue)."""
+        return frozenset(code_of(error) for error in self.errors)

@@ -16,7 +16,16 @@ from api.ids import account_number
 from api.intents import Resolver
 from api.operations import results
 from api.operations.prechecks import check_lock, check_reservation, lock_head
-from api.operations.record import LockDecision, Operation, Prepare, RecordId, Subject
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    LockDecision,
+    Operation,
+    Prepare,
+    RecordId,
+    Subject,
+)
 from api.schemas import DecisionIntent, ReservationIntent
 from indexer.models import Reservation, table_of
 
@@ -48,6 +57,14 @@ OPERATIONS: tuple[Operation, ...] = (
         check_lock("reserved"),
         "Reserve units",
         result=results.reserve,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "PlatformNotFound",
+            "PlatformSuspended",
+            "ConsentRequired",
+        ),
         prepare=Prepare(
             "/reservations",
             ReservationIntent,
@@ -66,6 +83,13 @@ OPERATIONS: tuple[Operation, ...] = (
         _RESERVED,
         subject=_RESERVATION,
         result=results.release_reservation,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            "ReservationNotFound",
+            "ReservationNotActive",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/reservations/{reservation_id}/release",
             DecisionIntent,
@@ -84,6 +108,16 @@ OPERATIONS: tuple[Operation, ...] = (
         _RESERVED,
         subject=_RESERVATION,
         result=results.transfer_reservation,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            "ReservationNotFound",
+            "ReservationNotActive",
+            "PlatformNotFound",
+            "PlatformSuspended",
+            "AccountCannotReceive",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/reservations/{reservation_id}/transfer",
             DecisionIntent,

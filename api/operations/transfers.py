@@ -15,7 +15,17 @@ from api.intents import Resolver
 from api.interop import peer_account, transfer_out_request
 from api.operations import results
 from api.operations.prechecks import check_decide, check_transfer
-from api.operations.record import LockDecision, Operation, Prepare, Ready, Subject, TransferId
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    LockDecision,
+    Operation,
+    Prepare,
+    Ready,
+    Subject,
+    TransferId,
+)
 from api.operations.refusals import Refusal
 from api.schemas import ApproveIntent, TransferIntent
 from indexer.models import Transfer, table_of
@@ -58,6 +68,16 @@ OPERATIONS: tuple[Operation, ...] = (
         check_transfer,
         "Initiate a transfer",
         result=results.initiate_transfer,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "SameAccount",
+            "AccountCannotReceive",
+            "PeerNotFound",
+            "InvalidPeerAccount",
+            "INVALID_ACCOUNT_ID",
+        ),
         prepare=Prepare(
             "/transfers",
             TransferIntent,
@@ -76,6 +96,16 @@ OPERATIONS: tuple[Operation, ...] = (
         PENDING,
         subject=TRANSFER,
         result=results.approve_transfer,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "TransferNotFound",
+            "TransferNotPending",
+            "ApproverIsInitiator",
+            "AccountCannotReceive",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/transfers/{transfer_id}/approve",
             ApproveIntent,
@@ -95,6 +125,13 @@ OPERATIONS: tuple[Operation, ...] = (
         PENDING,
         subject=TRANSFER,
         result=results.rescind_transfer,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            "TransferNotFound",
+            "TransferNotPending",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/transfers/{transfer_id}/rescind",
             ApproveIntent,

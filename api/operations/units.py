@@ -14,7 +14,14 @@ from typing import Any
 from api.intents import PURPOSES, Resolver
 from api.operations import results
 from api.operations.prechecks import check_cancel, check_label
-from api.operations.record import LabelPath, Operation, Prepare
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    LabelPath,
+    Operation,
+    Prepare,
+)
 from api.operations.refusals import Refusal
 from api.schemas import CancellationIntent, LabelChangeIntent
 
@@ -57,6 +64,7 @@ OPERATIONS: tuple[Operation, ...] = (
         check_cancel,
         "Cancel units",
         result=results.cancel,
+        errors=(*ACCOUNT_ERRORS, *RIGHT_ERRORS, *UNIT_ERRORS),
         prepare=Prepare(
             "/cancellations",
             CancellationIntent,
@@ -73,6 +81,13 @@ OPERATIONS: tuple[Operation, ...] = (
         check_label,
         "Apply a label to serial ranges",
         result=results.set_label,
+        errors=(
+            "NotLabelAuthority",
+            "LabelNotFound",
+            "AccountNotFound",
+            *UNIT_ERRORS,
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/labels/{label}/apply",
             LabelChangeIntent,
@@ -91,6 +106,13 @@ OPERATIONS: tuple[Operation, ...] = (
         check_label,
         "Remove a label from serial ranges",
         result=results.set_label,
+        errors=(
+            "NotLabelAuthority",
+            "LabelNotFound",
+            "AccountNotFound",
+            *UNIT_ERRORS,
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/labels/{label}/remove",
             LabelChangeIntent,
