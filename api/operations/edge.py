@@ -221,6 +221,9 @@ def record_routes(router: APIRouter, records: tuple[Operation, ...]) -> None:
 def _prepare_route(router: APIRouter, record: Operation) -> None:
     spec = record.prepare
     assert spec is not None
+    if spec.example is not None:
+        spec.intent.model_config["json_schema_extra"] = {"examples": [spec.example]}
+        spec.intent.model_rebuild(force=True)
 
     def prepare(intent: Any, services: ServicesDep, **path: Any) -> PreparedRequest:
         def build(r: Resolver) -> dict[str, Any]:

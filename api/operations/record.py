@@ -94,6 +94,9 @@ class Prepare:
     more_tags: tuple[str, ...] = ()
     name: str = ""
     fixed: dict[str, str] = field(default_factory=dict)
+    # The intent's written example, for a schema declared beside its record (the others have
+    # theirs in `api.schemas.INTENT_EXAMPLES`); OpenAPI shows it and a test validates it.
+    example: dict[str, Any] | None = None
 
     @property
     def tags(self) -> list[str]:

@@ -139,3 +139,6 @@ def test_every_intent_has_a_written_example_that_validates(node: ApiNode) -> Non
         assert schema.get("examples"), f"{path}: {ref} has no example"
     for model, example in INTENT_EXAMPLES.items():
         model.model_validate_json(json.dumps(example))  # raises if the example drifted
+    for record in OPERATIONS:  # an intent declared beside its record carries its example there
+        if record.prepare is not None and record.prepare.example is not None:
+            record.prepare.intent.model_validate_json(json.dumps(record.prepare.example))
