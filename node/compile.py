@@ -111,6 +111,8 @@ def compile_contracts(force: bool = False) -> dict[str, Artifact]:
     fingerprint = _source_fingerprint()
     cache = ARTIFACTS_DIR / f"{fingerprint}.json"
     if cache.exists() and not force:
+        # A cache hit is the last compilation too, so that load_artifacts() returns these.
+        (ARTIFACTS_DIR / "latest.json").write_text(json.dumps({"fingerprint": fingerprint}))
         return _read(cache)
 
     sources = {path: {"urls": [path]} for path in CONTRACTS.values()}
