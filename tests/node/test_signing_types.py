@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+from eth_account import Account
 
 from node.compile import (
     SOURCES_DIR,
@@ -29,7 +32,9 @@ from node.contracts import (
     PROTOCOL_TYPES,
     REQUEST_TYPES,
     SIGNING_TYPES,
+    text_bytes32,
 )
+from tests.conftest import Registry
 
 
 def _encode_type(types: dict[str, list[dict[str, str]]], primary: str) -> str:
@@ -90,3 +95,48 @@ def test_a_type_string_changed_in_a_library_changes_the_derived_types(tmp_path: 
     assert changed["RegisterProject"] != REQUEST_TYPES["RegisterProject"]
     generated = json.loads(SIGNING_TYPES.read_text(encoding="utf-8"))
     assert changed != generated["types"]
+
+
+def test_update_project_is_derived_with_its_fields_in_the_type_string_order() -> None:
+    assert [f["name"] for f in REQUEST_TYPES["UpdateProject"]] == [
+        "signer",
+        "projectId",
+        "name",
+        "methodology",
+        "nonce",
+        "deadline",
+    ]
+    assert OPERATIONS["UpdateProject"].function == "updateProject"
+    assert not OPERATIONS["UpdateProject"].takes_block_hints
+
+
+def test_update_project_signed_from_the_derived_type_verifies_on_chain(registry: Registry) -> None:
+    issuer = registry.keys["issuer"]
+    project = "ERF-SIGNING-TYPES"
+    if not registry.contract.functions.isProjectRegistered(text_bytes32(project)).call():
+        registry.relayer.relay(
+            registry.signer.register_project(issuer, project, "Savana", "SFM", "AU")
+        )
+    fields: dict[str, Any] = {
+        "projectId": "0x" + text_bytes32(project).hex(),
+        "name": "Savanna",
+        "methodology": "SFM 2018",
+    }
+    request = registry.signer.sign(issuer, "UpdateProject", fields)
+    outcome = registry.relayer.relay(request)
+    assert outcome.ok, outcome.error
+    digest = outcome.event("RequestExecuted").args["digest"]
+    assert bytes.fromhex(digest.removeprefix("0x")) == request.digest
+    assert outcome.event("ProjectUpdated").args["name"] == "Savanna"
+
+
+def test_a_stranger_cannot_sign_an_update(registry: Registry) -> None:
+    stranger = Account.create()
+    request = registry.signer.sign(
+        stranger,
+        "UpdateProject",
+        {"projectId": "0x" + text_bytes32("ERF-NONE").hex(), "name": "X", "methodology": ""},
+    )
+    outcome = registry.relayer.relay(request)
+    assert not outcome.ok
+    assert outcome.error is not None and outcome.error.name == "MissingRole"
