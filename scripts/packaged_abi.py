@@ -2,7 +2,7 @@
 and the signing types node/contracts.py loads (parsed from the hashing libraries' type strings).
 
 Run after changing a contract's interface: `.venv/bin/python -m scripts.packaged_abi`.
-`tests/indexer/test_independent_audit.py` fails while the shipped ABI differs from the compiled one.
+`tests/node/test_signing_types.py` fails while either file differs from the current sources.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any
 
 from eth_account import Account
 
+from indexer.independent import PACKAGED_ABI
 from node.compile import (
     SOURCES_DIR,
     compile_contracts,
@@ -58,6 +59,12 @@ def test_the_generated_signing_types_are_those_of_the_sources() -> None:
     generated = json.loads(SIGNING_TYPES.read_text(encoding="utf-8"))
     fresh = signing_contract(registry_abi(compile_contracts()))
     assert fresh == generated, "run `python -m scripts.packaged_abi` after changing a type string"
+
+
+def test_the_packaged_abi_is_that_of_the_sources() -> None:
+    # scripts/packaged_abi.py writes both files; neither may lag the contracts.
+    packaged = json.loads(PACKAGED_ABI.read_text(encoding="utf-8"))
+    assert packaged == registry_abi(compile_contracts()), "run `python -m scripts.packaged_abi`"
 
 
 def test_every_derived_type_encodes_to_the_string_its_library_hashes() -> None:
