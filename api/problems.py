@@ -94,6 +94,7 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "SerialSpaceExhausted": ("SERIAL_SPACE_EXHAUSTED", 409),
     "ProjectNotFound": ("PROJECT_NOT_FOUND", 404),
     "ProjectAlreadyRegistered": ("PROJECT_EXISTS", 409),
+    "EmptyProjectName": ("EMPTY_PROJECT_NAME", 422),
     "InvalidMonitoringPeriod": ("INVALID_MONITORING_PERIOD", 422),
     "MonitoringPeriodOverlap": ("DOUBLE_ISSUANCE", 409),
     "TransferNotFound": ("TRANSFER_NOT_FOUND", 404),

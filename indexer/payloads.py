@@ -78,6 +78,13 @@ class ProjectRegistered:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectUpdated:
+    project_id: str  # 0x-hex bytes32
+    name: str
+    methodology: str
+
+
+@dataclass(frozen=True, slots=True)
 class RepresentativeSet:
     account_id: int
     representative: str  # checksummed address
@@ -410,6 +417,7 @@ PAYLOADS: dict[str, type[Any]] = {
     "LabelChanged": LabelChanged,
     "LabelDefined": LabelDefined,
     "ProjectRegistered": ProjectRegistered,
+    "ProjectUpdated": ProjectUpdated,
     "RepresentativeSet": RepresentativeSet,
     "RequestExecuted": RequestExecuted,
     "TransferCompleted": TransferCompleted,

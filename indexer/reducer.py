@@ -389,6 +389,14 @@ class Reducer:
             },
         )
 
+    def project_updated(self, e: DecodedEvent, x: p.ProjectUpdated) -> None:
+        self.store.update(
+            PROJECTS,
+            (hex_text(x.project_id),),
+            name=sql_text(x.name),
+            methodology=sql_text(x.methodology),
+        )
+
     def label_defined(self, e: DecodedEvent, x: p.LabelDefined) -> None:
         self.store.insert(
             LABELS,
@@ -1087,6 +1095,7 @@ HANDLERS: dict[str, _Handler] = {
     "RepresentativeSet": Reducer.representative_set,
     "AccountStatusChanged": Reducer.account_status_changed,
     "ProjectRegistered": Reducer.project_registered,
+    "ProjectUpdated": Reducer.project_updated,
     "LabelDefined": Reducer.label_defined,
     "UnitsIssued": Reducer.units_issued,
     "BlockChanged": Reducer.block_changed,

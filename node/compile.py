@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,10 @@ __all__ = [
     "compile_contracts",
     "load_artifacts",
     "registry_abi",
+    "signed_primary_types",
+    "signing_contract",
+    "signing_types",
+    "type_strings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +111,8 @@ def compile_contracts(force: bool = False) -> dict[str, Artifact]:
     fingerprint = _source_fingerprint()
     cache = ARTIFACTS_DIR / f"{fingerprint}.json"
     if cache.exists() and not force:
+        # A cache hit is the last compilation too, so that load_artifacts() returns these.
+        (ARTIFACTS_DIR / "latest.json").write_text(json.dumps({"fingerprint": fingerprint}))
         return _read(cache)
 
     sources = {path: {"urls": [path]} for path in CONTRACTS.values()}
@@ -180,3 +187,87 @@ def registry_abi(artifacts: dict[str, Artifact]) -> list[dict[str, Any]]:
                 seen.add(key)
                 merged.append(item)
     return merged
+
+
+# The inter-registry protocol's messages are signed by a registry's operator and relayed by these
+# functions; every other signed type `Name` is relayed by the function `name`.
+_PROTOCOL_FUNCTIONS = {"Proposal": "sendProposal", "Answer": "recordAnswer"}
+_LIBRARIES = "libraries/*Hashing.sol"
+_STRING_CONSTANT = re.compile(r'string\s+internal\s+constant\s+(\w+)\s*=\s*((?:"[^"]*"\s*)+);')
+_TYPEHASH = re.compile(r"bytes32\s+(?:internal|private)\s+constant\s+(\w+_TYPEHASH)\s*=([^;]*);")
+_TYPE = re.compile(r"(\w+)\(([^()]*)\)")
+
+
+def type_strings(sources_dir: Path = SOURCES_DIR) -> dict[str, str]:
+    """Return the EIP-712 type string each `*Hashing.sol` library hashes into a TYPEHASH constant.
+
+    A TYPEHASH is `keccak256` of string literals and `string constant`s (`RANGE_TYPE`, or
+    `RequestHashing.RANGE_TYPE` from another library), concatenated: the canonical encodeType
+    `Primary(fields)Sub(fields)...`. Keyed by the constant's name.
+    """
+    files = sorted(sources_dir.glob(_LIBRARIES))
+    constants: dict[str, str] = {}
+    for path in files:
+        for name, literals in _STRING_CONSTANT.findall(path.read_text()):
+            constants[name] = "".join(re.findall(r'"([^"]*)"', literals))
+    out: dict[str, str] = {}
+    for path in files:
+        for name, expr in _TYPEHASH.findall(path.read_text()):
+            parts = re.findall(r'"([^"]*)"|\b(?:\w+\.)?([A-Z][A-Z0-9_]*_TYPE)\b', expr)
+            out[name] = "".join(literal or constants[ref] for literal, ref in parts)
+    return out
+
+
+def _parse_fields(spec: str) -> list[dict[str, str]]:
+    return [dict(zip(("type", "name"), part.split(" "), strict=True)) for part in spec.split(",")]
+
+
+def signing_types(sources_dir: Path = SOURCES_DIR) -> dict[str, list[dict[str, str]]]:
+    """Return every struct type the hashing libraries sign, by name, parsed from their strings.
+
+    A struct named in two type strings must be declared the same in both. EIP712Domain is the
+    domain's type, not a request's, and is left out.
+    """
+    types: dict[str, list[dict[str, str]]] = {}
+    for constant, string in type_strings(sources_dir).items():
+        for name, spec in _TYPE.findall(string):
+            fields = [{"name": f["name"], "type": f["type"]} for f in _parse_fields(spec)]
+            if types.setdefault(name, fields) != fields:
+                raise CompileError(f"{constant} declares {name} unlike another type string")
+    types.pop("EIP712Domain", None)
+    return types
+
+
+def signed_primary_types(sources_dir: Path = SOURCES_DIR) -> list[str]:
+    """Return the primary types of the TYPEHASH constants that name a signer, in source order."""
+    out: list[str] = []
+    for string in type_strings(sources_dir).values():
+        name, spec = _TYPE.match(string).groups()  # type: ignore[union-attr]
+        if spec.startswith("address signer,") and name not in out:
+            out.append(name)
+    return out
+
+
+def signing_contract(abi: list[dict[str, Any]], sources_dir: Path = SOURCES_DIR) -> dict[str, Any]:
+    """Return what node/contracts.py signs and relays: the types and each signed type's call.
+
+    Written to `node/signing_types.json` with the packaged ABI (`scripts/packaged_abi.py`), so the
+    installed package needs no Solidity source to sign. A call's shape comes from the ABI: the
+    function after the primary type (`UpdateProject` -> `updateProject`), whether it takes the
+    record of a pending transfer (decision D46) and whether it takes block hints.
+    """
+    functions = {i["name"]: i for i in abi if i["type"] == "function"}
+    calls: dict[str, dict[str, Any]] = {}
+    for name in signed_primary_types(sources_dir):
+        function = _PROTOCOL_FUNCTIONS.get(name, name[0].lower() + name[1:])
+        if function not in functions:
+            raise CompileError(f"no function {function} relays the signed type {name}")
+        inputs = functions[function]["inputs"]
+        calls[name] = {
+            "function": function,
+            "pending_record": any(
+                i.get("internalType") == "struct PendingTransfer" for i in inputs
+            ),
+            "block_hints": inputs[-1]["type"] == "uint64[]",
+        }
+    return {"types": signing_types(sources_dir), "calls": calls}

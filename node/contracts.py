@@ -1,14 +1,17 @@
 """The registry contract's signing contract: EIP-712 types, typed data, and call arguments.
 
-The type definitions here mirror `contracts/src/libraries/RequestHashing.sol` and
-`PlatformHashing.sol` field for field; the integration tests prove the two agree, because a mismatch
-makes every signature fail on-chain.
+The types are not written here: they are parsed from the type strings the contracts'
+`contracts/src/libraries/*Hashing.sol` hash into their TYPEHASH constants, into
+`node/signing_types.json` (generated). The integration tests prove the two agree, because a
+mismatch makes every signature fail on-chain.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_account.messages import encode_typed_data
@@ -217,140 +220,31 @@ def _fields(spec: str) -> list[dict[str, str]]:
     ]
 
 
-_RANGE = _fields("uint64 start, uint64 end")
-_FORWARD = _fields("uint64 accountId, uint64 quantity")
-_REPRESENTATIVE = _fields("address addr, bool primary, bool canInitiate, bool canApprove")
-_TAIL = "uint256 nonce, uint256 deadline"
+# What is signed and how it is relayed, generated from the contracts by `scripts/packaged_abi.py`
+# (`node.compile.signing_contract`): every struct type the `*Hashing.sol` libraries' type strings
+# declare, and for each signed primary type the function that relays it. tests/node fails while it
+# differs from the sources.
+SIGNING_TYPES = Path(__file__).resolve().parent / "signing_types.json"
+_SIGNING: dict[str, Any] = json.loads(SIGNING_TYPES.read_text(encoding="utf-8"))
+_TYPES: dict[str, list[dict[str, str]]] = _SIGNING["types"]
+_PROTOCOL = ("Proposal", "Answer")
 
 # primaryType -> its fields, in the order of the Solidity structs and type strings.
 REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
-    "OpenAccount": _fields(
-        "address signer, uint8 kind, string holderName, bytes8 party, uint8 approvalPolicy, "
-        f"Representative[] representatives, {_TAIL}"
-    ),
-    "SetRepresentative": _fields(
-        f"address signer, uint64 accountId, Representative representative, {_TAIL}"
-    ),
-    "SetAccountStatus": _fields(f"address signer, uint64 accountId, uint8 status, {_TAIL}"),
-    "RegisterProject": _fields(
-        "address signer, bytes32 projectId, string name, string methodology, bytes8 country, "
-        f"{_TAIL}"
-    ),
-    "DefineLabel": _fields(f"address signer, bytes32 name, address authority, {_TAIL}"),
-    "Issue": _fields(
-        "address signer, bytes32 projectId, bytes32 unitType, uint16 vintage, "
-        "uint64 monitoringStart, uint64 monitoringEnd, bytes8 originRegistry, uint64 quantity, "
-        f"uint64 toAccount, uint256 labels, {_TAIL}"
-    ),
-    "InitiateTransfer": _fields(
-        f"address signer, uint64 fromAccount, uint64 toAccount, Range[] ranges, {_TAIL}"
-    ),
-    "ApproveTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
-    "RescindTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
-    "Cancel": _fields(
-        "address signer, uint64 accountId, Range[] ranges, uint8 purpose, string beneficiary, "
-        f"string reason, {_TAIL}"
-    ),
-    "SetLabel": _fields(f"address signer, uint8 labelId, bool applied, Range[] ranges, {_TAIL}"),
-    # Platform models and third-party certificates: `PlatformHashing.sol`.
-    "RegisterPlatform": _fields(
-        "address signer, address platform, string name, uint64 custodialAccount, "
-        f"address[] signers, {_TAIL}"
-    ),
-    "SetPlatformSigner": _fields(
-        f"address signer, address platform, address platformSigner, bool enabled, {_TAIL}"
-    ),
-    "SetPlatformStatus": _fields(f"address signer, address platform, uint8 status, {_TAIL}"),
-    "GrantConsent": _fields(
-        f"address signer, uint64 accountId, address platform, uint8 scope, {_TAIL}"
-    ),
-    "RevokeConsent": _fields(f"address signer, uint64 consentId, {_TAIL}"),
-    "Reserve": _fields(
-        f"address signer, uint64 accountId, address platform, Range[] ranges, {_TAIL}"
-    ),
-    "ReleaseReservation": _fields(f"address signer, uint64 reservationId, {_TAIL}"),
-    "TransferReservation": _fields(f"address signer, uint64 reservationId, {_TAIL}"),
-    "Escrow": _fields(
-        f"address signer, uint64 accountId, address platform, Range[] ranges, {_TAIL}"
-    ),
-    "SettleEscrow": _fields(f"address signer, uint64 escrowId, uint64 toAccount, {_TAIL}"),
-    "ReleaseEscrow": _fields(f"address signer, uint64 escrowId, {_TAIL}"),
-    "Associate": _fields(
-        "address signer, uint64 accountId, address thirdPartyRegistry, bytes32 certificateId, "
-        f"Range[] ranges, {_TAIL}"
-    ),
-    "Dissociate": _fields(f"address signer, uint64 associationId, {_TAIL}"),
-    "RetireAssociation": _fields(
-        f"address signer, uint64 associationId, string beneficiary, string reason, {_TAIL}"
-    ),
-    # Article 6 (Article6Hashing.sol).
-    "RegisterParty": _fields(
-        "address signer, bytes8 party, bytes8 registryId, address labelAuthority, "
-        f"address[] administrators, {_TAIL}"
-    ),
-    "RegisterCooperativeApproach": _fields(
-        f"address signer, bytes32 approachId, string name, bytes8[] parties, {_TAIL}"
-    ),
-    "SetMechanismAccounts": _fields(
-        "address signer, uint64 pending, uint64 holding, uint64 cancellation, "
-        f"uint64 omgeCancellation, uint64 shareOfProceeds, {_TAIL}"
-    ),
-    "Authorize": _fields(
-        "address signer, bytes8 party, bytes32 letterId, bytes32 approachId, uint8 purposes, "
-        f"uint8 firstTransferDefinition, uint64 authorizedAt, Range[] ranges, {_TAIL}"
-    ),
-    "IssueArticle64": _fields(
-        "address signer, bytes32 projectId, bytes32 unitType, uint16 vintage, "
-        "uint64 monitoringStart, uint64 monitoringEnd, uint64 quantity, Forward[] forwards, "
-        f"{_TAIL}"
-    ),
-    "TransferItmos": _fields(
-        "address signer, uint64 fromAccount, uint64 toAccount, uint64 authorizationId, "
-        f"Range[] ranges, {_TAIL}"
-    ),
-    "ApproveItmoTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
-    "RescindItmoTransfer": _fields(f"address signer, uint64 transferId, {_TAIL}"),
-    "CancelItmos": _fields(
-        "address signer, uint64 accountId, uint64 authorizationId, Range[] ranges, uint8 purpose, "
-        f"string beneficiary, string reason, {_TAIL}"
-    ),
-    # Inter-registry transfers (InteropHashing.sol); their protocol messages are PROTOCOL_TYPES.
-    "SetPeer": _fields(
-        "address signer, bytes8 registryCode, string apiUrl, address operator, uint64 chainId, "
-        f"address registry, {_TAIL}"
-    ),
-    "TransferOut": _fields(
-        f"address signer, uint64 fromAccount, bytes8 toRegistry, uint64 toAccount, Range[] ranges, "
-        f"{_TAIL}"
-    ),
-    "ApproveTransferOut": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+    name: _TYPES[name] for name in _SIGNING["calls"] if name not in _PROTOCOL
 }
 
 # The inter-registry protocol's messages (InteropHashing.sol, docs/interop.md): signed by a
 # registry's operator, not by a user, so no API route prepares them.
-PROTOCOL_TYPES: dict[str, list[dict[str, str]]] = {
-    "Proposal": _fields(
-        "address signer, uint64 transferId, bytes8 sourceRegistry, bytes8 destRegistry, "
-        "uint64 fromAccount, uint64 toAccount, InteropUnit[] units, bytes32[] itmos, "
-        f"{_TAIL}"
-    ),
-    "Answer": _fields(
-        "address signer, uint64 transferId, Proposal proposal, bytes proposalSignature, "
-        f"bool accepted, uint8 reason, {_TAIL}"
-    ),
-}
+PROTOCOL_TYPES: dict[str, list[dict[str, str]]] = {name: _TYPES[name] for name in _PROTOCOL}
 _SIGNED_TYPES = {**REQUEST_TYPES, **PROTOCOL_TYPES}
 
 # Struct types requests embed, by name.
 AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
-    "Range": _RANGE,
-    "Representative": _REPRESENTATIVE,
-    "Forward": _FORWARD,
-    "InteropUnit": _fields(
-        "uint64 start, uint64 end, bytes32 projectId, bytes32 unitType, uint16 vintage, "
-        "uint64 monitoringStart, uint64 monitoringEnd, bytes8 originRegistry, bytes32[] labels"
-    ),
-    "Proposal": PROTOCOL_TYPES["Proposal"],
+    base: _TYPES[base]
+    for fields in _TYPES.values()
+    for base in (f["type"].removesuffix("[]") for f in fields)
+    if base in _TYPES
 }
 _AUXILIARY = AUXILIARY_TYPES
 
@@ -404,45 +298,8 @@ _NO_RECORD = PendingTransfer(0, 0, 0, "0x" + "00" * 20)
 
 
 OPERATIONS: dict[str, Operation] = {
-    "OpenAccount": Operation("openAccount", False),
-    "SetRepresentative": Operation("setRepresentative", False),
-    "SetAccountStatus": Operation("setAccountStatus", False),
-    "RegisterProject": Operation("registerProject", False),
-    "DefineLabel": Operation("defineLabel", False),
-    "Issue": Operation("issue", False),
-    "InitiateTransfer": Operation("initiateTransfer", True),
-    "ApproveTransfer": Operation("approveTransfer", True, takes_pending_record=True),
-    "RescindTransfer": Operation("rescindTransfer", True, takes_pending_record=True),
-    "Cancel": Operation("cancel", True),
-    "SetLabel": Operation("setLabel", True),
-    "RegisterPlatform": Operation("registerPlatform", False),
-    "SetPlatformSigner": Operation("setPlatformSigner", False),
-    "SetPlatformStatus": Operation("setPlatformStatus", False),
-    "GrantConsent": Operation("grantConsent", False),
-    "RevokeConsent": Operation("revokeConsent", False),
-    "Reserve": Operation("reserve", True),
-    "ReleaseReservation": Operation("releaseReservation", True),
-    "TransferReservation": Operation("transferReservation", True),
-    "Escrow": Operation("escrow", True),
-    "SettleEscrow": Operation("settleEscrow", True),
-    "ReleaseEscrow": Operation("releaseEscrow", True),
-    "Associate": Operation("associate", True),
-    "Dissociate": Operation("dissociate", True),
-    "RetireAssociation": Operation("retireAssociation", True),
-    "RegisterParty": Operation("registerParty", False),
-    "RegisterCooperativeApproach": Operation("registerCooperativeApproach", False),
-    "SetMechanismAccounts": Operation("setMechanismAccounts", False),
-    "Authorize": Operation("authorize", True),
-    "IssueArticle64": Operation("issueArticle64", False),
-    "TransferItmos": Operation("transferItmos", True),
-    "ApproveItmoTransfer": Operation("approveItmoTransfer", True),
-    "RescindItmoTransfer": Operation("rescindItmoTransfer", True),
-    "CancelItmos": Operation("cancelItmos", True),
-    "SetPeer": Operation("setPeer", False),
-    "TransferOut": Operation("transferOut", True),
-    "ApproveTransferOut": Operation("approveTransferOut", True),
-    "Proposal": Operation("sendProposal", False),
-    "Answer": Operation("recordAnswer", True),
+    name: Operation(call["function"], call["block_hints"], call["pending_record"])
+    for name, call in _SIGNING["calls"].items()
 }
 
 

@@ -1,7 +1,8 @@
-"""Write the registry ABI that ships in the indexer package, for auditors without the sources.
+"""Write the registry ABI that ships in the indexer package, for auditors without the sources,
+and the signing types node/contracts.py loads (parsed from the hashing libraries' type strings).
 
 Run after changing a contract's interface: `.venv/bin/python -m scripts.packaged_abi`.
-`tests/indexer/test_independent_audit.py` fails while the shipped ABI differs from the compiled one.
+`tests/node/test_signing_types.py` fails while either file differs from the current sources.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from __future__ import annotations
 import json
 
 from indexer.independent import PACKAGED_ABI
-from node.compile import load_artifacts, registry_abi
+from node.compile import compile_contracts, registry_abi, signing_contract
+from node.contracts import SIGNING_TYPES
 
 
 def main() -> None:
-    """Compile (or reuse the cached artifacts) and write the merged registry ABI."""
-    abi = registry_abi(load_artifacts())
+    """Compile (or reuse the current sources' cached artifacts) and write ABI and signing types."""
+    abi = registry_abi(compile_contracts())  # the current sources, not the last compilation
     PACKAGED_ABI.write_text(json.dumps(abi, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"Wrote {len(abi)} ABI entries to {PACKAGED_ABI.name}.")
+    signing = signing_contract(abi)
+    SIGNING_TYPES.write_text(json.dumps(signing, indent=1) + "\n", encoding="utf-8")
+    print(f"Wrote {len(signing['calls'])} signed types to {SIGNING_TYPES.name}.")
 
 
 if __name__ == "__main__":

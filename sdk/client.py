@@ -436,6 +436,14 @@ class Admin(_Operations[R]):
         """Register a project: project_id, name, methodology, country."""
         return self._run("admin.register_project", {}, intent)
 
+    def update_project(self, project_id: str, *, name: str, methodology: str = "") -> R:
+        """Correct a registered project's name and methodology (its id and country stay)."""
+        return self._run(
+            "admin.update_project",
+            {"project_id": project_id},
+            {"name": name, "methodology": methodology},
+        )
+
     def set_peer(self, **intent: Any) -> R:
         """Record a peer registry: registry_code, api_url, operator_address, chain_id and
         registry_address (as its GET /v1/interop/identity shows them)."""

@@ -116,6 +116,11 @@ OPERATIONS: dict[str, OperationSpec] = {
     "admin.register_project": OperationSpec(
         "admin/projects", "RegisterProject", _f("name:name:text, methodology:methodology:text:")
     ),
+    "admin.update_project": OperationSpec(
+        "admin/projects/{project_id}/details",
+        "UpdateProject",
+        _f("project_id:projectId:code, name:name:text, methodology:methodology:text:"),
+    ),
     "admin.define_label": OperationSpec(
         "admin/labels", "DefineLabel", _f("authority:authority:address")
     ),

@@ -1,16 +1,20 @@
 """Administration: accounts and their representatives, projects, label definitions, issuance.
 
 `POST /v1/admin/accounts`, `/v1/admin/accounts/{account_id}/representatives`,
-`/v1/admin/accounts/{account_id}/status`, `/v1/admin/projects`, `/v1/admin/labels` and
-`/v1/admin/issuances` (API.md, stable). The registry administrator signs them; issuers register
-projects and issue.
+`/v1/admin/accounts/{account_id}/status`, `/v1/admin/projects`,
+`/v1/admin/projects/{project_id}/details`, `/v1/admin/labels` and `/v1/admin/issuances` (API.md,
+stable). The registry administrator signs them; issuers register and correct projects and issue.
 
 Served from these records alone (`api.routes.records`), like the escrow family.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from api.intents import (
     KINDS,
@@ -32,14 +36,20 @@ from api.operations.prechecks import (
 )
 from api.operations.record import ACCOUNT_ERRORS, ADMIN_ERRORS, AccountPath, Operation, Prepare
 from api.operations.refusals import Refusal
+from api.operations.results import Receipt
 from api.schemas import (
     AccountIntent,
+    Address,
     DefineLabelIntent,
     IssuanceIntent,
     ProjectIntent,
     SetRepresentativeIntent,
     SetStatusIntent,
+    Text,
 )
+from indexer import payloads as p
+from indexer.models import Project, table_of
+from node.contracts import bytes32_text
 
 __all__ = ["OPERATIONS"]
 
@@ -96,6 +106,58 @@ def _project(_r: Resolver, intent: ProjectIntent, _path: dict[str, Any]) -> dict
         "name": intent.name,
         "methodology": intent.methodology,
         "country": bytes8_hex(intent.country),
+    }
+
+
+# -- correcting a project's name and methodology (the worked example of docs/adding-an-operation.md)
+
+_PROJECTS = table_of(Project)
+ProjectPath = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$", examples=["ERF-101234"])
+]
+
+
+class ProjectDetailsIntent(BaseModel):
+    """Correct a registered project's name and methodology; its id, country and issuances stay."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    signer: Address = Field(description="Address that will sign the request.")
+    name: Annotated[Text, Field(min_length=1)]
+    methodology: Text = ""
+
+
+def _project_details(
+    _r: Resolver, intent: ProjectDetailsIntent, path: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "signer": intent.signer,
+        "projectId": bytes32_hex(path["project_id"]),
+        "name": intent.name,
+        "methodology": intent.methodology,
+    }
+
+
+def check_project_details(r: Resolver, m: dict[str, Any], path: dict[str, str]) -> None:
+    """Refuse what updateProject would: a signer without the role, an unknown project, no name."""
+    project_id = bytes32_text(m["projectId"])
+    if "project_id" in path and path["project_id"] != project_id:
+        raise Refusal(
+            "INVALID_TYPED_DATA", "message.projectId differs from the project in the path"
+        )
+    r.require_role(m["signer"], "registry_admin", "issuer")
+    if r.conn.execute(select(_PROJECTS.c.id).where(_PROJECTS.c.id == project_id)).first() is None:
+        raise Refusal("ProjectNotFound", f"There is no project {project_id!r}.")
+    if not str(m["name"]).strip():
+        raise Refusal("EmptyProjectName", "A project needs a name.")
+
+
+def _project_updated(r: Receipt) -> dict[str, Any]:
+    event = r.first(p.ProjectUpdated)
+    return {
+        "project_id": bytes32_text(event.project_id),
+        "name": event.name,
+        "methodology": event.methodology,
     }
 
 
@@ -219,6 +281,30 @@ OPERATIONS: tuple[Operation, ...] = (
             "writes",
             more_tags=_ADMIN,
             name="prepare_project",
+        ),
+    ),
+    Operation(
+        "admin/projects/details",
+        "UpdateProject",
+        check_project_details,
+        "Correct a project's name and methodology",
+        result=_project_updated,
+        errors=(*ADMIN_ERRORS, "ProjectNotFound", "EmptyProjectName", "INVALID_TYPED_DATA"),
+        prepare=Prepare(
+            "/admin/projects/{project_id}/details",
+            ProjectDetailsIntent,
+            _project_details,
+            "Prepare correcting a registered project's name and methodology (administrator or "
+            "issuer).",
+            "writes",
+            {"project_id": ProjectPath},
+            _ADMIN,
+            name="prepare_project_details",
+            example={
+                "signer": "0x" + "ab" * 20,
+                "name": "Mulga regeneration, Bourke (NSW)",
+                "methodology": "HIR-2013 v1.2",
+            },
         ),
     ),
     Operation(

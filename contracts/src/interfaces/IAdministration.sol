@@ -7,6 +7,7 @@ import {
     SetRepresentativeRequest,
     SetAccountStatusRequest,
     RegisterProjectRequest,
+    UpdateProjectRequest,
     DefineLabelRequest,
     IssueRequest
 } from "../libraries/RegistryTypes.sol";
@@ -17,6 +18,12 @@ import {
 /// shares the registry's storage, roles, nonces and EIP-712 domain. Every function takes a request
 /// signed per EIP-712 and may only be submitted by an address holding the relayer role.
 interface IAdministration is IRegistryBase {
+    /// @notice A registered project's name or methodology was corrected.
+    event ProjectUpdated(bytes32 indexed projectId, string name, string methodology);
+
+    /// @notice A project's name must not be empty.
+    error EmptyProjectName(bytes32 projectId);
+
     // ---------------------------------------------------------------------------------------------
     // Administration (signed by a registry administrator)
     // ---------------------------------------------------------------------------------------------
@@ -40,6 +47,11 @@ interface IAdministration is IRegistryBase {
     /// @notice Registers a project that units can be issued for.
     /// @dev Requirements: signer has REGISTRY_ADMIN_ROLE or ISSUER_ROLE; the id is new and non-zero.
     function registerProject(RegisterProjectRequest calldata request, bytes calldata signature) external;
+
+    /// @notice Corrects a registered project's name and methodology (a typo in its registration).
+    /// @dev Requirements: signer has REGISTRY_ADMIN_ROLE or ISSUER_ROLE, as for registerProject; the
+    /// project is registered; the name is not empty. Its id, country and issuances do not change.
+    function updateProject(UpdateProjectRequest calldata request, bytes calldata signature) external;
 
     /// @notice Defines a new eligibility label owned by `authority` and assigns it the next label id.
     /// @dev Requirements: signer has REGISTRY_ADMIN_ROLE; authority has LABEL_AUTHORITY_ROLE.

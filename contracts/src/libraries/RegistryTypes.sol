@@ -165,6 +165,16 @@ struct RegisterProjectRequest {
     uint256 deadline;
 }
 
+/// @notice Corrects a registered project's name and methodology; its id and country stay.
+struct UpdateProjectRequest {
+    address signer;
+    bytes32 projectId;
+    string name;
+    string methodology;
+    uint256 nonce;
+    uint256 deadline;
+}
+
 struct DefineLabelRequest {
     address signer;
     bytes32 name;

@@ -8,6 +8,7 @@ import {
     SetRepresentativeRequest,
     SetAccountStatusRequest,
     RegisterProjectRequest,
+    UpdateProjectRequest,
     DefineLabelRequest,
     IssueRequest,
     InitiateTransferRequest,
@@ -49,6 +50,9 @@ library RequestHashing {
     );
     bytes32 internal constant REGISTER_PROJECT_TYPEHASH = keccak256(
         "RegisterProject(address signer,bytes32 projectId,string name,string methodology,bytes8 country,uint256 nonce,uint256 deadline)"
+    );
+    bytes32 internal constant UPDATE_PROJECT_TYPEHASH = keccak256(
+        "UpdateProject(address signer,bytes32 projectId,string name,string methodology,uint256 nonce,uint256 deadline)"
     );
     bytes32 internal constant DEFINE_LABEL_TYPEHASH = keccak256(
         "DefineLabel(address signer,bytes32 name,address authority,uint256 nonce,uint256 deadline)"
@@ -134,6 +138,20 @@ library RequestHashing {
             bytes.concat(
                 abi.encode(REGISTER_PROJECT_TYPEHASH, r.signer, r.projectId, keccak256(bytes(r.name))),
                 abi.encode(keccak256(bytes(r.methodology)), r.country, r.nonce, r.deadline)
+            )
+        );
+    }
+
+    function hash(UpdateProjectRequest calldata r) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                UPDATE_PROJECT_TYPEHASH,
+                r.signer,
+                r.projectId,
+                keccak256(bytes(r.name)),
+                keccak256(bytes(r.methodology)),
+                r.nonce,
+                r.deadline
             )
         );
     }

@@ -16,6 +16,7 @@ import {
     SetRepresentativeRequest,
     SetAccountStatusRequest,
     RegisterProjectRequest,
+    UpdateProjectRequest,
     DefineLabelRequest,
     IssueRequest
 } from "../libraries/RegistryTypes.sol";
@@ -29,13 +30,14 @@ contract AdministrationModule is RegistryBase, IAdministration, IRegistryModule 
 
     /// @inheritdoc IRegistryModule
     function moduleSelectors() external pure returns (bytes4[] memory selectors) {
-        selectors = new bytes4[](6);
+        selectors = new bytes4[](7);
         selectors[0] = IAdministration.openAccount.selector;
         selectors[1] = IAdministration.setRepresentative.selector;
         selectors[2] = IAdministration.setAccountStatus.selector;
         selectors[3] = IAdministration.registerProject.selector;
         selectors[4] = IAdministration.defineLabel.selector;
         selectors[5] = IAdministration.issue.selector;
+        selectors[6] = IAdministration.updateProject.selector;
     }
 
     /// @inheritdoc IAdministration
@@ -140,6 +142,18 @@ contract AdministrationModule is RegistryBase, IAdministration, IRegistryModule 
         }
         _projects[request.projectId] = true;
         emit ProjectRegistered(request.projectId, request.name, request.methodology, request.country);
+    }
+
+    /// @inheritdoc IAdministration
+    function updateProject(UpdateProjectRequest calldata request, bytes calldata signature)
+        external
+        onlyRole(RELAYER_ROLE)
+    {
+        _verify(request.hash(), request.signer, request.nonce, request.deadline, signature);
+        if (!hasRole(ISSUER_ROLE, request.signer)) _requireRole(REGISTRY_ADMIN_ROLE, request.signer);
+        if (!_projects[request.projectId]) revert ProjectNotFound(request.projectId);
+        if (bytes(request.name).length == 0) revert EmptyProjectName(request.projectId);
+        emit ProjectUpdated(request.projectId, request.name, request.methodology);
     }
 
     /// @inheritdoc IAdministration
