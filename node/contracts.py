@@ -286,7 +286,11 @@ class PendingTransfer:
         )
 
     def record_hash(self) -> bytes:
-        """Return `keccak256(abi.encode(record))`, what `pendingTransferHash` reads on-chain."""
+        """Return `keccak256(abi.encode(record))`, the hash the contract keeps while it is pending.
+
+        Its top 192 bits sit in the initiator's rights slot (`pendingTransferOf`), or all of it in
+        an id-keyed slot (`pendingTransferHash`) if that slot was taken (decisions D46, D50).
+        """
         from eth_abi.abi import encode as abi_encode
 
         return keccak(abi_encode(["uint64", "uint64", "uint64", "address"], list(self.as_tuple())))

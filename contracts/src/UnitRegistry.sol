@@ -102,7 +102,7 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             signature
         );
         uint64 transferId = request.transferId;
-        _takePending(transferId, transfer);
+        _takePending(transferId, transfer, blockStarts);
         uint64 from = transfer.fromAccount;
         uint64 to = transfer.toAccount;
         _requireOpen(from);
@@ -131,7 +131,7 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             signature
         );
         uint64 transferId = request.transferId;
-        _takePending(transferId, transfer);
+        _takePending(transferId, transfer, blockStarts);
         uint64 from = transfer.fromAccount;
         _requireOpen(from);
         _requireRight(from, request.signer, _RIGHT_APPOINTED);
@@ -253,6 +253,25 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
     }
 
     /// @inheritdoc IUnitRegistry
+    function pendingTransferOf(uint64 accountId, address initiator)
+        external
+        view
+        returns (uint64 transferId, bytes24 recordHash)
+    {
+        uint256 word = _rightsWord(accountId, initiator);
+        return (uint64((word >> 8) & _ID_MASK), bytes24(bytes32(word)));
+    }
+
+    /// @inheritdoc IUnitRegistry
+    function isTransferPending(uint64 transferId, PendingTransfer calldata transfer)
+        external
+        view
+        returns (bool)
+    {
+        return _isPending(transferId, _recordHash(transfer), transfer.fromAccount, transfer.initiator);
+    }
+
+    /// @inheritdoc IUnitRegistry
     function isProjectRegistered(bytes32 projectId) external view returns (bool) {
         return _projects[projectId];
     }
@@ -303,12 +322,27 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
         return uint64(uint256(digest) >> 194) | uint64(1 << 62);
     }
 
-    /// @dev Checks that `transferId` is pending and that `transfer` is its record (the hash stored at
-    /// initiation, D46), and clears the slot: the decision is taken in this call or the call reverts.
-    function _takePending(uint64 transferId, PendingTransfer calldata transfer) private {
-        bytes32 stored = _pendingTransfers[transferId];
-        if (stored == 0) revert TransferNotPending(transferId);
-        bytes32 supplied;
+    /// @dev Checks that `transferId` is pending and that `transfer` is its record (D46, D50), and clears
+    /// it: the decision is taken in this call or the call reverts.
+    function _takePending(uint64 transferId, PendingTransfer calldata transfer, uint64[] calldata blockStarts)
+        private
+    {
+        if (_takePending(transferId, _recordHash(transfer), transfer.fromAccount, transfer.initiator)) {
+            return;
+        }
+        // NOTE: nothing is kept where this record says. If the first hinted block is still locked by the
+        // transfer, the transfer is pending and the record names another source or initiator.
+        if (blockStarts.length != 0) {
+            UnitBlock storage b = _blocks[blockStarts[0]];
+            if (b.state == UnitState.Pending && b.lockId == transferId) {
+                revert TransferRecordMismatch(transferId);
+            }
+        }
+        revert TransferNotPending(transferId);
+    }
+
+    /// @dev `keccak256(abi.encode(transfer))` of a record as it arrived.
+    function _recordHash(PendingTransfer calldata transfer) private pure returns (bytes32 supplied) {
         // NOTE: the record's four words hashed as they arrived. The stored hash is of a clean
         // abi.encode, so a record with dirty padding cannot match; reading its fields later
         // validates them again.
@@ -317,9 +351,6 @@ contract UnitRegistry is RegistryBase, IUnitRegistry {
             calldatacopy(ptr, transfer, 0x80)
             supplied := keccak256(ptr, 0x80)
         }
-        if (supplied != stored) revert TransferRecordMismatch(transferId);
-        // NOTE: cleared rather than marked decided: 4,800 gas refunded (D46).
-        delete _pendingTransfers[transferId];
     }
 
     /// @dev Returns pending transfer blocks to `to` as Held; they must add up to the transfer.

@@ -184,8 +184,12 @@ def test_a_decision_carries_the_pending_record_it_cannot_alter(
     transfer_id = int(outcome.event("TransferInitiated").args["transferId"])
     record = signer.pending_transfer(transfer_id)
     assert record == PendingTransfer(seller, buyer, 4, keys["ar_1"].address)
-    stored = registry.contract.functions.pendingTransferHash(transfer_id).call()
-    assert bytes(stored) == record.record_hash()
+    # The initiator's first pending transfer from the account is kept in its rights slot (D50).
+    kept_id, kept_hash = registry.contract.functions.pendingTransferOf(
+        seller, keys["ar_1"].address
+    ).call()
+    assert (kept_id, bytes(kept_hash)) == (transfer_id, record.record_hash()[:24])
+    assert registry.contract.functions.isTransferPending(transfer_id, record.as_tuple()).call()
 
     other = open_account(registry, ApprovalPolicy.SINGLE, rep(keys["ar_4"].address, primary=True))
     forged = (
@@ -200,7 +204,9 @@ def test_a_decision_carries_the_pending_record_it_cannot_alter(
     assert block is not None and block.state == UnitState.PENDING, "nothing moved"
 
     relay_ok(registry, signer.decide_transfer(keys["ar_2"], transfer_id, True, [start]))
-    assert not any(registry.contract.functions.pendingTransferHash(transfer_id).call())
+    kept_id, _ = registry.contract.functions.pendingTransferOf(seller, keys["ar_1"].address).call()
+    assert kept_id == 0
+    assert not registry.contract.functions.isTransferPending(transfer_id, record.as_tuple()).call()
     again = signer.decide_transfer(keys["ar_1"], transfer_id, False, [start], pending=record)
     assert relay_error(registry, again) == "TransferNotPending"
 

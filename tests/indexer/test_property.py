@@ -672,14 +672,19 @@ class Ledger:
             "representatives": mirror["representatives"],
             "issuances": {i: v[:8] for i, v in s.issuances.items()},
             "labels": dict(s.labels),
+            # The chain keeps 192 bits of a pending record's hash in its initiator's rights slot,
+            # or all of it in an id-keyed slot (D50): compared on those 24 bytes.
             "transfers": {
-                i: "0x"
-                + PendingTransfer(t.source, t.target, t.quantity, t.initiator).record_hash().hex()
+                i: "0x" + _record_hash(t.source, t.target, t.quantity, t.initiator)[:24].hex()
                 for i, t in s.transfers.items()
                 if t.stored and t.status == TransferStatus.PENDING
             },
             "nonces": {a: s.nonces.get(a, 0) for a in people},
         }
+
+
+def _record_hash(source: int, target: int, quantity: int, initiator: str) -> bytes:
+    return PendingTransfer(source, target, quantity, initiator).record_hash()
 
 
 def _rights(initiate: bool, approve: bool) -> int:
@@ -1071,6 +1076,7 @@ def contract_views(registry: Registry, people: list[str]) -> dict[str, dict[Any,
     assert start == next_serial, f"the last block ends at {start - 1}, past the issued serials"
     accounts: dict[int, tuple[Any, ...]] = {}
     representatives: dict[tuple[int, str], tuple[bool, bool, bool]] = {}
+    transfers: dict[int, str] = {}
     for account_id in range(FIRST_ACCOUNT_ID, next_account):
         kind, status, policy, party, primary = view("getAccount", account_id)
         primary = to_checksum_address(primary)
@@ -1084,6 +1090,10 @@ def contract_views(registry: Registry, people: list[str]) -> dict[str, dict[Any,
         for address in people:
             if rights := view("representativeRights", account_id, address):
                 representatives[(account_id, address)] = _rep_row(primary, address, rights)
+            kept_id, kept_hash = view("pendingTransferOf", account_id, address)
+            if kept_id:  # a representative's first pending transfer from the account (D50)
+                assert kept_id not in transfers, f"transfer {kept_id} kept twice"
+                transfers[kept_id] = "0x" + bytes(kept_hash).hex()
     issuances = {}
     for issuance_id in range(1, next_issuance):
         project, unit_type, first, last, m_start, m_end, year, origin = view(
@@ -1099,11 +1109,11 @@ def contract_views(registry: Registry, people: list[str]) -> dict[str, dict[Any,
             first,
             last,
         )
-    transfers = {}
     for operation_id in range(1, next_operation):
         record_hash = view("pendingTransferHash", operation_id)
-        if any(record_hash):  # only pending two-person transfers are stored, as a hash (D46)
-            transfers[operation_id] = "0x" + bytes(record_hash).hex()
+        if any(record_hash):  # pending records that found their initiator's slot taken (D46, D50)
+            assert operation_id not in transfers, f"transfer {operation_id} kept twice"
+            transfers[operation_id] = "0x" + bytes(record_hash)[:24].hex()
     labels = {}
     for label_id in range(label_count):
         name, authority = view("getLabel", label_id)

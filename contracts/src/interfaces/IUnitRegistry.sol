@@ -99,8 +99,24 @@ interface IUnitRegistry is IRegistryBase {
 
     function getIssuance(uint64 issuanceId) external view returns (Issuance memory);
 
-    /// @notice The record hash of a pending two-person transfer, `keccak256(abi.encode(PendingTransfer))`
-    /// (decision D46); zero once the transfer is decided, and for any other id.
+    /// @notice Whether `transferId` is a pending two-person transfer whose record is `transfer`
+    /// (decisions D46, D50): what approveTransfer and rescindTransfer check.
+    function isTransferPending(uint64 transferId, PendingTransfer calldata transfer)
+        external
+        view
+        returns (bool);
+
+    /// @notice The pending transfer kept in `initiator`'s rights slot for `accountId` (decision D50): its
+    /// id and the top 192 bits of `keccak256(abi.encode(PendingTransfer))`; zeros when there is none.
+    /// A representative's first pending transfer from an account is kept there.
+    function pendingTransferOf(uint64 accountId, address initiator)
+        external
+        view
+        returns (uint64 transferId, bytes24 recordHash);
+
+    /// @notice The record hash `keccak256(abi.encode(PendingTransfer))` of a pending two-person transfer
+    /// initiated while its initiator already had one pending from the same account (decisions D46,
+    /// D50); zero once the transfer is decided, and for any other id.
     function pendingTransferHash(uint64 transferId) external view returns (bytes32);
 
     /// @notice One word of a signer's unordered nonces (decision D33): bit b is set once the nonce

@@ -96,16 +96,16 @@ abstract contract UnitTest is RegistryFixture {
         internal
         view
     {
-        bytes32 stored = registry.pendingTransferHash(transferId);
+        PendingTransfer memory t = pendingRecords[transferId];
         if (status != TransferStatus.Pending) {
-            assertEq(stored, bytes32(0), "decided transfer still stored");
+            assertFalse(registry.isTransferPending(transferId, t), "decided transfer still stored");
+            assertEq(registry.pendingTransferHash(transferId), bytes32(0), "decided transfer still stored");
             return;
         }
-        PendingTransfer memory t = pendingRecords[transferId];
         assertEq(t.fromAccount, from, "transfer from");
         assertEq(t.toAccount, to, "transfer to");
         assertEq(t.quantity, quantity, "transfer quantity");
-        assertEq(stored, keccak256(abi.encode(t)), "transfer record hash");
+        assertTrue(registry.isTransferPending(transferId, t), "transfer record hash");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -135,6 +135,8 @@ abstract contract UnitTest is RegistryFixture {
             digest = keccak256(abi.encode(digest, registry.getAccount(id)));
             for (uint256 i; i < actors.length; ++i) {
                 digest = keccak256(abi.encode(digest, registry.representativeRights(id, actors[i])));
+                (uint64 pendingId, bytes24 pendingHash) = registry.pendingTransferOf(id, actors[i]);
+                digest = keccak256(abi.encode(digest, pendingId, pendingHash));
             }
         }
         for (uint64 id = 1; id < issuanceEnd; ++id) {

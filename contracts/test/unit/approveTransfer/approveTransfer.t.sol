@@ -431,6 +431,48 @@ contract ApproveTransferTest is UnitTest {
         assertTransfer(id, seller, buyer, 60, TransferStatus.Completed);
     }
 
+    function test_WhenInitiatorRightsChangeWhilePending_RecordKept() public {
+        // D50: the record shares the initiator's rights slot; changing the rights keeps it.
+        setRepresentative(seller, rep(ar1, true, true, false));
+        assertEq(registry.representativeRights(seller, ar1), 3, "rights changed");
+        assertTrue(registry.isTransferPending(transferId, pendingRecords[transferId]), "record kept");
+        approve(AR2_KEY, transferId, hints(101));
+        assertEq(blockAt(101).account, buyer, "moved");
+        assertEq(registry.representativeRights(seller, ar1), 3, "rights kept at approval");
+        (uint64 kept,) = registry.pendingTransferOf(seller, ar1);
+        assertEq(kept, 0, "slot freed");
+    }
+
+    function test_WhenInitiatorRemovedWhilePending_PrimaryApproves() public {
+        uint64 byAr2 = initiate(AR2_KEY, seller, buyer, range(201, 210), hints(201));
+        setRepresentative(seller, rep(ar2, false, false, false));
+        assertEq(registry.representativeRights(seller, ar2), 0, "removed");
+        assertTrue(registry.isTransferPending(byAr2, pendingRecords[byAr2]), "record kept");
+        approve(AR1_KEY, byAr2, hints(201));
+        assertEq(blockAt(201).account, buyer, "moved");
+        (uint64 kept, bytes24 keptHash) = registry.pendingTransferOf(seller, ar2);
+        assertEq(kept, 0, "slot freed");
+        assertEq(keptHash, bytes24(0), "slot cleared");
+    }
+
+    function test_WhenSecondPendingOfTheInitiator_KeptByIdAndApproved() public {
+        uint64 second = initiatePending(201, 210, 201);
+        assertTrue(registry.pendingTransferHash(second) != bytes32(0), "in the id-keyed slot");
+        approve(AR2_KEY, second, hints(201));
+        assertEq(blockAt(201).account, buyer, "second moved");
+        assertEq(registry.pendingTransferHash(second), bytes32(0), "cleared");
+        assertTrue(registry.isTransferPending(transferId, pendingRecords[transferId]), "first still pending");
+        // The freed rights slot takes the next one.
+        uint64 third = initiatePending(211, 220, 211);
+        (uint64 kept,) = registry.pendingTransferOf(seller, ar1);
+        assertEq(kept, transferId, "first still in the slot");
+        assertTrue(registry.pendingTransferHash(third) != bytes32(0), "third by id");
+        approve(AR2_KEY, transferId, hints(101));
+        uint64 fourth = initiatePending(221, 230, 221);
+        (kept,) = registry.pendingTransferOf(seller, ar1);
+        assertEq(kept, fourth, "slot reused once freed");
+    }
+
     function test_WhenApproved_BuyerCanMoveUnitsOn() public {
         approve(AR2_KEY, transferId, hints(101));
         uint64 third = openStandardAccount(ApprovalPolicy.Single);

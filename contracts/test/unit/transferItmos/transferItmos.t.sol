@@ -341,10 +341,11 @@ contract TransferItmosTest is Article6Test {
         assertEq(uint256(t.status), uint256(TransferStatus.Pending), "pending");
         assertEq(t.initiator, ar1, "initiator");
         assertEq(_countActions(logs), 1, "only the authorization of the setup helper");
-        // The core's approval does not know ITMO transfers.
+        // The core's approval does not know ITMO transfers. It finds no record of its own, but the
+        // hinted block is locked by this id, so it refuses the (empty) record as another's (D50).
         TransferDecisionRequest memory d = decisionRequest(ar2, transferId);
         bytes memory ds = signApprove(AR2_KEY, d);
-        vm.expectRevert(abi.encodeWithSelector(IRegistryBase.TransferNotPending.selector, transferId));
+        vm.expectRevert(abi.encodeWithSelector(IRegistryBase.TransferRecordMismatch.selector, transferId));
         submitApprove(d, ds, hints(1));
     }
 

@@ -136,14 +136,38 @@ contract ViewsTest is UnitTest {
         assertEq(none.projectId, bytes32(0), "unknown issuance");
     }
 
-    function test_pendingTransferHash() public {
+    function test_pendingTransferViews() public {
         uint64 id = initiatePending(1, 10, 1);
         PendingTransfer memory t =
             PendingTransfer({fromAccount: seller, toAccount: buyer, quantity: 10, initiator: ar1});
-        assertEq(registry.pendingTransferHash(id), keccak256(abi.encode(t)), "hash of the record");
-        assertEq(registry.pendingTransferHash(id + 1), bytes32(0), "unknown");
+        // The initiator's first pending transfer from the account is kept in its rights slot (D50).
+        (uint64 kept, bytes24 keptHash) = registry.pendingTransferOf(seller, ar1);
+        assertEq(kept, id, "kept in the initiator's slot");
+        assertEq(keptHash, bytes24(keccak256(abi.encode(t))), "top 192 bits of the record hash");
+        assertEq(registry.representativeRights(seller, ar1), 7, "rights unchanged");
+        assertEq(registry.pendingTransferHash(id), bytes32(0), "not in the id-keyed slot");
+        assertTrue(registry.isTransferPending(id, t), "pending");
+        assertFalse(registry.isTransferPending(id + 1, t), "unknown id");
+        t.quantity = 9;
+        assertFalse(registry.isTransferPending(id, t), "another record");
+        t.quantity = 10;
+
+        // A second one from the same initiator and account goes to the id-keyed slot.
+        uint64 second = initiatePending(11, 15, 11);
+        PendingTransfer memory t2 =
+            PendingTransfer({fromAccount: seller, toAccount: buyer, quantity: 5, initiator: ar1});
+        assertEq(registry.pendingTransferHash(second), keccak256(abi.encode(t2)), "hash of the record");
+        assertTrue(registry.isTransferPending(second, t2), "second pending");
+
         approve(AR2_KEY, id, hints(1));
-        assertEq(registry.pendingTransferHash(id), bytes32(0), "cleared once decided");
+        (kept, keptHash) = registry.pendingTransferOf(seller, ar1);
+        assertEq(kept, 0, "slot freed once decided");
+        assertEq(keptHash, bytes24(0), "hash cleared once decided");
+        assertEq(registry.representativeRights(seller, ar1), 7, "rights kept");
+        assertFalse(registry.isTransferPending(id, t), "decided");
+        approve(AR2_KEY, second, hints(11));
+        assertEq(registry.pendingTransferHash(second), bytes32(0), "cleared once decided");
+        assertFalse(registry.isTransferPending(second, t2), "second decided");
     }
 
     function test_isProjectRegistered() public view {
