@@ -67,6 +67,41 @@ class Node:
     rpc: str
     data_dir: Path
     keys: dict[str, str]
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user + system) used so far by the node's live processes.
+
+        Under outside load a rate measures the CPU share the machine left the node as much as
+        the node's own cost; CPU time per request does not depend on that share.
+        """
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in _descendants(self.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # it exited meanwhile
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        parents.setdefault(parent, []).append(int(entry.name))
+    found, frontier = [root], [root]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found.extend(children)
+        frontier.extend(children)
+    return found
 
 
 @contextmanager
@@ -100,7 +135,7 @@ def running_node(tmp: Path) -> Iterator[Node]:
             role: entry["private_key"]
             for role, entry in json.loads((data_dir / "dev-accounts.json").read_text()).items()
         }
-        yield Node(api, f"http://127.0.0.1:{chain_port}", data_dir, keys)
+        yield Node(api, f"http://127.0.0.1:{chain_port}", data_dir, keys, up.pid)
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=120)
@@ -393,9 +428,10 @@ def bench_raw(node: Node, signed: list[Any]) -> float:
 
 
 def bench_reads(
-    url: str, path: str, headers: dict[str, str], seconds: float, threads: int
-) -> tuple[float, float, float]:
-    """Return (reads per second, p50 ms, p99 ms) of GET path from `threads` clients."""
+    node: Node, path: str, headers: dict[str, str], seconds: float, threads: int
+) -> tuple[float, float, float, float]:
+    """Return (reads/s, p50 ms, p99 ms, node CPU ms per read) of GET path from `threads` clients."""
+    url = node.api
     latencies: list[float] = []
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
@@ -412,12 +448,17 @@ def bench_reads(
         with lock:
             latencies.extend(mine)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), node.cpu_seconds()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(lambda _: run(), range(threads)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, node.cpu_seconds() - cpu
     latencies.sort()
-    return len(latencies) / elapsed, statistics.median(latencies) * 1000, _p99(latencies) * 1000
+    return (
+        len(latencies) / elapsed,
+        statistics.median(latencies) * 1000,
+        _p99(latencies) * 1000,
+        cpu / len(latencies) * 1000,
+    )
 
 
 def _p99(values: list[float]) -> float:
@@ -511,13 +552,13 @@ def main() -> None:
             reader = _client(node, node.keys["ar_4"])
             headers = {"Authorization": f"Bearer {reader.login()}"}
             holdings = bench_reads(
-                node.api,
+                node,
                 f"/v1/accounts/{sink}/holdings?limit=100",
                 headers,
                 args.seconds,
                 args.threads,
             )
-            static = bench_reads(node.api, "/v1/chain", {}, args.seconds, args.threads)
+            static = bench_reads(node, "/v1/chain", {}, args.seconds, args.threads)
             rows += [
                 (
                     f"holdings page (100 blocks) reads/s, {args.threads} clients",
@@ -527,6 +568,8 @@ def main() -> None:
                 ("static /v1/chain reads/s, same server", f"{static[0]:.1f}"),
                 ("  p50 / p99 ms", f"{static[1]:.1f} / {static[2]:.1f}"),
                 ("  ratio holdings / static", f"{holdings[0] / static[0]:.2f}"),
+                ("node CPU ms per read: holdings / static", f"{holdings[3]:.2f} / {static[3]:.2f}"),
+                ("  ratio static / holdings (CPU per read)", f"{static[3] / holdings[3]:.2f}"),
             ]
     load_avg = os.getloadavg()
     rows.append(
