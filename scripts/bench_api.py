@@ -503,7 +503,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_node(Path(tmp)) as node:
         print("funding accounts and signing requests...", file=sys.stderr)
         sink, funded = funded_accounts(
-            node, args.signers + load_writers + 2, max(each, load_each, args.requests, args.zero)
+            node, args.signers + load_writers + 2, max(each, load_each, args.requests + args.zero)
         )
         writers = funded[: args.signers]
         loaders = funded[args.signers : args.signers + load_writers]
