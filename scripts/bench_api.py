@@ -343,6 +343,7 @@ def bench_zero_load(
     parts: dict[str, list[float]] = {
         k: [] for k in ("prepare", "wait", "journal", "relay", "index", "settle", "answer")
     }
+    missed = 0
     try:
         with httpx.Client(base_url=node.api) as http:
             for serial in range(start, start + count):
@@ -366,11 +367,14 @@ def bench_zero_load(
                 chain = signals.first_after("chain", journal or signed)
                 mirror = signals.first_after("mirror", chain or signed)
                 settled = signals.first_after("requests", mirror or signed)
-                if None in (journal, chain, mirror, settled):
-                    raise BenchFailure(f"a hand-off signal was not seen: {signals.seen}")
-                assert journal and chain and mirror and settled
                 parts["prepare"].append(signed - began)
                 parts["wait"].append(done - signed)
+                if None in (journal, chain, mirror, settled):
+                    # A signal is best effort (D41): a write whose hand-offs were not all seen
+                    # counts in the round trip, not in the breakdown.
+                    missed += 1
+                    continue
+                assert journal and chain and mirror and settled
                 parts["journal"].append(journal - signed)
                 parts["relay"].append(chain - journal)
                 parts["index"].append(mirror - chain)
@@ -379,8 +383,11 @@ def bench_zero_load(
     finally:
         signals.close()
     ms = 1000.0
+    if missed == count:
+        raise BenchFailure(f"no write's hand-off signals were all seen: {signals.seen}")
     out = {k: statistics.median(v) * ms for k, v in parts.items()}
     out["wait_p90"] = sorted(parts["wait"])[int(len(parts["wait"]) * 0.9) - 1] * ms
+    out["broken_down"] = count - missed
     return out
 
 
@@ -554,6 +561,10 @@ def main() -> None:
                 ("  p90 ms", f"{lat['wait_p90']:.1f}"),
                 ("  ratio / 177 ms (issue 13, idle)", f"{lat['wait'] / _OLD_LATENCY_MS:.2f}"),
                 ("  prepare + sign, before it, ms (p50)", f"{lat['prepare']:.1f}"),
+                (
+                    "  writes broken down (all signals seen) / run",
+                    f"{lat['broken_down']:.0f} / {args.zero}",
+                ),
                 ("  submit->journaled ms (p50)", f"{lat['journal']:.1f}"),
                 ("  journaled->receipt (relay + mine) ms (p50)", f"{lat['relay']:.1f}"),
                 ("  receipt->mirror committed (index) ms (p50)", f"{lat['index']:.1f}"),
