@@ -614,7 +614,7 @@ def page_json(items: list[dict[str, Any]], next_cursor: str | None, as_of_block:
     NOTE: a route that builds its items as dicts of JSON values (the hot lists) returns this
     instead of a `Page` model: FastAPI would validate every item against the response model
     again (in one more thread hop) before serialising it. The route's `response_model` still
-    documents the shape, and tests hold the two to the same fields.
+    documents the shape; the route's tests check every field of its items.
     """
     body = {"items": items, "next_cursor": next_cursor, "as_of_block": as_of_block}
     return Response(

@@ -10,12 +10,16 @@ nonces are the lane `prepare` really hands out. Any failed request stops the run
   requests of another signer sent straight to anvil as pre-signed transactions, one per
   transaction, counted until the last receipt.
 - load: 20 writers x 50 requests, each submitted at once; p50/p99 of submit -> indexed.
-- zero load: one write at a time with `?wait=indexed`; and the same broken down by polling its
-  status (accept, relay + mine, index).
+- zero load: one write at a time, prepared and signed, then submitted with `?wait=indexed`; the
+  round trip of that POST, broken down by the node's own hand-off signals (journaled, receipt,
+  mirror committed, settled, answered), and one pre-signed transaction sent straight to anvil
+  (send -> receipt) as the chain's own share.
 - reads: a 100-block holdings page from 8 client threads against `/v1/chain` (a static answer of
-  the same server), requests/s and p50/p99.
+  the same server), requests/s and p50/p99, and the API processes' CPU time per read (which
+  outside load on the machine does not change, unlike the rates).
 
     .venv/bin/python -m scripts.bench_api [--requests 800] [--signers 8] [--seconds 10]
+        [--zero 20] [--only writes|latency|reads ...]
 """
 
 from __future__ import annotations
