@@ -17,6 +17,8 @@ from starlette.types import Scope
 from api import metrics
 from api.limits import BodyLimits
 from api.openapi import install_openapi
+from api.operations.edge import problem_of
+from api.operations.refusals import Refusal
 from api.problems import Problem, refuse
 from api.routes import PAGES, ROUTERS
 from api.services import Services
@@ -108,6 +110,11 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return _problem_response(exc, request)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(request: Request, exc: Refusal) -> JSONResponse:
+        # A refusal met outside prepare and submit, which map their own (`api.operations.edge`).
+        return _problem_response(problem_of(exc), request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

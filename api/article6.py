@@ -17,7 +17,7 @@ from sqlalchemy import and_, select
 
 from api.intents import Resolver, bytes8_hex, bytes32_hex, day_end, day_start, message_ranges
 from api.mirrorq import containing_block
-from api.problems import Problem, refuse
+from api.operations.refusals import Refusal
 from api.schemas import (
     MAX_RANGES,
     Article64IssuanceIntent,
@@ -98,7 +98,7 @@ def article64_shares(quantity: int) -> tuple[int, int, int]:
 def _party(r: Resolver, code: str) -> Any:
     row = r.conn.execute(select(_PARTIES).where(_PARTIES.c.party == code)).first()
     if row is None:
-        raise refuse("PARTY_NOT_FOUND", f"No Party {code!r} is registered.")
+        raise Refusal("PartyNotFound", f"No Party {code!r} is registered.")
     return row
 
 
@@ -114,7 +114,7 @@ def _authorization(r: Resolver, authorization_id: int) -> Any:
         select(_AUTHORIZATIONS).where(_AUTHORIZATIONS.c.id == authorization_id)
     ).first()
     if row is None:
-        raise refuse("AUTHORIZATION_NOT_FOUND", f"There is no authorization {authorization_id}.")
+        raise Refusal("AuthorizationNotFound", f"There is no authorization {authorization_id}.")
     return row
 
 
@@ -137,24 +137,24 @@ def check_party(r: Resolver, m: dict[str, Any]) -> None:
     code, registry_id = bytes32_text(m["party"]), bytes32_text(m["registryId"])
     authority = m["labelAuthority"]
     if not code or not registry_id or authority == _ZERO_ADDRESS:
-        raise refuse("INVALID_PARTY", "A Party needs a code, a registry id and a label authority.")
+        raise Refusal("InvalidParty", "A Party needs a code, a registry id and a label authority.")
     if not r.chain.has_role("label_authority", authority):
-        raise refuse(
+        raise Refusal(
             "NOT_AUTHORISED",
             f"{authority} does not hold the label_authority role; grant it before naming it the "
             "Party's label authority.",
         )
     existing = r.conn.execute(select(_PARTIES).where(_PARTIES.c.party == code)).first()
     if existing is not None and existing.registry_id != registry_id:
-        raise refuse(
-            "PARTY_REGISTRY_ID_CHANGED",
+        raise Refusal(
+            "PartyRegistryIdChanged",
             f"Party {code} has registry id {existing.registry_id}; it never changes.",
         )
     seen: set[str] = set()
     for address in m["administrators"]:
         if address == _ZERO_ADDRESS or address in seen:
-            raise refuse(
-                "INVALID_PARTY_ADMINISTRATOR",
+            raise Refusal(
+                "InvalidPartyAdministrator",
                 f"Administrator {address} is the zero address or listed twice.",
             )
         seen.add(address)
@@ -166,15 +166,15 @@ def check_cooperative_approach(r: Resolver, m: dict[str, Any]) -> None:
     approach = bytes32_text(m["approachId"])
     parties = [bytes32_text(p) for p in m["parties"]]
     if not approach or not parties or len(parties) > MAX_RANGES:
-        raise refuse(
-            "INVALID_COOPERATIVE_APPROACH",
+        raise Refusal(
+            "InvalidCooperativeApproach",
             "A cooperative approach needs an id and 1 to 256 participating Parties.",
         )
     seen: set[str] = set()
     for code in parties:
         _party(r, code)
         if code in seen:
-            raise refuse("DUPLICATE_PARTICIPANT", f"Party {code} is listed twice.")
+            raise Refusal("DuplicateParticipant", f"Party {code} is listed twice.")
         seen.add(code)
 
 
@@ -186,8 +186,8 @@ def check_mechanism_accounts(r: Resolver, m: dict[str, Any]) -> None:
         row = r.conn.execute(select(_ACCOUNTS.c.kind).where(_ACCOUNTS.c.id == number)).first()
         actual = row.kind if row is not None else "none"
         if actual != kind.name.lower():
-            raise refuse(
-                "MECHANISM_ACCOUNT_KIND_MISMATCH",
+            raise Refusal(
+                "MechanismAccountKindMismatch",
                 f"The {field} account must be a {kind.name.lower()} account; "
                 f"{r.registry_code}-{number} is {actual}.",
             )
@@ -199,17 +199,17 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
     accounts: dict[int, Any] = {}
     for wanted in sorted(ranges, key=lambda x: x.start):
         if pieces and wanted.start <= pieces[-1]["end"]:
-            raise refuse("INVALID_RANGE", "The ranges overlap.")
+            raise Refusal("InvalidRange", "The ranges overlap.")
         serial = wanted.start
         while serial <= wanted.end:
             block = containing_block(r.conn, serial)
             if block is None or block.end < serial:
-                raise refuse("UNITS_NOT_HELD", f"Serial {serial} has not been issued.")
+                raise Refusal("BlockHintsMismatch", f"Serial {serial} has not been issued.")
             if block.state == "cancelled":
-                raise refuse("UNITS_CANCELLED", f"Serial {serial} is cancelled.")
+                raise Refusal("UnitsAlreadyCancelled", f"Serial {serial} is cancelled.")
             if block.state != "held" or block.lock_id != 0:
-                raise refuse(
-                    "UNITS_LOCKED",
+                raise Refusal(
+                    "UnitsLocked",
                     f"Serial {serial} is {block.state} under lock {block.lock_id}; only free "
                     "held units can be authorized.",
                 )
@@ -218,8 +218,8 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
                 account = r.account_at(block.account_id)
                 accounts[block.account_id] = account
             if account.party != party:
-                raise refuse(
-                    "UNITS_NOT_IN_PARTY_SECTION",
+                raise Refusal(
+                    "UnitsNotInPartySection",
                     f"Serial {serial} is held by {r.registry_code}-{account.id} of Party "
                     f"{account.party or '(none)'}, not of Party {party}.",
                 )
@@ -227,8 +227,8 @@ def _section_ranges(r: Resolver, ranges: list[SerialRange], party: str) -> list[
             pieces.append({"start": serial, "end": end})
             serial = end + 1
     if len(pieces) > MAX_RANGES:
-        raise refuse(
-            "TOO_MANY_RANGES", f"The ranges cover {len(pieces)} blocks; at most {MAX_RANGES}."
+        raise Refusal(
+            "InvalidRangeCount", f"The ranges cover {len(pieces)} blocks; at most {MAX_RANGES}."
         )
     return pieces
 
@@ -245,7 +245,7 @@ def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
     party = _party(r, code)
     signer = m["signer"]
     if party.label_authority != signer or not r.chain.has_role("label_authority", signer):
-        raise refuse(
+        raise Refusal(
             "NOT_AUTHORISED",
             f"{signer} is not the label authority of Party {code}; only it authorizes.",
         )
@@ -270,36 +270,36 @@ def _check_letter(r: Resolver, m: dict[str, Any]) -> None:
             existing.authorized_at,
         )
         if terms != recorded:
-            raise refuse(
-                "AUTHORIZATION_MISMATCH",
+            raise Refusal(
+                "AuthorizationMismatch",
                 f"Party {code}'s letter {letter} is recorded as authorization {existing.id} with "
                 "other terms; repeat its approach, purposes, definition and date.",
             )
     else:
         if not letter:
-            raise refuse("INVALID_LETTER_ID", "The letter id is empty.")
+            raise Refusal("InvalidLetterId", "The letter id is empty.")
         participants = _participants(r, approach)
         if not participants:
-            raise refuse(
-                "COOPERATIVE_APPROACH_NOT_FOUND",
+            raise Refusal(
+                "CooperativeApproachNotFound",
                 f"No cooperative approach {approach!r} is registered.",
             )
         if code not in participants:
-            raise refuse(
-                "PARTY_NOT_IN_APPROACH",
+            raise Refusal(
+                "PartyNotInApproach",
                 f"Party {code} does not participate in cooperative approach {approach}.",
             )
         if not 1 <= purposes <= 3:
-            raise refuse("INVALID_PURPOSES", "Purposes are ndc_use, oimp or both.")
+            raise Refusal("InvalidPurposes", "Purposes are ndc_use, oimp or both.")
         if definition not in _DEFINITION_NAMES:
-            raise refuse(
-                "INVALID_FIRST_TRANSFER_DEFINITION",
+            raise Refusal(
+                "InvalidFirstTransferDefinition",
                 "The first transfer definition is at_authorization, at_issuance or "
                 "at_use_or_cancellation.",
             )
         if not 0 < m["authorizedAt"] <= time.time():
-            raise refuse(
-                "INVALID_AUTHORIZATION_DATE",
+            raise Refusal(
+                "InvalidAuthorizationDate",
                 "The date of authorization must be set and not in the future.",
             )
 
@@ -309,17 +309,17 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
     r.require_role(m["signer"], "issuer")
     config = r.conn.execute(select(_CONFIG)).first()
     if config is None or config.pending_account is None:
-        raise refuse(
-            "MECHANISM_NOT_CONFIGURED",
+        raise Refusal(
+            "MechanismNotConfigured",
             "The Article 6.4 mechanism accounts are not configured; "
             "POST /v1/article6/mechanism-accounts first.",
         )
     project = bytes32_text(m["projectId"])
     if r.conn.execute(select(_PROJECTS.c.id).where(_PROJECTS.c.id == project)).first() is None:
-        raise refuse("PROJECT_NOT_FOUND", f"There is no project {project!r}.")
+        raise Refusal("ProjectNotFound", f"There is no project {project!r}.")
     start, end = m["monitoringStart"], m["monitoringEnd"]
     if start > end:
-        raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
+        raise Refusal("InvalidMonitoringPeriod", "The monitoring period ends before it starts.")
     unit_type = bytes32_text(m["unitType"])
     i = _ISSUANCES.c
     overlap = r.conn.execute(
@@ -331,41 +331,41 @@ def check_article64(r: Resolver, m: dict[str, Any]) -> None:
         )
     ).first()
     if overlap is not None:
-        raise refuse(
-            "DOUBLE_ISSUANCE",
+        raise Refusal(
+            "MonitoringPeriodOverlap",
             f"Project {project} already has {unit_type} issued for a period overlapping this one.",
         )
     quantity = m["quantity"]
     if quantity == 0:
-        raise refuse("INVALID_QUANTITY", "The quantity is zero.")
+        raise Refusal("InvalidQuantity", "The quantity is zero.")
     _share_of_proceeds, _omge, forwarded = article64_shares(quantity)
     if forwarded < 0:
         raise _too_small(quantity)
     forwards = m["forwards"]
     if len(forwards) > MAX_RANGES or (forwarded and not forwards):
-        raise refuse(
-            "INVALID_FORWARD_COUNT",
+        raise Refusal(
+            "InvalidForwardCount",
             f"Give 1 to {MAX_RANGES} forwards for the {forwarded} units that remain.",
         )
     for forward in forwards:
         if forward["quantity"] == 0:
-            raise refuse("INVALID_QUANTITY", "A forward's quantity is zero.")
+            raise Refusal("InvalidQuantity", "A forward's quantity is zero.")
         if forward["accountId"] == config.pending_account:
-            raise refuse("SAME_ACCOUNT", "Forwards go to participants, not to the pending account.")
+            raise Refusal("SameAccount", "Forwards go to participants, not to the pending account.")
         _can_receive(r, forward["accountId"])
     total = sum(f["quantity"] for f in forwards)
     if total != forwarded:
-        raise refuse(
-            "FORWARDED_QUANTITY_MISMATCH",
+        raise Refusal(
+            "ForwardedQuantityMismatch",
             f"After {_share_of_proceeds} for the share of proceeds and {_omge} for OMGE, "
             f"{forwarded} units remain; the forwards add up to {total}.",
         )
 
 
-def _too_small(quantity: int) -> Problem:
+def _too_small(quantity: int) -> Refusal:
     share_of_proceeds, omge, _ = article64_shares(quantity)
-    return refuse(
-        "ISSUANCE_TOO_SMALL",
+    return Refusal(
+        "IssuanceTooSmall",
         f"{quantity} units cannot carry {share_of_proceeds} for the share of proceeds and "
         f"{omge} for OMGE; issue at least 2.",
     )
@@ -376,8 +376,8 @@ def _itmo_target(r: Resolver, source: Any, target_number: int, authorization: An
     if source.party != target.party:
         _party(r, target.party)
         if target.party not in _participants(r, authorization.approach_id):
-            raise refuse(
-                "PARTY_NOT_IN_APPROACH",
+            raise Refusal(
+                "PartyNotInApproach",
                 f"Party {target.party} of {r.registry_code}-{target.id} does not participate in "
                 f"cooperative approach {authorization.approach_id}.",
             )
@@ -394,7 +394,7 @@ def _check_itmo_transfer_head(r: Resolver, m: dict[str, Any]) -> Any:
     source = r.account_at(m["fromAccount"])
     r.require_right(source, m["signer"], "initiate")
     if m["fromAccount"] == m["toAccount"]:
-        raise refuse("SAME_ACCOUNT", "A transfer needs two different accounts.")
+        raise Refusal("SameAccount", "A transfer needs two different accounts.")
     authorization = _authorization(r, m["authorizationId"])
     _itmo_target(r, source, m["toAccount"], authorization)
     return source
@@ -409,9 +409,9 @@ def _itmo_transfer(r: Resolver, transfer_id: int) -> Any:
         .where(_TRANSFERS.c.id == transfer_id)
     ).first()
     if row is None:
-        raise refuse("TRANSFER_NOT_FOUND", f"There is no ITMO transfer {transfer_id}.")
+        raise Refusal("TransferNotFound", f"There is no ITMO transfer {transfer_id}.")
     if row.status != "pending":
-        raise refuse("TRANSFER_NOT_PENDING", f"Transfer {transfer_id} is {row.status}.")
+        raise Refusal("TransferNotPending", f"Transfer {transfer_id} is {row.status}.")
     return row
 
 
@@ -422,7 +422,7 @@ def check_itmo_decision(
 
     def check(r: Resolver, m: dict[str, Any], path: dict[str, str]) -> None:
         if "transfer_id" in path and int(path["transfer_id"]) != m["transferId"]:
-            raise refuse(
+            raise Refusal(
                 "INVALID_TYPED_DATA",
                 "message.transferId differs from the transfer in the path",
             )
@@ -431,8 +431,8 @@ def check_itmo_decision(
         r.require_right(source, m["signer"], "approve" if approve else "appointed")
         if approve:
             if transfer.initiator == m["signer"]:
-                raise refuse(
-                    "APPROVER_IS_INITIATOR",
+                raise Refusal(
+                    "ApproverIsInitiator",
                     "Under two-person approval, another representative must approve.",
                 )
             _itmo_target(
@@ -459,8 +459,8 @@ def _check_itmo_cancellation_head(r: Resolver, m: dict[str, Any]) -> Any:
         (CancellationPurpose.OIMP, "oimp"),
     ):
         if purpose == needed and word not in purposes:
-            raise refuse(
-                "PURPOSE_NOT_AUTHORISED",
+            raise Refusal(
+                "PurposeNotAuthorized",
                 f"Authorization {authorization.id} does not authorize {word}; it authorizes "
                 f"{authorization.purposes}.",
             )
@@ -559,8 +559,8 @@ def build_authorization(r: Resolver, intent: AuthorizationIntent) -> dict[str, A
         assert intent.account_id is not None  # the intent's validator requires it
         account = r.account(intent.account_id)
         if account.party != intent.party:
-            raise refuse(
-                "UNITS_NOT_IN_PARTY_SECTION",
+            raise Refusal(
+                "UnitsNotInPartySection",
                 f"{intent.account_id} belongs to Party {account.party or '(none)'}, "
                 f"not {intent.party}.",
             )
@@ -573,7 +573,7 @@ def build_authorization(r: Resolver, intent: AuthorizationIntent) -> dict[str, A
 def build_article64(r: Resolver, intent: Article64IssuanceIntent) -> dict[str, Any]:
     """Return the typed data of an Article 6.4 issuance (a forward without quantity: the rest)."""
     if intent.monitoring_period_end < intent.monitoring_period_start:
-        raise refuse("INVALID_MONITORING_PERIOD", "The monitoring period ends before it starts.")
+        raise Refusal("InvalidMonitoringPeriod", "The monitoring period ends before it starts.")
     share_of_proceeds, omge, forwarded = article64_shares(intent.quantity)
     if forwarded < 0:
         raise _too_small(intent.quantity)
@@ -582,8 +582,8 @@ def build_article64(r: Resolver, intent: Article64IssuanceIntent) -> dict[str, A
     for forward in intent.forwards:
         quantity = forward.quantity if forward.quantity is not None else forwarded - given
         if quantity <= 0:
-            raise refuse(
-                "FORWARDED_QUANTITY_MISMATCH",
+            raise Refusal(
+                "ForwardedQuantityMismatch",
                 f"After {share_of_proceeds} for the share of proceeds and {omge} for OMGE, "
                 f"{forwarded} units remain; the other forwards take {given}, leaving nothing "
                 "for the forward without a quantity.",
@@ -615,8 +615,8 @@ def _authorization_id(r: Resolver, given: int | None, ranges: list[SerialRange] 
     first = min(x.start for x in ranges)
     block = containing_block(r.conn, first)
     if block is None or block.end < first or block.state != "held" or block.lock_id == 0:
-        raise refuse(
-            "UNITS_LOCKED",
+        raise Refusal(
+            "UnitsLocked",
             "The first serial named is not an ITMO held under an authorization.",
         )
     return int(block.lock_id)

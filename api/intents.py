@@ -19,7 +19,7 @@ from api.ids import account_number, format_account
 from api.mirrorq import containing_block
 from api.models import JournalEntry, RequestStatus
 from api.nonces import claim_nonce
-from api.problems import Problem, refuse
+from api.operations.refusals import Refusal
 from api.schemas import MAX_RANGES, MAX_SERIAL, SerialRange, UnitFilters
 from indexer.models import (
     Account,
@@ -98,10 +98,10 @@ def message_ranges(message: dict[str, Any]) -> list[SerialRange]:
     ranges = []
     for item in message["ranges"]:
         if not 1 <= item["start"] <= item["end"] <= MAX_SERIAL:
-            raise refuse("INVALID_RANGE", f"Range {item['start']}-{item['end']} is invalid.")
+            raise Refusal("InvalidRange", f"Range {item['start']}-{item['end']} is invalid.")
         ranges.append(SerialRange(start=item["start"], end=item["end"]))
     if not ranges:
-        raise refuse("INVALID_RANGE", "The request names no ranges.")
+        raise Refusal("InvalidRange", "The request names no ranges.")
     return ranges
 
 
@@ -178,10 +178,10 @@ class Resolver:
         number = account_number(self.registry_code, account_id)
         row = self.conn.execute(select(_ACCOUNTS).where(_ACCOUNTS.c.id == number)).first()
         if row is None:
-            raise refuse("ACCOUNT_NOT_FOUND", f"There is no account {account_id}.")
+            raise Refusal("AccountNotFound", f"There is no account {account_id}.")
         if must_be_open and row.status != "open":
             code = "ACCOUNT_SUSPENDED" if row.status == "suspended" else "ACCOUNT_CLOSED"
-            raise Problem(409, code, f"Account {account_id} is {row.status}.")
+            raise Refusal(code, f"Account {account_id} is {row.status}.")
         return row
 
     def account_at(self, number: int, *, must_be_open: bool = True) -> Any:
@@ -199,7 +199,7 @@ class Resolver:
             or (right == "approve" and rep.can_approve)
         )
         if not allowed:
-            raise refuse(
+            raise Refusal(
                 "NOT_AUTHORISED",
                 f"{signer} is not an authorised representative of "
                 f"{self.registry_code}-{account.id} who may {right}.",
@@ -208,13 +208,15 @@ class Resolver:
     def require_role(self, signer: str, *roles: str) -> None:
         """Refuse a signer that holds none of the registry roles named."""
         if not any(self.chain.has_role(role, signer) for role in roles):
-            raise refuse("NOT_AUTHORISED", f"{signer} does not hold the {' or '.join(roles)} role.")
+            raise Refusal(
+                "NOT_AUTHORISED", f"{signer} does not hold the {' or '.join(roles)} role."
+            )
 
     def label_id(self, name: str) -> int:
         """Return the id of a label by name."""
         found = self.conn.execute(select(_LABELS.c.id).where(_LABELS.c.name == name)).scalar()
         if found is None:
-            raise refuse("LABEL_NOT_FOUND", f"There is no label named {name!r}.")
+            raise Refusal("LabelNotFound", f"There is no label named {name!r}.")
         return int(found)
 
     # -- units -------------------------------------------------------------------------------
@@ -272,12 +274,12 @@ class Resolver:
             if remaining == 0:
                 break
             if len(ranges) == MAX_RANGES:
-                raise refuse(
-                    "TOO_MANY_RANGES",
+                raise Refusal(
+                    "InvalidRangeCount",
                     f"{quantity} units span more than {MAX_RANGES} blocks; move them in parts.",
                 )
         if remaining:
-            raise refuse(
+            raise Refusal(
                 "INSUFFICIENT_UNITS",
                 f"{self.registry_code}-{account.id} holds only {quantity - remaining} {state} "
                 "units "
@@ -310,7 +312,7 @@ class Resolver:
         pieces: list[tuple[int, int]] = []
         for wanted in sorted(ranges, key=lambda r: r.start):
             if pieces and wanted.start <= pieces[-1][1]:
-                raise refuse("INVALID_RANGE", "The ranges overlap.")
+                raise Refusal("InvalidRange", "The ranges overlap.")
             serial = wanted.start
             while serial <= wanted.end:
                 block = containing_block(self.conn, serial)
@@ -320,18 +322,18 @@ class Resolver:
                     or block.account_id != account.id
                     or block.state != state
                 ):
-                    raise refuse(
-                        "UNITS_NOT_HELD",
+                    raise Refusal(
+                        "BlockHintsMismatch",
                         f"Serial {serial} is not {state} in {self.registry_code}-{account.id}.",
                     )
                 if block.lock_id != lock:
-                    raise refuse("UNITS_LOCKED", _locked(serial, block.lock_id, lock))
+                    raise Refusal("UnitsLocked", _locked(serial, block.lock_id, lock))
                 end = min(block.end, wanted.end)
                 pieces.append((serial, end))
                 serial = end + 1
         if len(pieces) > MAX_RANGES:
-            raise refuse(
-                "TOO_MANY_RANGES",
+            raise Refusal(
+                "InvalidRangeCount",
                 f"The ranges cover {len(pieces)} blocks; at most {MAX_RANGES}.",
             )
         return pieces
@@ -356,27 +358,27 @@ class Resolver:
         """Return a pending transfer's mirror row."""
         row = self.conn.execute(select(_TRANSFERS).where(_TRANSFERS.c.id == transfer_id)).first()
         if row is None:
-            raise refuse("TRANSFER_NOT_FOUND", f"There is no transfer {transfer_id}.")
+            raise Refusal("TransferNotFound", f"There is no transfer {transfer_id}.")
         itmo = self.conn.execute(
             select(_ITMO_TRANSFERS.c.transfer_id).where(
                 _ITMO_TRANSFERS.c.transfer_id == transfer_id
             )
         ).first()
         if itmo is not None:
-            raise refuse(
-                "TRANSFER_NOT_FOUND",
+            raise Refusal(
+                "TransferNotFound",
                 f"Transfer {transfer_id} is an ITMO transfer; approve or rescind it under "
                 f"/v1/article6/transfers/{transfer_id}.",
             )
         if row.status != "pending":
-            raise refuse("TRANSFER_NOT_PENDING", f"Transfer {transfer_id} is {row.status}.")
+            raise Refusal("TransferNotPending", f"Transfer {transfer_id} is {row.status}.")
         return row
 
     def can_receive(self, account: Any) -> None:
         """Refuse an account units cannot be moved into (a cancellation account)."""
         if account.kind in _CANNOT_RECEIVE:
-            raise refuse(
-                "ACCOUNT_CANNOT_RECEIVE",
+            raise Refusal(
+                "AccountCannotReceive",
                 f"{self.registry_code}-{account.id} is a {account.kind} account; units reach it "
                 "only by being cancelled.",
             )
@@ -387,9 +389,9 @@ class Resolver:
         """Return the mirror row of a registered platform."""
         row = self.conn.execute(select(_PLATFORMS).where(_PLATFORMS.c.address == address)).first()
         if row is None:
-            raise refuse("PLATFORM_NOT_FOUND", f"No platform is registered at {address}.")
+            raise Refusal("PlatformNotFound", f"No platform is registered at {address}.")
         if must_be_active and row.status != "active":
-            raise refuse("PLATFORM_SUSPENDED", f"Platform {address} ({row.name}) is suspended.")
+            raise Refusal("PlatformSuspended", f"Platform {address} ({row.name}) is suspended.")
         return row
 
     def custodian(self, account_id: int) -> str | None:
@@ -403,15 +405,15 @@ class Resolver:
         """Refuse signers that are zero or already sign for another platform (one each)."""
         for signer in signers:
             if int(signer, 16) == 0:
-                raise refuse("INVALID_PLATFORM_SIGNER", "A platform signer cannot be zero.")
+                raise Refusal("InvalidPlatformSigner", "A platform signer cannot be zero.")
             other = self.conn.execute(
                 select(_PLATFORM_SIGNERS.c.platform).where(
                     _PLATFORM_SIGNERS.c.signer == signer, _PLATFORM_SIGNERS.c.platform != platform
                 )
             ).scalar()
             if other is not None:
-                raise refuse(
-                    "PLATFORM_SIGNER_TAKEN",
+                raise Refusal(
+                    "PlatformSignerTaken",
                     f"{signer} already signs for platform {other}; an address signs for one.",
                 )
 
@@ -427,8 +429,8 @@ class Resolver:
     def require_consent(self, account: Any, platform: str, scope: str) -> None:
         """Refuse locking units for a platform the account gave no active consent of a scope."""
         if self.active_consent(account.id, platform, scope) is None:
-            raise refuse(
-                "CONSENT_REQUIRED",
+            raise Refusal(
+                "ConsentRequired",
                 f"{self.registry_code}-{account.id} has not given platform {platform} an active "
                 f"`{scope}` consent; grant one first (POST /v1/consents).",
             )
@@ -448,10 +450,10 @@ class Resolver:
     def _operation(self, table: Any, what: str, code: str, operation_id: int) -> Any:
         row = self.conn.execute(select(table).where(table.c.id == operation_id)).first()
         if row is None:
-            raise Problem(404, f"{code}_NOT_FOUND", f"There is no {what} {operation_id}.")
+            raise Refusal(f"{code}_NOT_FOUND", f"There is no {what} {operation_id}.")
         if row.status != "active":
-            raise Problem(
-                409, f"{code}_NOT_ACTIVE", f"{what.capitalize()} {operation_id} is {row.status}."
+            raise Refusal(
+                f"{code}_NOT_ACTIVE", f"{what.capitalize()} {operation_id} is {row.status}."
             )
         return row
 
@@ -478,7 +480,7 @@ class Resolver:
             return
         if self.chain.has_role("registry_admin", signer):
             return  # the regulator's override, whatever the platform's status
-        raise refuse(
+        raise Refusal(
             "NOT_AUTHORISED",
             f"{signer} neither signs for platform {escrow.platform}, which controls escrow "
             f"{escrow.id}, nor is a registry administrator.",
@@ -489,7 +491,7 @@ class Resolver:
         if signer != association.third_party_registry or not self.chain.has_role(
             "third_party_registry", signer
         ):
-            raise refuse(
+            raise Refusal(
                 "NOT_AUTHORISED",
                 f"Only the third-party registry {association.third_party_registry} of "
                 f"association {association.id} may do this, while it holds the "
@@ -508,8 +510,8 @@ class Resolver:
             )
         ).scalar()
         if found is not None:
-            raise refuse(
-                "CERTIFICATE_ALREADY_USED",
+            raise Refusal(
+                "CertificateAlreadyUsed",
                 f"{registry} already associated units with certificate {text.decode('ascii')!r} "
                 f"(association {found}); a certificate backs units once.",
             )

@@ -5,7 +5,8 @@ FastAPI declares a JSON `422` with its own validation schema on every route, alt
 handlers in `api.app` answer every error as RFC 9457 problem+json. This rewrites those
 declarations and adds the others a route can meet: malformed or oversized bodies, missing or
 refused credentials, rate limits, and the mirror's wait bound. Tags get descriptions, and each
-write's summary comes from the operations catalogue.
+write's summary comes from the operations catalogue, and its errors, status by status, from its
+operation record and the error catalogue (`_write_errors`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.operations.catalogue import Operation
+from api.operations.catalogue import operation as operation_record
+from api.operations.edge import OPERATION_KEY, errors_of
 from api.problems import STATUS_OF
 
 __all__ = ["install_openapi"]
@@ -106,6 +110,50 @@ def _errors(method: str, path: str, operation: dict[str, Any]) -> dict[str, dict
     return errors
 
 
+_REFUSALS = {"403", "404", "409", "429"}
+_STATUS_TEXT = {
+    400: "The body cannot be read",
+    403: "The signer may not",
+    404: "Something the request names does not exist",
+    409: "The registry's state refuses the request",
+    413: "The body is too large",
+    422: "The request is invalid",
+    429: "Too many writes from this signer; see Retry-After",
+    503: "The chain cannot be reached",
+}
+
+
+def _write_errors(record: Operation, *, submit: bool) -> dict[str, dict[str, Any]]:
+    """Return the problems a write's prepare or submit route can answer with, by status: the
+    codes its operation record declares and every write's own, each under its catalogue status.
+    """
+    errors: dict[str, dict[str, Any]] = {}
+    for status, codes in errors_of(record, submit=submit).items():
+        listed = ", ".join(f"`{code}`" for code in codes)
+        lead = _STATUS_TEXT.get(status, "Refused")
+        errors[str(status)] = _problem(f"{lead}. `code` is one of: {listed}.")
+    return errors
+
+
+def _records(spec: dict[str, Any]) -> dict[tuple[str, str], tuple[Operation, bool]]:
+    """Return the operation record of each write route, and whether the route is its submit.
+
+    Routes served from a record name it (`OPERATION_KEY`, removed here); a hand-written prepare
+    route is its submit route's path with `/prepare`.
+    """
+    found: dict[tuple[str, str], tuple[Operation, bool]] = {}
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            name = operation.pop(OPERATION_KEY, None)
+            if name is not None:
+                found[(path, method)] = (operation_record(name), not path.endswith("/prepare"))
+    for path, item in spec.get("paths", {}).items():
+        submit = found.get((path.removesuffix("/prepare"), "post"))
+        if path.endswith("/prepare") and "post" in item and submit is not None:
+            found.setdefault((path, "post"), (submit[0], False))
+    return found
+
+
 def _summarise(operation: dict[str, Any]) -> None:
     """Use the handler's written first sentence as the summary, not its function name.
 
@@ -143,11 +191,18 @@ def install_openapi(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         components["Problem"] = _PROBLEM_SCHEMA
+        writes = _records(spec)
         for path, item in spec.get("paths", {}).items():
             for method, operation in item.items():
                 _summarise(operation)
                 responses = operation.setdefault("responses", {})
-                for status, problem in _errors(method, path, operation).items():
+                generic = _errors(method, path, operation)
+                if (path, method) in writes:
+                    # A write's refusals are its record's, not the generic guess.
+                    record, submit = writes[(path, method)]
+                    generic = {k: v for k, v in generic.items() if k not in _REFUSALS}
+                    generic.update(_write_errors(record, submit=submit))
+                for status, problem in generic.items():
                     responses[status] = problem
         used = {
             tag

@@ -27,6 +27,7 @@ from api.chainview import UNORDERED_NONCE, split_nonce
 from api.intents import Resolver, units_account
 from api.models import JournalEntry, NonceCursor, RequestStatus
 from api.operations.catalogue import ALTERNATE_OPERATIONS, OPERATION_TYPES, PRECHECKS
+from api.operations.refusals import Refusal
 from api.problems import Problem, refuse
 from api.schemas import MAX_RANGES
 from api.services import Services
@@ -423,8 +424,10 @@ def fresh_mirror(services: Services, work: Callable[[Resolver], T]) -> T:
         try:
             with services.engine.connect() as conn:
                 return work(resolver(services, conn))
-        except Problem as problem:
-            if problem.status >= 500 or problem.code in _FINAL_CODES:
+        except (Problem, Refusal) as refused:
+            if isinstance(refused, Problem) and refused.status >= 500:
+                raise
+            if refused.code in _FINAL_CODES:
                 raise
             if head is None:
                 head = services.client.block_number()  # only a refusal needs the head

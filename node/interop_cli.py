@@ -110,7 +110,20 @@ def verify(
     ],
 ) -> None:
     """Verify a transfer's signed messages offline; exit 1 if any check fails."""
-    records = [json.loads(path.read_text()) for path in files]
+    records = []
+    for path in files:
+        try:
+            records.append(json.loads(path.read_text()))
+        except OSError as exc:
+            typer.echo(f"error: cannot read {path}: {exc.strerror}.", err=True)
+            raise typer.Exit(2) from exc
+        except ValueError as exc:
+            typer.echo(
+                f"error: {path} is not JSON ({exc}); save the body of "
+                "GET /v1/interop/transfers/{id} from either side.",
+                err=True,
+            )
+            raise typer.Exit(2) from exc
     lines, ok = verify_records(records)
     for line in lines:
         typer.echo(line)
@@ -132,10 +145,19 @@ def reconcile(
             api_url.rstrip("/") + "/v1/interop/reconciliation", params={"peer": peer}, timeout=60
         )
     except httpx.HTTPError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(
+            f"error: cannot reach this registry's API at {api_url} ({exc}); start the node, or "
+            "pass --api-url (REGISTRY_API_URL).",
+            err=True,
+        )
         raise typer.Exit(2) from exc
     if response.status_code != 200:
-        typer.echo(f"error: {response.status_code} {response.text}", err=True)
+        try:
+            problem = response.json()
+            reason = f"{problem['code']}: {problem['detail']}"
+        except (ValueError, KeyError, TypeError):
+            reason = response.text[:200]
+        typer.echo(f"error: the reconciliation answered {response.status_code} {reason}", err=True)
         raise typer.Exit(2)
     body = response.json()
     for direction, totals in body["totals"].items():

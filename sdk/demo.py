@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import httpx
 import typer
 
 from sdk.models import RegistryError
@@ -215,6 +216,13 @@ def demo(
         run_demo(api_url, _keys(accounts))
     except RegistryError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except httpx.TransportError as exc:
+        typer.echo(
+            f"error: cannot reach the API at {api_url} ({exc}); start the node with "
+            "`registry up`, or pass --api-url of the running node.",
+            err=True,
+        )
         raise typer.Exit(1) from exc
 
 

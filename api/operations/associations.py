@@ -21,7 +21,15 @@ from api.operations.prechecks import (
     check_associate,
     check_association_decision,
 )
-from api.operations.record import LockDecision, Operation, Prepare, Subject
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    LockDecision,
+    Operation,
+    Prepare,
+    Subject,
+)
 from api.schemas import AssociationIntent, DecisionIntent, RetireIntent
 from indexer.models import Association, table_of
 
@@ -65,6 +73,14 @@ OPERATIONS: tuple[Operation, ...] = (
         check_associate,
         "Associate units with a certificate",
         result=results.associate,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "NotAssociationRegistry",
+            "InvalidCertificate",
+            "CertificateAlreadyUsed",
+        ),
         prepare=Prepare(
             "/associations",
             AssociationIntent,
@@ -81,6 +97,13 @@ OPERATIONS: tuple[Operation, ...] = (
         _ASSOCIATED,
         subject=_ASSOCIATION,
         result=results.dissociate,
+        errors=(
+            *ACCOUNT_ERRORS,
+            "AssociationNotFound",
+            "AssociationNotActive",
+            "NotAssociationRegistry",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/associations/{association_id}/dissociate",
             DecisionIntent,
@@ -98,6 +121,13 @@ OPERATIONS: tuple[Operation, ...] = (
         _ASSOCIATED,
         subject=_ASSOCIATION,
         result=results.retire_association,
+        errors=(
+            *ACCOUNT_ERRORS,
+            "AssociationNotFound",
+            "AssociationNotActive",
+            "NotAssociationRegistry",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/associations/{association_id}/retire",
             RetireIntent,

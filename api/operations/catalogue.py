@@ -9,14 +9,32 @@ record here (docs/adding-an-operation.md); a test fails for a request type with 
 
 from __future__ import annotations
 
-from api.article6 import ARTICLE6_PRECHECKS
-from api.operations import associations, escrows, results
-from api.operations import prechecks as check
+from api.operations import (
+    admin,
+    article6,
+    associations,
+    consents,
+    escrows,
+    platforms,
+    reservations,
+    results,
+    transfers,
+    units,
+)
 from api.operations.interop_checks import INTEROP_PRECHECKS
 from api.operations.prechecks import Precheck
-from api.operations.record import LockDecision, Operation, Prepare, Subject
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    ADMIN_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    LockDecision,
+    Operation,
+    Prepare,
+    Subject,
+)
 from api.operations.results import ResultReader
-from indexer.models import Consent, InteropTransfer, Reservation, Transfer, table_of
+from indexer.models import InteropTransfer, table_of
 
 __all__ = [
     "ALTERNATE_OPERATIONS",
@@ -24,8 +42,10 @@ __all__ = [
     "OPERATIONS",
     "OPERATION_TYPES",
     "PRECHECKS",
+    "REQUEST_ERRORS",
     "RESULTS",
     "SUBJECTS",
+    "SUBMIT_ERRORS",
     "LockDecision",
     "Operation",
     "Prepare",
@@ -34,9 +54,7 @@ __all__ = [
 ]
 
 
-_TRANSFER = Subject("transferId", table_of(Transfer), "from_account")
-_RESERVATION = Subject("reservationId", table_of(Reservation), "account_id")
-_CONSENT = Subject("consentId", table_of(Consent), "account_id")
+_TRANSFER = transfers.TRANSFER
 _TRANSFER_OUT = Subject(
     "transferId",
     table_of(InteropTransfer),
@@ -45,228 +63,24 @@ _TRANSFER_OUT = Subject(
     scope=(("direction", "out"),),
 )
 
-_PENDING = LockDecision("pending", "transferId")
-_RESERVED = LockDecision("reserved", "reservationId")
+_PENDING = transfers.PENDING
 
 OPERATIONS: tuple[Operation, ...] = (
-    # Administration: accounts, projects, labels, issuance.
-    Operation(
-        "admin/accounts",
-        "OpenAccount",
-        check.check_open_account,
-        "Open an account",
-        result=results.open_account,
-    ),
-    Operation(
-        "admin/accounts/representatives",
-        "SetRepresentative",
-        check.check_account_path,
-        "Appoint, change or remove an authorised representative",
-        result=results.set_representative,
-    ),
-    Operation(
-        "admin/accounts/status",
-        "SetAccountStatus",
-        check.check_account_path,
-        "Suspend, reopen or close an account",
-        result=results.set_account_status,
-    ),
-    Operation(
-        "admin/projects",
-        "RegisterProject",
-        check.check_project,
-        "Register a project",
-        result=results.register_project,
-    ),
-    Operation(
-        "admin/labels",
-        "DefineLabel",
-        check.check_admin,
-        "Define an eligibility label",
-        result=results.define_label,
-    ),
-    Operation(
-        "admin/issuances",
-        "Issue",
-        check.check_issue,
-        "Issue units into an account",
-        result=results.issue,
-    ),
+    # Administration: accounts, projects, labels, issuance; declared with their routes.
+    *admin.OPERATIONS,
     # Transfers, cancellation, labels.
-    Operation(
-        "transfers",
-        "InitiateTransfer",
-        check.check_transfer,
-        "Initiate a transfer",
-        result=results.initiate_transfer,
-    ),
-    Operation(
-        "transfers/approve",
-        "ApproveTransfer",
-        check.check_decide("approve"),
-        "Approve a pending transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.approve_transfer,
-    ),
-    Operation(
-        "transfers/rescind",
-        "RescindTransfer",
-        check.check_decide("appointed"),
-        "Rescind a pending transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.rescind_transfer,
-    ),
-    Operation("cancellations", "Cancel", check.check_cancel, "Cancel units", result=results.cancel),
-    Operation(
-        "labels/apply",
-        "SetLabel",
-        check.check_label,
-        "Apply a label to serial ranges",
-        result=results.set_label,
-    ),
-    Operation(
-        "labels/remove",
-        "SetLabel",
-        check.check_label,
-        "Remove a label from serial ranges",
-        result=results.set_label,
-    ),
+    *transfers.OPERATIONS,
+    *units.OPERATIONS,
     # Platform models (CER Class B).
-    Operation(
-        "admin/platforms",
-        "RegisterPlatform",
-        check.check_register_platform,
-        "Register a platform",
-        result=results.register_platform,
-    ),
-    Operation(
-        "admin/platforms/signers",
-        "SetPlatformSigner",
-        check.check_platform_path,
-        "Enable or disable a platform's signer",
-        result=results.set_platform_signer,
-    ),
-    Operation(
-        "admin/platforms/status",
-        "SetPlatformStatus",
-        check.check_platform_path,
-        "Suspend or reinstate a platform",
-        result=results.set_platform_status,
-    ),
-    Operation(
-        "consents",
-        "GrantConsent",
-        check.check_grant_consent,
-        "Grant a platform consent",
-        result=results.grant_consent,
-    ),
-    Operation(
-        "consents/revoke",
-        "RevokeConsent",
-        check.check_revoke_consent,
-        "Revoke a consent",
-        subject=_CONSENT,
-        result=results.revoke_consent,
-    ),
-    Operation(
-        "reservations",
-        "Reserve",
-        check.check_lock("reserved"),
-        "Reserve units",
-        result=results.reserve,
-    ),
-    Operation(
-        "reservations/release",
-        "ReleaseReservation",
-        check.check_reservation("appointed"),
-        "Release a reservation",
-        _RESERVED,
-        subject=_RESERVATION,
-        result=results.release_reservation,
-    ),
-    Operation(
-        "reservations/transfer",
-        "TransferReservation",
-        check.check_reservation("initiate", transfer=True),
-        "Transfer reserved units into the platform's custody",
-        _RESERVED,
-        subject=_RESERVATION,
-        result=results.transfer_reservation,
-    ),
+    *platforms.OPERATIONS,
+    *consents.OPERATIONS,
+    *reservations.OPERATIONS,
     # Escrows (CER Class B.5): declared with their routes in their own module.
     *escrows.OPERATIONS,
     # Third-party certificates (CER Class C.1): declared with their routes in their module.
     *associations.OPERATIONS,
     # Article 6.
-    Operation(
-        "article6/parties",
-        "RegisterParty",
-        ARTICLE6_PRECHECKS["RegisterParty"],
-        "Register a Party's section",
-        result=results.register_party,
-    ),
-    Operation(
-        "article6/cooperative-approaches",
-        "RegisterCooperativeApproach",
-        ARTICLE6_PRECHECKS["RegisterCooperativeApproach"],
-        "Register a cooperative approach",
-        result=results.register_approach,
-    ),
-    Operation(
-        "article6/mechanism-accounts",
-        "SetMechanismAccounts",
-        ARTICLE6_PRECHECKS["SetMechanismAccounts"],
-        "Set the Article 6.4 mechanism accounts",
-        result=results.set_mechanism_accounts,
-    ),
-    Operation(
-        "article6/authorizations",
-        "Authorize",
-        ARTICLE6_PRECHECKS["Authorize"],
-        "Authorize units as ITMOs",
-        result=results.authorize,
-    ),
-    Operation(
-        "article6/issuances",
-        "IssueArticle64",
-        ARTICLE6_PRECHECKS["IssueArticle64"],
-        "Issue Article 6.4 units with share of proceeds and OMGE",
-        result=results.issue_article64,
-    ),
-    Operation(
-        "article6/transfers",
-        "TransferItmos",
-        ARTICLE6_PRECHECKS["TransferItmos"],
-        "Initiate an ITMO transfer",
-        result=results.transfer_itmos,
-    ),
-    Operation(
-        "article6/transfers/approve",
-        "ApproveItmoTransfer",
-        ARTICLE6_PRECHECKS["ApproveItmoTransfer"],
-        "Approve a pending ITMO transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.approve_itmo_transfer,
-    ),
-    Operation(
-        "article6/transfers/rescind",
-        "RescindItmoTransfer",
-        ARTICLE6_PRECHECKS["RescindItmoTransfer"],
-        "Rescind a pending ITMO transfer",
-        _PENDING,
-        subject=_TRANSFER,
-        result=results.rescind_itmo_transfer,
-    ),
-    Operation(
-        "article6/cancellations",
-        "CancelItmos",
-        ARTICLE6_PRECHECKS["CancelItmos"],
-        "Cancel ITMOs for a use or voluntarily",
-        result=results.cancel_itmos,
-    ),
+    *article6.OPERATIONS,
     # Inter-registry transfers (docs/interop.md).
     Operation(
         "admin/peers",
@@ -274,6 +88,7 @@ OPERATIONS: tuple[Operation, ...] = (
         INTEROP_PRECHECKS["SetPeer"],
         "Record a peer registry",
         result=results.set_peer,
+        errors=(*ADMIN_ERRORS, "InvalidPeer"),
     ),
     Operation(
         "transfers/out",
@@ -281,6 +96,15 @@ OPERATIONS: tuple[Operation, ...] = (
         INTEROP_PRECHECKS["TransferOut"],
         "Transfer units to an account of a peer registry",
         result=results.transfer_out,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "PeerNotFound",
+            "InvalidPeerAccount",
+            "INVALID_ACCOUNT_ID",
+            "ItmoTransferNotSupported",
+        ),
     ),
     Operation(
         "transfers/out/approve",
@@ -290,6 +114,15 @@ OPERATIONS: tuple[Operation, ...] = (
         _PENDING,
         subject=_TRANSFER_OUT,
         result=results.approve_transfer_out,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "OutboundNotFound",
+            "OutboundNotInStatus",
+            "ApproverIsInitiator",
+            "INVALID_TYPED_DATA",
+        ),
     ),
 )
 
@@ -314,6 +147,27 @@ LOCK_DECISIONS["Answer"] = LockDecision("in_transit", "transferId")
 # Another request type a route's submission may carry: a transfer whose `to_account` is a peer
 # registry's account is a TransferOut (prepared by POST /v1/transfers/prepare like any transfer).
 ALTERNATE_OPERATIONS: dict[tuple[str, str], str] = {("transfers", "TransferOut"): "transfers/out"}
+
+
+# What every write can answer besides its record's errors: a body the API cannot take, or a chain
+# it cannot reach (prepare and submit), and the signed request's own checks (submit).
+REQUEST_ERRORS: tuple[str, ...] = (
+    "MALFORMED_JSON",
+    "JSON_TOO_DEEP",
+    "INVALID_CONTENT_LENGTH",
+    "PAYLOAD_TOO_LARGE",
+    "INVALID_REQUEST",
+    "CHAIN_UNAVAILABLE",
+)
+SUBMIT_ERRORS: tuple[str, ...] = (
+    "INVALID_TYPED_DATA",
+    "WRONG_DOMAIN",
+    "InvalidSigner",
+    "DeadlineExpired",
+    "NonceUsed",
+    "NONCE_GAP",
+    "RATE_LIMITED",
+)
 
 
 def operation(path: str) -> Operation:

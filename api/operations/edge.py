@@ -11,24 +11,30 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import iso
 from api.deps import ServicesDep
 from api.intents import Resolver
+from api.operations.catalogue import REQUEST_ERRORS, SUBMIT_ERRORS
 from api.operations.catalogue import operation as operation_record
-from api.operations.record import Operation
+from api.operations.record import AccountPath, LabelPath, Operation, Ready, TransferId
+from api.operations.refusals import Refusal, code_of
+from api.problems import STATUS_OF, Problem
 from api.schemas import PreparedRequest, RequestAccepted, RequestResource, SignedSubmission
 from api.services import Services
 from api.writes import accept, fresh_mirror, wait_for_request
 
 __all__ = [
+    "OPERATION_KEY",
     "WRITE_RESPONSES",
     "AccountPath",
     "LabelPath",
     "TransferId",
     "Wait",
+    "errors_of",
     "prepare_request",
+    "problem_of",
     "record_routes",
     "resource",
     "submit_request",
@@ -54,20 +60,32 @@ def resource(row: Any) -> RequestResource:
     )
 
 
+# The OpenAPI extension a write route names its operation record with (`api.openapi` reads it
+# and removes it from the published document).
+OPERATION_KEY = "x-operation"
+
 Wait = Annotated[
     Literal["indexed"] | None,
     Query(description="`indexed`: answer once the request is indexed or failed (bounded)."),
 ]
-TransferId = Annotated[int, Path(ge=1, le=2**64 - 1)]
-AccountPath = Annotated[str, Path(max_length=32, examples=["AU-1000001"])]
-LabelPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+
+
+def problem_of(refusal: Refusal) -> Problem:
+    """Return the HTTP problem of a domain refusal: its status comes from the error catalogue.
+
+    This is the one place a refusal of the registry's rules becomes HTTP.
+    """
+    return Problem(STATUS_OF[refusal.code], refusal.code, refusal.detail, extra=refusal.extra)
 
 
 def prepare_request(
     services: Services, build: Callable[[Resolver], dict[str, Any]]
 ) -> PreparedRequest:
     """Resolve an intent against the mirror (retrying a refusal the mirror may be behind on)."""
-    return PreparedRequest(typed_data=fresh_mirror(services, build))
+    try:
+        return PreparedRequest(typed_data=fresh_mirror(services, build))
+    except Refusal as refusal:
+        raise problem_of(refusal) from refusal
 
 
 def submit_request(
@@ -80,7 +98,10 @@ def submit_request(
     path: dict[str, str] | None = None,
 ) -> RequestAccepted | RequestResource:
     """Check and journal a signed request; with `wait=indexed`, answer once it settled."""
-    row, fresh = accept(services, operation, body.typed_data, body.signature, path)
+    try:
+        row, fresh = accept(services, operation, body.typed_data, body.signature, path)
+    except Refusal as refusal:
+        raise problem_of(refusal) from refusal
     if fresh:
         worker = request.app.state.worker
         if worker is not None:
@@ -161,6 +182,8 @@ def submit_route(
         responses=WRITE_RESPONSES,
         status_code=202,
         tags=tags,
+        # The record the route serves: `api.openapi` declares its errors from it.
+        openapi_extra={OPERATION_KEY: operation},
     )
 
 
@@ -185,16 +208,28 @@ def record_routes(router: APIRouter, records: tuple[Operation, ...]) -> None:
         if record.prepare is not None:
             _prepare_route(router, record)
             spec = record.prepare
-            submit_route(router, spec.route, record.path, tags=[spec.tag], **spec.params)
+            submit_route(
+                router,
+                spec.route,
+                record.path,
+                tags=list(spec.tags),
+                fixed=spec.fixed or None,
+                **spec.params,
+            )
 
 
 def _prepare_route(router: APIRouter, record: Operation) -> None:
     spec = record.prepare
     assert spec is not None
+    if spec.example is not None:
+        spec.intent.model_config["json_schema_extra"] = {"examples": [spec.example]}
+        spec.intent.model_rebuild(force=True)
 
     def prepare(intent: Any, services: ServicesDep, **path: Any) -> PreparedRequest:
         def build(r: Resolver) -> dict[str, Any]:
             message = spec.build(r, intent, path)
+            if isinstance(message, Ready):
+                return message.typed_data
             record.precheck(r, message, {})
             return r.typed(record.primary_type, message["signer"], message)
 
@@ -218,6 +253,17 @@ def _prepare_route(router: APIRouter, record: Operation) -> None:
         prepare,
         methods=["POST"],
         response_model=PreparedRequest,
-        name=f"prepare_{record.path.replace('/', '_').replace('-', '_')}",
-        tags=[spec.tag],
+        name=spec.name or f"prepare_{record.path.replace('/', '_').replace('-', '_')}",
+        tags=list(spec.tags),
+        openapi_extra={OPERATION_KEY: record.path},
     )
+
+
+def errors_of(record: Operation, *, submit: bool) -> dict[int, list[str]]:
+    """Return the codes the prepare (or submit) route of a record can answer with, by status."""
+    generic = REQUEST_ERRORS + (SUBMIT_ERRORS if submit else ())
+    codes = record.codes | {code_of(error) for error in generic}
+    by_status: dict[int, list[str]] = {}
+    for code in sorted(codes):
+        by_status.setdefault(STATUS_OF[code], []).append(code)
+    return by_status

@@ -19,7 +19,15 @@ from api.ids import account_number
 from api.intents import Resolver
 from api.operations import results
 from api.operations.prechecks import check_escrow_decision, check_lock, lock_head
-from api.operations.record import LockDecision, Operation, Prepare, Subject
+from api.operations.record import (
+    ACCOUNT_ERRORS,
+    RIGHT_ERRORS,
+    UNIT_ERRORS,
+    LockDecision,
+    Operation,
+    Prepare,
+    Subject,
+)
 from api.schemas import DecisionIntent, EscrowIntent, EscrowSettleIntent
 from indexer.models import Escrow, table_of
 
@@ -61,6 +69,14 @@ OPERATIONS: tuple[Operation, ...] = (
         check_lock("escrowed"),
         "Put units in escrow",
         result=results.escrow,
+        errors=(
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "PlatformNotFound",
+            "PlatformSuspended",
+            "ConsentRequired",
+        ),
         prepare=Prepare(
             "/escrows",
             EscrowIntent,
@@ -78,6 +94,17 @@ OPERATIONS: tuple[Operation, ...] = (
         _ESCROWED,
         subject=_ESCROW,
         result=results.settle_escrow,
+        errors=(
+            "PlatformNotFound",
+            *ACCOUNT_ERRORS,
+            "EscrowNotFound",
+            "EscrowNotActive",
+            "NotEscrowController",
+            "PlatformSuspended",
+            "SameAccount",
+            "AccountCannotReceive",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/escrows/{escrow_id}/settle",
             EscrowSettleIntent,
@@ -95,6 +122,15 @@ OPERATIONS: tuple[Operation, ...] = (
         _ESCROWED,
         subject=_ESCROW,
         result=results.release_escrow,
+        errors=(
+            "PlatformNotFound",
+            *ACCOUNT_ERRORS,
+            "EscrowNotFound",
+            "EscrowNotActive",
+            "NotEscrowController",
+            "PlatformSuspended",
+            "INVALID_TYPED_DATA",
+        ),
         prepare=Prepare(
             "/escrows/{escrow_id}/release",
             DecisionIntent,

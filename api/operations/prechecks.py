@@ -14,7 +14,7 @@ from eth_utils.address import to_checksum_address
 
 from api.ids import account_number
 from api.intents import PLATFORM_STATUSES, SCOPES, Resolver, message_ranges
-from api.problems import Problem, refuse
+from api.operations.refusals import Refusal
 
 __all__ = [
     "Precheck",
@@ -41,8 +41,8 @@ __all__ = [
 ]
 
 
-def _bad(detail: str) -> Problem:
-    return refuse("INVALID_TYPED_DATA", detail)
+def _bad(detail: str) -> Refusal:
+    return Refusal("INVALID_TYPED_DATA", detail)
 
 
 Precheck = Callable[[Resolver, dict[str, Any], dict[str, str]], None]
@@ -58,21 +58,21 @@ def check_open_account(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> No
     for rep in m["representatives"]:
         address = str(rep["addr"]).lower()
         if address in seen:
-            raise refuse(
-                "INVALID_REPRESENTATIVE",
+            raise Refusal(
+                "InvalidRepresentative",
                 f"{rep['addr']} is named twice; name each representative once.",
             )
         seen.add(address)
         if int(address, 16) == 0 or not (rep["primary"] or rep["canInitiate"] or rep["canApprove"]):
-            raise refuse(
-                "INVALID_REPRESENTATIVE",
+            raise Refusal(
+                "InvalidRepresentative",
                 f"Representative {rep['addr']} needs an address and a role (primary, initiate "
                 "or approve).",
             )
     primaries = sum(1 for rep in m["representatives"] if rep["primary"])
     if primaries != 1:
-        raise refuse(
-            "PRIMARY_REPRESENTATIVE_REQUIRED",
+        raise Refusal(
+            "PrimaryRepresentativeRequired",
             f"Name exactly one primary representative, not {primaries}.",
         )
 
@@ -90,7 +90,7 @@ def check_transfer(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> None:
     account = r.account_at(m["fromAccount"])
     target = r.account_at(m["toAccount"])
     if account.id == target.id:
-        raise refuse("SAME_ACCOUNT", "A transfer needs two different accounts.")
+        raise Refusal("SameAccount", "A transfer needs two different accounts.")
     r.require_right(account, m["signer"], "initiate")
     r.check_ranges(account, message_ranges(m))
 
@@ -103,8 +103,8 @@ def check_decide(right: str) -> Precheck:
         account = r.account_at(transfer.from_account)
         r.require_right(account, m["signer"], right)
         if right == "approve" and str(transfer.initiator).lower() == str(m["signer"]).lower():
-            raise refuse(
-                "APPROVER_IS_INITIATOR",
+            raise Refusal(
+                "ApproverIsInitiator",
                 "Under two-person approval, another representative must approve.",
             )
 
@@ -146,8 +146,8 @@ def check_platform_path(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> No
     r.require_role(m["signer"], "registry_admin")
     platform = r.platform(m["platform"], must_be_active=False)
     if "status" in m and PLATFORM_STATUSES[platform.status] == m["status"]:
-        raise refuse(
-            "INVALID_STATUS_CHANGE",
+        raise Refusal(
+            "InvalidStatusChange",
             f"Platform {platform.address} is already {platform.status}.",
         )
     if m.get("enabled"):
@@ -164,21 +164,23 @@ def _check_new_platform(r: Resolver, platform: str, custodial: int) -> None:
     """Refuse registering a platform twice, or with an account that is not free custody."""
     try:
         r.platform(platform, must_be_active=False)
-    except Problem:
+    except Refusal:
         pass
     else:
-        raise refuse("PLATFORM_EXISTS", f"A platform is already registered at {platform}.")
+        raise Refusal(
+            "PlatformAlreadyRegistered", f"A platform is already registered at {platform}."
+        )
     account = r.account_at(custodial, must_be_open=False)
     if account.kind != "custodial" or account.status == "closed":
-        raise refuse(
-            "CUSTODIAL_ACCOUNT_REQUIRED",
+        raise Refusal(
+            "CustodialAccountRequired",
             f"{r.registry_code}-{custodial} is a {account.status} {account.kind} account; a "
             "platform's custody needs an account of kind `custodial` that is not closed.",
         )
     other = r.custodian(custodial)
     if other is not None:
-        raise refuse(
-            "CUSTODIAL_ACCOUNT_TAKEN",
+        raise Refusal(
+            "CustodialAccountTaken",
             f"{r.registry_code}-{custodial} is already the custodial account of platform {other}.",
         )
 
@@ -193,8 +195,8 @@ def check_grant_consent(r: Resolver, m: dict[str, Any], _p: dict[str, str]) -> N
     scope = names[m["scope"]]
     existing = r.active_consent(account.id, m["platform"], scope)
     if existing is not None:
-        raise refuse(
-            "CONSENT_EXISTS", f"Consent {existing} already grants this platform `{scope}`."
+        raise Refusal(
+            "ConsentAlreadyGranted", f"Consent {existing} already grants this platform `{scope}`."
         )
 
 
@@ -241,7 +243,7 @@ def check_escrow_decision(r: Resolver, m: dict[str, Any], p: dict[str, str]) -> 
     r.account_at(escrow.account_id)
     if "toAccount" in m:
         if m["toAccount"] == escrow.account_id:
-            raise refuse("SAME_ACCOUNT", "An escrow settles to another account.")
+            raise Refusal("SameAccount", "An escrow settles to another account.")
         r.can_receive(r.account_at(m["toAccount"]))
 
 
@@ -251,10 +253,10 @@ def association_head(r: Resolver, m: dict[str, Any]) -> Any:
     r.require_right(account, m["signer"], "initiate")
     certificate = bytes.fromhex(m["certificateId"][2:])
     if not any(certificate):
-        raise refuse("INVALID_CERTIFICATE", "The certificate id is empty.")
+        raise Refusal("InvalidCertificate", "The certificate id is empty.")
     registry = m["thirdPartyRegistry"]
     if not r.chain.has_role("third_party_registry", registry):
-        raise refuse(
+        raise Refusal(
             "NOT_AUTHORISED",
             f"{registry} does not hold the third_party_registry role; the registry "
             "administrator grants it to certificate schemes.",

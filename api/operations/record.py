@@ -10,20 +10,66 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel
 from sqlalchemy import Table, select
 
 from api.intents import Resolver
 from api.operations.prechecks import Precheck
+from api.operations.refusals import code_of
 from api.operations.results import ResultReader
 
-__all__ = ["Builder", "LockDecision", "Operation", "Prepare", "Subject"]
+__all__ = [
+    "ACCOUNT_ERRORS",
+    "ADMIN_ERRORS",
+    "RIGHT_ERRORS",
+    "UNIT_ERRORS",
+    "AccountPath",
+    "Builder",
+    "LabelPath",
+    "LockDecision",
+    "Operation",
+    "Prepare",
+    "Ready",
+    "RecordId",
+    "Subject",
+    "TransferId",
+]
+
+# Errors many records declare, by the contract's names (the catalogue gives each its code):
+# an account a request names, the right of its signer, and the units it names.
+ACCOUNT_ERRORS = ("INVALID_ACCOUNT_ID", "AccountNotFound", "AccountSuspended", "AccountClosed")
+ADMIN_ERRORS = ("MissingRole",)
+RIGHT_ERRORS = ("NotRepresentative", "CannotInitiate", "CannotApprove")
+UNIT_ERRORS = (
+    "InvalidRange",
+    "InvalidRangeCount",
+    "UnitsNotHeld",
+    "UnitsLocked",
+    "UnitsAlreadyCancelled",
+    "INSUFFICIENT_UNITS",
+)
+
+# The ids routes carry in their paths, validated and documented alike.
+RecordId = Annotated[int, Path(ge=1, le=2**64 - 1)]
+TransferId = RecordId
+AccountPath = Annotated[str, Path(max_length=32, examples=["AU-1000001"])]
+LabelPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What a builder returns when the intent turned out to be another operation's request,
+    already checked and completed (a transfer to a peer registry's account is a TransferOut)."""
+
+    typed_data: dict[str, Any]
+
 
 # Turns a resolved intent (and the ids in the route's path) into the request's message, the
 # signer first; the edge then runs the record's precheck and adds the nonce and deadline.
-Builder = Callable[[Resolver, Any, dict[str, Any]], dict[str, Any]]
+Builder = Callable[[Resolver, Any, dict[str, Any]], "dict[str, Any] | Ready"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +78,11 @@ class Prepare:
     an `intent` with `build`, and `POST {route}` takes the signed request.
 
     `params` are the route's path parameters and their annotated types; `description` is
-    what OpenAPI shows for the prepare route (its first sentence is the summary).
+    what OpenAPI shows for the prepare route (its first sentence is the summary). `more_tags`
+    follow `tag`. `name` names the prepare route: its OpenAPI operation id starts with it, and
+    generated clients name their functions after that, so a route moved here keeps its own.
+    `fixed` are values the route implies (whether a label is applied) that the submitted
+    request is checked against.
     """
 
     route: str
@@ -41,6 +91,17 @@ class Prepare:
     description: str
     tag: str
     params: dict[str, Any] = field(default_factory=dict)
+    more_tags: tuple[str, ...] = ()
+    name: str = ""
+    fixed: dict[str, str] = field(default_factory=dict)
+    # The intent's written example, for a schema declared beside its record (the others have
+    # theirs in `api.schemas.INTENT_EXAMPLES`); OpenAPI shows it and a test validates it.
+    example: dict[str, Any] | None = None
+
+    @property
+    def tags(self) -> list[str]:
+        """The route's OpenAPI tags, `tag` first."""
+        return [self.tag, *self.more_tags]
 
 
 @dataclass(frozen=True)
@@ -93,3 +154,12 @@ class Operation:
     subject: Subject | None = field(default=None, kw_only=True)
     # Routes served from the record itself (intent schema and typed-data builder), if any.
     prepare: Prepare | None = field(default=None, kw_only=True)
+    # The stable codes the operation can answer with, beyond those every write can (the
+    # catalogue's WRITE_ERRORS): its precheck's refusals and the contract errors it can revert
+    # with. OpenAPI declares them per status (`api.openapi`).
+    errors: tuple[str, ...] = field(default=(), kw_only=True)
+
+    @property
+    def codes(self) -> frozenset[str]:
+        """The stable codes of `errors` (contract error names resolved by the catalogue)."""
+        return frozenset(code_of(error) for error in self.errors)

@@ -8,7 +8,6 @@ from api.routes import (
     accounts,
     article6,
     auth,
-    consents,
     discovery,
     events,
     explorer,
@@ -17,21 +16,14 @@ from api.routes import (
     records,
     registers,
     requests,
-    reservations,
     webhooks,
-    writes,
 )
 
 __all__ = ["PAGES", "ROUTERS"]
 
-ROUTERS: list[APIRouter] = [discovery.router, auth.router, writes.router, requests.router]
+ROUTERS: list[APIRouter] = [discovery.router, auth.router, requests.router]
 ROUTERS += [accounts.router, registers.router, events.router, webhooks.router]
-ROUTERS += [
-    platforms.router,
-    consents.router,
-    reservations.router,
-    records.router,
-]
+ROUTERS += [platforms.router, records.router]
 ROUTERS += [article6.router, interop.router]
 
 # Served at the root, outside /v1: the public explorer's HTML pages (decision D35).

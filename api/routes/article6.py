@@ -1,6 +1,6 @@
 """Article 6: signed writes, Party sections, ITMO listings, the AEF report and pull-and-view.
 
-Writes follow the prepare/submit pattern of `api.routes.writes` under `/v1/article6/...`.
+The writes under `/v1/article6/...` are served from their records (`api.operations.article6`).
 Reads of a Party's section (its authorizations, ITMOs, AEF and pulls) are open to the registry
 administrator and to the Party's administrators as the chain records them, and refused to
 everyone else with 403 NOT_AUTHORISED before anything is looked up (decisions D11, D27).
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -21,21 +20,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Select, and_, case, func, select
 
-from api.article6 import (
-    build_article64,
-    build_authorization,
-    build_cooperative_approach,
-    build_itmo_cancellation,
-    build_itmo_decision,
-    build_itmo_transfer,
-    build_mechanism_accounts,
-    build_party,
-)
 from api.auth import Caller
 from api.deps import CurrentCaller, ServicesDep
 from api.ids import format_account
-from api.intents import Resolver
-from api.operations.edge import TransferId, prepare_request, submit_route
 from api.paging import (
     CSV_RESPONSES,
     Listing,
@@ -55,17 +42,6 @@ from api.paging import (
 )
 from api.problems import refuse
 from api.responsekey import KEY_ID_HEADER, SIGNATURE_HEADER
-from api.schemas import (
-    ApproveIntent,
-    Article64IssuanceIntent,
-    AuthorizationIntent,
-    CooperativeApproachIntent,
-    ItmoCancellationIntent,
-    ItmoTransferIntent,
-    MechanismAccountsIntent,
-    PartyIntent,
-    PreparedRequest,
-)
 from api.services import Services
 from indexer.aef import (
     USE_ACTIONS,
@@ -110,120 +86,6 @@ _CONFIG = table_of(Article6Config)
 _BLOCK_HASHES = table_of(BlockHash)
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _prepare_with(
-    services: Services, build: Callable[[Resolver, Any], dict[str, Any]], intent: Any
-) -> PreparedRequest:
-    return prepare_request(services, lambda r: build(r, intent))
-
-
-# -- writes: Parties, approaches, mechanism accounts ---------------------------------------
-
-
-@router.post("/parties/prepare", response_model=PreparedRequest)
-def prepare_party(intent: PartyIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare registering a Party's section or replacing its authority and administrators."""
-    return _prepare_with(services, build_party, intent)
-
-
-submit_route(router, "/parties", "article6/parties")
-
-
-@router.post("/cooperative-approaches/prepare", response_model=PreparedRequest)
-def prepare_cooperative_approach(
-    intent: CooperativeApproachIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare registering a cooperative approach and its participating Parties."""
-    return _prepare_with(services, build_cooperative_approach, intent)
-
-
-submit_route(router, "/cooperative-approaches", "article6/cooperative-approaches")
-
-
-@router.post("/mechanism-accounts/prepare", response_model=PreparedRequest)
-def prepare_mechanism_accounts(
-    intent: MechanismAccountsIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare naming the Article 6.4 mechanism accounts (pending, holding, cancellation, ...)."""
-    return _prepare_with(services, build_mechanism_accounts, intent)
-
-
-submit_route(router, "/mechanism-accounts", "article6/mechanism-accounts")
-
-
-# -- writes: authorization, Article 6.4 issuance -------------------------------------------
-
-
-@router.post("/authorizations/prepare", response_model=PreparedRequest)
-def prepare_authorization(intent: AuthorizationIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare applying a Party's letter of authorization to units of its section."""
-    return _prepare_with(services, build_authorization, intent)
-
-
-submit_route(router, "/authorizations", "article6/authorizations")
-
-
-@router.post("/issuances/prepare", response_model=PreparedRequest)
-def prepare_article64(intent: Article64IssuanceIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare an Article 6.4 issuance: pending account, 5% share of proceeds, 2% OMGE, forwards."""
-    return _prepare_with(services, build_article64, intent)
-
-
-submit_route(router, "/issuances", "article6/issuances")
-
-
-# -- writes: ITMO transfers, uses and cancellations ----------------------------------------
-
-
-@router.post("/transfers/prepare", response_model=PreparedRequest)
-def prepare_itmo_transfer(intent: ItmoTransferIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare a transfer of ITMOs of one authorization."""
-    return _prepare_with(services, build_itmo_transfer, intent)
-
-
-submit_route(router, "/transfers", "article6/transfers")
-
-
-@router.post("/transfers/{transfer_id}/approve/prepare", response_model=PreparedRequest)
-def prepare_itmo_approve(
-    transfer_id: TransferId, intent: ApproveIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare approving a pending ITMO transfer."""
-    return prepare_request(
-        services, lambda r: build_itmo_decision(r, transfer_id, intent.signer, True)
-    )
-
-
-submit_route(
-    router, "/transfers/{transfer_id}/approve", "article6/transfers/approve", transfer_id=TransferId
-)
-
-
-@router.post("/transfers/{transfer_id}/rescind/prepare", response_model=PreparedRequest)
-def prepare_itmo_rescind(
-    transfer_id: TransferId, intent: ApproveIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare rescinding a pending ITMO transfer."""
-    return prepare_request(
-        services, lambda r: build_itmo_decision(r, transfer_id, intent.signer, False)
-    )
-
-
-submit_route(
-    router, "/transfers/{transfer_id}/rescind", "article6/transfers/rescind", transfer_id=TransferId
-)
-
-
-@router.post("/cancellations/prepare", response_model=PreparedRequest)
-def prepare_itmo_cancellation(
-    intent: ItmoCancellationIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare using ITMOs towards an NDC or OIMP, or cancelling them (voluntary, OMGE)."""
-    return _prepare_with(services, build_itmo_cancellation, intent)
-
-
-submit_route(router, "/cancellations", "article6/cancellations")
 
 
 # -- Party scope -----------------------------------------------------------------------------

@@ -96,7 +96,7 @@ class Cell:
     href: str | None = None
     code: bool = False
     num: bool = False
-    cls: str = ""  # "hash": a transaction hash, wrapped in a fixed width; "nowrap"
+    cls: str = ""  # "hash": a transaction hash, in a fixed width; "nowrap"; "when": date time
     full: str | None = None  # the whole value where `text` abbreviates it (CSV, title)
 
 
@@ -177,7 +177,8 @@ def _project(project_id: str) -> Cell:
 
 
 def _time(timestamp: int | None) -> Cell:
-    return Cell((iso_time(timestamp) or "").replace("T", " ").removesuffix("Z"), cls="nowrap")
+    # "when": the date and the time may stack (each kept whole), so a wide table fits a laptop.
+    return Cell((iso_time(timestamp) or "").replace("T", " ").removesuffix("Z"), cls="when")
 
 
 def _date(timestamp: int) -> str:

@@ -1,22 +1,22 @@
 """Trading platforms (CER Class B): the administrator registers, suspends and staffs them.
 
-Writes follow the two-call pattern of API.md under `admin/platforms`; the list of platforms is
-public, like the registers, so that account holders can find the address to consent to.
+The writes under `admin/platforms` are served from their records (`api.operations.platforms`);
+the list of platforms is public, like the registers, so that account holders can find the
+address to consent to.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import ServicesDep
-from api.ids import account_number, format_account
-from api.intents import PLATFORM_STATUSES, Resolver
-from api.operations.edge import prepare_request, submit_route
+from api.ids import format_account
+from api.operations.platforms import PlatformPath
 from api.paging import (
     CSV_RESPONSES,
     Listing,
@@ -28,13 +28,6 @@ from api.paging import (
     list_response,
 )
 from api.problems import refuse
-from api.schemas import (
-    PlatformIntent,
-    PlatformSignerIntent,
-    PlatformStatusIntent,
-    PreparedRequest,
-)
-from api.writes import checked_request
 from indexer.models import Platform, table_of
 
 __all__ = ["router"]
@@ -43,103 +36,9 @@ router = APIRouter(tags=["platforms"])
 
 _PLATFORMS = table_of(Platform)
 
-PlatformPath = Annotated[
-    str,
-    Path(pattern=r"^0[xX][0-9a-fA-F]{40}$", description="A platform's address, 0x + 40 hex."),
-]
-
 
 def _checksummed(address: str) -> str:
     return str(to_checksum_address(address))
-
-
-# -- writes ----------------------------------------------------------------------------------
-
-
-@router.post("/admin/platforms/prepare", response_model=PreparedRequest, tags=["admin"])
-def prepare_platform(intent: PlatformIntent, services: ServicesDep) -> PreparedRequest:
-    """Prepare registering a platform with its custodial account and signers (administrator)."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        return checked_request(
-            r,
-            "RegisterPlatform",
-            {
-                "signer": intent.signer,
-                "platform": intent.address,
-                "name": intent.name,
-                "custodialAccount": account_number(r.registry_code, intent.custodial_account),
-                "signers": list(intent.signers),
-            },
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(router, "/admin/platforms", "admin/platforms", tags=["admin"])
-
-
-@router.post(
-    "/admin/platforms/{platform}/signers/prepare", response_model=PreparedRequest, tags=["admin"]
-)
-def prepare_platform_signer(
-    platform: PlatformPath, intent: PlatformSignerIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare adding (`enabled`) or removing an address that signs for a platform."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        return checked_request(
-            r,
-            "SetPlatformSigner",
-            {
-                "signer": intent.signer,
-                "platform": _checksummed(platform),
-                "platformSigner": intent.address,
-                "enabled": intent.enabled,
-            },
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(
-    router,
-    "/admin/platforms/{platform}/signers",
-    "admin/platforms/signers",
-    tags=["admin"],
-    platform=PlatformPath,
-)
-
-
-@router.post(
-    "/admin/platforms/{platform}/status/prepare", response_model=PreparedRequest, tags=["admin"]
-)
-def prepare_platform_status(
-    platform: PlatformPath, intent: PlatformStatusIntent, services: ServicesDep
-) -> PreparedRequest:
-    """Prepare suspending or reactivating a platform; it takes effect at once on-chain."""
-
-    def build(r: Resolver) -> dict[str, Any]:
-        return checked_request(
-            r,
-            "SetPlatformStatus",
-            {
-                "signer": intent.signer,
-                "platform": _checksummed(platform),
-                "status": PLATFORM_STATUSES[intent.status],
-            },
-        )
-
-    return prepare_request(services, build)
-
-
-submit_route(
-    router,
-    "/admin/platforms/{platform}/status",
-    "admin/platforms/status",
-    tags=["admin"],
-    platform=PlatformPath,
-)
 
 
 # -- reads -----------------------------------------------------------------------------------

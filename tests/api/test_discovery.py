@@ -7,6 +7,9 @@ import re
 
 import pytest
 
+from api.operations.catalogue import OPERATIONS
+from api.operations.edge import errors_of
+from api.problems import STATUS_OF
 from api.schemas import INTENT_EXAMPLES
 from tests.api.conftest import ApiNode
 
@@ -84,6 +87,42 @@ def test_openapi_declares_errors_as_the_server_sends_them(node: ApiNode) -> None
         assert op["summary"] != generated, (path, method, op["summary"])
 
 
+def test_every_write_declares_the_errors_of_its_operation_record(node: ApiNode) -> None:
+    """Each write's prepare and submit list, status by status, the codes its record declares."""
+    spec = node.client.get("/openapi.json").json()
+    routes = {
+        op["operationId"]: (path, op)
+        for path, item in spec["paths"].items()
+        for op in item.values()
+    }
+    assert not any("x-operation" in op for _, op in routes.values())
+    prepares = 0
+    for record in OPERATIONS:
+        stem = f"submit_{record.path.replace('/', '_').replace('-', '_')}_v1_"
+        [(path, submit)] = [route for name, route in routes.items() if name.startswith(stem)]
+        prepare = spec["paths"].get(f"{path}/prepare", {}).get("post")
+        prepares += prepare is not None
+        for route, is_submit in ((submit, True), (prepare, False)):
+            if route is None:
+                continue  # a TransferOut is prepared by POST /v1/transfers/prepare
+            responses = route["responses"]
+            expected = errors_of(record, submit=is_submit)
+            for status, codes in expected.items():
+                listed = set(re.findall(r"`([A-Z_]+)`", responses[str(status)]["description"]))
+                assert set(codes) <= listed, (path, status, sorted(set(codes) - listed))
+                assert listed <= set(STATUS_OF), (path, status)
+            assert ("401" in responses) == bool(route.get("security")), path
+            assert ("403" in responses) == (403 in expected), path
+            assert ("409" in responses) == (409 in expected) and "422" in responses, path
+            assert ("429" in responses) == is_submit == (429 in expected), path
+        assert {code for code in record.codes if STATUS_OF[code] == 409} <= set(
+            re.findall(r"`([A-Z_]+)`", submit["responses"]["409"]["description"])
+        )
+        assert "NONCE_USED" in submit["responses"]["409"]["description"], path
+        assert "RATE_LIMITED" in submit["responses"]["429"]["description"], path
+    assert prepares >= len(OPERATIONS) - 3
+
+
 def test_every_intent_has_a_written_example_that_validates(node: ApiNode) -> None:
     spec = node.client.get("/openapi.json").json()
     schemas = spec["components"]["schemas"]
@@ -100,3 +139,6 @@ def test_every_intent_has_a_written_example_that_validates(node: ApiNode) -> Non
         assert schema.get("examples"), f"{path}: {ref} has no example"
     for model, example in INTENT_EXAMPLES.items():
         model.model_validate_json(json.dumps(example))  # raises if the example drifted
+    for record in OPERATIONS:  # an intent declared beside its record carries its example there
+        if record.prepare is not None and record.prepare.example is not None:
+            record.prepare.intent.model_validate_json(json.dumps(record.prepare.example))

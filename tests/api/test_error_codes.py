@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from api.operations.refusals import code_of
 from api.problems import API_CODES, CONTRACT_ERROR_CODES, HINT_ERRORS, STATUS_OF, contract_problem
 from node.compile import load_artifacts, registry_abi
 from node.contracts import ErrorDecoder
@@ -126,3 +128,37 @@ def test_every_code_the_api_raises_is_in_the_catalogue_with_one_status() -> None
     assert used, "no refusal found: the scan is broken"
     assert sorted(used - set(STATUS_OF)) == []
     assert set(API_CODES).isdisjoint(code for code, _ in CONTRACT_ERROR_CODES.values())
+
+
+def test_every_domain_refusal_names_a_contract_error_or_a_code_of_the_catalogue() -> None:
+    root = Path(__file__).resolve().parents[2] / "api"
+    named_in = re.compile(r'\bRefusal\(\s*"([A-Za-z_]+)"')
+    named: set[str] = set()
+    for path in root.rglob("*.py"):
+        named |= set(named_in.findall(path.read_text()))
+    assert {"SameAccount", "ApproverIsInitiator", "INVALID_TYPED_DATA"} <= named
+    assert sorted(named - set(CONTRACT_ERROR_CODES) - set(STATUS_OF)) == []
+    assert code_of("SameAccount") == "SAME_ACCOUNT" and code_of("NONCE_USED") == "NONCE_USED"
+    with pytest.raises(KeyError):
+        code_of("NoSuchError")
+
+
+# The domain: operation records, their prechecks and builders, and the resolver they run on.
+# They raise `Refusal`; only the HTTP edge (api.operations.edge) gives a refusal its status.
+_DOMAIN = [
+    "api/intents.py",
+    "api/article6.py",
+    "api/operations/prechecks.py",
+    "api/operations/interop_checks.py",
+    *(f"api/operations/{name}.py" for name in ("admin", "transfers", "units", "platforms")),
+    *(f"api/operations/{name}.py" for name in ("consents", "reservations", "escrows")),
+    *(f"api/operations/{name}.py" for name in ("associations", "article6", "catalogue")),
+]
+
+
+def test_prechecks_and_the_resolver_raise_no_http_problem() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for name in _DOMAIN:
+        text = (root / name).read_text()
+        for http in ("refuse(", "Problem(", "from api.problems import", "status_code"):
+            assert http not in text, f"{name}: {http} (raise Refusal; the edge maps it)"

@@ -177,7 +177,25 @@ def _check_page(page: Any, site: Site, name: str) -> None:
         assert link.get_attribute("title") == whole
         text = link.inner_text().strip()
         assert whole.startswith(text[:10]) and whole.endswith(text[-8:])
+    # On a laptop's width every table fits without scrolling, and free text wraps between
+    # words (a word is split only when it is wider than its column may grow).
+    assert page.eval_on_selector_all(
+        ".scroll", "els => els.every(e => e.scrollWidth <= e.clientWidth)"
+    ), f"{name}: a table is wider than the page"
+    assert page.eval_on_selector_all("td.text", _WORDS_WHOLE), f"{name}: a word is split"
     page.screenshot(path=str(site.shots / f"{name}.png"), full_page=True)
+
+
+_WORDS_WHOLE = """cells => cells.every(td => {
+    const style = getComputedStyle(td);
+    const measure = document.createElement("canvas").getContext("2d");
+    measure.font = style.font;
+    const inner = td.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const widest = parseFloat(style.maxWidth);
+    return td.innerText.split(/\\s+/).every(
+        word => measure.measureText(word).width <= inner + 1 || inner >= widest - 1
+    );
+})"""
 
 
 def _pages(site: Site) -> dict[str, str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+import textwrap
 from typing import Any
 
 import pytest
@@ -11,8 +14,18 @@ from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from api.intents import Resolver
 from api.models import JournalEntry
-from api.operations.catalogue import OPERATION_TYPES, OPERATIONS, PRECHECKS, RESULTS, SUBJECTS
+from api.operations.catalogue import (
+    OPERATION_TYPES,
+    OPERATIONS,
+    PRECHECKS,
+    RESULTS,
+    SUBJECTS,
+)
+from api.operations.edge import errors_of
+from api.operations.refusals import code_of
+from api.problems import CONTRACT_ERROR_CODES, STATUS_OF
 from api.routes import ROUTERS, records
 from node.contracts import REQUEST_TYPES
 from sdk import RegistryClient
@@ -46,7 +59,7 @@ def test_records_that_declare_their_routes_are_served_from_them() -> None:
         prepare = paths[f"{op.prepare.route}/prepare"]["post"]
         body = prepare["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         assert body.endswith(f"/{op.prepare.intent.__name__}"), (op.path, body)
-        assert prepare["tags"] == [op.prepare.tag]
+        assert prepare["tags"] == op.prepare.tags and prepare["tags"][0] == op.prepare.tag
         assert paths[op.prepare.route]["post"]["summary"] == op.summary
         for name in op.prepare.params:
             assert name in {p["name"] for p in prepare["parameters"]}
@@ -152,3 +165,79 @@ def test_submit_refuses_an_approval_by_the_initiator(
         json={"typed_data": fresh["typed_data"], "signature": _sign(ar2, fresh["typed_data"])},
     )
     assert approved.status_code == 200 and approved.json()["status"] == "indexed", approved.text
+
+
+# -- the errors each record declares ----------------------------------------------------------
+
+_QUOTED = re.compile(r'"([A-Za-z_]+)"')
+_CALLED = re.compile(r"\b(?:(r|self)\.)?([a-z_][a-z0-9_]*)\(")
+
+
+def _refusals(function: Any, seen: set[Any]) -> set[str]:
+    """Return the stable codes a check can refuse with: the contract errors and codes quoted in
+    its source and in that of the resolver methods and api functions it calls, transitively."""
+    if function in seen or not callable(function) or not hasattr(function, "__code__"):
+        return set()
+    seen.add(function)
+    source = textwrap.dedent(inspect.getsource(function))
+    codes = {
+        code_of(word)
+        for word in _QUOTED.findall(source)
+        if word in CONTRACT_ERROR_CODES or word in STATUS_OF
+    }
+    for cell in function.__closure__ or ():
+        codes |= _refusals(cell.cell_contents, seen)
+    for owner, name in _CALLED.findall(source):
+        if owner:
+            codes |= _refusals(getattr(Resolver, name, None), seen)
+        else:
+            found = function.__globals__.get(name)
+            if getattr(found, "__module__", "").startswith("api."):
+                codes |= _refusals(found, seen)
+    return codes
+
+
+# Codes the scan finds in a branch the operation never takes: a check shared by two operations
+# (approve and rescind, a platform's signers and status) or a refusal caught by its caller.
+_NOT_TAKEN = {
+    "transfers/rescind": {"APPROVER_IS_INITIATOR"},
+    "admin/platforms": {
+        "ACCOUNT_CLOSED",
+        "ACCOUNT_SUSPENDED",
+        "PLATFORM_NOT_FOUND",
+        "PLATFORM_SUSPENDED",
+    },
+    "admin/platforms/signers": {"INVALID_STATUS_CHANGE", "PLATFORM_SUSPENDED"},
+    "admin/platforms/status": {
+        "INVALID_PLATFORM_SIGNER",
+        "PLATFORM_SIGNER_TAKEN",
+        "PLATFORM_SUSPENDED",
+    },
+    "reservations/release": {"PLATFORM_NOT_FOUND", "PLATFORM_SUSPENDED"},
+    "escrows/release": {"ACCOUNT_CANNOT_RECEIVE", "SAME_ACCOUNT"},
+    "article6/transfers/rescind": {
+        "ACCOUNT_CANNOT_RECEIVE",
+        "APPROVER_IS_INITIATOR",
+        "AUTHORIZATION_NOT_FOUND",
+        "PARTY_NOT_FOUND",
+        "PARTY_NOT_IN_APPROACH",
+    },
+}
+
+
+def test_every_record_declares_the_codes_its_precheck_can_refuse_with() -> None:
+    for op in OPERATIONS:
+        declared = {code for codes in errors_of(op, submit=True).values() for code in codes}
+        refused = _refusals(op.precheck, set())
+        assert refused, f"{op.path}: the scan found no refusal in its precheck"
+        not_taken = _NOT_TAKEN.get(op.path, set())
+        assert not_taken <= refused, f"{op.path}: stale exemption {not_taken - refused}"
+        assert sorted(refused - declared - not_taken) == [], op.path
+
+
+def test_every_error_a_record_declares_is_in_the_catalogue() -> None:
+    for op in OPERATIONS:
+        assert op.errors, op.path
+        for error in op.errors:
+            assert error in CONTRACT_ERROR_CODES or error in STATUS_OF, (op.path, error)
+        assert op.codes <= set(STATUS_OF), op.path

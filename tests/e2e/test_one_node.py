@@ -204,11 +204,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _acknowledged_writes(api: str, issuer_key: str, tag: str, count: int) -> list[str]:
+_WRITERS, _PER_WRITER = 4, 25
+
+
+def _acknowledged_writes(api: str, issuer_key: str, tag: str, count: int, acked: list[str]) -> None:
     """Sign and submit `count` project registrations, retrying each (the same signed body) until
-    it is acknowledged, whatever role is down meanwhile; return the acknowledged request ids."""
+    it is acknowledged, whatever role is down meanwhile; add the acknowledged request ids to
+    `acked`."""
     issuer = RegistryClient(api, issuer_key, retry=Retry(attempts=1))
-    acked: list[str] = []
     for n in range(count):
         intent = {"project_id": f"{tag}-{n}", "name": "Kill test", "country": "AU"}
         deadline = time.monotonic() + 90
@@ -222,7 +225,6 @@ def _acknowledged_writes(api: str, issuer_key: str, tag: str, count: int) -> lis
             except Exception:
                 assert time.monotonic() < deadline, f"{tag}-{n} never acknowledged"
                 time.sleep(0.2)
-    return acked
 
 
 @pytest.mark.parametrize("role", ["indexer", "relayer", "webhooks", "api"])
@@ -237,22 +239,27 @@ def test_kill_9_of_a_role_with_writes_in_flight_loses_and_duplicates_nothing(
     api = f"http://127.0.0.1:{api_port}"
     keys = json.loads((data_dir / "dev-accounts.json").read_text())
     victim = _role_pids(data_dir)[role]
-    acked: list[str] = []
+    acked: list[str] = []  # list.append is atomic: the writers share it
     tag = f"KILL-{role.upper()}-{time.time_ns() % 10**8}"
-    writer = threading.Thread(
-        target=lambda: acked.extend(
-            _acknowledged_writes(api, keys["issuer"]["private_key"], tag, 25)
+    # 100 writes: four writers of 25, each retrying its own signed bodies until acknowledged.
+    writers = [
+        threading.Thread(
+            target=_acknowledged_writes,
+            args=(api, keys["issuer"]["private_key"], f"{tag}-w{w}", _PER_WRITER, acked),
         )
-    )
-    writer.start()
+        for w in range(_WRITERS)
+    ]
+    for writer in writers:
+        writer.start()
     deadline = time.monotonic() + 60
-    while len(acked) < 5 and writer.is_alive():
+    while len(acked) < 10 and any(writer.is_alive() for writer in writers):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     os.kill(victim, signal.SIGKILL)
-    writer.join(timeout=240)
-    assert not writer.is_alive()
-    assert len(acked) == 25
+    for writer in writers:
+        writer.join(timeout=300)
+        assert not writer.is_alive()
+    assert len(acked) == _WRITERS * _PER_WRITER
     # The supervisor restarted the role.
     deadline = time.monotonic() + 60
     while _role_pids(data_dir)[role] == victim or not _alive(_role_pids(data_dir)[role]):
@@ -278,7 +285,8 @@ def test_kill_9_of_a_role_with_writes_in_flight_loses_and_duplicates_nothing(
         time.sleep(0.3)
     page = httpx.get(f"{api}/v1/registers/projects", params={"limit": 1000}).json()
     mine = [p["project_id"] for p in page["items"] if p["project_id"].startswith(tag + "-")]
-    assert sorted(mine) == sorted(f"{tag}-{n}" for n in range(25))
+    expected = [f"{tag}-w{w}-{n}" for w in range(_WRITERS) for n in range(_PER_WRITER)]
+    assert sorted(mine) == sorted(expected)
     if role == "api":  # the last one: the whole mirror against the chain
         audit = subprocess.run(
             [_REGISTRY, "audit"],

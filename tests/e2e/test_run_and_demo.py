@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -67,3 +68,24 @@ def test_registry_up_serves_the_api_and_the_demo_runs(tmp_path: Path) -> None:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=60)
         log.close()
+
+
+def test_the_demo_without_a_node_says_so_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    key = "0x" + "11" * 32
+    roles = ("registry_admin", "issuer", "label_authority", "ar_1", "ar_2", "ar_3", "platform")
+    (data / "dev-accounts.json").write_text(json.dumps({r: {"private_key": key} for r in roles}))
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    demo = subprocess.run(
+        [str(Path(sys.executable).parent / "registry"), "demo", "--api-url", url],
+        env={**os.environ, "REGISTRY_DATA_DIR": str(data)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert demo.returncode == 1
+    assert demo.stdout == ""
+    lines = demo.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot reach the API at {url}")
+    assert "registry up" in lines[0]
