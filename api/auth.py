@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlmodel import Session
 
 from api.config import ApiSettings
@@ -41,9 +41,12 @@ __all__ = [
     "represented_accounts",
     "resolve_token",
     "sign_in",
+    "token_hash",
+    "token_holder",
 ]
 
 _NONCES = table_of(SiweNonce)
+_SESSIONS = table_of(BearerSession)
 
 # Clock skew tolerated between a wallet and the server for Issued At / Not Before.
 _SKEW_SECONDS = 300
@@ -152,38 +155,52 @@ def sign_in(
     if parsed.expiration_time is not None:
         expires = min(expires, parsed.expiration_time.timestamp())
     token = secrets.token_urlsafe(32)
-    session.add(BearerSession(token_hash=_hash(token), address=parsed.address, expires_at=expires))
+    session.add(
+        BearerSession(token_hash=token_hash(token), address=parsed.address, expires_at=expires)
+    )
     session.commit()
     return token, expires, parsed.address
 
 
 def resolve_token(session: Session, token: str) -> str:
     """Return the address a bearer token was issued to; raise a 401 problem if it is not valid."""
-    row = session.get(BearerSession, _hash(token))
+    return token_holder(session.connection(), token)[0]
+
+
+def token_holder(conn: Connection, token: str) -> tuple[str, float]:
+    """Return (address, expiry) of a valid bearer token; raise a 401 problem otherwise.
+
+    A session row never changes once written (there is no sign-out), so a caller may keep the
+    answer until the expiry it returns.
+    """
+    row = conn.execute(
+        select(_SESSIONS.c.address, _SESSIONS.c.expires_at).where(
+            _SESSIONS.c.token_hash == token_hash(token)
+        )
+    ).first()
     if row is None or row.expires_at <= time.time():
         raise refuse(
             "UNAUTHENTICATED",
             "The bearer token is unknown or expired; sign in again with SIWE.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    return row.address
+    return str(row.address), float(row.expires_at)
 
 
-def represented_accounts(session: Session, address: str) -> frozenset[int]:
+def represented_accounts(conn: Connection, address: str) -> frozenset[int]:
     """Return the accounts an address is an authorised representative of, per the mirror."""
     reps = table_of(Representative)
-    rows = session.connection().execute(select(reps.c.account_id).where(reps.c.address == address))
+    rows = conn.execute(select(reps.c.account_id).where(reps.c.address == address))
     return frozenset(int(r[0]) for r in rows)
 
 
-def platform_scope(session: Session, address: str) -> PlatformScope:
+def platform_scope(conn: Connection, address: str) -> PlatformScope:
     """Return the platforms an address signs for and the consents their readers rely on."""
     signers, platforms, consents = (
         table_of(PlatformSigner),
         table_of(Platform),
         table_of(Consent),
     )
-    conn = session.connection()
     rows = conn.execute(
         select(platforms.c.address, platforms.c.status)
         .join(signers, signers.c.platform == platforms.c.address)
@@ -206,10 +223,10 @@ def platform_scope(session: Session, address: str) -> PlatformScope:
     )
 
 
-def administered_parties(session: Session, address: str) -> frozenset[str]:
+def administered_parties(conn: Connection, address: str) -> frozenset[str]:
     """Return the Party sections an address administers, as the chain records them (A6)."""
     admins = table_of(Article6PartyAdministrator)
-    rows = session.connection().execute(select(admins.c.party).where(admins.c.address == address))
+    rows = conn.execute(select(admins.c.party).where(admins.c.address == address))
     return frozenset(str(r[0]) for r in rows)
 
 
@@ -218,5 +235,6 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """Return the digest a bearer token is stored and cached under (never the token itself)."""
     return hashlib.sha256(token.encode()).hexdigest()

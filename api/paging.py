@@ -9,6 +9,7 @@ grows, and costs the same on the last page as on the first (no OFFSET).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import csv
@@ -46,6 +47,7 @@ __all__ = [
     "Cursor",
     "Listing",
     "MinBlock",
+    "MinBlockDep",
     "Page",
     "PageDep",
     "PageParams",
@@ -62,7 +64,9 @@ __all__ = [
     "iso_time",
     "list_response",
     "open_snapshot",
+    "page_json",
     "reject_unknown_parameters",
+    "snapshot_after",
     "text_filter",
     "time_filter",
     "wait_for_block",
@@ -74,7 +78,7 @@ MAX_LIMIT = 1000
 _INT64 = 2**63
 _MAX_TEXT = 256  # longest text a filter or cursor value may carry
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
-_POLL_SECONDS = 0.05
+_FALLBACK_SECONDS = 0.25  # a min_block wait re-reads without a signal after this
 _RETRY_AFTER_SECONDS = 1
 
 _CHECKPOINT = table_of(Checkpoint)
@@ -129,27 +133,57 @@ def open_snapshot(engine: Engine) -> Iterator[Snapshot]:
             conn.rollback()
 
 
+class _LoopWaker:
+    """A `node.notify.Waker` that wakes a coroutine: set from a listener thread, awaited."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.event = asyncio.Event()
+
+    def set(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.event.set)
+
+
 async def wait_for_block(services: Services, block: int) -> None:
     """Wait until the mirror has indexed `block`; raise a 503 problem at the configured bound.
 
-    The wait sleeps on the event loop rather than in a worker thread, so many clients waiting
-    for their writes do not starve the thread pool that serves every other read.
+    The wait wakes when the indexer publishes `mirror` (decision D41) and re-reads the
+    checkpoint then; the short timed wait is only the fallback for a lost signal. It waits on
+    the event loop, not in a worker thread, so many clients waiting for their writes do not
+    starve the thread pool that serves every other read.
     """
     deadline = time.monotonic() + services.settings.wait_timeout_seconds
     indexed = await run_in_threadpool(services.indexed_block)
-    if indexed < block:
-        head = await run_in_threadpool(_chain_head, services)
-        if head is not None and block > head + MIN_BLOCK_HORIZON:
-            raise refuse(
-                "MIN_BLOCK_BEYOND_HEAD",
-                f"`min_block` {block} is far beyond the chain's head, block {head}; ask for the "
-                "block your write was included in.",
-                extra={"min_block": block, "chain_block": head},
-            )
-    while (indexed := await run_in_threadpool(services.indexed_block)) < block:
-        if time.monotonic() >= deadline:
-            raise _not_indexed(block, indexed)
-        await anyio.sleep(_POLL_SECONDS)
+    if indexed >= block:
+        return
+    head = await run_in_threadpool(_chain_head, services)
+    if head is not None and block > head + MIN_BLOCK_HORIZON:
+        raise refuse(
+            "MIN_BLOCK_BEYOND_HEAD",
+            f"`min_block` {block} is far beyond the chain's head, block {head}; ask for the "
+            "block your write was included in.",
+            extra={"min_block": block, "chain_block": head},
+        )
+    waker = _LoopWaker()
+    notifier = services.notifier
+    if notifier.listening("mirror"):
+        notifier.attach(waker, "mirror")
+    else:  # the first wait of this process starts the listener, which may take a moment
+        await run_in_threadpool(notifier.attach, waker, "mirror")
+    try:
+        while True:
+            waker.event.clear()  # before the read: a signal after it wakes the wait below
+            indexed = await run_in_threadpool(services.indexed_block)
+            if indexed >= block:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _not_indexed(block, indexed)
+            with anyio.move_on_after(min(remaining, _FALLBACK_SECONDS)):
+                await waker.event.wait()
+    finally:
+        notifier.release(waker)
 
 
 # How far past the chain's head `min_block` may reach and still be waited for: a client may ask
@@ -213,14 +247,22 @@ async def _min_block_reached(services: ServicesDep, min_block: MinBlock = None) 
     return min_block
 
 
-def get_snapshot(
-    services: ServicesDep, min_block: Annotated[int | None, Depends(_min_block_reached)]
-) -> Iterator[Snapshot]:
-    """Yield a read snapshot, after waiting for `min_block` if the request names one."""
+MinBlockDep = Annotated[int | None, Depends(_min_block_reached)]
+
+
+@contextmanager
+def snapshot_after(services: Services, min_block: int | None) -> Iterator[Snapshot]:
+    """Open a read snapshot of a request whose `min_block` (if any) was waited for."""
     with open_snapshot(services.engine) as snapshot:
         if min_block is not None and snapshot.as_of_block < min_block:
             # The mirror went back (a reorg) between the wait and the snapshot.
             raise _not_indexed(min_block, snapshot.as_of_block)
+        yield snapshot
+
+
+def get_snapshot(services: ServicesDep, min_block: MinBlockDep) -> Iterator[Snapshot]:
+    """Yield a read snapshot, after waiting for `min_block` if the request names one."""
+    with snapshot_after(services, min_block) as snapshot:
         yield snapshot
 
 
@@ -314,7 +356,7 @@ def reject_unknown_parameters(request: Request) -> None:
         )
 
 
-def get_page_params(
+async def get_page_params(
     request: Request,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -336,7 +378,7 @@ SheetFormat = Annotated[
 ]
 
 
-def get_sheet_page_params(
+async def get_sheet_page_params(
     request: Request,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -563,6 +605,21 @@ def list_response(
         return xlsx_response(item_model, items, next_cursor, snapshot.as_of_block)
     return Page[item_model](  # type: ignore[valid-type]
         items=items, next_cursor=next_cursor, as_of_block=snapshot.as_of_block
+    )
+
+
+def page_json(items: list[dict[str, Any]], next_cursor: str | None, as_of_block: int) -> Response:
+    """Return a JSON page built from plain items, serialised once.
+
+    NOTE: a route that builds its items as dicts of JSON values (the hot lists) returns this
+    instead of a `Page` model: FastAPI would validate every item against the response model
+    again (in one more thread hop) before serialising it. The route's `response_model` still
+    documents the shape; the route's tests check every field of its items.
+    """
+    body = {"items": items, "next_cursor": next_cursor, "as_of_block": as_of_block}
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        media_type="application/json",
     )
 
 

@@ -48,6 +48,8 @@ class Services:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(50.0, 200))
     # Readers' scopes by (address, indexed block): see api.deps.get_caller.
     caller_scopes: dict[tuple[str, int], Any] = field(default_factory=dict)
+    # Bearer tokens' (address, expiry) by token digest: see api.deps.get_reader.
+    bearer_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(

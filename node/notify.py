@@ -29,15 +29,22 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["CHANNELS", "Notifier"]
+__all__ = ["CHANNELS", "Notifier", "Waker"]
 
 log = logging.getLogger(__name__)
 
 # The hand-offs: a request journaled (relayer, look), a transaction mined (indexer, look), the
 # mirror advanced (journal worker, settle), a journaled request changed status (waiters, re-read).
 CHANNELS = ("journal", "chain", "mirror", "requests")
+
+
+class Waker(Protocol):
+    """What a signal sets: a `threading.Event`, or anything with a `set()` that never blocks."""
+
+    def set(self) -> None:
+        """Wake the waiter (called from a listener thread)."""
 
 
 class Notifier:
@@ -49,7 +56,7 @@ class Notifier:
         self._run_dir = data_dir / "run"
         self._tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
         self._lock = threading.Lock()
-        self._events: dict[str, list[threading.Event]] = {}
+        self._events: dict[str, list[Waker]] = {}
         self._listeners: dict[str, threading.Thread] = {}
         self._closing = threading.Event()
         self._pg_out: Any = None
@@ -101,15 +108,28 @@ class Notifier:
     def event(self, *channels: str) -> threading.Event:
         """Return an Event set whenever any of `channels` is published (by any process)."""
         event = threading.Event()
-        with self._lock:
-            for channel in channels:
-                self._events.setdefault(channel, []).append(event)
-        for channel in channels:
-            self._listen(channel)
+        self.attach(event, *channels)
         return event
 
-    def release(self, event: threading.Event) -> None:
-        """Stop setting an event returned by `event`."""
+    def attach(self, waker: Waker, *channels: str) -> None:
+        """Set `waker` whenever any of `channels` is published, until `release`.
+
+        It returns once this process listens on the channels, so a caller that re-reads the
+        database after it misses no signal published after that read.
+        """
+        with self._lock:
+            for channel in channels:
+                self._events.setdefault(channel, []).append(waker)
+        for channel in channels:
+            self._listen(channel)
+
+    def listening(self, *channels: str) -> bool:
+        """Return whether this process listens on every one of `channels` already."""
+        with self._lock:
+            return all(channel in self._listeners for channel in channels)
+
+    def release(self, event: Waker) -> None:
+        """Stop setting an event returned by `event` (or a waker given to `attach`)."""
         with self._lock:
             for events in self._events.values():
                 if event in events:
@@ -127,7 +147,10 @@ class Notifier:
         with self._lock:
             events = list(self._events.get(channel, ()))
         for event in events:
-            event.set()
+            try:
+                event.set()
+            except Exception:  # one waiter's failure must not stop the listener
+                log.debug("a waker of %s failed", channel, exc_info=True)
 
     def _listen(self, channel: str) -> None:
         with self._lock:

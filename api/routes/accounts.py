@@ -10,9 +10,11 @@ the account exists, so account ids cannot be probed (decision D11).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import (
     ColumnElement,
@@ -23,13 +25,15 @@ from sqlalchemy import (
 )
 
 from api.auth import Caller
-from api.deps import CurrentCaller, ServicesDep
+from api.deps import CurrentCaller, ReaderDep, ServicesDep, caller_scope
 from api.ids import account_number, format_account
 from api.paging import (
     CSV_RESPONSES,
     Listing,
+    MinBlockDep,
     Page,
     PageDep,
+    PageParams,
     Snapshot,
     SnapshotDep,
     SortKey,
@@ -38,6 +42,8 @@ from api.paging import (
     int_filter,
     iso_time,
     list_response,
+    page_json,
+    snapshot_after,
     text_filter,
     time_filter,
 )
@@ -56,6 +62,7 @@ from api.queries.transactions import (
     transactions_query,
 )
 from api.schemas import SerialRange
+from api.services import Services
 from indexer.models import (
     Account,
     Consent,
@@ -401,12 +408,12 @@ _HOLDING_LISTING = Listing(
     response_model=Page[Holding],
     responses=CSV_RESPONSES,
 )
-def list_holdings(
+async def list_holdings(
     account_id: AccountIdPath,
-    caller: CurrentCaller,
+    reader: ReaderDep,
     services: ServicesDep,
     page: PageDep,
-    snapshot: SnapshotDep,
+    min_block: MinBlockDep,
     unit_type: Annotated[str | None, BeforeValidator(text_filter("unit_type")), Query()] = None,
     vintage: Annotated[
         int | None, BeforeValidator(int_filter("vintage", 0, 65535)), Query()
@@ -421,49 +428,98 @@ def list_holdings(
         BeforeValidator(choice_filter("state", _STATES)),
         Query(description=f"{_one_of(_STATES)}. Without it, every state but `cancelled`."),
     ] = None,
-) -> Page[Holding] | Response:
+) -> Response:
     """List the account's unit blocks. Sort: start, end, quantity, vintage, issuance_id, ...
 
     A platform reading by consent sees only the blocks its consents cover (decision D19).
     """
-    number, view = _readable_account(services, caller, account_id, snapshot)
-    _require_account(snapshot, number, account_id)
-    query = holdings_query().where(_BLOCKS.c.account_id == number)
-    visible = _block_condition(view)
-    if visible is not None:
-        query = query.where(visible)
-    if state is None:
-        query = query.where(_BLOCKS.c.state.in_(_HOLDING_STATES))
-    else:
-        query = query.where(_BLOCKS.c.state == state)
-    if unit_type is not None:
-        query = query.where(_ISSUANCES.c.unit_type == unit_type)
-    if vintage is not None:
-        query = query.where(_ISSUANCES.c.vintage == vintage)
-    if project_id is not None:
-        query = query.where(_ISSUANCES.c.project_id == project_id)
-    if issuance_id is not None:
-        query = query.where(_BLOCKS.c.issuance_id == issuance_id)
-    if label is not None:
-        query = query.where(label_condition(snapshot, label))
-    rows, cursor = fetch_page(snapshot, _HOLDING_LISTING, page, query)
-    names = label_names(snapshot.conn) if any(r.labels for r in rows) else {}
+    # NOTE: the hot read (decision D53): one hop to a worker thread for all of its database
+    # work (the caller's scope, read in the page's own snapshot, and the page), and the JSON
+    # built once from the rows, without a model per row validated again by FastAPI.
+    filters = _HoldingFilters(unit_type, vintage, project_id, issuance_id, label, state)
+    return await run_in_threadpool(
+        _holdings_page, services, reader, account_id, page, min_block, filters
+    )
+
+
+@dataclass(frozen=True)
+class _HoldingFilters:
+    unit_type: str | None
+    vintage: int | None
+    project_id: str | None
+    issuance_id: int | None
+    label: str | None
+    state: str | None
+
+
+def _holdings_page(
+    services: Services,
+    reader: str,
+    account_id: str,
+    page: PageParams,
+    min_block: int | None,
+    filters: _HoldingFilters,
+) -> Response:
+    with snapshot_after(services, min_block) as snapshot:
+        caller = caller_scope(services, snapshot.conn, reader, snapshot.as_of_block)
+        number, view = _readable_account(services, caller, account_id, snapshot)
+        _require_account(snapshot, number, account_id)
+        query = holdings_query().where(_BLOCKS.c.account_id == number)
+        visible = _block_condition(view)
+        if visible is not None:
+            query = query.where(visible)
+        if filters.state is None:
+            query = query.where(_BLOCKS.c.state.in_(_HOLDING_STATES))
+        else:
+            query = query.where(_BLOCKS.c.state == filters.state)
+        if filters.unit_type is not None:
+            query = query.where(_ISSUANCES.c.unit_type == filters.unit_type)
+        if filters.vintage is not None:
+            query = query.where(_ISSUANCES.c.vintage == filters.vintage)
+        if filters.project_id is not None:
+            query = query.where(_ISSUANCES.c.project_id == filters.project_id)
+        if filters.issuance_id is not None:
+            query = query.where(_BLOCKS.c.issuance_id == filters.issuance_id)
+        if filters.label is not None:
+            query = query.where(label_condition(snapshot, filters.label))
+        rows, cursor = fetch_page(snapshot, _HOLDING_LISTING, page, query)
+        # NOTE: rows unpack as tuples, in holdings_query's column order: ten times cheaper than
+        # reading each field by name, which is most of a page's Python time.
+        values = [tuple(row)[:10] for row in rows]
+        names = label_names(snapshot.conn) if any(v[6] for v in values) else {}
     items = [
-        Holding(
-            start=r.start,
-            end=r.end,
-            quantity=r.quantity,
-            unit_type=r.unit_type,
-            project_id=r.project_id,
-            vintage=r.vintage,
-            issuance_id=r.issuance_id,
-            state=r.state,
-            labels=label_list(r.labels, names),
-            lock_id=r.lock_id or None,
-        )
-        for r in rows
+        {
+            "start": start,
+            "end": end,
+            "quantity": quantity,
+            "unit_type": unit_type,
+            "project_id": project_id,
+            "vintage": vintage,
+            "issuance_id": issuance_id,
+            "state": state,
+            "labels": label_list(int(labels), names) if labels else [],
+            "lock_id": lock_id or None,
+        }
+        for (
+            start,
+            end,
+            quantity,
+            state,
+            lock_id,
+            issuance_id,
+            labels,
+            unit_type,
+            project_id,
+            vintage,
+        ) in values
     ]
-    return list_response(Holding, items, cursor, snapshot, page)
+    if page.format == "json":
+        return page_json(items, cursor, snapshot.as_of_block)
+    response = list_response(
+        Holding, [Holding.model_validate(item) for item in items], cursor, snapshot, page
+    )
+    assert isinstance(response, Response)
+    return response
 
 
 # -- GET /accounts/{account_id}/transactions -------------------------------------------------

@@ -103,3 +103,44 @@ def test_publishing_with_no_listener_or_a_dead_one_is_harmless(tmp_path: Path) -
     stale.touch()
     Notifier(url, tmp_path).publish("requests")
     assert not stale.exists()  # a listener that is gone is forgotten
+
+
+class _Broken:
+    def set(self) -> None:
+        raise RuntimeError("a waiter that fails")
+
+
+def test_an_attached_waker_wakes_a_coroutine_and_a_failing_one_stops_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    """What `min_block` waits stand on (D54): a signal sets an asyncio event via the loop."""
+    import asyncio
+
+    from api.paging import _LoopWaker
+
+    notifier = Notifier(database_url, tmp_path)
+
+    async def scenario() -> None:
+        broken, waker = _Broken(), _LoopWaker()
+        notifier.attach(broken, "mirror")  # first: its failure must not keep `waker` unset
+        notifier.attach(waker, "mirror")
+        assert notifier.listening("mirror") and not notifier.listening("chain")
+        waker.event.clear()  # PostgreSQL wakes a new listener once (what it may have missed)
+        await asyncio.sleep(0.2)
+        waker.event.clear()
+        child = multiprocessing.get_context("spawn").Process(
+            target=_publish_later, args=(database_url, str(tmp_path), "mirror")
+        )
+        child.start()
+        await asyncio.wait_for(waker.event.wait(), 20)
+        await asyncio.to_thread(child.join, 10)
+        notifier.release(waker)
+        waker.event.clear()
+        notifier.publish("mirror")
+        await asyncio.sleep(0.5)
+        assert not waker.event.is_set()  # released: no longer woken
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        notifier.close()
