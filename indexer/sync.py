@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 import time
@@ -63,6 +64,7 @@ from node.chain import ChainClient
 from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import ChainError
 from node.ledger import DecodedEvent, EventDecoder, RawLog
+from node.services import die_with_parent
 from node.settings import NodeSettings
 
 __all__ = ["LONG_BACKFILL_EVENTS", "PROGRESS_THRESHOLD_BLOCKS", "Indexer", "SyncResult"]
@@ -801,6 +803,10 @@ def _decode_in_process(
     its own connections, never touches the database, and stops when cancelled, at `target`, on
     its first error (handed over) or when its parent is gone.
     """
+    # NOTE: killed with its parent, at once: it holds copies of the parent's sockets, among them
+    # the database connection of a batch in progress, which the server would otherwise keep open
+    # (with its locks) for as long as this process lives.
+    die_with_parent(parent, signal.SIGKILL)
     gc.disable()  # short-lived, and a batch's objects form no cycles (see `_gc_paused`)
     # Nothing to print; and a lock on the inherited streams may be held by a parent's thread.
     sys.stdout = sys.stderr = Path(os.devnull).open("w")
@@ -818,7 +824,9 @@ def _decode_in_process(
                 break
             except queue.Full:
                 continue
-        if isinstance(item, BaseException) or os.getppid() != parent:
+        if os.getppid() != parent:
+            os._exit(0)
+        if isinstance(item, BaseException):
             break
         number, cp_hash = item.last, item.end_hash
     if cancelled.is_set():
