@@ -11,6 +11,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 
+from indexer.indexes import restore
 from node.settings import NodeSettings
 
 __all__ = [
@@ -91,5 +92,7 @@ def upgrade_database(target: str | Engine, revision: str = "head") -> None:
         return
     config = _alembic_config(target.url.render_as_string(hide_password=False))
     with target.begin() as connection:
+        # Indexes a backfill dropped come back first: a migration may alter or drop them.
+        restore(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -57,6 +58,7 @@ __all__ = [
     "Checkpoint",
     "Consent",
     "ConsentBase",
+    "DeferredIndex",
     "Escrow",
     "EscrowBase",
     "Event",
@@ -613,6 +615,20 @@ class Checkpoint(SQLModel, table=True):
     registry_address: str = Field(sa_type=String(_ADDRESS))
     block_number: int = Field(sa_type=BigInteger)
     block_hash: str = Field(sa_type=String(_HASH))
+
+
+class DeferredIndex(SQLModel, table=True):
+    """A secondary index dropped for a long backfill, with the statement that re-creates it.
+
+    See `indexer.indexes`: a row exists exactly while its index is absent, so a crash mid-backfill
+    leaves the list of what to re-create.
+    """
+
+    __tablename__ = "deferred_indexes"
+
+    name: str = Field(primary_key=True, sa_type=String(128))
+    table_name: str = Field(sa_type=String(128))
+    ddl: str = Field(sa_type=Text)
 
 
 # -- Article 6 -------------------------------------------------------------------------------

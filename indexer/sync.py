@@ -7,8 +7,11 @@ mirror at the end of some batch, and the next run resumes right after it.
 
 Speed: logs are fetched as raw JSON and decoded from their hex (no web3 formatting), the rows
 go to the database driver in bulk (`indexer.mirror`), and during a backfill the next batch is
-fetched and decoded on a worker thread while the current one is written (`_Prefetcher`).
-Batches aim at `target_batch_events` events whatever the density of the history.
+fetched and decoded by a worker while the current one is written (`_Prefetcher`): a thread for
+a short backlog, a forked process for a long one (so decoding does not share the writer's
+interpreter lock). A long backfill also drops the mirror's secondary indexes and re-creates them
+when it ends (`indexer.indexes`, D56). Batches aim at `target_batch_events` events whatever the
+density of the history.
 
 Reorgs: before a batch is applied, the parent hash of its first block must equal the stored hash
 of the checkpoint block. When it does not, the indexer walks its stored block hashes back to the
@@ -26,12 +29,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import multiprocessing
+import os
+import pickle
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -47,6 +56,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from web3.exceptions import BlockNotFound
 
+from indexer import indexes
 from indexer.errors import CheckpointConflictError, IndexerError, WrongMirrorError
 from indexer.mirror import MirrorWriter, rebuild_derived, stored_rows
 from indexer.models import BlockHash, Checkpoint, Event, table_of
@@ -54,9 +64,10 @@ from node.chain import ChainClient
 from node.deploy import Deployment, load_abi, load_manifest
 from node.errors import ChainError
 from node.ledger import DecodedEvent, EventDecoder, RawLog
+from node.services import die_with_parent
 from node.settings import NodeSettings
 
-__all__ = ["PROGRESS_THRESHOLD_BLOCKS", "Indexer", "SyncResult"]
+__all__ = ["LONG_BACKFILL_EVENTS", "PROGRESS_THRESHOLD_BLOCKS", "Indexer", "SyncResult"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +79,9 @@ _EVENTS = table_of(Event)
 PROGRESS_THRESHOLD_BLOCKS = 5_000
 # Consecutive times a batch may find the chain changed under it before sync_once gives up.
 _MAX_RETRIES = 10
+# A backlog expected to hold at least this many more events is a long backfill: decoded in a
+# worker process, with the secondary indexes dropped until it ends (D56).
+LONG_BACKFILL_EVENTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,7 @@ class Indexer:
         until_block: int | None = None,
         progress: bool | None = None,
         console: Console | None = None,
+        long_backfill_events: int = LONG_BACKFILL_EVENTS,
     ) -> None:
         if finality_depth < 0 or batch_blocks < 1:
             raise ValueError("finality_depth must be >= 0 and batch_blocks >= 1")
@@ -142,6 +157,9 @@ class Indexer:
         self.progress = progress
         self.console = console or Console(stderr=True)
         self._batch_blocks = batch_blocks
+        self.long_backfill_events = long_backfill_events
+        # Whether this instance has re-created indexes a crashed backfill left dropped.
+        self._indexes_checked = False
         self.last_result: SyncResult | None = None
 
     @classmethod
@@ -180,10 +198,18 @@ class Indexer:
     ) -> SyncResult:
         """Index every final block not yet indexed (or `max_batches` batches of them).
 
-        While one batch is written, the next is fetched and decoded on a worker thread, so the
-        node's and the database's time overlap (see `_Prefetcher`).
+        While one batch is written, the next is fetched and decoded by a worker, so the node's
+        and the database's time overlap (see `_Prefetcher`). Once the events still to come are
+        estimated at `long_backfill_events` or more, the worker is a process, and the secondary
+        indexes are dropped for the rest of the call when that many events also outnumber the
+        ones the mirror holds (re-creating them costs a pass over every row; see D56).
         """
         number, cp_hash = self.checkpoint()
+        if not self._indexes_checked:
+            restored = indexes.restore(self.engine)  # left dropped by a crashed backfill
+            if restored:
+                log.warning("indexer: re-created %d indexes a stopped backfill dropped", restored)
+            self._indexes_checked = True
         start_number = number
         events = batches = retries = 0
         rolled_back: list[int] = []
@@ -192,14 +218,19 @@ class Indexer:
         if target <= number and not self._is_canonical(number, cp_hash):
             number, cp_hash = self._roll_back(number)
             rolled_back.append(number)
-        with self._progress(target - number) as advance, _Prefetcher(self) as prefetcher:
+        long = False
+        with (
+            self._progress(target - number) as advance,
+            _Prefetcher(self) as prefetcher,
+            self._deferring(prefetcher) as defer,
+        ):
             while number < target:
                 if (max_batches is not None and batches >= max_batches) or (
                     stop is not None and stop.is_set()
                 ):
                     break
                 try:
-                    batch = prefetcher.next(number, cp_hash, target)
+                    batch = prefetcher.next(number, cp_hash, target, process=long)
                     self._commit_batch(number, batch)
                 except _Reorg:
                     prefetcher.cancel()
@@ -229,6 +260,12 @@ class Indexer:
                     continue
                 applied = len(batch.events)
                 advance(batch.last - number, applied)
+                if not long:
+                    # Events still to come, at the density of the batch just written.
+                    expected = (target - batch.last) * applied // max(1, batch.last - number)
+                    long = expected >= self.long_backfill_events
+                    if long:
+                        defer(expected)
                 number, cp_hash = batch.last, batch.end_hash
                 events += applied
                 batches += 1
@@ -237,6 +274,40 @@ class Indexer:
         )
         self.last_result = result
         return result
+
+    @contextmanager
+    def _deferring(self, prefetcher: _Prefetcher) -> Iterator[Any]:
+        """Yield `defer(expected_events)`, which drops the secondary indexes when worth it.
+
+        Whatever ends the backfill, the indexes are re-created on the way out, after the worker
+        has stopped (a failure to do so is retried by the next `sync_once` of any indexer).
+        """
+        dropped = 0
+
+        def defer(expected: int) -> bool:
+            nonlocal dropped
+            with self.engine.connect() as conn:
+                stored = conn.execute(select(func.count()).select_from(_EVENTS)).scalar_one()
+            if expected < stored:
+                return False
+            dropped = indexes.defer(self.engine)
+            self._indexes_checked = False  # until they are back
+            log.info("indexer: long backfill; %d secondary indexes dropped until it ends", dropped)
+            return True
+
+        try:
+            yield defer
+        finally:
+            if dropped:
+                prefetcher.cancel()
+                started = time.perf_counter()
+                indexes.restore(self.engine)
+                self._indexes_checked = True
+                log.info(
+                    "indexer: %d secondary indexes re-created in %.1f s",
+                    dropped,
+                    time.perf_counter() - started,
+                )
 
     def run_forever(self, poll_interval: float = 1.0, stop: threading.Event | None = None) -> None:
         """Sync, then poll for new blocks every `poll_interval` seconds until `stop` is set.
@@ -565,14 +636,19 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+class _WorkerLost(_ChainMoved):
+    """The decoding process ended without handing over a batch (killed): fetch again."""
+
+
 class _Prefetcher:
-    """Fetch the batches after the one being written, on a worker thread, one batch ahead.
+    """Fetch the batches after the one being written, on a worker, one or two batches ahead.
 
     The worker walks forward from where it was started, checking each batch against the end hash
     of the one it fetched before, and hands over batches (or the exception that stopped it) in
-    order. Fetching is mostly waiting on the node plus JSON parsing, writing mostly the
-    database's own work: on two cores they overlap. A short backlog (one batch) is fetched
-    inline, with no thread.
+    order. Fetching is mostly waiting on the node, JSON parsing and hex decoding, writing mostly
+    the reducer and the database: on two cores they overlap. A short backlog (one batch) is
+    fetched inline; a longer one on a thread; a long backfill (`process=True`) in a forked
+    process, because a thread's decoding holds the interpreter lock the writer needs.
     """
 
     def __init__(self, indexer: Indexer) -> None:
@@ -581,6 +657,9 @@ class _Prefetcher:
         self._thread: threading.Thread | None = None
         self._cancelled = threading.Event()
         self._expect: tuple[int, str] | None = None  # where the next handed-over batch starts
+        self._process: Any = None  # the worker process, when it is one
+        self._process_queue: Any = None
+        self._process_cancelled: Any = None
 
     def __enter__(self) -> _Prefetcher:
         return self
@@ -588,15 +667,23 @@ class _Prefetcher:
     def __exit__(self, *exc: object) -> None:
         self.cancel()
 
-    def next(self, number: int, cp_hash: str, target: int) -> _Batch:
-        """Return the batch after block `number` (whose hash is `cp_hash`), up to `target`."""
+    def next(self, number: int, cp_hash: str, target: int, *, process: bool = False) -> _Batch:
+        """Return the batch after block `number` (whose hash is `cp_hash`), up to `target`.
+
+        `process`: a worker started now is a process rather than a thread (one already running
+        of the other kind is replaced).
+        """
         indexer = self._indexer
-        if self._thread is None or self._expect != (number, cp_hash):
+        running = self._process is not None if process else self._thread is not None
+        if not running or self._expect != (number, cp_hash):
             self.cancel()
             if target - number <= indexer._batch_blocks:
                 return indexer._fetch_batch(number, cp_hash, target)
-            self._start(number, cp_hash, target)
-        item = self._queue.get()
+            if process:
+                self._start_process(number, cp_hash, target)
+            else:
+                self._start(number, cp_hash, target)
+        item = self._from_process() if process else self._queue.get()
         if isinstance(item, BaseException):
             self.cancel()
             raise item
@@ -606,6 +693,7 @@ class _Prefetcher:
 
     def cancel(self) -> None:
         """Stop the worker, dropping whatever it fetched ahead."""
+        self._cancel_process()
         if self._thread is None:
             return
         self._cancelled.set()
@@ -616,6 +704,52 @@ class _Prefetcher:
         self._thread, self._expect = None, None
         self._queue = queue.Queue(maxsize=1)
         self._cancelled = threading.Event()
+
+    def _start_process(self, number: int, cp_hash: str, target: int) -> None:
+        # NOTE: fork, not spawn: a spawned child would spend a second or two of CPU importing
+        # web3 and eth_abi before its first batch. The forked child touches only its copy of the
+        # chain client (with new connections) and the decoder, never the database or a lock
+        # another thread of this process could hold (see `_decode_in_process`).
+        context = multiprocessing.get_context("fork")
+        self._expect = (number, cp_hash)
+        self._process_queue = context.Queue(maxsize=2)
+        self._process_cancelled = context.Event()
+        self._process = context.Process(
+            target=_decode_in_process,
+            args=(self._indexer, number, cp_hash, target, self._process_queue),
+            kwargs={"cancelled": self._process_cancelled, "parent": os.getpid()},
+            name="indexer-decode",
+            daemon=True,
+        )
+        self._process.start()
+
+    def _from_process(self) -> Any:
+        while True:
+            try:
+                return self._process_queue.get(timeout=0.5)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    with contextlib.suppress(queue.Empty):
+                        return self._process_queue.get(timeout=0.5)
+                    self.cancel()
+                    log.warning("indexer: the decoding process ended unexpectedly; fetching again")
+                    raise _WorkerLost from None
+
+    def _cancel_process(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        self._process_cancelled.set()
+        deadline = time.monotonic() + 5.0
+        while process.is_alive() and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self._process_queue.get(timeout=0.05)  # unblock a worker handing over
+        if process.is_alive():
+            process.kill()
+        process.join()
+        self._process_queue.close()
+        self._process = self._process_queue = self._process_cancelled = None
+        self._expect = None
 
     def _start(self, number: int, cp_hash: str, target: int) -> None:
         self._expect = (number, cp_hash)
@@ -651,6 +785,61 @@ class _Prefetcher:
             if isinstance(item, BaseException):
                 return
             number, cp_hash = item.last, item.end_hash
+
+
+def _decode_in_process(
+    indexer: Indexer,
+    number: int,
+    cp_hash: str,
+    target: int,
+    out: Any,
+    *,
+    cancelled: Any,
+    parent: int,
+) -> None:
+    """The worker process: fetch and decode batches from `number` on, handing them to `out`.
+
+    Runs in a child forked from the indexer: it owns copies of the indexer and its client, opens
+    its own connections, never touches the database, and stops when cancelled, at `target`, on
+    its first error (handed over) or when its parent is gone.
+    """
+    # NOTE: killed with its parent, at once: it holds copies of the parent's sockets, among them
+    # the database connection of a batch in progress, which the server would otherwise keep open
+    # (with its locks) for as long as this process lives.
+    die_with_parent(parent, signal.SIGKILL)
+    gc.disable()  # short-lived, and a batch's objects form no cycles (see `_gc_paused`)
+    # Nothing to print; and a lock on the inherited streams may be held by a parent's thread.
+    sys.stdout = sys.stderr = Path(os.devnull).open("w")
+    indexer.client.reopen()
+    while number < target and not cancelled.is_set():
+        last = min(target, number + indexer._batch_blocks)
+        item: Any
+        try:
+            item = indexer._fetch(number, cp_hash, last)
+        except BaseException as exc:  # handed to the writer, which decides
+            item = _picklable(exc)
+        while not cancelled.is_set() and os.getppid() == parent:
+            try:
+                out.put(item, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if os.getppid() != parent:
+            os._exit(0)
+        if isinstance(item, BaseException):
+            break
+        number, cp_hash = item.last, item.end_hash
+    if cancelled.is_set():
+        out.cancel_join_thread()  # exit without waiting to hand over what was fetched ahead
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """Return `exc`, or an `IndexerError` saying what it was when it cannot cross processes."""
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        return IndexerError(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def _chain_order(event: DecodedEvent) -> tuple[int, int]:

@@ -37,6 +37,14 @@ class ChainClient:
         self.max_log_range = max_log_range
         self._log_range = max_log_range
 
+    def reopen(self) -> None:
+        """Use new connections from now on: a forked child must not share its parent's sockets."""
+        self._session = requests.Session()
+        provider = HTTPProvider(
+            self.rpc_url, request_kwargs={"timeout": self._timeout}, session=self._session
+        )
+        self.w3 = Web3(provider)
+
     @property
     def chain_id(self) -> int:
         """Return the chain id (cached: it never changes for an endpoint)."""

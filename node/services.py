@@ -70,8 +70,8 @@ class Backoff:
         self._next = 0.0
 
 
-def die_with_parent(parent: int | None = None) -> None:
-    """Ask Linux to SIGTERM this process when its parent dies, however it dies (kill -9 too).
+def die_with_parent(parent: int | None = None, sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send `sig` to this process when its parent dies, however it dies (kill -9 too).
 
     NOTE: PR_SET_PDEATHSIG: no role outlives `registry up`, and no API worker outlives the `serve
     api` process (an orphan worker would keep the port from the role's replacement). `parent` is
@@ -79,7 +79,7 @@ def die_with_parent(parent: int | None = None) -> None:
     """
     expected = os.getppid() if parent is None else parent
     with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
     if os.getppid() != expected:  # it died before the request took effect
         os._exit(1)
 

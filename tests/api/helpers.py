@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -14,7 +13,6 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
@@ -25,8 +23,8 @@ from node.contracts import AccountKind, ApprovalPolicy, CancellationPurpose
 from node.devchain import DevChain
 from node.ledger import BlockIndex
 from tests.api.conftest import API_DOMAIN, ApiNode, build_node
-from tests.indexer.conftest import POSTGRES_URL
 from tests.indexer.script import YEAR, LedgerScript, rep
+from tests.postgres import admin_url
 
 __all__ = [
     "DATABASES",
@@ -126,22 +124,14 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 def throwaway_postgres() -> Iterator[str]:
     """Create an empty PostgreSQL database, yield its URL and drop it afterwards.
 
-    Without a reachable server the test is skipped, except under CI, where it fails.
+    The server is the one `tests.postgres` finds (the machine's, else an embedded one).
     """
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        reason = (
-            f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); start it or set "
-            "REGISTRY_TEST_POSTGRES_URL to run the PostgreSQL leg of the API read tests"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    server = admin_url()
+    admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
     name = f"registry_api_test_{secrets.token_hex(6)}"
     try:
         admin.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

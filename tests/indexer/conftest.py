@@ -1,14 +1,13 @@
 """Fixtures for the indexer tests: a mirror database on SQLite and on PostgreSQL, and a registry.
 
 Every test that takes `database_url` runs twice, once per database. PostgreSQL tests use a
-database created for the session (random name, dropped afterwards) and a fresh schema per test.
-Set REGISTRY_TEST_POSTGRES_URL to use another server; without a reachable server the PostgreSQL
-leg is skipped, except under CI, where it fails.
+database created for the session (random name, dropped afterwards) and a fresh schema per test,
+on the server `tests.postgres` finds: REGISTRY_TEST_POSTGRES_URL (default: the local server),
+else an embedded one (under CI an unreachable server fails the leg).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,29 +22,18 @@ from indexer.db import create_engine, upgrade_database
 from indexer.sync import Indexer
 from node.relayer import Relayer
 from tests.conftest import Registry
-
-POSTGRES_URL = os.environ.get(
-    "REGISTRY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from tests.postgres import admin_url
 
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """Create a throwaway PostgreSQL database for the session; yield its URL."""
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        reason = (
-            f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); start it or set "
-            "REGISTRY_TEST_POSTGRES_URL to run the PostgreSQL leg of the indexer tests"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    server = admin_url()
+    admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
     name = f"registry_test_{secrets.token_hex(6)}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

@@ -6,6 +6,10 @@ at points drawn from a fixed seed: each time the mirror's checkpoint passes a ch
 a further random delay that lands the kill anywhere in the next batch (fetching, writing,
 committing). After every kill it starts again from whatever the database kept. At the end the
 mirror must equal the audit's replay of the chain, with exactly one row per chain log.
+
+The long-backfill threshold is lowered so that runs decode in a worker process and drop the
+secondary indexes (D56): a kill then also leaves the indexes dropped, and at the end every index
+must be back.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.audit import audit
-from indexer.db import create_engine
+from indexer.db import create_engine, upgrade_database
+from indexer.indexes import deferred
 from indexer.models import Checkpoint, Event, table_of
 from node.devchain import DevChain
 from tests.conftest import Registry, _free_port, deploy_registry
@@ -41,17 +46,25 @@ SEED = 20_240_611
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The indexer process: the node's settings from the environment, small batches so that a
-# 10,000-event backfill commits a few dozen times.
+# 10,000-event backfill commits a few dozen times, and a long backfill from 2,000 events on.
 _INDEXER = """
+import logging
+
 from indexer.db import create_engine, database_url, upgrade_database
 from indexer.sync import Indexer
 from node.settings import load_settings
 
+logging.basicConfig(level=logging.INFO, format="%(message)s")
 settings = load_settings()
 engine = create_engine(database_url(settings))
 upgrade_database(engine)
 indexer = Indexer.from_settings(
-    settings, engine, batch_blocks=2, target_batch_events=300, progress=False
+    settings,
+    engine,
+    batch_blocks=2,
+    target_batch_events=300,
+    long_backfill_events=2_000,
+    progress=False,
 )
 print(indexer.sync_once())
 """
@@ -121,7 +134,9 @@ def test_sigkill_at_random_points_of_a_backfill_loses_and_doubles_nothing(
     rng = random.Random(SEED)
     thresholds = sorted(rng.sample(range(first + 2, head - 2), KILLS))
     log = tmp_path / "indexer.log"
+    upgrade_database(database_url)
     engine = create_engine(database_url)
+    schema = index_names(engine)
     killed_at: list[int] = []
     try:
         for threshold in thresholds:
@@ -156,6 +171,12 @@ def test_sigkill_at_random_points_of_a_backfill_loses_and_doubles_nothing(
         assert stored == distinct == chain_event_count(registry, head)
         assert stored >= EVENTS
 
+        # Runs dropped the indexes; the last one, or the next start after a kill, rebuilt them.
+        assert "secondary indexes dropped" in log.read_text(), tail(log)
+        assert index_names(engine) == schema
+        with engine.connect() as conn:
+            assert deferred(conn) == 0
+
         report = audit(
             engine, registry.client, registry.deployment, registry.abi, spot_checks=64, seed=SEED
         )
@@ -165,6 +186,16 @@ def test_sigkill_at_random_points_of_a_backfill_loses_and_doubles_nothing(
         )
     finally:
         engine.dispose()
+
+
+def index_names(engine: Engine) -> set[str]:
+    """Return the names of every secondary index of the mirror."""
+    inspector = inspect(engine)
+    return {
+        str(index["name"])
+        for table in inspector.get_table_names()
+        for index in inspector.get_indexes(table)
+    }
 
 
 def tail(log: Path, lines: int = 30) -> str:
