@@ -324,6 +324,10 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
         f"{_TAIL}"
     ),
     "ApproveTransferOut": _fields(f"address signer, uint64 transferId, {_TAIL}"),
+    "TransferItmosOut": _fields(
+        "address signer, uint64 fromAccount, bytes8 toRegistry, uint64 toAccount, bytes8 toParty, "
+        f"uint64 authorizationId, Range[] ranges, {_TAIL}"
+    ),
 }
 
 # The inter-registry protocol's messages (InteropHashing.sol, docs/interop.md): signed by a
@@ -331,7 +335,7 @@ REQUEST_TYPES: dict[str, list[dict[str, str]]] = {
 PROTOCOL_TYPES: dict[str, list[dict[str, str]]] = {
     "Proposal": _fields(
         "address signer, uint64 transferId, bytes8 sourceRegistry, bytes8 destRegistry, "
-        "uint64 fromAccount, uint64 toAccount, InteropUnit[] units, bytes32[] itmos, "
+        "uint64 fromAccount, uint64 toAccount, InteropUnit[] units, ItmoTerms[] itmos, "
         f"{_TAIL}"
     ),
     "Answer": _fields(
@@ -349,6 +353,11 @@ AUXILIARY_TYPES: dict[str, list[dict[str, str]]] = {
     "InteropUnit": _fields(
         "uint64 start, uint64 end, bytes32 projectId, bytes32 unitType, uint16 vintage, "
         "uint64 monitoringStart, uint64 monitoringEnd, bytes8 originRegistry, bytes32[] labels"
+    ),
+    "ItmoTerms": _fields(
+        "uint64 authorizationId, bytes8 authorizingParty, bytes32 approachId, bytes32 letterId, "
+        "uint8 purposes, uint8 firstTransferDefinition, uint64 authorizedAt, "
+        "bytes8 transferringParty, bytes8 acquiringParty"
     ),
     "Proposal": PROTOCOL_TYPES["Proposal"],
 }
@@ -441,6 +450,7 @@ OPERATIONS: dict[str, Operation] = {
     "SetPeer": Operation("setPeer", False),
     "TransferOut": Operation("transferOut", True),
     "ApproveTransferOut": Operation("approveTransferOut", True),
+    "TransferItmosOut": Operation("transferItmosOut", True),
     "Proposal": Operation("sendProposal", False),
     "Answer": Operation("recordAnswer", True),
 }

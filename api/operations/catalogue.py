@@ -283,6 +283,13 @@ OPERATIONS: tuple[Operation, ...] = (
         result=results.transfer_out,
     ),
     Operation(
+        "article6/transfers/out",
+        "TransferItmosOut",
+        ARTICLE6_PRECHECKS["TransferItmosOut"],
+        "Transfer ITMOs to an account of a peer registry",
+        result=results.transfer_out,
+    ),
+    Operation(
         "transfers/out/approve",
         "ApproveTransferOut",
         INTEROP_PRECHECKS["ApproveTransferOut"],
@@ -313,7 +320,10 @@ LOCK_DECISIONS["Answer"] = LockDecision("in_transit", "transferId")
 
 # Another request type a route's submission may carry: a transfer whose `to_account` is a peer
 # registry's account is a TransferOut (prepared by POST /v1/transfers/prepare like any transfer).
-ALTERNATE_OPERATIONS: dict[tuple[str, str], str] = {("transfers", "TransferOut"): "transfers/out"}
+ALTERNATE_OPERATIONS: dict[tuple[str, str], str] = {
+    ("transfers", "TransferOut"): "transfers/out",
+    ("article6/transfers", "TransferItmosOut"): "article6/transfers/out",
+}
 
 
 def operation(path: str) -> Operation:

@@ -183,6 +183,7 @@ def prepare_itmo_transfer(intent: ItmoTransferIntent, services: ServicesDep) -> 
 
 
 submit_route(router, "/transfers", "article6/transfers")
+submit_route(router, "/transfers/out", "article6/transfers/out")
 
 
 @router.post("/transfers/{transfer_id}/approve/prepare", response_model=PreparedRequest)
