@@ -183,6 +183,15 @@ def prepare_itmo_transfer(intent: ItmoTransferIntent, services: ServicesDep) -> 
 
 
 submit_route(router, "/transfers", "article6/transfers")
+
+
+@router.post("/transfers/out/prepare", response_model=PreparedRequest)
+def prepare_itmo_transfer_out(intent: ItmoTransferIntent, services: ServicesDep) -> PreparedRequest:
+    """Prepare a transfer of ITMOs to a peer registry's account (decision D47); also what
+    `transfers/prepare` returns for such an account."""
+    return _prepare_with(services, build_itmo_transfer, intent)
+
+
 submit_route(router, "/transfers/out", "article6/transfers/out")
 
 

@@ -502,9 +502,17 @@ def test_itmos_cross_with_their_article6_actions_on_both_sides(world: dict[str, 
     au, nz = world["au"], world["nz"]
     a6 = _a6_sections(world)
     s = a6["start"]
-    # The ordinary article6/transfers write: to a peer's account it is a TransferItmosOut.
+    # A transfer of ITMOs to a peer's account is a TransferItmosOut, which the ordinary
+    # `article6/transfers/prepare` answers too for such an account.
+    intent = {"from_account": a6["AU"], "to_account": a6["NZ"], "ranges": [{"start": s, "end": s}]}
+    ar = au.client("ar_1")
+    prepared = httpx.post(
+        f"{au.url}/v1/article6/transfers/prepare", json={"signer": ar.address, **intent}
+    ).json()
+    assert prepared["typed_data"]["primaryType"] == "TransferItmosOut", prepared
+    assert prepared["typed_data"]["message"]["toParty"] == "0x" + b"NZ".ljust(8, b"\0").hex()
     written = au.client("ar_1").write(
-        "article6/transfers",
+        "article6/transfers/out",
         {
             "from_account": a6["AU"],
             "to_account": a6["NZ"],
@@ -561,7 +569,7 @@ def test_itmos_cross_with_their_article6_actions_on_both_sides(world: dict[str, 
         assert audited.returncode == 0, audited.stdout[-3000:] + audited.stderr[-3000:]
     # ITMOs to an account outside NZ's Party section: refused, back under their authorization.
     written = au.client("ar_1").write(
-        "article6/transfers",
+        "article6/transfers/out",
         {
             "from_account": a6["AU"],
             "to_account": world["accounts"]["NZ"],
