@@ -669,8 +669,11 @@ def build_itmo_transfer(r: Resolver, intent: ItmoTransferIntent) -> dict[str, An
     source = r.account(intent.from_account)
     if intent.to_account.partition("-")[0] != r.registry_code:
         from api.interop import peer_account
+        from api.queries.interop import peers
 
         code, number = peer_account(intent.to_account)
+        if code not in peers(r.conn):
+            raise refuse("PEER_NOT_FOUND", f"Registry {code!r} is not a peer of this registry.")
         authorization_id = _authorization_id(r, intent.authorization_id, intent.ranges)
         out: dict[str, Any] = {
             "signer": intent.signer,
