@@ -383,6 +383,47 @@ def _itmo_target(r: Resolver, source: Any, target_number: int, authorization: An
             )
 
 
+def check_itmo_transfer_out(r: Resolver, m: dict[str, Any]) -> None:
+    """Check a TransferItmosOut message: as a TransferOut, plus the authorization and the acquiring
+    Party (one this registry records with the peer's code as its registry, in the approach)."""
+    from api.queries.interop import peers
+
+    source = r.account_at(m["fromAccount"])
+    r.require_right(source, m["signer"], "initiate")
+    code = bytes32_text(m["toRegistry"])
+    if code not in peers(r.conn):
+        raise Refusal("PeerNotFound", f"Registry {code!r} is not a peer of this registry.")
+    if int(m["toAccount"]) == 0:
+        raise Refusal("INVALID_ACCOUNT_ID", "The destination account id is zero.")
+    authorization = _authorization(r, m["authorizationId"])
+    party = bytes32_text(m["toParty"])
+    row = _party(r, party)
+    if row.registry_id != code:
+        raise Refusal(
+            "InvalidAcquiringParty",
+            f"Party {party} is recorded with registry {row.registry_id}, not {code}.",
+        )
+    if party not in _participants(r, authorization.approach_id):
+        raise Refusal(
+            "PartyNotInApproach",
+            f"Party {party} does not participate in cooperative approach "
+            f"{authorization.approach_id}.",
+        )
+    r.check_ranges(source, message_ranges(m), lock=m["authorizationId"])
+
+
+def _acquiring_party(r: Resolver, code: str) -> str:
+    """The Party of a peer registry's section: the one Party recorded with registry `code`."""
+    rows = r.conn.execute(select(_PARTIES.c.party).where(_PARTIES.c.registry_id == code)).all()
+    if len(rows) != 1:
+        raise Refusal(
+            "InvalidAcquiringParty",
+            f"{len(rows)} Parties are recorded with registry {code}; an ITMO transfer to it needs "
+            "exactly one (register the acquiring Party with that registry id).",
+        )
+    return str(rows[0][0])
+
+
 def check_itmo_transfer(r: Resolver, m: dict[str, Any]) -> None:
     """Check a TransferItmos message."""
     source = _check_itmo_transfer_head(r, m)
@@ -483,6 +524,7 @@ ARTICLE6_PRECHECKS: dict[str, Callable[[Resolver, dict[str, Any], dict[str, str]
     "Authorize": _message_check(check_authorization),
     "IssueArticle64": _message_check(check_article64),
     "TransferItmos": _message_check(check_itmo_transfer),
+    "TransferItmosOut": _message_check(check_itmo_transfer_out),
     "ApproveItmoTransfer": check_itmo_decision(approve=True),
     "RescindItmoTransfer": check_itmo_decision(approve=False),
     "CancelItmos": _message_check(check_itmo_cancellation),
@@ -623,8 +665,31 @@ def _authorization_id(r: Resolver, given: int | None, ranges: list[SerialRange] 
 
 
 def build_itmo_transfer(r: Resolver, intent: ItmoTransferIntent) -> dict[str, Any]:
-    """Return the typed data of an ITMO transfer."""
+    """Return the typed data of an ITMO transfer (to a peer's account: a TransferItmosOut)."""
     source = r.account(intent.from_account)
+    if intent.to_account.partition("-")[0] != r.registry_code:
+        from api.interop import peer_account
+        from api.queries.interop import peers
+
+        code, number = peer_account(intent.to_account)
+        if code not in peers(r.conn):
+            raise Refusal("PeerNotFound", f"Registry {code!r} is not a peer of this registry.")
+        authorization_id = _authorization_id(r, intent.authorization_id, intent.ranges)
+        out: dict[str, Any] = {
+            "signer": intent.signer,
+            "fromAccount": source.id,
+            "toRegistry": bytes8_hex(code),
+            "toAccount": number,
+            "toParty": bytes8_hex(_acquiring_party(r, code)),
+            "authorizationId": authorization_id,
+            "ranges": [],
+        }
+        r.require_right(source, intent.signer, "initiate")
+        out["ranges"] = r.units(
+            source, intent.quantity, intent.filters, intent.ranges, authorization_id
+        )
+        check_itmo_transfer_out(r, out)
+        return r.typed("TransferItmosOut", intent.signer, out)
     target = r.account(intent.to_account, must_be_open=False)
     authorization_id = _authorization_id(r, intent.authorization_id, intent.ranges)
     message: dict[str, Any] = {

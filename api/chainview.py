@@ -77,6 +77,32 @@ class ChainView:
         """Return whether the chain has used an unordered nonce of a signer."""
         return (self.nonce_bitmap(signer, nonce >> 8) >> (nonce & 0xFF)) & 1 == 1
 
+    def outbound_itmos(self, transfer_id: int) -> list[dict[str, Any]]:
+        """Return the ITMO terms an outbound transfer's proposal must carry (none: ordinary units),
+        as the contract computes them (IInteropItmos.outboundItmos), in typed-data form."""
+        try:
+            rows = self.contract.functions.outboundItmos(transfer_id).call()
+        except Exception as exc:  # a chain outage; the interop worker retries next round
+            raise ChainError(f"outboundItmos({transfer_id}) failed: {exc}") from exc
+        names = (
+            "authorizationId",
+            "authorizingParty",
+            "approachId",
+            "letterId",
+            "purposes",
+            "firstTransferDefinition",
+            "authorizedAt",
+            "transferringParty",
+            "acquiringParty",
+        )
+        return [
+            {
+                name: "0x" + value.hex() if isinstance(value, bytes) else int(value)
+                for name, value in zip(names, row, strict=True)
+            }
+            for row in rows
+        ]
+
     def _eth_call(self, data: bytes) -> str:
         # NOTE: a raw eth_call with precomputed calldata: web3's contract call machinery costs
         # more than the round trip (it validates the chain id with a second request each time).

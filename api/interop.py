@@ -17,6 +17,7 @@ or the link break, at any point: the next round picks up from what the chains an
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -24,7 +25,10 @@ import time
 from typing import Any
 
 import httpx
+from eth_account import Account as EthAccount
+from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
+from fastapi import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -38,8 +42,21 @@ from api.queries.interop import (
     peers,
 )
 from api.services import Services
-from indexer.models import Account, table_of
-from node.contracts import request_digest, text_bytes8, text_bytes32, typed_data
+from indexer.models import (
+    Account,
+    Article6ApproachParty,
+    Article6Authorization,
+    Article6Party,
+    purposes_text,
+    table_of,
+)
+from node.contracts import (
+    FirstTransferDefinition,
+    request_digest,
+    text_bytes8,
+    text_bytes32,
+    typed_data,
+)
 from node.interop import (
     REASON_CODES,
     PeerDomain,
@@ -49,18 +66,71 @@ from node.interop import (
 )
 
 __all__ = [
+    "OPERATOR_SIGNATURE_HEADER",
     "InteropWorker",
+    "PeerReadUnverified",
     "journal_message",
     "message_rows",
+    "operator_signed_response",
     "peer_domain",
     "receive_proposal",
+    "verified_peer_read",
 ]
 
 log = logging.getLogger(__name__)
 
 _JOURNAL = JournalEntry.__table__  # type: ignore[attr-defined]
 _ACCOUNTS = table_of(Account)
+_A6_PARTIES = table_of(Article6Party)
+_A6_APPROACH_PARTIES = table_of(Article6ApproachParty)
+_A6_AUTHORIZATIONS = table_of(Article6Authorization)
 _OPEN = (RequestStatus.ACCEPTED, RequestStatus.SUBMITTED, RequestStatus.CONFIRMED)
+
+
+# Peer reads (decision D48): the body's exact bytes, signed by the operator key (EIP-191).
+OPERATOR_SIGNATURE_HEADER = "Registry-Operator-Signature"
+
+
+class PeerReadUnverified(ValueError):
+    """A peer's answer that is not signed by the operator its peer record names."""
+
+
+def operator_signed_response(services: Services, body: dict[str, Any]) -> Response:
+    """Return `body` as compact JSON whose exact bytes the operator key signs (EIP-191), in the
+    `Registry-Operator-Signature` header; unsigned when this process holds no operator key."""
+    content = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    headers = {}
+    if services.operator is not None:
+        signed = services.operator.sign_message(encode_defunct(primitive=content))
+        headers[OPERATOR_SIGNATURE_HEADER] = "0x" + bytes(signed.signature).hex()
+    return Response(content=content, media_type="application/json", headers=headers)
+
+
+def verified_peer_read(response: httpx.Response, peer: dict[str, Any]) -> dict[str, Any]:
+    """Return a peer's signed read as JSON, once its signature over the exact body bytes recovers
+    the operator of the peer record and the body names the peer's registry code; else raise
+    PeerReadUnverified."""
+    signature = response.headers.get(OPERATOR_SIGNATURE_HEADER)
+    if not signature:
+        raise PeerReadUnverified(f"{peer['registry_code']}'s answer is not signed")
+    try:
+        signer = EthAccount.recover_message(
+            encode_defunct(primitive=response.content),
+            signature=bytes.fromhex(signature.removeprefix("0x")),
+        )
+        body = json.loads(response.content)
+    except Exception as exc:  # a malformed signature or body
+        code = peer["registry_code"]
+        raise PeerReadUnverified(f"{code}'s answer does not verify: {exc}") from exc
+    if str(signer).lower() != str(peer["operator_address"]).lower():
+        raise PeerReadUnverified(
+            f"{peer['registry_code']}'s answer is signed by {signer}, not by its operator "
+            f"{peer['operator_address']}"
+        )
+    named = body.get("registry_code") or (body.get("registry") or {}).get("registry_code")
+    if not isinstance(body, dict) or named != peer["registry_code"]:
+        raise PeerReadUnverified(f"the answer is {named!r}'s, not {peer['registry_code']}'s")
+    return body
 
 
 def peer_domain(record: dict[str, Any]) -> PeerDomain:
@@ -155,7 +225,8 @@ def build_proposal(services: Services, transfer: dict[str, Any], deadline: int) 
         "fromAccount": transfer["from_account"],
         "toAccount": transfer["to_account"],
         "units": units,
-        "itmos": [],
+        # ITMOs: the terms the contract recorded for the transfer and checks the proposal against.
+        "itmos": services.chain.outbound_itmos(int(transfer["transfer_id"])),
         "nonce": nonce,
         "deadline": deadline,
     }
@@ -375,12 +446,15 @@ def _decide(
     now = int(services.client.get_block("latest")["timestamp"])
     if int(message["deadline"]) < now + 5:
         return REASON_CODES["DEADLINE_PASSED"]
-    if message.get("itmos"):
-        return REASON_CODES["ITMOS_NOT_SUPPORTED"]
+    itmos = message.get("itmos") or []
+    if len(itmos) > 1:
+        return REASON_CODES["PROPOSAL_INVALID"]
     with services.engine.connect() as conn:
         account = conn.execute(
             select(_ACCOUNTS).where(_ACCOUNTS.c.id == int(message["toAccount"]))
         ).first()
+        if itmos and account is not None and not _can_acquire(conn, account, itmos[0]):
+            return REASON_CODES["ITMOS_NOT_ACCEPTED"]
     if (
         account is None
         or account.status != "open"
@@ -406,10 +480,60 @@ def _decide(
             client.close()
     if response.status_code != 200:
         return None
-    outbound = response.json().get("outbound") or {}
+    try:
+        # The source's answer counts only signed by its operator (decision D48): a relay or a
+        # proxy between the two registries cannot make this registry accept unlocked units.
+        read = verified_peer_read(response, peer)
+    except PeerReadUnverified as exc:
+        log.warning("not deciding on transfer %s: %s", message["transferId"], exc)
+        return None
+    outbound = read.get("outbound") or {}
     if outbound.get("proposal_digest") != digest or outbound.get("status") != "in_transit":
         return REASON_CODES["UNITS_NOT_VERIFIED"]
     return 0
+
+
+def _text(value: Any) -> str:
+    raw = bytes.fromhex(str(value).removeprefix("0x"))
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def _can_acquire(conn: Any, account: Any, terms: dict[str, Any]) -> bool:
+    """Whether the destination account's Party may acquire ITMOs with these terms (decision D47):
+    it is the acquiring Party the proposal names, registered here and taking part in the approach,
+    and the letter, if this registry already records it, has the same terms. The contract checks
+    the same; refusing here answers with a reason instead of an answer the chain would revert."""
+    party = _text(terms["acquiringParty"])
+    approach = _text(terms["approachId"])
+    if account.party != party:
+        return False
+    if conn.execute(select(_A6_PARTIES).where(_A6_PARTIES.c.party == party)).first() is None:
+        return False
+    participants = _A6_APPROACH_PARTIES
+    if (
+        conn.execute(
+            select(participants).where(
+                participants.c.approach_id == approach, participants.c.party == party
+            )
+        ).first()
+        is None
+    ):
+        return False
+    letter = conn.execute(
+        select(_A6_AUTHORIZATIONS).where(
+            _A6_AUTHORIZATIONS.c.party == _text(terms["authorizingParty"]),
+            _A6_AUTHORIZATIONS.c.letter_id == _text(terms["letterId"]),
+        )
+    ).first()
+    if letter is None:
+        return bool(_text(terms["letterId"])) and int(terms["firstTransferDefinition"]) in (1, 2, 3)
+    return bool(
+        letter.approach_id == approach
+        and letter.purposes == purposes_text(int(terms["purposes"]))
+        and letter.first_transfer_definition
+        == FirstTransferDefinition(int(terms["firstTransferDefinition"])).name.lower()
+        and int(letter.authorized_at) == int(terms["authorizedAt"])
+    )
 
 
 # -- writes -------------------------------------------------------------------------------------

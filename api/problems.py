@@ -165,7 +165,7 @@ CONTRACT_ERROR_CODES: dict[str, tuple[str, int]] = {
     "AlreadyAnswered": ("ALREADY_ANSWERED", 409),
     "ProposalDeadlinePassed": ("PROPOSAL_DEADLINE_PASSED", 409),
     "InvalidAnswer": ("INVALID_ANSWER", 422),
-    "ItmoTransferNotSupported": ("ITMOS_NOT_SUPPORTED", 422),
+    "InvalidAcquiringParty": ("INVALID_ACQUIRING_PARTY", 422),
 }
 
 # Codes of refusals the API decides itself, with no contract error behind them.
@@ -217,6 +217,7 @@ API_CODES: dict[str, int] = {
     "TOO_MANY_SUBSCRIPTIONS": 409,
     # Inter-registry transfers: what a peer sends.
     "PEER_UNREACHABLE": 502,
+    "PEER_UNVERIFIED": 502,
     "INTEROP_UNAVAILABLE": 503,
     # The node itself.
     "CHAIN_REVERTED": 409,

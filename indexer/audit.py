@@ -663,8 +663,19 @@ def _spot_check(
     counted_transfers = sum(1 for transfer_id in snapshot.transfers if transfer_id < _DIGEST_IDS)
     # Transfers to a peer registry (docs/interop.md) take an operation id too.
     outbound = sum(1 for _tx, name in snapshot.events.values() if name == "TransferOutInitiated")
+    # ITMOs accepted from a peer (decision D47) take an id for the acquisition, and one for this
+    # registry's record of the source's letter the first time it arrives (an authorization that
+    # no authorize call recorded).
+    imported_letters = set(snapshot.article6_authorizations) - authorize_calls
+    acquisitions = {
+        row[0]
+        for row in snapshot.article6_actions.values()
+        if row[2] == "acquisition" and row[0] not in snapshot.transfers
+    }
     operations = (
         len(authorize_calls)
+        + len(imported_letters)
+        + len(acquisitions)
         + outbound
         + counted_transfers
         + sum(

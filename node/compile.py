@@ -47,6 +47,7 @@ CONTRACTS: dict[str, str] = {
     "Article6TransferModule": "contracts/src/modules/Article6TransferModule.sol",
     "Article64Module": "contracts/src/modules/Article64Module.sol",
     "InteropModule": "contracts/src/modules/InteropModule.sol",
+    "InteropAnswerModule": "contracts/src/modules/InteropAnswerModule.sol",
 }
 MODULES: tuple[str, ...] = tuple(name for name in CONTRACTS if name != "UnitRegistry")
 

@@ -41,7 +41,7 @@ REFUSAL_REASONS: dict[int, str] = {
     2: "DEADLINE_PASSED",
     3: "UNITS_NOT_VERIFIED",
     4: "PROPOSAL_INVALID",
-    5: "ITMOS_NOT_SUPPORTED",
+    5: "ITMOS_NOT_ACCEPTED",
 }
 REASON_CODES: dict[str, int] = {name: code for code, name in REFUSAL_REASONS.items()}
 

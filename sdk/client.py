@@ -499,6 +499,10 @@ class Article6(_Operations[R]):
         """Initiate an ITMO transfer."""
         return self._run("article6.transfer", {}, intent)
 
+    def transfer_out(self, **intent: Any) -> R:
+        """Transfer ITMOs to a peer registry's account, in its Party's section (decision D47)."""
+        return self._run("article6.transfer_out", {}, intent)
+
     def approve_transfer(self, transfer_id: int | str) -> R:
         """Approve a pending ITMO transfer."""
         return self._run("article6.approve_transfer", {"transfer_id": transfer_id}, {})

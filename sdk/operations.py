@@ -323,6 +323,15 @@ OPERATIONS: dict[str, OperationSpec] = {
             f"to_account:toAccount:account, {_UNITS}"
         ),
     ),
+    "article6.transfer_out": OperationSpec(
+        "article6/transfers/out",
+        "TransferItmosOut",
+        _f(
+            "from_account:fromAccount:account, to_account:toRegistry:registry_of, "
+            "to_account:toAccount:account, authorization_id:authorizationId:int, "
+            f"{_UNITS}"
+        ),
+    ),
     "transfers.approve_out": OperationSpec(
         "transfers/out/{transfer_id}/approve",
         "ApproveTransferOut",

@@ -220,6 +220,33 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     _record(
+        "transfers/out",
+        "TransferItmosOut",
+        "Transfer ITMOs to an account of a peer registry",
+        results.transfer_out,
+        (
+            "PeerNotFound",
+            "INVALID_ACCOUNT_ID",
+            "PartyNotFound",
+            "InvalidAcquiringParty",
+            "PartyNotInApproach",
+            *ACCOUNT_ERRORS,
+            *RIGHT_ERRORS,
+            *UNIT_ERRORS,
+            "AuthorizationNotFound",
+            "NotItmoBlock",
+            "UnitsNotInPartySection",
+        ),
+        _prepare(
+            "transfers/out",
+            ItmoTransferIntent,
+            _ready(build_itmo_transfer),
+            "Prepare a transfer of ITMOs to a peer registry's account (decision D47); also what "
+            "`transfers/prepare` returns for such an account.",
+            "prepare_itmo_transfer_out",
+        ),
+    ),
+    _record(
         "transfers/approve",
         "ApproveItmoTransfer",
         "Approve a pending ITMO transfer",

@@ -146,7 +146,10 @@ LOCK_DECISIONS["Answer"] = LockDecision("in_transit", "transferId")
 
 # Another request type a route's submission may carry: a transfer whose `to_account` is a peer
 # registry's account is a TransferOut (prepared by POST /v1/transfers/prepare like any transfer).
-ALTERNATE_OPERATIONS: dict[tuple[str, str], str] = {("transfers", "TransferOut"): "transfers/out"}
+ALTERNATE_OPERATIONS: dict[tuple[str, str], str] = {
+    ("transfers", "TransferOut"): "transfers/out",
+    ("article6/transfers", "TransferItmosOut"): "article6/transfers/out",
+}
 
 
 # What every write can answer besides its record's errors: a body the API cannot take, or a chain

@@ -10,12 +10,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from api.deps import ServicesDep
 from api.intents import Resolver, bytes8_hex
-from api.interop import message_rows, own_domain, receive_proposal, transfer_out_request
+from api.interop import (
+    PeerReadUnverified,
+    message_rows,
+    operator_signed_response,
+    own_domain,
+    receive_proposal,
+    transfer_out_request,
+    verified_peer_read,
+)
 from api.operations.edge import TransferId, prepare_request, submit_route
 from api.paging import reject_unknown_parameters
 from api.problems import refuse
@@ -230,9 +238,10 @@ def get_interop_transfer(
     transfer_id: TransferId,
     services: ServicesDep,
     source: Annotated[str | None, Query(max_length=8, pattern=r"^[A-Z0-9]+$")] = None,
-) -> dict[str, Any]:
+) -> Response:
     """What this registry's chain and journal hold of a transfer: the events with their
-    transaction hashes, and the signed messages (typed data, signer, signature)."""
+    transaction hashes, and the signed messages (typed data, signer, signature). The body is
+    signed by the operator key (header `Registry-Operator-Signature`, decision D48)."""
     block = services.indexed_block()
     with services.engine.connect() as conn:
         outbound = outbound_transfers(conn).get(transfer_id) if source is None else None
@@ -259,7 +268,8 @@ def get_interop_transfer(
             ]
             record["peer"] = known.get(record["source_registry"])
         body["inbound"] = inbound
-    return body
+    read = InteropTransferRead.model_validate(body).model_dump(mode="json")
+    return operator_signed_response(services, read)
 
 
 def _signed_messages(services: Services, transfer_id: int) -> list[dict[str, Any]]:
@@ -321,13 +331,15 @@ def ledger(services: Services, peer: str) -> dict[str, Any]:
 
 
 @router.get("/interop/ledger", response_model=LedgerRead)
-def get_ledger(services: ServicesDep, peer: PeerCode) -> dict[str, Any]:
+def get_ledger(services: ServicesDep, peer: PeerCode) -> Response:
     """Units this registry transferred to `peer` and received from it, by transfer and serial
-    range (the source's serials), for the peer's reconciliation."""
+    range (the source's serials), for the peer's reconciliation. Signed by the operator key
+    (header `Registry-Operator-Signature`, decision D48)."""
     block = services.indexed_block()
-    return {"registry_code": services.registry_code, "peer": peer, "as_of_block": block} | ledger(
-        services, peer
-    )
+    body = {"registry_code": services.registry_code, "peer": peer, "as_of_block": block}
+    body |= ledger(services, peer)
+    read = LedgerRead.model_validate(body).model_dump(mode="json")
+    return operator_signed_response(services, read)
 
 
 @router.get("/interop/reconciliation", response_model=ReconciliationRead)
@@ -347,9 +359,12 @@ def reconciliation(services: ServicesDep, peer: PeerCode) -> dict[str, Any]:
             timeout=10.0,
         )
         response.raise_for_status()
-        theirs = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except httpx.HTTPError as exc:
         raise refuse("PEER_UNREACHABLE", f"Peer {peer} did not answer: {exc}.") from exc
+    try:
+        theirs = verified_peer_read(response, record)
+    except PeerReadUnverified as exc:
+        raise refuse("PEER_UNVERIFIED", f"Peer {peer}'s ledger cannot be trusted: {exc}.") from exc
     directions = {
         f"{services.registry_code}->{peer}": (mine["sent"], theirs["received"]),
         f"{peer}->{services.registry_code}": (theirs["sent"], mine["received"]),

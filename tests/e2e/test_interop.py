@@ -166,6 +166,9 @@ class _Relay(BaseHTTPRequestHandler):
             return
         self.send_response(response.status_code)
         self.send_header("Content-Type", "application/json")
+        signature = response.headers.get("Registry-Operator-Signature")
+        if signature is not None:
+            self.send_header("Registry-Operator-Signature", signature)
         self.send_header("Content-Length", str(len(response.content)))
         self.end_headers()
         self.wfile.write(response.content)
@@ -410,6 +413,221 @@ def test_the_other_direction_and_reconciliation(world: dict[str, Any]) -> None:
         )
         print(result.stdout)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- Article 6: ITMOs between the two registries (decision D47) -----------------------------------
+
+_APPROACH = "AU-NZ-COOP"
+_LETTER = "AU-LOA-2024-01"
+
+
+def _a6_sections(world: dict[str, Any]) -> dict[str, Any]:
+    """Parties AU and NZ in one approach on both registries, each registry knowing the other's
+    Party with the other's registry code; an account in each own Party's section; on AU, units
+    issued there and authorized by Party AU."""
+    out: dict[str, Any] = {}
+    for node, own in ((world["au"], "AU"), (world["nz"], "NZ")):
+        admin = node.client("registry_admin")
+        authority = node.client("label_authority").address
+        for party in ("AU", "NZ"):
+            written = admin.write(
+                "article6/parties",
+                {
+                    "party": party,
+                    "registry_id": party,  # the registry that holds the Party's section
+                    "label_authority": authority,
+                    "administrators": [admin.address],
+                },
+            )
+            assert written["status"] == "indexed", written
+        written = admin.write(
+            "article6/cooperative-approaches",
+            {"approach_id": _APPROACH, "name": "AU-NZ cooperation", "parties": ["AU", "NZ"]},
+        )
+        assert written["status"] == "indexed", written
+        reps = [{"address": node.client("ar_1").address, "primary": True}]
+        opened = admin.write(
+            "admin/accounts",
+            {
+                "holder_name": f"{own} Party account",
+                "approval_policy": "single",
+                "party": own,
+                "representatives": reps,
+            },
+        )
+        assert opened["status"] == "indexed", opened
+        out[own] = opened["result"]["account_id"]
+    au = world["au"]
+    issued = au.client("issuer").write(
+        "admin/issuances",
+        {
+            "project_id": "AU-P1",
+            "unit_type": "VCU",
+            "vintage": 2024,
+            "monitoring_period_start": "2024-01-01",
+            "monitoring_period_end": "2024-12-31",
+            "quantity": 100,
+            "to_account": out["AU"],
+        },
+    )
+    assert issued["status"] == "indexed", issued
+    (issued_range,) = issued["result"]["ranges"]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    authorized = au.client("label_authority").write(
+        "article6/authorizations",
+        {
+            "party": "AU",
+            "letter_id": _LETTER,
+            "date": today,
+            "purposes": ["ndc_use"],
+            "cooperative_approach": _APPROACH,
+            "first_transfer_definition": "at_use_or_cancellation",
+            "ranges": [issued_range],
+        },
+    )
+    assert authorized["status"] == "indexed", authorized
+    out["start"] = int(issued_range["start"])
+    out["authorization_id"] = int(authorized["result"]["authorization_id"])
+    out["year"] = int(today[:4])
+    return out
+
+
+def _aef(node: Node, party: str, year: int) -> dict[str, Any]:
+    admin = node.client("registry_admin")
+    admin.login()
+    return dict(admin.get("/v1/article6/aef", party=party, year=year))
+
+
+def test_itmos_cross_with_their_article6_actions_on_both_sides(world: dict[str, Any]) -> None:
+    au, nz = world["au"], world["nz"]
+    a6 = _a6_sections(world)
+    s = a6["start"]
+    # A transfer of ITMOs to a peer's account is a TransferItmosOut, which the ordinary
+    # `article6/transfers/prepare` answers too for such an account.
+    intent = {"from_account": a6["AU"], "to_account": a6["NZ"], "ranges": [{"start": s, "end": s}]}
+    ar = au.client("ar_1")
+    prepared = httpx.post(
+        f"{au.url}/v1/article6/transfers/prepare", json={"signer": ar.address, **intent}
+    ).json()
+    assert prepared["typed_data"]["primaryType"] == "TransferItmosOut", prepared
+    assert prepared["typed_data"]["message"]["toParty"] == "0x" + b"NZ".ljust(8, b"\0").hex()
+    written = au.client("ar_1").write(
+        "article6/transfers/out",
+        {
+            "from_account": a6["AU"],
+            "to_account": a6["NZ"],
+            "ranges": [{"start": s, "end": s + 39}],
+        },
+    )
+    assert written["status"] == "indexed", json.dumps(written)
+    transfer_id = int(written["result"]["transfer_id"])
+    assert _settled(au, transfer_id)["status"] == "transferred"
+    record = au.get(f"/v1/interop/transfers/{transfer_id}").json()
+    proposal = next(m for m in record["outbound"]["signed"] if m["kind"] == "Proposal")
+    (terms,) = proposal["typed_data"]["message"]["itmos"]
+    assert terms["authorizationId"] == a6["authorization_id"]
+    # NZ holds them as ITMOs: under its record of AU's letter, labelled, and usable there.
+    held = _holding(nz, a6["NZ"], "A6_FIRST_TRANSFERRED")
+    assert held == {"held": 40}, held
+    assert _holding(nz, a6["NZ"], "A6_AUTHORIZED_NDC") == {"held": 40}
+    au_units = _holding(au, a6["AU"])
+    assert au_units == {"held": 60, "transferred_out": 40}, au_units
+    # Both Parties' AEFs: AU's first transfer and transfer, NZ's acquisition, of the same units.
+    au_rows = _aef(au, "AU", a6["year"])["actions"]
+    moved = [r for r in au_rows if r["underlying_block_start"] == s]
+    assert [r["action_type"] for r in moved] == ["authorization", "first_transfer", "transfer"]
+    assert moved[2]["acquiring_party"] == "NZ" and moved[2]["quantity_tco2e"] == 40, moved
+    nz_body = _aef(nz, "NZ", a6["year"])
+    (acquired,) = [r for r in nz_body["actions"] if r["action_type"] == "acquisition"]
+    assert acquired["transferring_party"] == "AU", acquired
+    assert acquired["first_transferring_party"] == "AU"
+    assert acquired["authorization_id"] == _LETTER
+    assert acquired["cooperative_approach"] == _APPROACH
+    assert acquired["quantity_tco2e"] == 40
+    assert sum(h["quantity_tco2e"] for h in nz_body["holdings"]) == 40, nz_body["holdings"]
+    # NZ's Party uses five of them towards its NDC: they are ITMOs there, not ordinary units.
+    local = acquired["underlying_block_start"]
+    used = nz.client("ar_1").write(
+        "article6/cancellations",
+        {
+            "account_id": a6["NZ"],
+            "ranges": [{"start": local, "end": local + 4}],
+            "purpose": "ndc_use",
+            "beneficiary": "New Zealand NDC",
+        },
+    )
+    assert used["status"] == "indexed", json.dumps(used)
+    # The audit rebuilds each Party's AEF from its own chain and finds the same rows.
+    for node, party in ((au, "AU"), (nz, "NZ")):
+        audited = subprocess.run(
+            [_REGISTRY, "audit", "--aef", party, str(a6["year"])],
+            env=node.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert audited.returncode == 0, audited.stdout[-3000:] + audited.stderr[-3000:]
+    # ITMOs to an account outside NZ's Party section: refused, back under their authorization.
+    written = au.client("ar_1").write(
+        "article6/transfers/out",
+        {
+            "from_account": a6["AU"],
+            "to_account": world["accounts"]["NZ"],
+            "ranges": [{"start": s + 40, "end": s + 49}],
+        },
+    )
+    assert written["status"] == "indexed", json.dumps(written)
+    outbound = _settled(au, int(written["result"]["transfer_id"]))
+    assert outbound["status"] == "returned" and outbound["reason"] == 5, outbound
+    assert _holding(au, a6["AU"]) == {"held": 60, "transferred_out": 40}
+    again = au.client("ar_1").write(
+        "article6/cancellations",
+        {
+            "account_id": a6["AU"],
+            "ranges": [{"start": s + 40, "end": s + 41}],
+            "purpose": "voluntary",
+        },
+    )
+    assert again["status"] == "indexed", json.dumps(again)  # still ITMOs of AU's letter
+
+
+def test_peer_reads_count_only_signed_by_the_peer_operator(world: dict[str, Any]) -> None:
+    """What a node reads from its peer (the transfer record it checks a proposal against, the
+    ledger it reconciles with) must carry the peer operator's signature over the exact bytes."""
+    from api.interop import PeerReadUnverified, verified_peer_read
+
+    au, nz = world["au"], world["nz"]
+    transfer_id = _send(world, "AU", 3)
+    assert _settled(au, transfer_id)["status"] == "transferred"
+    identity = au.get("/v1/interop/identity").json()
+    peer = {"registry_code": "AU", "operator_address": identity["operator_address"]}
+    for path, params in (
+        (f"/v1/interop/transfers/{transfer_id}", {}),
+        ("/v1/interop/ledger", {"peer": "NZ"}),
+    ):
+        response = httpx.get(au.url + path, params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        body = verified_peer_read(response, peer)
+        assert body == response.json()
+        # One byte of the body changed: refused.
+        tampered = httpx.Response(
+            200,
+            content=response.content.replace(b'"AU"', b'"AV"', 1),
+            headers=dict(response.headers),
+        )
+        with pytest.raises(PeerReadUnverified):
+            verified_peer_read(tampered, peer)
+        # The signature left off: refused.
+        unsigned = httpx.Response(200, content=response.content)
+        with pytest.raises(PeerReadUnverified):
+            verified_peer_read(unsigned, peer)
+        # Signed, but by another key than the peer record's operator: refused.
+        with pytest.raises(PeerReadUnverified):
+            verified_peer_read(response, {**peer, "operator_address": "0x" + "11" * 20})
+    # NZ's own answer is not AU's, even where both nodes share the dev operator key.
+    response = httpx.get(nz.url + "/v1/interop/ledger", params={"peer": "AU"}, timeout=30)
+    with pytest.raises(PeerReadUnverified):
+        verified_peer_read(response, peer)
 
 
 # -- faults: each side killed, or the link cut, at each phase ---------------------------------

@@ -9,6 +9,8 @@ import {
     Outbound,
     SetPeerRequest,
     TransferOutRequest,
+    TransferItmosOutRequest,
+    ItmoTerms,
     Proposal,
     Answer
 } from "../libraries/InteropTypes.sol";
@@ -24,7 +26,7 @@ import {
 /// Held again. Both chains thus hold both signatures over the same digests. There is no unilateral
 /// expiry: the destination chain refuses acceptance after the proposal's deadline, so a late peer can
 /// only refuse, which returns the units.
-interface IInterop is IRegistryBase {
+interface IInteropEvents is IRegistryBase {
     /// @notice The peer code is zero, this registry's own code, or the record has a zero field.
     error InvalidPeer(bytes8 registryCode);
     /// @notice No peer record for this registry code.
@@ -49,8 +51,9 @@ interface IInterop is IRegistryBase {
     /// @notice The answer is malformed: ids differ, this registry is neither party, or an acceptance
     /// carries a reason (a refusal must carry one).
     error InvalidAnswer(uint64 transferId);
-    /// @notice ITMO transfers between registries are not supported yet.
-    error ItmoTransferNotSupported(uint64 transferId);
+    /// @notice The acquiring Party of an ITMO transfer is not a Party this registry records with that
+    /// registry code, or (at the destination) not the Party of the destination account's section.
+    error InvalidAcquiringParty(bytes8 party, bytes8 registryCode);
 
     event PeerSet(
         bytes8 indexed registryCode, address operator, uint64 chainId, address registry, string apiUrl
@@ -99,7 +102,12 @@ interface IInterop is IRegistryBase {
         uint64 originStart,
         uint64 originEnd
     );
+}
 
+/// @title IInterop
+/// @notice Transfers between two registries (see IInteropEvents). InteropModule implements every function
+/// but recordAnswer, which InteropAnswerModule implements (one module would exceed the code size limit).
+interface IInterop is IInteropEvents {
     /// @notice Records or replaces a peer registry. Signer: REGISTRY_ADMIN_ROLE.
     function setPeer(SetPeerRequest calldata request, bytes calldata signature) external;
 
@@ -129,6 +137,18 @@ interface IInterop is IRegistryBase {
     /// record and must answer the recorded proposal; `blockStarts` lists the transfer's blocks.
     function recordAnswer(Answer calldata answer, bytes calldata signature, uint64[] calldata blockStarts)
         external;
+
+    /// @notice Transfers ITMOs held under `authorizationId` to an account of a peer registry, in the section
+    /// of `toParty` (decision D47). Single policy: InTransit at once; two-person: Pending until
+    /// approveTransferOut. Signer: a representative who may initiate.
+    function transferItmosOut(
+        TransferItmosOutRequest calldata request,
+        bytes calldata signature,
+        uint64[] calldata blockStarts
+    ) external returns (uint64 transferId);
+
+    /// @notice The ITMO terms an outbound transfer's proposal must carry: none for ordinary units.
+    function outboundItmos(uint64 transferId) external view returns (ItmoTerms[] memory);
 
     function getPeer(bytes8 registryCode) external view returns (Peer memory);
 

@@ -5,7 +5,15 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 
 import {RequestHashing} from "./RequestHashing.sol";
 import {TransferDecisionRequest} from "./RegistryTypes.sol";
-import {SetPeerRequest, TransferOutRequest, InteropUnit, Proposal, Answer} from "./InteropTypes.sol";
+import {
+    SetPeerRequest,
+    TransferOutRequest,
+    TransferItmosOutRequest,
+    InteropUnit,
+    ItmoTerms,
+    Proposal,
+    Answer
+} from "./InteropTypes.sol";
 
 /// @title InteropHashing
 /// @notice EIP-712 struct hashes of the inter-registry requests and protocol messages.
@@ -15,15 +23,20 @@ library InteropHashing {
     string internal constant UNIT_TYPE =
         "InteropUnit(uint64 start,uint64 end,bytes32 projectId,bytes32 unitType,uint16 vintage,uint64 monitoringStart,uint64 monitoringEnd,bytes8 originRegistry,bytes32[] labels)";
     string internal constant PROPOSAL_TYPE =
-        "Proposal(address signer,uint64 transferId,bytes8 sourceRegistry,bytes8 destRegistry,uint64 fromAccount,uint64 toAccount,InteropUnit[] units,bytes32[] itmos,uint256 nonce,uint256 deadline)";
+        "Proposal(address signer,uint64 transferId,bytes8 sourceRegistry,bytes8 destRegistry,uint64 fromAccount,uint64 toAccount,InteropUnit[] units,ItmoTerms[] itmos,uint256 nonce,uint256 deadline)";
+    string internal constant ITMO_TERMS_TYPE =
+        "ItmoTerms(uint64 authorizationId,bytes8 authorizingParty,bytes32 approachId,bytes32 letterId,uint8 purposes,uint8 firstTransferDefinition,uint64 authorizedAt,bytes8 transferringParty,bytes8 acquiringParty)";
 
     bytes32 internal constant UNIT_TYPEHASH = keccak256(bytes(UNIT_TYPE));
-    bytes32 internal constant PROPOSAL_TYPEHASH = keccak256(abi.encodePacked(PROPOSAL_TYPE, UNIT_TYPE));
+    bytes32 internal constant ITMO_TERMS_TYPEHASH = keccak256(bytes(ITMO_TERMS_TYPE));
+    bytes32 internal constant PROPOSAL_TYPEHASH =
+        keccak256(abi.encodePacked(PROPOSAL_TYPE, UNIT_TYPE, ITMO_TERMS_TYPE));
     bytes32 internal constant ANSWER_TYPEHASH = keccak256(
         abi.encodePacked(
             "Answer(address signer,uint64 transferId,Proposal proposal,bytes proposalSignature,bool accepted,",
             "uint8 reason,uint256 nonce,uint256 deadline)",
             UNIT_TYPE,
+            ITMO_TERMS_TYPE,
             PROPOSAL_TYPE
         )
     );
@@ -34,6 +47,13 @@ library InteropHashing {
         abi.encodePacked(
             "TransferOut(address signer,uint64 fromAccount,bytes8 toRegistry,uint64 toAccount,Range[] ranges,",
             "uint256 nonce,uint256 deadline)",
+            RequestHashing.RANGE_TYPE
+        )
+    );
+    bytes32 internal constant TRANSFER_ITMOS_OUT_TYPEHASH = keccak256(
+        abi.encodePacked(
+            "TransferItmosOut(address signer,uint64 fromAccount,bytes8 toRegistry,uint64 toAccount,bytes8 toParty,",
+            "uint64 authorizationId,Range[] ranges,uint256 nonce,uint256 deadline)",
             RequestHashing.RANGE_TYPE
         )
     );
@@ -73,6 +93,22 @@ library InteropHashing {
         );
     }
 
+    function hash(TransferItmosOutRequest calldata r) internal pure returns (bytes32) {
+        bytes memory head = abi.encode(
+            TRANSFER_ITMOS_OUT_TYPEHASH, r.signer, r.fromAccount, r.toRegistry, r.toAccount, r.toParty
+        );
+        return keccak256(
+            abi.encodePacked(
+                head, abi.encode(r.authorizationId, RequestHashing.hashRanges(r.ranges), r.nonce, r.deadline)
+            )
+        );
+    }
+
+    /// @dev Every field is a static value, so abi.encode lays them out as EIP-712 encodes them.
+    function hashTerms(ItmoTerms memory t) internal pure returns (bytes32) {
+        return keccak256(abi.encode(ITMO_TERMS_TYPEHASH, t));
+    }
+
     function hashApprove(TransferDecisionRequest calldata r) internal pure returns (bytes32) {
         return
             keccak256(abi.encode(APPROVE_TRANSFER_OUT_TYPEHASH, r.signer, r.transferId, r.nonce, r.deadline));
@@ -93,6 +129,10 @@ library InteropHashing {
         for (uint256 i; i < units.length; ++i) {
             units[i] = hashUnit(p.units[i]);
         }
+        bytes32[] memory itmos = new bytes32[](p.itmos.length);
+        for (uint256 i; i < itmos.length; ++i) {
+            itmos[i] = hashTerms(p.itmos[i]);
+        }
         bytes memory head = abi.encode(
             PROPOSAL_TYPEHASH, p.signer, p.transferId, p.sourceRegistry, p.destRegistry, p.fromAccount
         );
@@ -102,7 +142,7 @@ library InteropHashing {
                 abi.encode(
                     p.toAccount,
                     keccak256(abi.encodePacked(units)),
-                    keccak256(abi.encodePacked(p.itmos)),
+                    keccak256(abi.encodePacked(itmos)),
                     p.nonce,
                     p.deadline
                 )

@@ -74,6 +74,46 @@ struct InteropUnit {
     bytes32[] labels;
 }
 
+/// @dev What makes the units of a proposal ITMOs (decision D47): the authorization they are held under in
+/// the source registry (its id there, and the letter's terms as the source recorded them), the Party whose
+/// section they leave and the Party whose section they enter. A proposal of ordinary units has none; a
+/// proposal of ITMOs has exactly one (a transfer of ITMOs names one authorization, D24).
+struct ItmoTerms {
+    uint64 authorizationId;
+    bytes8 authorizingParty;
+    bytes32 approachId;
+    bytes32 letterId;
+    uint8 purposes;
+    uint8 firstTransferDefinition;
+    uint64 authorizedAt;
+    bytes8 transferringParty;
+    bytes8 acquiringParty;
+}
+
+/// @dev An outbound transfer of ITMOs: the authorization its units return to if refused, the two Parties,
+/// and the struct hash of the ItmoTerms its proposal must carry.
+struct ItmoOutbound {
+    uint64 authorizationId;
+    bytes8 fromParty;
+    bytes8 toParty;
+    bytes32 termsHash;
+}
+
+/// @dev A transfer of ITMOs to an account of a peer registry, in the section of `toParty`: a Party this
+/// registry records with the peer's code as its registry and that takes part in the authorization's
+/// cooperative approach.
+struct TransferItmosOutRequest {
+    address signer;
+    uint64 fromAccount;
+    bytes8 toRegistry;
+    uint64 toAccount;
+    bytes8 toParty;
+    uint64 authorizationId;
+    Range[] ranges;
+    uint256 nonce;
+    uint256 deadline;
+}
+
 /// @dev Signed by the source registry's operator in the source's domain. `deadline` is the last moment
 /// (destination chain time) the destination may accept.
 struct Proposal {
@@ -84,7 +124,7 @@ struct Proposal {
     uint64 fromAccount;
     uint64 toAccount;
     InteropUnit[] units;
-    bytes32[] itmos;
+    ItmoTerms[] itmos;
     uint256 nonce;
     uint256 deadline;
 }
@@ -110,6 +150,7 @@ library InteropStorage {
         mapping(bytes8 registryCode => Peer) peers;
         mapping(uint64 transferId => Outbound) outbound;
         mapping(bytes8 sourceRegistry => mapping(uint64 transferId => bytes32 answerDigest)) inbound;
+        mapping(uint64 transferId => ItmoOutbound) itmoOutbound;
     }
 
     /// @dev keccak256(abi.encode(uint256(keccak256("registry.storage.Interop")) - 1)) & ~bytes32(uint256(0xff))

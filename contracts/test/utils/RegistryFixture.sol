@@ -10,6 +10,7 @@ import {Article6Module} from "../../src/modules/Article6Module.sol";
 import {Article6TransferModule} from "../../src/modules/Article6TransferModule.sol";
 import {Article64Module} from "../../src/modules/Article64Module.sol";
 import {InteropModule} from "../../src/modules/InteropModule.sol";
+import {InteropAnswerModule} from "../../src/modules/InteropAnswerModule.sol";
 import {IAdministration} from "../../src/interfaces/IAdministration.sol";
 import {RequestHashing} from "../../src/libraries/RequestHashing.sol";
 import {PlatformHashing} from "../../src/libraries/PlatformHashing.sol";
@@ -150,7 +151,7 @@ abstract contract RegistryFixture is Assertions {
 
     /// @notice A fresh deployment of every module the registry routes to, in node/'s deploy order.
     function deployModules() internal returns (address[] memory modules) {
-        modules = new address[](7);
+        modules = new address[](8);
         modules[0] = address(new AdministrationModule());
         modules[1] = address(new PlatformModule());
         modules[2] = address(new CertificateModule());
@@ -158,6 +159,7 @@ abstract contract RegistryFixture is Assertions {
         modules[4] = address(new Article6TransferModule());
         modules[5] = address(new Article64Module());
         modules[6] = address(new InteropModule());
+        modules[7] = address(new InteropAnswerModule());
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {UnitTest} from "../UnitTest.sol";
 import {UnitRegistry} from "../../../src/UnitRegistry.sol";
 import {IAdministration} from "../../../src/interfaces/IAdministration.sol";
-import {IInterop} from "../../../src/interfaces/IInterop.sol";
+import {IInterop, IInteropEvents} from "../../../src/interfaces/IInterop.sol";
 import {IRegistryBase} from "../../../src/interfaces/IRegistryBase.sol";
 import {InteropHashing} from "../../../src/libraries/InteropHashing.sol";
 import {
@@ -22,6 +22,7 @@ import {
     SetPeerRequest,
     TransferOutRequest,
     InteropUnit,
+    ItmoTerms,
     Proposal,
     Answer
 } from "../../../src/libraries/InteropTypes.sol";
@@ -164,7 +165,7 @@ contract InteropTest is UnitTest {
             fromAccount: seller,
             toAccount: nzAccount,
             units: units,
-            itmos: new bytes32[](0),
+            itmos: new ItmoTerms[](0),
             nonce: registry.nonces(relayer),
             deadline: block.timestamp + 1 hours
         });
@@ -258,7 +259,7 @@ contract InteropTest is UnitTest {
         vm.warp(p.deadline + 1);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(IInterop.ProposalDeadlinePassed.selector, p.deadline, p.deadline + 1)
+            abi.encodeWithSelector(IInteropEvents.ProposalDeadlinePassed.selector, p.deadline, p.deadline + 1)
         );
         IInterop(address(nz)).recordAnswer(a, answerSig, new uint64[](0));
     }
@@ -268,7 +269,9 @@ contract InteropTest is UnitTest {
         bytes memory forged = signDigest(OUTSIDER_KEY, digestFor(address(registry), this.hashProposal(p)));
         (Answer memory a, bytes memory answerSig) = _answer(p, forged, 0);
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(IInterop.PeerSignatureInvalid.selector, AU, relayer, outsider));
+        vm.expectRevert(
+            abi.encodeWithSelector(IInteropEvents.PeerSignatureInvalid.selector, AU, relayer, outsider)
+        );
         IInterop(address(nz)).recordAnswer(a, answerSig, new uint64[](0));
     }
 
@@ -278,7 +281,7 @@ contract InteropTest is UnitTest {
         bytes memory forged = signDigest(OUTSIDER_KEY, digestFor(address(nz), this.hashAnswer(a)));
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(IInterop.PeerSignatureInvalid.selector, NZ, nzOperator, outsider)
+            abi.encodeWithSelector(IInteropEvents.PeerSignatureInvalid.selector, NZ, nzOperator, outsider)
         );
         IInterop(address(registry)).recordAnswer(a, forged, _starts(1));
     }
@@ -290,7 +293,7 @@ contract InteropTest is UnitTest {
         p.units[0].vintage += 1;
         bytes memory sig = signDigest(RELAYER_KEY, digestFor(address(registry), this.hashProposal(p)));
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(IInterop.ProposalMismatch.selector, transferId, 0));
+        vm.expectRevert(abi.encodeWithSelector(IInteropEvents.ProposalMismatch.selector, transferId, 0));
         IInterop(address(registry)).sendProposal(p, sig);
     }
 
@@ -320,7 +323,7 @@ contract InteropTest is UnitTest {
         });
         bytes memory sig = sign(AR1_KEY, this.hashTransferOut(r));
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(IInterop.PeerNotFound.selector, bytes8("JP")));
+        vm.expectRevert(abi.encodeWithSelector(IInteropEvents.PeerNotFound.selector, bytes8("JP")));
         IInterop(address(registry)).transferOut(r, sig, _starts(1));
     }
 
