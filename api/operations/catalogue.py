@@ -103,7 +103,6 @@ OPERATIONS: tuple[Operation, ...] = (
             "PeerNotFound",
             "InvalidPeerAccount",
             "INVALID_ACCOUNT_ID",
-            "ItmoTransferNotSupported",
         ),
     ),
     Operation(
